@@ -1,0 +1,179 @@
+// Byte helpers: hex, concat, equality, ordering, big-endian integers and byte-exact percent coding.
+// Pure functions over Uint8Array; imports nothing but errors.
+
+const HEX_DIGITS = "0123456789abcdef";
+const HEX_TABLE: string[] = Array.from({ length: 256 }, (_, i) => HEX_DIGITS[i >> 4]! + HEX_DIGITS[i & 15]!);
+
+/** Lower-case hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX_TABLE[bytes[i]!]!;
+  return out;
+}
+
+function hexNibble(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  if (code >= 65 && code <= 70) return code - 55;
+  return -1;
+}
+
+/** Parse hex (either case) into bytes; returns null when `text` is not even-length hex. */
+export function fromHex(text: string): Uint8Array | null {
+  if (text.length % 2 !== 0) return null;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexNibble(text.charCodeAt(2 * i));
+    const lo = hexNibble(text.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return null;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+/** Concatenate byte arrays into a new one. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** True when `a` and `b` hold the same bytes. */
+export function equals(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Compare `a` and `b` in constant time for equal lengths (for secrets such as passkeys). */
+export function timingSafeEquals(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Bytewise lexicographic order: negative, zero or positive. */
+export function compare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** Read an unsigned 16-bit big-endian integer. */
+export function readU16BE(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+/** Read an unsigned 32-bit big-endian integer. */
+export function readU32BE(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
+/** Read a signed 32-bit big-endian integer. */
+export function readI32BE(b: Uint8Array, at: number): number {
+  return (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
+}
+
+/** Read an unsigned 64-bit big-endian integer as bigint. */
+export function readU64BE(b: Uint8Array, at: number): bigint {
+  return (BigInt(readU32BE(b, at)) << 32n) | BigInt(readU32BE(b, at + 4));
+}
+
+/** Write an unsigned 16-bit big-endian integer. */
+export function writeU16BE(b: Uint8Array, at: number, value: number): void {
+  b[at] = (value >>> 8) & 0xff;
+  b[at + 1] = value & 0xff;
+}
+
+/** Write a 32-bit big-endian integer (signed or unsigned bit pattern). */
+export function writeU32BE(b: Uint8Array, at: number, value: number): void {
+  b[at] = (value >>> 24) & 0xff;
+  b[at + 1] = (value >>> 16) & 0xff;
+  b[at + 2] = (value >>> 8) & 0xff;
+  b[at + 3] = value & 0xff;
+}
+
+/** Write an unsigned 64-bit big-endian integer. */
+export function writeU64BE(b: Uint8Array, at: number, value: bigint): void {
+  writeU32BE(b, at, Number((value >> 32n) & 0xffffffffn));
+  writeU32BE(b, at + 4, Number(value & 0xffffffffn));
+}
+
+/**
+ * Decode `%XX` escapes (either hex case) byte-exactly; every other character is kept as its
+ * Latin-1 byte, and `+` stays a literal `+` (opentracker's rule, see INTEROP.md 1).
+ * Returns null on a malformed escape or a character above U+00FF.
+ */
+export function percentDecode(text: string): Uint8Array | null {
+  const out = new Uint8Array(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 37) {
+      const hi = hexNibble(text.charCodeAt(i + 1));
+      const lo = hexNibble(text.charCodeAt(i + 2));
+      if (hi < 0 || lo < 0) return null;
+      out[n++] = (hi << 4) | lo;
+      i += 2;
+    } else if (c > 0xff) {
+      return null;
+    } else {
+      out[n++] = c;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+function isUnreserved(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46 ||
+    c === 95 || c === 126;
+}
+
+/** Percent-encode every byte outside `A-Za-z0-9.-_~` (never emits `+`). */
+export function percentEncode(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    out += isUnreserved(c) ? String.fromCharCode(c) : "%" + HEX_TABLE[c]!;
+  }
+  return out;
+}
+
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder();
+
+/** UTF-8 bytes of `text`. */
+export function utf8(text: string): Uint8Array {
+  return UTF8_ENCODER.encode(text);
+}
+
+/** Text of UTF-8 `bytes` (invalid sequences become U+FFFD). */
+export function fromUtf8(bytes: Uint8Array): string {
+  return UTF8_DECODER.decode(bytes);
+}
+
+/** One JS char per byte (Latin-1): a lossless string key for binary data. */
+export function toLatin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+/** Inverse of `toLatin1`. */
+export function fromLatin1(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}

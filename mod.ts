@@ -1,0 +1,7 @@
+// btool as a library: public re-exports of lib/. No side effects.
+
+export * from "./lib/errors.ts";
+export * from "./lib/bytes.ts";
+export * from "./lib/bencode.ts";
+export * from "./lib/sha1.ts";
+export * from "./lib/infohash.ts";
