@@ -1,0 +1,70 @@
+import {
+  compare,
+  concat,
+  equals,
+  fromHex,
+  fromLatin1,
+  percentDecode,
+  percentEncode,
+  readI32BE,
+  readU16BE,
+  readU32BE,
+  readU64BE,
+  timingSafeEquals,
+  toHex,
+  toLatin1,
+  writeU16BE,
+  writeU32BE,
+  writeU64BE,
+} from "../../lib/bytes.ts";
+import { deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { randomBytes, seededRandom } from "../_helpers/random.ts";
+
+Deno.test("toHex()/fromHex() round-trip and accept either case", () => {
+  const b = new Uint8Array([0, 1, 0xab, 0xff]);
+  equal(toHex(b), "0001abff");
+  deepEqual(fromHex("0001ABff"), b);
+  equal(fromHex("abc"), null);
+  equal(fromHex("zz"), null);
+});
+
+Deno.test("percentDecode() decodes %XX byte-exactly and keeps + literal", () => {
+  deepEqual(percentDecode("%00a+%20%2b%2B"), new Uint8Array([0, 0x61, 0x2b, 0x20, 0x2b, 0x2b]));
+  equal(percentDecode("%4"), null);
+  equal(percentDecode("%zz"), null);
+  equal(percentDecode("\u0100"), null);
+});
+
+Deno.test("percentEncode() escapes everything outside unreserved and never emits +", () => {
+  equal(percentEncode(new Uint8Array([0x41, 0x20, 0x2b, 0x7e, 0x00, 0xff])), "A%20%2b~%00%ff");
+  const random = seededRandom(3);
+  for (let i = 0; i < 50; i++) {
+    const b = randomBytes(random, 20);
+    deepEqual(percentDecode(percentEncode(b)), b);
+  }
+});
+
+Deno.test("big-endian readers and writers agree", () => {
+  const b = new Uint8Array(8);
+  writeU32BE(b, 0, 0xdeadbeef);
+  equal(readU32BE(b, 0), 0xdeadbeef);
+  equal(readI32BE(b, 0), 0xdeadbeef | 0);
+  writeU16BE(b, 4, 0xbeef);
+  equal(readU16BE(b, 4), 0xbeef);
+  writeU64BE(b, 0, 0x41727101980n);
+  equal(readU64BE(b, 0), 0x41727101980n);
+});
+
+Deno.test("concat(), equals(), compare(), timingSafeEquals() and Latin-1 keys", () => {
+  const a = new Uint8Array([1, 2]);
+  const c = concat([a, new Uint8Array([3])]);
+  deepEqual(c, new Uint8Array([1, 2, 3]));
+  ok(equals(a, new Uint8Array([1, 2])));
+  ok(!equals(a, c));
+  ok(compare(a, c) < 0);
+  ok(compare(new Uint8Array([2]), c) > 0);
+  ok(timingSafeEquals(a, new Uint8Array([1, 2])));
+  ok(!timingSafeEquals(a, new Uint8Array([1, 3])));
+  const bin = new Uint8Array([0, 0x80, 0xff]);
+  deepEqual(fromLatin1(toLatin1(bin)), bin);
+});
