@@ -1,0 +1,445 @@
+// Owns the tracker's SQLite state (node:sqlite): schema and migrations, registered torrents and their counters,
+// settings, and the periodic swarm snapshot. Every write runs in its own transaction; this file never prints and
+// never touches the network.
+//
+// Durability: WAL with synchronous=NORMAL. A commit appends to the WAL through the OS page cache before returning,
+// so a killed process (kill -9, crash) loses nothing committed; only an OS crash or power loss may drop the last
+// commits before a checkpoint. FULL would fsync on every commit — one fsync per `completed` event on the announce
+// hot path and per torrent in bulk registration — for a guarantee (power loss) the swarm snapshot lacks anyway.
+// `open(path, { synchronous: "full" })` exists for operators who want it.
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { BtoolError } from "../errors.ts";
+
+/** Metadata given when a torrent is registered (issue #4 `/add_torrent_info`, issue #6 `btool register`). */
+export interface TorrentMeta {
+  infoHashHex: string;
+  name?: string;
+  size?: number;
+  pieceLength?: number;
+  comment?: string;
+  createdBy?: string;
+  /** Any further JSON-serialisable metadata (file list, private flag, source, …). */
+  extra?: Record<string, unknown>;
+}
+
+/** A row of the torrents table: registered torrents and torrents merely seen in announces. */
+export interface TorrentRecord extends TorrentMeta {
+  isRegistered: boolean;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  completed: number;
+}
+
+/** One live peer as stored in the swarm snapshot. */
+export interface SnapshotPeer {
+  infoHashHex: string;
+  peerIdHex: string;
+  ip: string;
+  port: number;
+  left: number;
+  uploaded: number;
+  downloaded: number;
+  lastSeenMs: number;
+}
+
+/** The state database could not be opened, migrated or written, or a value given to it is invalid. */
+export class PersistError extends BtoolError {}
+
+/** Options of `TrackerDb.open`. */
+export interface TrackerDbOptions {
+  /** "normal" (default): survives a killed process; "full": also survives power loss, one fsync per commit. */
+  synchronous?: "normal" | "full";
+  /** How long a write waits for another process holding the write lock (e.g. `btool tracker user add`). */
+  busyTimeoutMs?: number;
+}
+
+/** Written to `PRAGMA application_id` so that another program's SQLite file is refused, not altered. */
+export const APPLICATION_ID = 0x62746f6f; // "btoo"
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Schema migrations; `PRAGMA user_version` = how many have been applied. Append only: never edit a released
+ * entry. Issue #6 adds users, passkeys and per-user accounting as migration 2 and later, e.g.
+ * `users(id INTEGER PRIMARY KEY, name TEXT UNIQUE, passkey TEXT UNIQUE, created_ms, revoked_ms)` and
+ * `user_torrent_stats(user_id, info_hash, peer_id, last_uploaded, last_downloaded, uploaded, downloaded)`.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE torrents (
+     info_hash     TEXT PRIMARY KEY NOT NULL CHECK (length(info_hash) = 40),
+     is_registered INTEGER NOT NULL DEFAULT 0,
+     name          TEXT,
+     size          INTEGER,
+     piece_length  INTEGER,
+     comment       TEXT,
+     created_by    TEXT,
+     extra         TEXT,
+     registered_ms INTEGER,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms  INTEGER NOT NULL,
+     completed     INTEGER NOT NULL DEFAULT 0
+   ) WITHOUT ROWID;
+   CREATE TABLE settings (
+     key   TEXT PRIMARY KEY NOT NULL,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE swarm_snapshot (
+     info_hash    TEXT NOT NULL,
+     peer_id      TEXT NOT NULL,
+     ip           TEXT NOT NULL,
+     port         INTEGER NOT NULL,
+     left_bytes   INTEGER NOT NULL,
+     uploaded     INTEGER NOT NULL,
+     downloaded   INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL
+   );`,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+const HEX40 = /^[0-9a-fA-F]{40}$/;
+
+/** Lowercase a 40-digit hex info hash. @throws {PersistError} `invalid_info_hash` */
+function normalizeHex(hex: string, what: string): string {
+  if (typeof hex !== "string" || !HEX40.test(hex)) {
+    throw new PersistError("invalid_info_hash", `Invalid ${what}: expected 40 hex digits, got "${String(hex)}"`);
+  }
+  return hex.toLowerCase();
+}
+
+function checkCount(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new PersistError("invalid_value", `Invalid ${what}: expected a non-negative safe integer, got "${value}"`);
+  }
+}
+
+/** JSON with sorted object keys, so that equal metadata compares equal as text. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    }
+    return v;
+  });
+}
+
+interface MetaColumns {
+  name: string | null;
+  size: number | null;
+  pieceLength: number | null;
+  comment: string | null;
+  createdBy: string | null;
+  extra: string | null;
+}
+
+function metaColumns(meta: TorrentMeta): MetaColumns {
+  if (meta.size !== undefined) checkCount(meta.size, "size");
+  if (meta.pieceLength !== undefined) checkCount(meta.pieceLength, "piece length");
+  let extra: string | null = null;
+  if (meta.extra !== undefined) {
+    try {
+      extra = canonicalJson(meta.extra);
+    } catch (err: unknown) {
+      throw new PersistError("invalid_value", "Invalid extra metadata: not serialisable as JSON", { cause: err });
+    }
+  }
+  return {
+    name: meta.name ?? null,
+    size: meta.size ?? null,
+    pieceLength: meta.pieceLength ?? null,
+    comment: meta.comment ?? null,
+    createdBy: meta.createdBy ?? null,
+    extra,
+  };
+}
+
+type Row = Record<string, unknown>;
+
+function rowToRecord(row: Row): TorrentRecord {
+  const rec: TorrentRecord = {
+    infoHashHex: row.info_hash as string,
+    isRegistered: row.is_registered === 1,
+    firstSeenMs: row.first_seen_ms as number,
+    lastSeenMs: row.last_seen_ms as number,
+    completed: row.completed as number,
+  };
+  if (row.name !== null) rec.name = row.name as string;
+  if (row.size !== null) rec.size = row.size as number;
+  if (row.piece_length !== null) rec.pieceLength = row.piece_length as number;
+  if (row.comment !== null) rec.comment = row.comment as string;
+  if (row.created_by !== null) rec.createdBy = row.created_by as string;
+  if (row.extra !== null) rec.extra = JSON.parse(row.extra as string) as Record<string, unknown>;
+  return rec;
+}
+
+const TORRENT_COLUMNS =
+  "info_hash, is_registered, name, size, piece_length, comment, created_by, extra, first_seen_ms, last_seen_ms, completed";
+
+/** Rows per INSERT when writing the swarm snapshot: fewer statement calls, well under SQLite's 32766 variables. */
+const SNAPSHOT_BATCH_ROWS = 200;
+const SNAPSHOT_COLUMNS = 8;
+
+/** The tracker's persistent state. One instance per process; other processes may open the same file. */
+export class TrackerDb {
+  readonly #db: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /**
+   * Open (creating if needed) and migrate the database at `path` (":memory:" for tests).
+   * @throws {PersistError} `open_failed` (not a database, unreadable), `not_btool_db`, `schema_too_new`
+   */
+  static open(path: string, options: TrackerDbOptions = {}): TrackerDb {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+    } catch (err: unknown) {
+      throw new PersistError("open_failed", `Cannot open database "${path}": ${errorText(err)}`, { cause: err });
+    }
+    try {
+      const busy = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+      checkCount(busy, "busy timeout");
+      db.exec(`PRAGMA busy_timeout = ${busy}`);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
+      db.exec("PRAGMA foreign_keys = ON");
+      const tdb = new TrackerDb(db);
+      tdb.#migrate(path);
+      return tdb;
+    } catch (err: unknown) {
+      db.close();
+      if (err instanceof PersistError) throw err;
+      throw new PersistError("open_failed", `Cannot open database "${path}": ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  #migrate(path: string): void {
+    const read = () => {
+      const appId = this.#db.prepare("PRAGMA application_id").get()?.application_id as number;
+      const version = this.#db.prepare("PRAGMA user_version").get()?.user_version as number;
+      const tables = this.#db.prepare("SELECT count(*) AS n FROM sqlite_master").get()?.n as number;
+      if (appId !== APPLICATION_ID && (appId !== 0 || version !== 0 || tables !== 0)) {
+        throw new PersistError("not_btool_db", `Cannot use database "${path}": it belongs to another program`);
+      }
+      if (version > SCHEMA_VERSION) {
+        throw new PersistError(
+          "schema_too_new",
+          `Cannot use database "${path}": schema version "${version}" is newer than this btool's "${SCHEMA_VERSION}"`,
+        );
+      }
+      return version;
+    };
+    if (read() === SCHEMA_VERSION) return;
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    this.#transaction(() => {
+      const version = read();
+      for (let v = version; v < SCHEMA_VERSION; v++) this.#db.exec(MIGRATIONS[v] as string);
+      this.#db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
+  }
+
+  /** Run `fn` in a write transaction (BEGIN IMMEDIATE takes the lock up front, so busy_timeout applies). */
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (err: unknown) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /**
+   * Register a torrent, or replace the metadata of a registered one (fields left out are cleared).
+   * Idempotent: the same metadata again returns "unchanged" and writes nothing.
+   * @returns "added" when it was not registered (even if seen in announces), "updated" when its metadata changed
+   * @throws {PersistError} `invalid_info_hash`, `invalid_value`
+   */
+  registerTorrent(meta: TorrentMeta, nowMs: number): "added" | "updated" | "unchanged" {
+    const infoHashHex = normalizeHex(meta.infoHashHex, "info hash");
+    const cols = metaColumns(meta);
+    return this.#transaction(() => this.#registerOne(infoHashHex, cols, nowMs));
+  }
+
+  /**
+   * Register many torrents in one transaction (bulk registration, issue #6); same rules as `registerTorrent`.
+   * Validates everything first: one invalid entry writes nothing.
+   * @throws {PersistError} `invalid_info_hash`, `invalid_value`
+   */
+  registerTorrents(metas: readonly TorrentMeta[], nowMs: number): ("added" | "updated" | "unchanged")[] {
+    const checked = metas.map((m) => [normalizeHex(m.infoHashHex, "info hash"), metaColumns(m)] as const);
+    return this.#transaction(() => checked.map(([hex, cols]) => this.#registerOne(hex, cols, nowMs)));
+  }
+
+  #registerOne(infoHashHex: string, cols: MetaColumns, nowMs: number): "added" | "updated" | "unchanged" {
+    const row = this.#stmt(
+      "SELECT is_registered, name, size, piece_length, comment, created_by, extra FROM torrents WHERE info_hash = ?",
+    ).get(infoHashHex);
+    const args = [cols.name, cols.size, cols.pieceLength, cols.comment, cols.createdBy, cols.extra] as const;
+    if (row === undefined) {
+      this.#stmt(
+        `INSERT INTO torrents (info_hash, is_registered, name, size, piece_length, comment, created_by, extra,
+           registered_ms, first_seen_ms, last_seen_ms, completed) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+      ).run(infoHashHex, ...args, nowMs, nowMs, nowMs);
+      return "added";
+    }
+    const same = row.is_registered === 1 && row.name === cols.name && row.size === cols.size &&
+      row.piece_length === cols.pieceLength && row.comment === cols.comment && row.created_by === cols.createdBy &&
+      row.extra === cols.extra;
+    if (same) return "unchanged";
+    this.#stmt(
+      `UPDATE torrents SET name = ?, size = ?, piece_length = ?, comment = ?, created_by = ?, extra = ?,
+         registered_ms = CASE WHEN is_registered = 1 THEN registered_ms ELSE ? END, is_registered = 1
+       WHERE info_hash = ?`,
+    ).run(...args, nowMs, infoHashHex);
+    return row.is_registered === 1 ? "updated" : "added";
+  }
+
+  /**
+   * Mark a torrent unregistered. Its counters and metadata stay (it may still have a swarm).
+   * @returns whether it was registered
+   * @throws {PersistError} `invalid_info_hash`
+   */
+  unregisterTorrent(infoHashHex: string): boolean {
+    const hex = normalizeHex(infoHashHex, "info hash");
+    return this.#transaction(() =>
+      this.#stmt("UPDATE torrents SET is_registered = 0 WHERE info_hash = ? AND is_registered = 1").run(hex)
+        .changes === 1
+    );
+  }
+
+  /** The torrent's row, registered or only seen; null when unknown. @throws {PersistError} `invalid_info_hash` */
+  getTorrent(infoHashHex: string): TorrentRecord | null {
+    const hex = normalizeHex(infoHashHex, "info hash");
+    const row = this.#stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents WHERE info_hash = ?`).get(hex);
+    return row === undefined ? null : rowToRecord(row);
+  }
+
+  /** Every torrent row (registered or only seen), by info hash. */
+  listTorrents(): TorrentRecord[] {
+    return this.#stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents ORDER BY info_hash`).all().map(rowToRecord);
+  }
+
+  /**
+   * Add `count` completed downloads to a torrent, creating its (unregistered) row when unseen.
+   * @throws {PersistError} `invalid_info_hash`, `invalid_value`
+   */
+  addCompleted(infoHashHex: string, count: number, nowMs: number): void {
+    const hex = normalizeHex(infoHashHex, "info hash");
+    checkCount(count, "completed count");
+    this.#transaction(() => {
+      this.#stmt(
+        `INSERT INTO torrents (info_hash, first_seen_ms, last_seen_ms, completed) VALUES (?, ?, ?, ?)
+         ON CONFLICT (info_hash) DO UPDATE SET completed = completed + excluded.completed,
+           last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`,
+      ).run(hex, nowMs, nowMs, count);
+    });
+  }
+
+  /**
+   * Record that these torrents were seen at `nowMs` (creates unseen rows; last seen never moves back).
+   * @throws {PersistError} `invalid_info_hash` (nothing is written then)
+   */
+  touchTorrents(infoHashHexes: readonly string[], nowMs: number): void {
+    const hexes = infoHashHexes.map((h) => normalizeHex(h, "info hash"));
+    if (hexes.length === 0) return;
+    this.#transaction(() => {
+      const stmt = this.#stmt(
+        `INSERT INTO torrents (info_hash, first_seen_ms, last_seen_ms) VALUES (?, ?, ?)
+         ON CONFLICT (info_hash) DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`,
+      );
+      for (const hex of hexes) stmt.run(hex, nowMs, nowMs);
+    });
+  }
+
+  /**
+   * Replace the swarm snapshot with `peers` atomically (a crash mid-way leaves the previous snapshot).
+   * Peer values are trusted (they come from the swarm store, which validated them).
+   */
+  saveSwarmSnapshot(peers: Iterable<SnapshotPeer>, nowMs: number): void {
+    this.#transaction(() => {
+      this.#stmt("DELETE FROM swarm_snapshot").run();
+      const placeholders = `(${new Array(SNAPSHOT_COLUMNS).fill("?").join(", ")})`;
+      const insertSql = (rows: number) =>
+        `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
+         VALUES ${new Array(rows).fill(placeholders).join(", ")}`;
+      const batchStmt = this.#stmt(insertSql(SNAPSHOT_BATCH_ROWS));
+      const values: (string | number)[] = [];
+      for (const p of peers) {
+        values.push(p.infoHashHex, p.peerIdHex, p.ip, p.port, p.left, p.uploaded, p.downloaded, p.lastSeenMs);
+        if (values.length === SNAPSHOT_BATCH_ROWS * SNAPSHOT_COLUMNS) {
+          batchStmt.run(...values);
+          values.length = 0;
+        }
+      }
+      if (values.length > 0) this.#db.prepare(insertSql(values.length / SNAPSHOT_COLUMNS)).run(...values);
+      this.#setSetting("swarm_snapshot_ms", String(nowMs));
+    });
+  }
+
+  /** The peers of the last snapshot (empty when none was saved). */
+  loadSwarmSnapshot(): SnapshotPeer[] {
+    const out: SnapshotPeer[] = [];
+    const stmt = this.#stmt(
+      "SELECT info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms FROM swarm_snapshot",
+    );
+    for (const r of stmt.iterate()) {
+      out.push({
+        infoHashHex: r.info_hash as string,
+        peerIdHex: r.peer_id as string,
+        ip: r.ip as string,
+        port: r.port as number,
+        left: r.left_bytes as number,
+        uploaded: r.uploaded as number,
+        downloaded: r.downloaded as number,
+        lastSeenMs: r.last_seen_ms as number,
+      });
+    }
+    return out;
+  }
+
+  /** A stored setting (admin token, snapshot time, …); null when unset. */
+  getSetting(key: string): string | null {
+    const row = this.#stmt("SELECT value FROM settings WHERE key = ?").get(key);
+    return row === undefined ? null : row.value as string;
+  }
+
+  /** Store a setting (replaces any previous value). */
+  setSetting(key: string, value: string): void {
+    this.#transaction(() => this.#setSetting(key, value));
+  }
+
+  #setSetting(key: string, value: string): void {
+    this.#stmt(
+      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(key, value);
+  }
+
+  /** Close the database (checkpoints the WAL). Further calls on this instance throw. */
+  close(): void {
+    this.#stmts.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

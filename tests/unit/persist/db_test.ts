@@ -1,0 +1,342 @@
+import { DatabaseSync } from "node:sqlite";
+import { PersistError, SCHEMA_VERSION, type SnapshotPeer, TrackerDb } from "../../../lib/persist/db.ts";
+import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { withTempDir } from "../../_helpers/tmp.ts";
+
+const H1 = "0123456789abcdef0123456789abcdef01234567";
+const H2 = "89abcdef0123456789abcdef0123456789abcdef";
+
+function withDb(fn: (db: TrackerDb) => void): void {
+  const db = TrackerDb.open(":memory:");
+  try {
+    fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("TrackerDb.registerTorrent() adds, is idempotent, and reports updates", () => {
+  withDb((db) => {
+    const meta = { infoHashHex: H1, name: "Ubuntu", size: 123, pieceLength: 16384, extra: { b: 1, a: [1, "x"] } };
+    equal(db.registerTorrent(meta, 1000), "added");
+    equal(db.registerTorrent(meta, 2000), "unchanged");
+    // Key order in extra does not matter.
+    equal(db.registerTorrent({ ...meta, extra: { a: [1, "x"], b: 1 } }, 2000), "unchanged");
+    equal(db.registerTorrent({ ...meta, name: "Debian" }, 3000), "updated");
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: true,
+      name: "Debian",
+      size: 123,
+      pieceLength: 16384,
+      extra: { a: [1, "x"], b: 1 },
+      firstSeenMs: 1000,
+      lastSeenMs: 1000,
+      completed: 0,
+    });
+    // Replace semantics: a field left out is cleared.
+    equal(db.registerTorrent({ infoHashHex: H1, name: "Debian" }, 4000), "updated");
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: true,
+      name: "Debian",
+      firstSeenMs: 1000,
+      lastSeenMs: 1000,
+      completed: 0,
+    });
+  });
+});
+
+Deno.test("TrackerDb normalises info hashes to lowercase and rejects malformed ones", () => {
+  withDb((db) => {
+    equal(db.registerTorrent({ infoHashHex: H1.toUpperCase() }, 1), "added");
+    equal(db.getTorrent(H1.toUpperCase())?.infoHashHex, H1);
+    equal(db.registerTorrent({ infoHashHex: H1 }, 1), "unchanged");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H1.slice(2) }, 1), PersistError, "invalid_info_hash");
+    assertThrowsCode(() => db.getTorrent("zz" + H1.slice(2)), PersistError, "invalid_info_hash");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H2, size: -1 }, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H2, size: 1.5 }, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.addCompleted(H2, -1, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.touchTorrents([H2, "nope"], 1), PersistError, "invalid_info_hash");
+    equal(db.getTorrent(H2), null, "a rejected batch writes nothing");
+  });
+});
+
+Deno.test("TrackerDb.registerTorrents() registers a batch atomically", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1, name: "a" }, 1);
+    deepEqual(db.registerTorrents([{ infoHashHex: H1, name: "a" }, { infoHashHex: H2, name: "b" }], 2), [
+      "unchanged",
+      "added",
+    ]);
+    assertThrowsCode(
+      () => db.registerTorrents([{ infoHashHex: "1".repeat(40) }, { infoHashHex: "x" }], 3),
+      PersistError,
+      "invalid_info_hash",
+    );
+    equal(db.getTorrent("1".repeat(40)), null);
+    equal(db.listTorrents().length, 2);
+  });
+});
+
+Deno.test("TrackerDb.unregisterTorrent() keeps counters; re-registering counts as added", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1, name: "x" }, 1);
+    db.addCompleted(H1, 3, 5);
+    equal(db.unregisterTorrent(H1), true);
+    equal(db.unregisterTorrent(H1), false);
+    equal(db.unregisterTorrent(H2), false);
+    const rec = db.getTorrent(H1);
+    equal(rec?.isRegistered, false);
+    equal(rec?.completed, 3);
+    equal(db.registerTorrent({ infoHashHex: H1, name: "x" }, 9), "added");
+    equal(db.getTorrent(H1)?.isRegistered, true);
+  });
+});
+
+Deno.test("TrackerDb.addCompleted() and touchTorrents() create unregistered rows and track first/last seen", () => {
+  withDb((db) => {
+    db.addCompleted(H1, 1, 100);
+    db.addCompleted(H1, 2, 200);
+    db.touchTorrents([H1, H2], 300);
+    db.touchTorrents([H2], 250); // last seen never moves back
+    db.touchTorrents([], 400);
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: false,
+      firstSeenMs: 100,
+      lastSeenMs: 300,
+      completed: 3,
+    });
+    deepEqual(db.getTorrent(H2), {
+      infoHashHex: H2,
+      isRegistered: false,
+      firstSeenMs: 300,
+      lastSeenMs: 300,
+      completed: 0,
+    });
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H2]);
+    // Registering a seen torrent keeps its history.
+    equal(db.registerTorrent({ infoHashHex: H1, name: "n" }, 500), "added");
+    equal(db.getTorrent(H1)?.firstSeenMs, 100);
+    equal(db.getTorrent(H1)?.completed, 3);
+  });
+});
+
+function makePeers(n: number): SnapshotPeer[] {
+  const peers: SnapshotPeer[] = [];
+  for (let i = 0; i < n; i++) {
+    peers.push({
+      infoHashHex: (i % 7).toString(16).padStart(40, "0"),
+      peerIdHex: "ab" + i.toString(16).padStart(38, "0"),
+      ip: i % 2 === 0 ? `10.0.${i >> 8 & 255}.${i & 255}` : "::1",
+      port: 1 + (i % 65535),
+      left: i * 3,
+      uploaded: 2 ** 40 + i,
+      downloaded: i,
+      lastSeenMs: 1_700_000_000_000 + i,
+    });
+  }
+  return peers;
+}
+
+Deno.test("TrackerDb.saveSwarmSnapshot() replaces the snapshot and loadSwarmSnapshot() restores it", () => {
+  withDb((db) => {
+    deepEqual(db.loadSwarmSnapshot(), []);
+    const peers = makePeers(1234); // not a multiple of the insert batch
+    db.saveSwarmSnapshot(peers, 42);
+    const sortKey = (p: SnapshotPeer) => p.peerIdHex;
+    deepEqual(db.loadSwarmSnapshot().sort((a, b) => sortKey(a) < sortKey(b) ? -1 : 1), peers);
+    equal(db.getSetting("swarm_snapshot_ms"), "42");
+    db.saveSwarmSnapshot(peers.slice(0, 3), 43);
+    equal(db.loadSwarmSnapshot().length, 3);
+    db.saveSwarmSnapshot([], 44);
+    deepEqual(db.loadSwarmSnapshot(), []);
+  });
+});
+
+Deno.test("TrackerDb.saveSwarmSnapshot() keeps the previous snapshot when the source throws", () => {
+  withDb((db) => {
+    db.saveSwarmSnapshot(makePeers(5), 1);
+    function* broken(): Generator<SnapshotPeer> {
+      yield* makePeers(500);
+      throw new Error("boom");
+    }
+    let threw = false;
+    try {
+      db.saveSwarmSnapshot(broken(), 2);
+    } catch {
+      threw = true;
+    }
+    ok(threw);
+    equal(db.loadSwarmSnapshot().length, 5);
+    equal(db.getSetting("swarm_snapshot_ms"), "1");
+    // The db is still usable after the rollback.
+    equal(db.registerTorrent({ infoHashHex: H1 }, 3), "added");
+  });
+});
+
+Deno.test("TrackerDb settings round-trip", () => {
+  withDb((db) => {
+    equal(db.getSetting("admin_token"), null);
+    db.setSetting("admin_token", "abc");
+    db.setSetting("admin_token", "def");
+    equal(db.getSetting("admin_token"), "def");
+  });
+});
+
+Deno.test("TrackerDb.open() persists to a file in WAL mode and reopens with everything", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/state.db`;
+    const db = TrackerDb.open(path);
+    db.registerTorrent({ infoHashHex: H1, name: "é ☃ <b>", comment: "c", createdBy: "mktorrent" }, 1);
+    db.addCompleted(H1, 7, 2);
+    db.saveSwarmSnapshot(makePeers(10), 3);
+    db.setSetting("k", "v");
+    db.close();
+    const raw = new DatabaseSync(path);
+    deepEqual({ ...raw.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
+    deepEqual({ ...raw.prepare("PRAGMA user_version").get() }, { user_version: SCHEMA_VERSION });
+    raw.close();
+    const again = TrackerDb.open(path);
+    try {
+      deepEqual(again.getTorrent(H1), {
+        infoHashHex: H1,
+        isRegistered: true,
+        name: "é ☃ <b>",
+        comment: "c",
+        createdBy: "mktorrent",
+        firstSeenMs: 1,
+        lastSeenMs: 2,
+        completed: 7,
+      });
+      equal(again.loadSwarmSnapshot().length, 10);
+      equal(again.getSetting("k"), "v");
+    } finally {
+      again.close();
+    }
+    return Promise.resolve();
+  });
+});
+
+Deno.test("TrackerDb.open() refuses a newer schema, a foreign database and a non-database file", async () => {
+  await withTempDir(async (dir) => {
+    const newer = `${dir}/newer.db`;
+    TrackerDb.open(newer).close();
+    const raw = new DatabaseSync(newer);
+    raw.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    assertThrowsCode(() => TrackerDb.open(newer), PersistError, "schema_too_new");
+
+    const foreign = `${dir}/foreign.db`;
+    const other = new DatabaseSync(foreign);
+    other.exec("CREATE TABLE photos (id INTEGER)");
+    other.close();
+    assertThrowsCode(() => TrackerDb.open(foreign), PersistError, "not_btool_db");
+
+    const junk = `${dir}/junk.db`;
+    await Deno.writeTextFile(junk, "this is not a database, just some text that is long enough ".repeat(10));
+    assertThrowsCode(() => TrackerDb.open(junk), PersistError, "open_failed");
+  });
+});
+
+Deno.test("TrackerDb: two connections on one file see each other's commits (CLI beside a running tracker)", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/shared.db`;
+    const a = TrackerDb.open(path);
+    const b = TrackerDb.open(path);
+    try {
+      a.registerTorrent({ infoHashHex: H1, name: "from a" }, 1);
+      equal(b.getTorrent(H1)?.name, "from a");
+      b.addCompleted(H1, 2, 2);
+      equal(a.getTorrent(H1)?.completed, 2);
+    } finally {
+      a.close();
+      b.close();
+    }
+    return Promise.resolve();
+  });
+});
+
+// The child registers torrent i, then adds a completion to torrent i % 10, printing a line after each commit.
+const CHILD_SCRIPT = `
+import { TrackerDb } from ${JSON.stringify(new URL("../../../lib/persist/db.ts", import.meta.url).href)};
+const db = TrackerDb.open(Deno.args[0]);
+const enc = new TextEncoder();
+const hex = (i) => i.toString(16).padStart(40, "0");
+const totals = new Array(10).fill(0);
+for (let i = 0; ; i++) {
+  db.registerTorrent({ infoHashHex: hex(i), name: "t" + i, size: i }, i);
+  Deno.stdout.writeSync(enc.encode("R " + i + "\\n"));
+  db.addCompleted(hex(i % 10), 1, i);
+  totals[i % 10]++;
+  Deno.stdout.writeSync(enc.encode("C " + (i % 10) + " " + totals[i % 10] + "\\n"));
+}
+`;
+
+const KILL_AFTER_LINES = 2_000;
+const CHILD_TIMEOUT_MS = 60_000;
+
+Deno.test("TrackerDb keeps every committed write when its process is killed with SIGKILL", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/killed.db`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-lock", CHILD_SCRIPT, path],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, CHILD_TIMEOUT_MS);
+    let text = "";
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let killed = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+        if (!killed && text.split("\n").length > KILL_AFTER_LINES) {
+          child.kill("SIGKILL");
+          killed = true;
+        }
+      }
+      const status = await child.status;
+      equal(status.signal, "SIGKILL", "the child was killed, not finished");
+    } finally {
+      clearTimeout(timer);
+    }
+    // Only complete lines were reported; a torn last line is ignored.
+    const lines = text.split("\n").slice(0, -1);
+    ok(lines.length >= KILL_AFTER_LINES);
+    let maxRegistered = -1;
+    const reportedTotals = new Array<number>(10).fill(0);
+    for (const line of lines) {
+      const [kind, a, b] = line.split(" ");
+      if (kind === "R") maxRegistered = Number(a);
+      else reportedTotals[Number(a)] = Number(b);
+    }
+    const db = TrackerDb.open(path);
+    try {
+      for (let i = 0; i <= maxRegistered; i++) {
+        const rec = db.getTorrent(i.toString(16).padStart(40, "0"));
+        equal(rec?.isRegistered, true, `torrent ${i} was reported committed`);
+        equal(rec?.name, `t${i}`);
+      }
+      for (let k = 0; k < 10; k++) {
+        const completed = db.getTorrent(k.toString(16).padStart(40, "0"))?.completed ?? 0;
+        // At most one commit may have landed after its line was written.
+        ok(
+          completed === reportedTotals[k] || completed === (reportedTotals[k] ?? 0) + 1,
+          `torrent ${k}: ${completed} vs ${reportedTotals[k]}`,
+        );
+      }
+    } finally {
+      db.close();
+    }
+  });
+});
