@@ -1,0 +1,43 @@
+// A tiny in-test torrent builder (encodeBencode + sha1) for metainfo, storage and verify tests.
+
+import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
+import { concat, utf8 } from "../../lib/bytes.ts";
+import { sha1 } from "../../lib/sha1.ts";
+
+/** One file of a test torrent: path below the torrent name, and its bytes. */
+export interface TestFile {
+  path: string[];
+  data: Uint8Array;
+}
+
+/** Options for buildTorrent. */
+export interface BuildOptions {
+  name?: string;
+  pieceLength?: number;
+  /** Multi-file when given; single-file from `data` otherwise. */
+  files?: TestFile[];
+  data?: Uint8Array;
+  /** Extra keys merged into the info dict (override computed ones). */
+  info?: Record<string, BencodeInput | undefined>;
+  /** Extra keys at the top level. */
+  top?: Record<string, BencodeInput | undefined>;
+}
+
+/** Build a torrent's bytes and return them with the concatenated data. */
+export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: Uint8Array } {
+  const pieceLength = options.pieceLength ?? 16384;
+  const data = options.files ? concat(options.files.map((f) => f.data)) : (options.data ?? new Uint8Array(0));
+  const hashes: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += pieceLength) hashes.push(sha1(data.subarray(at, at + pieceLength)));
+  const info: Record<string, BencodeInput | undefined> = {
+    name: options.name ?? "test",
+    "piece length": pieceLength,
+    pieces: concat(hashes),
+    ...(options.files
+      ? { files: options.files.map((f) => ({ length: f.data.length, path: f.path.map((c) => utf8(c)) })) }
+      : { length: data.length }),
+    ...options.info,
+  };
+  const bytes = encodeBencode({ announce: "http://127.0.0.1:6969/announce", ...options.top, info });
+  return { bytes, data };
+}

@@ -1,0 +1,176 @@
+import { decodeBencode, encodeBencode, rawValue } from "../../lib/bencode.ts";
+import { concat, toHex, utf8 } from "../../lib/bytes.ts";
+import { BencodeError, MetainfoError } from "../../lib/errors.ts";
+import { magnetLink, parseMetainfo } from "../../lib/metainfo.ts";
+import { sha1 } from "../../lib/sha1.ts";
+import { assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { randomBytes, seededRandom } from "../_helpers/random.ts";
+import { buildTorrent } from "../_helpers/torrent.ts";
+
+const rnd = seededRandom(3);
+const DATA = randomBytes(rnd, 40000);
+
+Deno.test("parseMetainfo() reads a single-file torrent", () => {
+  const { bytes } = buildTorrent({
+    name: "a.bin",
+    data: DATA,
+    top: { comment: "hi", "created by": "test", "creation date": 1700000000, "url-list": "http://ws/" },
+    info: { source: "SRC" },
+  });
+  const m = parseMetainfo(bytes);
+  equal(m.name, "a.bin");
+  equal(m.totalLength, 40000);
+  equal(m.pieceCount, 3);
+  equal(m.pieceLength, 16384);
+  equal(m.isMultiFile, false);
+  equal(m.isPrivate, false);
+  deepEqual(m.files, [{ path: ["a.bin"], length: 40000, offset: 0 }]);
+  equal(m.announce, "http://127.0.0.1:6969/announce");
+  deepEqual(m.announceList, [["http://127.0.0.1:6969/announce"]]);
+  equal(m.comment, "hi");
+  equal(m.createdBy, "test");
+  equal(m.creationDate, 1700000000);
+  equal(m.source, "SRC");
+  deepEqual(m.urlList, ["http://ws/"]);
+  equal(m.pieceHashes.length, 60);
+  equal(m.infoHash.hex, toHex(sha1(rawValue(bytes, ["info"]))));
+});
+
+Deno.test("parseMetainfo() reads a multi-file private torrent with tiers", () => {
+  const { bytes } = buildTorrent({
+    name: "dir",
+    files: [
+      { path: ["x", "one"], data: DATA.subarray(0, 100) },
+      { path: ["empty"], data: new Uint8Array(0) },
+      { path: ["two"], data: DATA.subarray(100, 20000) },
+    ],
+    info: { private: 1 },
+    top: { "announce-list": [["http://a/announce", "http://b/announce"], [], ["udp://c:1"]] },
+  });
+  const m = parseMetainfo(bytes);
+  equal(m.isMultiFile, true);
+  equal(m.isPrivate, true);
+  equal(m.totalLength, 20000);
+  equal(m.pieceCount, 2);
+  deepEqual(m.files, [
+    { path: ["dir", "x", "one"], length: 100, offset: 0 },
+    { path: ["dir", "empty"], length: 0, offset: 100 },
+    { path: ["dir", "two"], length: 19900, offset: 100 },
+  ]);
+  deepEqual(m.announceList, [["http://a/announce", "http://b/announce"], ["udp://c:1"]]);
+  equal(m.comment, null);
+  equal(m.creationDate, null);
+  deepEqual(m.urlList, []);
+});
+
+Deno.test("parseMetainfo() hashes the raw info bytes, even with unsorted keys", () => {
+  const { bytes } = buildTorrent({ data: DATA });
+  // Rebuild the outer dict with "info" before "announce" and an info dict with keys out of order.
+  const info = rawValue(bytes, ["info"]);
+  const text = new TextDecoder("latin1").decode(info);
+  const swapped = text.replace(/^d(6:lengthi\d+e)(4:name4:test)/, "d$2$1");
+  ok(swapped !== text);
+  const swappedBytes = Uint8Array.from(swapped, (c) => c.charCodeAt(0));
+  const file = concat([utf8("d4:info"), swappedBytes, utf8("8:announce3:urle")]);
+  const m = parseMetainfo(file);
+  equal(m.infoHash.hex, toHex(sha1(swappedBytes)));
+  ok(m.infoHash.hex !== toHex(sha1(info)));
+  equal(m.announce, "url");
+});
+
+Deno.test("parseMetainfo() prefers name.utf-8 and path.utf-8", () => {
+  const { bytes } = buildTorrent({
+    name: "plain",
+    files: [{ path: ["p"], data: DATA.subarray(0, 10) }],
+    info: { "name.utf-8": "é", files: [{ length: 10, path: ["p"], "path.utf-8": ["ü"] }] },
+  });
+  const m = parseMetainfo(bytes);
+  equal(m.name, "é");
+  deepEqual(m.files[0]!.path, ["é", "ü"]);
+});
+
+const HOSTILE: [string, Parameters<typeof buildTorrent>[0], string][] = [
+  ["a .. component", { files: [{ path: ["..", "x"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["a . component", { files: [{ path: [".", "x"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["an absolute path", { files: [{ path: ["/etc/passwd"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["an empty component", { files: [{ path: ["a", "", "b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["a backslash", { files: [{ path: ["a\\b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["a NUL", { files: [{ path: ["a\0b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["an empty path", { files: [{ path: [], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
+  ["a name of ..", { name: "..", data: DATA.subarray(0, 5) }, "unsafe_path"],
+  ["a name with /", { name: "a/b", data: DATA.subarray(0, 5) }, "unsafe_path"],
+  ["an empty name", { name: "", data: DATA.subarray(0, 5) }, "unsafe_path"],
+  ["a piece length not a power of two", { data: DATA, pieceLength: 20000 }, "invalid_piece_length"],
+  ["a piece length under 16 KiB", { data: DATA, pieceLength: 8192 }, "invalid_piece_length"],
+  ["pieces not a multiple of 20", { data: DATA, info: { pieces: new Uint8Array(59) } }, "invalid_pieces"],
+  ["too few piece hashes", { data: DATA, info: { pieces: new Uint8Array(40) } }, "piece_count_mismatch"],
+  ["too many piece hashes", { data: DATA, info: { pieces: new Uint8Array(80) } }, "piece_count_mismatch"],
+  ["a negative length", { data: DATA, info: { length: -1 } }, "invalid_length"],
+  ["no data", { data: new Uint8Array(0) }, "empty_torrent"],
+  ["an empty file list", { files: [] }, "empty_torrent"],
+  ["both length and files", { files: [{ path: ["a"], data: DATA }], info: { length: 1 } }, "ambiguous_layout"],
+  ["neither length nor files", { data: DATA, info: { length: undefined } }, "missing_field"],
+  ["no name", { data: DATA, info: { name: undefined } }, "missing_field"],
+  ["a string piece length", { data: DATA, info: { "piece length": "16384" } }, "wrong_type"],
+  ["invalid UTF-8 in a name", { data: DATA, info: { name: new Uint8Array([0xff, 0xfe]) } }, "invalid_utf8"],
+  ["a duplicate path", {
+    files: [{ path: ["a"], data: DATA.subarray(0, 5) }, { path: ["a"], data: DATA.subarray(0, 5) }],
+  }, "duplicate_path"],
+  ["a file that is also a folder", {
+    files: [{ path: ["a"], data: DATA.subarray(0, 5) }, { path: ["a", "b"], data: DATA.subarray(0, 5) }],
+  }, "duplicate_path"],
+];
+
+for (const [what, options, code] of HOSTILE) {
+  Deno.test(`parseMetainfo() refuses ${what} (${code})`, () => {
+    const err = assertThrowsCode(() => parseMetainfo(buildTorrent(options).bytes), MetainfoError, code);
+    ok(err.field.length > 0 || code === "not_a_dict");
+  });
+}
+
+Deno.test("parseMetainfo() refuses non-dicts and missing info", () => {
+  assertThrowsCode(() => parseMetainfo(utf8("le")), MetainfoError, "not_a_dict");
+  assertThrowsCode(() => parseMetainfo(utf8("d8:announce1:xe")), MetainfoError, "missing_field");
+  assertThrowsCode(() => parseMetainfo(utf8("d4:infoi1ee")), MetainfoError, "wrong_type");
+  assertThrowsCode(() => parseMetainfo(utf8("d4:info")), BencodeError, "unexpected_end");
+  assertThrowsCode(() => parseMetainfo(utf8("d4:infode4:infodee")), BencodeError, "duplicate_key");
+});
+
+Deno.test("parseMetainfo() ignores malformed optional fields outside info", () => {
+  const { bytes } = buildTorrent({
+    data: DATA,
+    top: { comment: 5, "creation date": "x", "announce-list": [5, ["", "http://a/"]], "url-list": [1, "http://w/"] },
+  });
+  const m = parseMetainfo(bytes);
+  equal(m.comment, null);
+  equal(m.creationDate, null);
+  deepEqual(m.announceList, [["http://a/"]]);
+  deepEqual(m.urlList, ["http://w/"]);
+});
+
+Deno.test("parseMetainfo() gives an empty tracker list for trackerless torrents", () => {
+  const { bytes } = buildTorrent({ data: DATA, top: { announce: undefined } });
+  const m = parseMetainfo(bytes);
+  equal(m.announce, null);
+  deepEqual(m.announceList, []);
+});
+
+Deno.test("magnetLink() holds hash, name, trackers and web seeds", () => {
+  const { bytes } = buildTorrent({
+    name: "a b&c",
+    data: DATA,
+    top: { "announce-list": [["http://a/ann?x=1"], ["http://a/ann?x=1", "udp://b:2"]], "url-list": ["http://w/"] },
+  });
+  const m = parseMetainfo(bytes);
+  equal(
+    magnetLink(m),
+    `magnet:?xt=urn:btih:${m.infoHash.hex}&dn=a%20b%26c&tr=http%3A%2F%2Fa%2Fann%3Fx%3D1&tr=udp%3A%2F%2Fb%3A2` +
+      `&ws=http%3A%2F%2Fw%2F`,
+  );
+});
+
+Deno.test("parseMetainfo() info dict re-encodes byte-identically when canonical", () => {
+  const { bytes } = buildTorrent({ files: [{ path: ["q"], data: DATA }], info: { private: 1 } });
+  const m = parseMetainfo(bytes);
+  deepEqual(encodeBencode(decodeBencode(m.rawInfo)), m.rawInfo);
+});
