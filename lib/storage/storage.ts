@@ -1,0 +1,276 @@
+// Torrent data storage: the `Storage` interface (block read/write, piece verification) with a file-system and an
+// in-memory implementation. Files live at DIR/<name> (single-file) or DIR/<name>/<path…> (multi-file).
+// Paths come only from validated Metainfo and pass safeRelativePath again here; nothing is written in read-only mode.
+
+import { StorageError } from "../errors.ts";
+import { mapRange, safeRelativePath } from "../file_map.ts";
+import type { Metainfo, TorrentFile } from "../metainfo.ts";
+import { isPieceIndex, pieceHash, pieceSize } from "../pieces.ts";
+import { createSha1 } from "../sha1.ts";
+
+/** Read and write a torrent's data by piece, block and byte range. */
+export interface Storage {
+  readonly meta: Metainfo;
+  /**
+   * Read `length` bytes at `begin` inside piece `index`.
+   * @throws {StorageError} range, missing (a file is absent), short_read (a file is too short), io
+   */
+  readBlock(index: number, begin: number, length: number): Promise<Uint8Array>;
+  /** Read a whole piece. @throws {StorageError} as readBlock */
+  readPiece(index: number): Promise<Uint8Array>;
+  /** Write `data` at `begin` inside piece `index`. @throws {StorageError} range, read_only, io */
+  writeBlock(index: number, begin: number, data: Uint8Array): Promise<void>;
+  /**
+   * True when piece `index` is present and its SHA-1 matches; false when it differs or its data is missing or
+   * short. Reads in chunks of at most VERIFY_CHUNK_BYTES, so memory stays bounded whatever the piece length.
+   * @throws {StorageError} range, io
+   */
+  verifyPiece(index: number): Promise<boolean>;
+  /** Release open files. Further calls fail. */
+  close(): Promise<void>;
+}
+
+/** Options for createFsStorage. */
+export interface FsStorageOptions {
+  /** Never create or write files (for `btool verify` and seeding from data you must not touch). */
+  isReadOnly?: boolean;
+}
+
+/** Largest read done at once while verifying a piece. */
+export const VERIFY_CHUNK_BYTES = 1024 * 1024;
+/** Most files kept open at once; older handles are closed first. */
+export const MAX_OPEN_FILES = 64;
+
+function checkRange(meta: Metainfo, index: number, begin: number, length: number): number {
+  if (!isPieceIndex(meta, index)) {
+    throw new StorageError("range", `Cannot access piece "${index}": outside 0..${meta.pieceCount - 1}`);
+  }
+  const size = pieceSize(meta, index);
+  if (
+    !Number.isSafeInteger(begin) || !Number.isSafeInteger(length) || begin < 0 || length < 0 || begin + length > size
+  ) {
+    throw new StorageError("range", `Cannot access piece ${index}: range "${begin}+${length}" is outside 0..${size}`);
+  }
+  return index * meta.pieceLength + begin;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Where file `file` of a torrent lives below `dir`. @throws {MetainfoError} unsafe_path */
+export function dataPath(dir: string, file: TorrentFile): string {
+  return `${dir.replace(/\/+$/, "") || "/"}/${safeRelativePath(file.path)}`;
+}
+
+async function verifyWith(
+  meta: Metainfo,
+  index: number,
+  read: (fileIndex: number, fileOffset: number, length: number) => Promise<Uint8Array>,
+): Promise<boolean> {
+  const size = pieceSize(meta, index);
+  const h = createSha1();
+  try {
+    for (const seg of mapRange(meta.files, index * meta.pieceLength, size)) {
+      for (let done = 0; done < seg.length; done += VERIFY_CHUNK_BYTES) {
+        h.update(await read(seg.fileIndex, seg.fileOffset + done, Math.min(VERIFY_CHUNK_BYTES, seg.length - done)));
+      }
+    }
+  } catch (err: unknown) {
+    if (err instanceof StorageError && (err.code === "missing" || err.code === "short_read")) return false;
+    throw err;
+  }
+  return sameBytes(h.digest(), pieceHash(meta, index));
+}
+
+interface Handle {
+  file: Deno.FsFile;
+  isWritable: boolean;
+}
+
+/**
+ * Storage over files below `dir`. Operations run one at a time (a seek followed by a read must not interleave with
+ * another); at most MAX_OPEN_FILES handles stay open. Writing creates missing folders and files.
+ */
+export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageOptions = {}): Storage {
+  const isReadOnly = options.isReadOnly ?? false;
+  const paths = meta.files.map((f) => dataPath(dir, f));
+  const handles = new Map<number, Handle>(); // insertion order = least recently used first
+  let queue: Promise<unknown> = Promise.resolve();
+  let isClosed = false;
+
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (isClosed) return Promise.reject(new StorageError("closed", "Cannot use storage: it is closed"));
+    const run = queue.then(fn);
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  async function handle(fileIndex: number, isWrite: boolean): Promise<Deno.FsFile> {
+    const cached = handles.get(fileIndex);
+    if (cached !== undefined && (cached.isWritable || !isWrite)) {
+      handles.delete(fileIndex);
+      handles.set(fileIndex, cached);
+      return cached.file;
+    }
+    if (cached !== undefined) {
+      handles.delete(fileIndex);
+      cached.file.close();
+    }
+    while (handles.size >= MAX_OPEN_FILES) {
+      const [oldest, h] = handles.entries().next().value as [number, Handle];
+      handles.delete(oldest);
+      h.file.close();
+    }
+    const path = paths[fileIndex]!;
+    let file: Deno.FsFile;
+    try {
+      if (isWrite) {
+        const cut = path.lastIndexOf("/");
+        if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
+        file = await Deno.open(path, { read: true, write: true, create: true });
+      } else {
+        file = await Deno.open(path, { read: true });
+      }
+    } catch (err: unknown) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new StorageError("missing", `Cannot open "${path}": no such file`, { cause: err });
+      }
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
+    }
+    handles.set(fileIndex, { file, isWritable: isWrite });
+    return file;
+  }
+
+  async function readAt(fileIndex: number, fileOffset: number, length: number, out?: Uint8Array): Promise<Uint8Array> {
+    const buf = out ?? new Uint8Array(length);
+    const file = await handle(fileIndex, false);
+    const path = paths[fileIndex]!;
+    try {
+      await file.seek(fileOffset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < length) {
+        const n = await file.read(buf.subarray(done, length));
+        if (n === null) {
+          throw new StorageError(
+            "short_read",
+            `Cannot read "${path}": file ends before byte ${fileOffset + length}`,
+          );
+        }
+        done += n;
+      }
+    } catch (err: unknown) {
+      if (err instanceof StorageError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new StorageError("io", `Cannot read "${path}": ${msg}`, { cause: err });
+    }
+    return buf;
+  }
+
+  async function writeAt(fileIndex: number, fileOffset: number, data: Uint8Array): Promise<void> {
+    const file = await handle(fileIndex, true);
+    try {
+      await file.seek(fileOffset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < data.length) done += await file.write(data.subarray(done));
+    } catch (err: unknown) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new StorageError("io", `Cannot write "${paths[fileIndex]}": ${msg}`, { cause: err });
+    }
+  }
+
+  async function readRange(start: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    let at = 0;
+    for (const seg of mapRange(meta.files, start, length)) {
+      await readAt(seg.fileIndex, seg.fileOffset, seg.length, out.subarray(at, at + seg.length));
+      at += seg.length;
+    }
+    return out;
+  }
+
+  return {
+    meta,
+    readBlock(index, begin, length) {
+      return serial(() => readRange(checkRange(meta, index, begin, length), length));
+    },
+    readPiece(index) {
+      return serial(() => readRange(checkRange(meta, index, 0, pieceSizeOr0(meta, index)), pieceSizeOr0(meta, index)));
+    },
+    writeBlock(index, begin, data) {
+      return serial(async () => {
+        const start = checkRange(meta, index, begin, data.length);
+        if (isReadOnly) throw new StorageError("read_only", `Cannot write piece ${index}: storage is read-only`);
+        let at = 0;
+        for (const seg of mapRange(meta.files, start, data.length)) {
+          await writeAt(seg.fileIndex, seg.fileOffset, data.subarray(at, at + seg.length));
+          at += seg.length;
+        }
+      });
+    },
+    verifyPiece(index) {
+      return serial(() => {
+        checkRange(meta, index, 0, 0);
+        return verifyWith(meta, index, (f, o, n) => readAt(f, o, n));
+      });
+    },
+    async close() {
+      if (isClosed) return;
+      await queue;
+      isClosed = true;
+      for (const h of handles.values()) h.file.close();
+      handles.clear();
+    },
+  };
+}
+
+/** Piece size, or 0 for a bad index (checkRange then reports it). */
+function pieceSizeOr0(meta: Metainfo, index: number): number {
+  return isPieceIndex(meta, index) ? pieceSize(meta, index) : 0;
+}
+
+/** Storage in memory (one buffer of `totalLength` bytes, zero-filled): for tests and small torrents. */
+export function createMemoryStorage(meta: Metainfo, options: { data?: Uint8Array } = {}): Storage {
+  const data = new Uint8Array(meta.totalLength);
+  if (options.data !== undefined) data.set(options.data.subarray(0, meta.totalLength));
+  let isClosed = false;
+  function open(): void {
+    if (isClosed) throw new StorageError("closed", "Cannot use storage: it is closed");
+  }
+  return {
+    meta,
+    readBlock(index, begin, length) {
+      return Promise.resolve().then(() => {
+        open();
+        const start = checkRange(meta, index, begin, length);
+        return data.slice(start, start + length);
+      });
+    },
+    readPiece(index) {
+      return this.readBlock(index, 0, pieceSizeOr0(meta, index));
+    },
+    writeBlock(index, begin, block) {
+      return Promise.resolve().then(() => {
+        open();
+        data.set(block, checkRange(meta, index, begin, block.length));
+      });
+    },
+    verifyPiece(index) {
+      return Promise.resolve().then(() => {
+        open();
+        checkRange(meta, index, 0, 0);
+        return verifyWith(meta, index, (f, o, n) => {
+          const start = meta.files[f]!.offset + o;
+          return Promise.resolve(data.subarray(start, start + n));
+        });
+      });
+    },
+    close() {
+      isClosed = true;
+      return Promise.resolve();
+    },
+  };
+}
