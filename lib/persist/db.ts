@@ -57,6 +57,7 @@ export interface TrackerDbOptions {
 /** Written to `PRAGMA application_id` so that another program's SQLite file is refused, not altered. */
 export const APPLICATION_ID = 0x62746f6f; // "btoo"
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
  * Schema migrations; `PRAGMA user_version` = how many have been applied. Append only: never edit a released
@@ -158,6 +159,11 @@ function metaColumns(meta: TorrentMeta): MetaColumns {
 
 type Row = Record<string, unknown>;
 
+/** node:sqlite's `StatementSync.setReturnArrays` (present at run time, missing from Deno's type declarations). */
+interface ArrayRows {
+  setReturnArrays(enabled: boolean): void;
+}
+
 function rowToRecord(row: Row): TorrentRecord {
   const rec: TorrentRecord = {
     infoHashHex: row.info_hash as string,
@@ -209,6 +215,8 @@ export class TrackerDb {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
       db.exec("PRAGMA foreign_keys = ON");
+      // A 1M-peer snapshot grows the WAL past 100 MB; give the space back after each checkpoint.
+      db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       const tdb = new TrackerDb(db);
       tdb.#migrate(path);
       return tdb;
@@ -397,23 +405,33 @@ export class TrackerDb {
 
   /** The peers of the last snapshot (empty when none was saved). */
   loadSwarmSnapshot(): SnapshotPeer[] {
-    const out: SnapshotPeer[] = [];
-    const stmt = this.#stmt(
+    const stmt = this.#db.prepare(
       "SELECT info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms FROM swarm_snapshot",
-    );
-    for (const r of stmt.iterate()) {
-      out.push({
-        infoHashHex: r.info_hash as string,
-        peerIdHex: r.peer_id as string,
-        ip: r.ip as string,
-        port: r.port as number,
-        left: r.left_bytes as number,
-        uploaded: r.uploaded as number,
-        downloaded: r.downloaded as number,
-        lastSeenMs: r.last_seen_ms as number,
-      });
+    ) as StatementSync & Partial<ArrayRows>;
+    // Rows as arrays are about twice as fast as objects (Deno's types lack setReturnArrays; guard for it).
+    if (typeof stmt.setReturnArrays === "function") {
+      stmt.setReturnArrays(true);
+      return (stmt.all() as unknown as unknown[][]).map((r) => ({
+        infoHashHex: r[0] as string,
+        peerIdHex: r[1] as string,
+        ip: r[2] as string,
+        port: r[3] as number,
+        left: r[4] as number,
+        uploaded: r[5] as number,
+        downloaded: r[6] as number,
+        lastSeenMs: r[7] as number,
+      }));
     }
-    return out;
+    return stmt.all().map((r) => ({
+      infoHashHex: r.info_hash as string,
+      peerIdHex: r.peer_id as string,
+      ip: r.ip as string,
+      port: r.port as number,
+      left: r.left_bytes as number,
+      uploaded: r.uploaded as number,
+      downloaded: r.downloaded as number,
+      lastSeenMs: r.last_seen_ms as number,
+    }));
   }
 
   /** A stored setting (admin token, snapshot time, …); null when unset. */
