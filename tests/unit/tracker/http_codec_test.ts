@@ -1,0 +1,195 @@
+import { deepEqual, equal } from "../../_helpers/assert.ts";
+import { assertThrowsCode } from "../../_helpers/assert.ts";
+import { fromHex, percentEncode, utf8 } from "../../../lib/bytes.ts";
+import { decodeBencode } from "../../../lib/bencode.ts";
+import { TrackerError } from "../../../lib/errors.ts";
+import {
+  encodeAnnounceResult,
+  encodeFailure,
+  encodeScrapeResult,
+  hasAnnounceParams,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+} from "../../../lib/tracker/http_codec.ts";
+import type { AnnounceResult } from "../../../lib/tracker/announce.ts";
+
+const HASH = fromHex("00202b4142ff7e2e2d5f0a0d2526265c3d3f2300")!;
+const PEER = utf8("-qB4650-abcdefghijkl");
+const BASE = `peer_id=${percentEncode(PEER)}&port=6881&uploaded=0&downloaded=0&left=100`;
+const text = (b: Uint8Array) => new TextDecoder("latin1").decode(b);
+
+Deno.test("parseAnnounceQuery() decodes info_hash byte-exactly (%00, %20, +, lower and upper escapes)", () => {
+  const q = `info_hash=${percentEncode(HASH)}&${BASE}`;
+  const req = parseAnnounceQuery(q);
+  deepEqual(req.infoHash, HASH);
+  deepEqual(req.peerId, PEER);
+  equal(req.port, 6881);
+  equal(req.left, 100);
+  equal(req.event, "none");
+  equal(req.numWant, 50);
+  equal(req.isCompact, true);
+  // Raw `+` is a literal 0x2b byte, `%20` is 0x20, mixed-case escapes agree.
+  const plus = parseAnnounceQuery(`info_hash=%00%20+AB%ff~.-_%0A%0d%25%26%26%5C%3d%3F%23%00&${BASE}`);
+  deepEqual(plus.infoHash, HASH);
+  const upper = parseAnnounceQuery(`info_hash=%00%20%2BAB%FF%7E.-_%0a%0D%25%26%26%5c%3D%3f%23%00&${BASE}`);
+  deepEqual(upper.infoHash, HASH);
+});
+
+Deno.test("parseAnnounceQuery() reads every BEP 3 field", () => {
+  const req = parseAnnounceQuery(
+    `info_hash=${percentEncode(HASH)}&${BASE}&event=completed&numwant=80&compact=0&no_peer_id=1&ip=10.0.0.1` +
+      `&key=ab12&trackerid=t1&corrupt=0`,
+  );
+  equal(req.event, "completed");
+  equal(req.numWant, 80);
+  equal(req.isCompact, false);
+  equal(req.isNoPeerId, true);
+  equal(req.ipParam, "10.0.0.1");
+  equal(req.key, "ab12");
+  equal(req.trackerId, "t1");
+});
+
+Deno.test("parseAnnounceQuery() maps events, tolerating paused, empty and unknown", () => {
+  const ev = (e: string) => parseAnnounceQuery(`info_hash=${percentEncode(HASH)}&${BASE}&event=${e}`).event;
+  equal(ev("started"), "started");
+  equal(ev("stopped"), "stopped");
+  equal(ev("paused"), "paused");
+  equal(ev(""), "none");
+  equal(ev("bogus"), "none");
+});
+
+Deno.test("parseAnnounceQuery() clamps negative and huge numbers", () => {
+  const req = parseAnnounceQuery(
+    `info_hash=${percentEncode(HASH)}&peer_id=${percentEncode(PEER)}&port=1&uploaded=-5&downloaded=` +
+      `99999999999999999999999&left=9223372036854775807&numwant=100000`,
+  );
+  equal(req.uploaded, 0);
+  equal(req.downloaded, Number.MAX_SAFE_INTEGER);
+  equal(req.left, Number.MAX_SAFE_INTEGER);
+  equal(req.numWant, 200);
+  equal(parseAnnounceQuery(`info_hash=${percentEncode(HASH)}&${BASE}&numwant=-1`).numWant, 50);
+  equal(parseAnnounceQuery(`info_hash=${percentEncode(HASH)}&${BASE}&numwant=500`, { numWantMax: 30 }).numWant, 30);
+});
+
+Deno.test("parseAnnounceQuery() refuses malformed requests with one code each", () => {
+  const h = percentEncode(HASH);
+  const p = percentEncode(PEER);
+  const cases: [string, string][] = [
+    [`${BASE}`, "missing_info_hash"],
+    [`info_hash=${h}&port=1&left=0`, "missing_peer_id"],
+    [`info_hash=${h}&peer_id=${p}&left=0`, "missing_port"],
+    [`info_hash=${h}&peer_id=${p}&port=1`, "missing_left"],
+    [`info_hash=${h.slice(0, -3)}&${BASE}`, "invalid_info_hash"], // 19 bytes
+    [`info_hash=${h}%41&${BASE}`, "invalid_info_hash"], // 21 bytes
+    [`info_hash=%zz${h.slice(3)}&${BASE}`, "invalid_info_hash"],
+    [`info_hash=${h}&peer_id=abc&port=1&left=0`, "invalid_peer_id"],
+    [`info_hash=${h}&peer_id=${p}&port=0&left=0`, "invalid_port"],
+    [`info_hash=${h}&peer_id=${p}&port=65536&left=0`, "invalid_port"],
+    [`info_hash=${h}&peer_id=${p}&port=-1&left=0`, "invalid_port"],
+    [`info_hash=${h}&peer_id=${p}&port=x&left=0`, "invalid_port"],
+    [`info_hash=${h}&peer_id=${p}&port=1&left=1e5`, "invalid_left"],
+    [`info_hash=${h}&peer_id=${p}&port=1&left=`, "invalid_left"],
+    [`info_hash=${h}&${BASE}&uploaded=12a`, "invalid_uploaded"],
+    [`info_hash=${h}&${BASE}&numwant=ten`, "invalid_numwant"],
+    [`info_hash=${h}&${BASE}&x=${"a".repeat(20_000)}`, "query_too_long"],
+  ];
+  for (const [q, code] of cases) assertThrowsCode(() => parseAnnounceQuery(q), TrackerError, code);
+});
+
+Deno.test("parseScrapeQuery() collects every info_hash once, in order", () => {
+  const a = new Uint8Array(20).fill(1);
+  const b = new Uint8Array(20).fill(0x2b);
+  const hashes = parseScrapeQuery(
+    `info_hash=${percentEncode(a)}&info_hash=${"+".repeat(20)}&info_hash=${percentEncode(a)}`,
+  );
+  deepEqual(hashes, [a, b]);
+  deepEqual(parseScrapeQuery(""), []);
+  assertThrowsCode(() => parseScrapeQuery("info_hash=abc"), TrackerError, "invalid_info_hash");
+  const many = Array.from({ length: 201 }, (_, i) => `info_hash=${percentEncode(new Uint8Array(20).fill(i))}`);
+  assertThrowsCode(() => parseScrapeQuery(many.join("&")), TrackerError, "too_many_hashes");
+});
+
+Deno.test("hasAnnounceParams() tells an announce from a dashboard visit", () => {
+  equal(hasAnnounceParams(""), false);
+  equal(hasAnnounceParams("refresh=1"), false);
+  equal(hasAnnounceParams("info_hash=x&port=1"), true);
+  equal(hasAnnounceParams("port=1&info_hash=x"), true);
+});
+
+const RESULT: AnnounceResult = {
+  complete: 2,
+  incomplete: 1,
+  interval: 1800,
+  minInterval: 900,
+  peers4: new Uint8Array([127, 0, 0, 1, 0x1a, 0xe1]),
+  peers6: new Uint8Array(0),
+};
+
+Deno.test("encodeAnnounceResult() writes compact golden bytes", () => {
+  equal(
+    text(encodeAnnounceResult(RESULT, { isCompact: true })),
+    "d8:completei2e10:incompletei1e8:intervali1800e12:min intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1e",
+  );
+  equal(
+    text(encodeAnnounceResult({ ...RESULT, peers4: new Uint8Array(0) }, { isCompact: true })),
+    "d8:completei2e10:incompletei1e8:intervali1800e12:min intervali900e5:peers0:e",
+  );
+  const v6 = new Uint8Array(18);
+  v6[15] = 1;
+  v6[16] = 0x1a;
+  v6[17] = 0xe1;
+  equal(
+    text(encodeAnnounceResult({ ...RESULT, peers6: v6, warning: "é" }, { isCompact: true })),
+    "d8:completei2e10:incompletei1e8:intervali1800e12:min intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1" +
+      `6:peers618:${"\x00".repeat(15)}\x01\x1a\xe115:warning message2:\xc3\xa9e`,
+  );
+});
+
+Deno.test("encodeAnnounceResult() writes the dictionary model with and without peer ids", () => {
+  const ids = utf8("-AR1234-000000000000");
+  const v6 = new Uint8Array(18);
+  v6[15] = 1;
+  v6[17] = 80;
+  const withIds = encodeAnnounceResult(
+    { ...RESULT, peers6: v6, peerIds4: ids, peerIds6: ids },
+    { isCompact: false },
+  );
+  equal(
+    text(withIds),
+    "d8:completei2e10:incompletei1e8:intervali1800e12:min intervali900e5:peersl" +
+      "d2:ip9:127.0.0.17:peer id20:-AR1234-0000000000004:porti6881ee" +
+      "d2:ip15:0:0:0:0:0:0:0:17:peer id20:-AR1234-0000000000004:porti80ee" +
+      "ee",
+  );
+  const noIds = decodeBencode(
+    encodeAnnounceResult({ ...RESULT, peerIds4: ids }, { isCompact: false, isNoPeerId: true }),
+  );
+  equal(
+    text(encodeAnnounceResult({ ...RESULT, peerIds4: ids }, { isCompact: false, isNoPeerId: true })).includes(
+      "peer id",
+    ),
+    false,
+  );
+  equal(noIds instanceof Map, true);
+});
+
+Deno.test("encodeFailure() counts UTF-8 bytes and adds retry intervals", () => {
+  equal(text(encodeFailure("Torrent é")), "d14:failure reason10:Torrent \xc3\xa9e");
+  equal(text(encodeFailure("x", { retryS: 300 })), "d14:failure reason1:x8:intervali300e12:min intervali300ee");
+});
+
+Deno.test("encodeScrapeResult() sorts files by raw hash", () => {
+  const a = new Uint8Array(20).fill(0x61);
+  const b = new Uint8Array(20).fill(0x42);
+  const body = encodeScrapeResult({
+    files: [
+      { infoHash: a, entry: { complete: 1, downloaded: 2, incomplete: 3 } },
+      { infoHash: b, entry: { complete: 0, downloaded: 0, incomplete: 0 } },
+    ],
+  });
+  equal(
+    text(body),
+    `d5:filesd20:${"B".repeat(20)}d8:completei0e10:downloadedi0e10:incompletei0ee` +
+      `20:${"a".repeat(20)}d8:completei1e10:downloadedi2e10:incompletei3eeee`,
+  );
+});
