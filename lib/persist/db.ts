@@ -341,9 +341,22 @@ export class TrackerDb {
     return row === undefined ? null : rowToRecord(row);
   }
 
-  /** Every torrent row (registered or only seen), by info hash. */
-  listTorrents(): TorrentRecord[] {
-    return this.#stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents ORDER BY info_hash`).all().map(rowToRecord);
+  /** Every torrent row (registered or only seen; only registered ones with `registeredOnly`), by info hash. */
+  listTorrents(options: { registeredOnly?: boolean } = {}): TorrentRecord[] {
+    const where = options.registeredOnly === true ? " WHERE is_registered = 1" : "";
+    return this.#stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`).all().map(rowToRecord);
+  }
+
+  /**
+   * Delete unregistered torrents last seen before `lastSeenBeforeMs` that have no completed count, so an open
+   * tracker's table does not grow forever with one-off hashes.
+   * @returns how many rows were deleted
+   */
+  forgetIdleTorrents(lastSeenBeforeMs: number): number {
+    return this.#transaction(() =>
+      this.#stmt("DELETE FROM torrents WHERE is_registered = 0 AND completed = 0 AND last_seen_ms < ?")
+        .run(lastSeenBeforeMs).changes as number
+    );
   }
 
   /**

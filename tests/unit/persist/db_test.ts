@@ -340,3 +340,16 @@ Deno.test("TrackerDb keeps every committed write when its process is killed with
     }
   });
 });
+
+Deno.test("TrackerDb.listTorrents({ registeredOnly }) and forgetIdleTorrents()", () => {
+  withDb((db) => {
+    const H3 = "f".repeat(40);
+    db.registerTorrent({ infoHashHex: H1 }, 1);
+    db.touchTorrents([H1, H2, H3], 10);
+    db.addCompleted(H3, 1, 10);
+    deepEqual(db.listTorrents({ registeredOnly: true }).map((t) => t.infoHashHex), [H1]);
+    equal(db.forgetIdleTorrents(5), 0);
+    equal(db.forgetIdleTorrents(11), 1); // only H2: H1 is registered, H3 has a completed count
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H3]);
+  });
+});
