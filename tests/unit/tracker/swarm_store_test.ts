@@ -1,0 +1,203 @@
+import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { assertThrowsCode } from "../../_helpers/assert.ts";
+import { seededRandom } from "../../_helpers/random.ts";
+import { TrackerError } from "../../../lib/errors.ts";
+import type { AnnounceEvent, AnnounceRequest } from "../../../lib/tracker/announce.ts";
+import { INDEX_MIN_PEERS, MemorySwarmStore } from "../../../lib/tracker/swarm_store.ts";
+
+const HASH = new Uint8Array(20).fill(7);
+const IP = new Uint8Array([127, 0, 0, 1]);
+const T0 = 1_700_000_000_000;
+
+function id(n: number): Uint8Array {
+  const b = new TextEncoder().encode("-XX0001-000000000000");
+  b[19] = n & 0xff;
+  b[18] = (n >> 8) & 0xff;
+  b[17] = (n >> 16) & 0xff;
+  return b;
+}
+
+function req(n: number, options: { left?: number; event?: AnnounceEvent; numWant?: number; hash?: Uint8Array } = {}) {
+  const r: AnnounceRequest = {
+    infoHash: options.hash ?? HASH,
+    peerId: id(n),
+    port: 10_000 + n,
+    uploaded: 0,
+    downloaded: 0,
+    left: options.left ?? 100,
+    event: options.event ?? "none",
+    numWant: options.numWant ?? 50,
+    isCompact: true,
+    isNoPeerId: false,
+  };
+  return r;
+}
+
+function ports(peers4: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < peers4.length; i += 6) out.push((peers4[i + 4]! << 8) | peers4[i + 5]!);
+  return out.sort((a, b) => a - b);
+}
+
+const opts = (nowMs = T0, ip = IP) => ({ ip, nowMs, random: seededRandom(3) });
+
+Deno.test("MemorySwarmStore.announce() adds peers, counts them and never returns the asker", () => {
+  const store = new MemorySwarmStore();
+  const first = store.announce(req(1), opts());
+  equal(first.isNewSwarm, true);
+  equal(first.incomplete, 1);
+  equal(first.peers4.length, 0);
+  store.announce(req(2, { left: 0 }), opts());
+  const third = store.announce(req(3), opts());
+  equal(third.complete, 1);
+  equal(third.incomplete, 2);
+  deepEqual(ports(third.peers4), [10_001, 10_002]);
+  const again = store.announce(req(1), opts());
+  equal(again.isNewSwarm, false);
+  deepEqual(ports(again.peers4), [10_002, 10_003]);
+  deepEqual(store.totals(), { torrents: 1, peers: 3, seeders: 1, leechers: 2, completed: 0 });
+});
+
+Deno.test("MemorySwarmStore.announce() gives seeders no seeders", () => {
+  const store = new MemorySwarmStore();
+  for (let n = 1; n <= 5; n++) store.announce(req(n, { left: 0 }), opts());
+  store.announce(req(6), opts());
+  const seed = store.announce(req(7, { left: 0 }), opts());
+  deepEqual(ports(seed.peers4), [10_006]);
+  const leech = store.announce(req(6), opts());
+  equal(ports(leech.peers4).length, 6);
+});
+
+Deno.test("MemorySwarmStore.announce() samples numWant distinct random peers from a large swarm", () => {
+  const store = new MemorySwarmStore();
+  for (let n = 0; n < 500; n++) store.announce(req(n, { numWant: 0 }), opts());
+  const r = store.announce(req(0, { numWant: 50 }), opts());
+  const got = ports(r.peers4);
+  equal(got.length, 50);
+  equal(new Set(got).size, 50);
+  ok(!got.includes(10_000));
+  const zero = store.announce(req(0, { numWant: 0 }), opts());
+  equal(zero.peers4.length, 0);
+  equal(zero.incomplete, 500);
+});
+
+Deno.test("MemorySwarmStore.announce() with stopped removes the peer and empty swarms", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1), opts());
+  store.announce(req(2), opts());
+  const r = store.announce(req(1, { event: "stopped" }), opts());
+  equal(r.incomplete, 1);
+  equal(r.peers4.length, 0);
+  store.announce(req(2, { event: "stopped" }), opts());
+  equal(store.totals().torrents, 0);
+  equal(store.announce(req(9, { event: "stopped" }), opts()).incomplete, 0);
+});
+
+Deno.test("MemorySwarmStore.announce() counts completed once per peer and keeps the count", () => {
+  const store = new MemorySwarmStore();
+  equal(store.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
+  equal(store.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
+  equal(store.announce(req(2, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
+  store.announce(req(1, { event: "stopped" }), opts());
+  store.announce(req(2, { event: "stopped" }), opts());
+  deepEqual(store.scrape(HASH), { complete: 0, downloaded: 2, incomplete: 0 });
+  equal(store.totals().torrents, 1);
+});
+
+Deno.test("MemorySwarmStore.announce() moves a peer between leechers and seeders", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1), opts());
+  deepEqual(store.scrape(HASH), { complete: 0, downloaded: 0, incomplete: 1 });
+  store.announce(req(1, { left: 0 }), opts());
+  deepEqual(store.scrape(HASH), { complete: 1, downloaded: 0, incomplete: 0 });
+  store.announce(req(1, { left: 5 }), opts());
+  deepEqual(store.totals(), { torrents: 1, peers: 1, seeders: 0, leechers: 1, completed: 0 });
+});
+
+Deno.test("MemorySwarmStore puts IPv6 peers in peers6 and returns peer ids on request", () => {
+  const store = new MemorySwarmStore();
+  const v6 = new Uint8Array(16);
+  v6[15] = 1;
+  store.announce(req(1), opts(T0, v6));
+  store.announce(req(2), opts());
+  const r = store.announce(req(3), { ...opts(), withPeerIds: true });
+  equal(r.peers4.length, 6);
+  equal(r.peers6.length, 18);
+  deepEqual(r.peers6.subarray(0, 16), v6);
+  deepEqual(r.peerIds6, id(1));
+  deepEqual(r.peerIds4, id(2));
+});
+
+Deno.test("MemorySwarmStore.expire() drops silent peers incrementally with an injected clock", () => {
+  const store = new MemorySwarmStore({ peerTimeoutS: 100 });
+  const other = new Uint8Array(20).fill(9);
+  for (let n = 0; n < 10; n++) store.announce(req(n), opts(T0));
+  for (let n = 0; n < 10; n++) store.announce(req(n, { hash: other }), opts(T0 + 50_000));
+  equal(store.expire(T0 + 99_000), 0);
+  let dropped = 0;
+  // A small budget sweeps a swarm at a time; repeated calls finish the job.
+  for (let i = 0; i < 4; i++) dropped += store.expire(T0 + 101_000, 5);
+  equal(dropped, 10);
+  deepEqual(store.totals(), { torrents: 1, peers: 10, seeders: 0, leechers: 10, completed: 0 });
+  equal(store.expire(T0 + 151_000), 10);
+  equal(store.totals().torrents, 0);
+});
+
+Deno.test("MemorySwarmStore keeps an index for large swarms and survives churn", () => {
+  const store = new MemorySwarmStore();
+  const random = seededRandom(11);
+  const live = new Set<number>();
+  for (let step = 0; step < 5000; step++) {
+    const n = Math.floor(random() * (INDEX_MIN_PEERS * 3));
+    if (random() < 0.3) {
+      store.announce(req(n, { event: "stopped" }), opts());
+      live.delete(n);
+    } else {
+      store.announce(req(n, { numWant: 5 }), opts());
+      live.add(n);
+    }
+    if (step % 500 === 0) equal(store.totals().peers, live.size);
+  }
+  equal(store.totals().peers, live.size);
+  deepEqual(store.peersOf(HASH).map((p) => p.port - 10_000).sort((a, b) => a - b), [...live].sort((a, b) => a - b));
+});
+
+Deno.test("MemorySwarmStore.peers() round-trips through restorePeer() with last-seen times", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { left: 0, event: "completed" }), opts(T0));
+  store.announce(req(2), opts(T0 + 5000));
+  store.setCompleted(HASH, 7);
+  const copy = new MemorySwarmStore();
+  for (const p of store.peers()) copy.restorePeer(p);
+  copy.setCompleted(HASH, 7);
+  deepEqual([...copy.peers()], [...store.peers()]);
+  deepEqual(copy.scrape(HASH), { complete: 1, downloaded: 7, incomplete: 1 });
+  // The restored completion flag still counts once.
+  equal(copy.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
+});
+
+Deno.test("MemorySwarmStore refuses new peers and torrents beyond its caps", () => {
+  const store = new MemorySwarmStore({ maxPeers: 2, maxTorrents: 1 });
+  store.announce(req(1), opts());
+  store.announce(req(2), opts());
+  store.announce(req(2), opts());
+  assertThrowsCode(() => store.announce(req(3), opts()), TrackerError, "tracker_full");
+  assertThrowsCode(
+    () => store.announce(req(1, { hash: new Uint8Array(20) }), opts()),
+    TrackerError,
+    "tracker_full",
+  );
+});
+
+Deno.test("MemorySwarmStore grows its slab past the initial capacity", () => {
+  const store = new MemorySwarmStore();
+  for (let n = 0; n < 3000; n++) {
+    const hash = new Uint8Array(20);
+    hash[0] = n % 100;
+    store.announce(req(n, { hash, numWant: 3 }), opts());
+  }
+  equal(store.totals().peers, 3000);
+  equal(store.totals().torrents, 100);
+  const hash = new Uint8Array(20);
+  equal(store.peersOf(hash).length, 30);
+});
