@@ -1,10 +1,11 @@
 import { decodeBencode, encodeBencode, rawValue } from "../../lib/bencode.ts";
 import { concat, toHex, utf8 } from "../../lib/bytes.ts";
-import { BencodeError, MetainfoError } from "../../lib/errors.ts";
+import { BencodeError, type BtoolError, MetainfoError } from "../../lib/errors.ts";
 import { magnetLink, parseMetainfo } from "../../lib/metainfo.ts";
 import { sha1 } from "../../lib/sha1.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
+import { fixturePath, readFixture } from "../_helpers/tmp.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
 
 const rnd = seededRandom(3);
@@ -174,3 +175,75 @@ Deno.test("parseMetainfo() info dict re-encodes byte-identically when canonical"
   const m = parseMetainfo(bytes);
   deepEqual(encodeBencode(decodeBencode(m.rawInfo)), m.rawInfo);
 });
+
+// --- fixtures made by real tools (fixtures/torrents, see fixtures/README.md) ---------------------------------------
+
+interface Sidecar {
+  infoHashHex?: string;
+  name?: string;
+  pieceLength?: number;
+  pieceCount?: number;
+  totalLength?: number;
+  isMultiFile?: boolean;
+  isPrivate?: boolean;
+  announceList?: string[][];
+  comment?: string | null;
+  createdBy?: string | null;
+  creationDate?: number | null;
+  urlList?: string[];
+  files?: { path: string[]; length: number; offset: number }[];
+  error?: { class: "MetainfoError" | "BencodeError"; code: string };
+}
+
+const FIXTURES = [...Deno.readDirSync(fixturePath("torrents"))]
+  .map((e) => e.name)
+  .filter((n) => n.endsWith(".torrent"))
+  .sort()
+  .map((n) => ({
+    name: n,
+    bytes: readFixture(`torrents/${n}`),
+    sidecar: JSON.parse(
+      new TextDecoder().decode(readFixture(`torrents/${n.replace(/\.torrent$/, ".json")}`)),
+    ) as Sidecar,
+  }));
+
+Deno.test("fixtures: there are tool-made and hostile torrents", () => {
+  for (const prefix of ["mktorrent_", "transmission_", "libtorrent_", "hostile_"]) {
+    ok(FIXTURES.some((f) => f.name.startsWith(prefix)), prefix);
+  }
+});
+
+for (const { name, bytes, sidecar } of FIXTURES) {
+  const expected = sidecar.error;
+  if (expected !== undefined) {
+    Deno.test(`parseMetainfo() refuses fixture ${name} (${expected.code})`, () => {
+      assertThrowsCode(
+        () => parseMetainfo(bytes),
+        (expected.class === "BencodeError" ? BencodeError : MetainfoError) as typeof BtoolError,
+        expected.code,
+      );
+    });
+    continue;
+  }
+  Deno.test(`parseMetainfo() reads fixture ${name} as its sidecar says`, () => {
+    const m = parseMetainfo(bytes);
+    equal(m.infoHash.hex, sidecar.infoHashHex);
+    equal(m.name, sidecar.name);
+    equal(m.pieceLength, sidecar.pieceLength);
+    equal(m.pieceCount, sidecar.pieceCount);
+    equal(m.totalLength, sidecar.totalLength);
+    equal(m.isMultiFile, sidecar.isMultiFile);
+    equal(m.isPrivate, sidecar.isPrivate);
+    deepEqual(m.announceList, sidecar.announceList);
+    equal(m.comment, sidecar.comment);
+    if (sidecar.createdBy !== null) equal(m.createdBy, sidecar.createdBy);
+    equal(m.creationDate, sidecar.creationDate);
+    deepEqual(m.urlList, sidecar.urlList);
+    deepEqual(m.files, sidecar.files);
+    equal(m.pieceHashes.length, 20 * m.pieceCount);
+  });
+  Deno.test(`encodeBencode() re-encodes fixture ${name}'s info dict byte for byte`, () => {
+    const raw = rawValue(bytes, ["info"], { isStrict: false });
+    deepEqual(encodeBencode(decodeBencode(raw)), raw);
+  });
+}
