@@ -1,13 +1,176 @@
-// `btool show` front end (issue #3).
+// `btool show` front end (issue #3): prints what a .torrent holds, as text or JSON.
+// A broken torrent gives one line `btool: <file>: <what is wrong>` and exit 1.
 
-import { notLanded } from "./_stub.ts";
+import { BtoolError, UsageError } from "../lib/errors.ts";
+import { magnetLink, type Metainfo, parseMetainfo } from "../lib/metainfo.ts";
+import { parseCommand } from "./args.ts";
 
 /** Help text for `btool show`. */
-export const HELP = `Usage: btool show [options]
+export const HELP = `Usage: btool show FILE.torrent [--json]
 
-Not available yet: issue #3 has not landed.`;
+Print what a .torrent holds: name, info hash, magnet link, total size, piece length and count, private flag,
+trackers by tier, creation date, comment, source, creator, web seeds and the file tree with sizes.
+
+Options:
+  --json        print one JSON object instead of text
+  -h, --help    show this help
+
+Exit codes: 0 shown, 1 unreadable or invalid torrent, 2 bad usage.`;
+
+/** Largest .torrent file we read (real ones are kilobytes; huge multi-file torrents reach a few MiB). */
+export const MAX_TORRENT_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Read and parse a .torrent file; a failure becomes a BtoolError whose message starts with the file name.
+ * @throws {BtoolError} torrent_read, or the parser's MetainfoError/BencodeError code with `<file>: ` in front
+ */
+export async function loadTorrentFile(path: string): Promise<Metainfo> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new BtoolError("torrent_read", `${path}: Cannot read torrent: not a file`);
+    if (info.size > MAX_TORRENT_FILE_BYTES) {
+      throw new BtoolError("torrent_read", `${path}: Cannot read torrent: larger than ${MAX_TORRENT_FILE_BYTES} bytes`);
+    }
+    bytes = await Deno.readFile(path);
+  } catch (err: unknown) {
+    if (err instanceof BtoolError) throw err;
+    const detail = err instanceof Deno.errors.NotFound
+      ? "no such file"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    throw new BtoolError("torrent_read", `${path}: Cannot read torrent: ${detail}`, { cause: err });
+  }
+  try {
+    return parseMetainfo(bytes);
+  } catch (err: unknown) {
+    if (err instanceof BtoolError) throw new BtoolError(err.code, `${path}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
+
+/** Human size with binary units (`512 B`, `1.50 KiB`, `68.9 KiB`). */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const text = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return `${text} ${UNITS[unit]}`;
+}
+
+function formatDate(seconds: number): string {
+  const ms = seconds * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return String(seconds);
+  return new Date(ms).toISOString().replace(".000Z", "Z");
+}
+
+interface TreeNode {
+  children: Map<string, TreeNode>;
+  length: number;
+  isFile: boolean;
+}
+
+/** Lines of an indented file tree: folders end in `/` and show their total size. */
+export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
+  const root: TreeNode = { children: new Map(), length: 0, isFile: false };
+  for (const file of meta.files) {
+    let node = root;
+    node.length += file.length;
+    file.path.forEach((name, i) => {
+      let child = node.children.get(name);
+      if (child === undefined) {
+        child = { children: new Map(), length: 0, isFile: i === file.path.length - 1 };
+        node.children.set(name, child);
+      }
+      child.length += file.length;
+      node = child;
+    });
+  }
+  const lines: string[] = [];
+  const walk = (node: TreeNode, depth: number) => {
+    for (const [name, child] of node.children) {
+      const label = "  ".repeat(depth + 1) + name + (child.isFile ? "" : "/");
+      lines.push(`${label}  ${formatSize(child.length)}`);
+      if (!child.isFile) walk(child, depth + 1);
+    }
+  };
+  walk(root, 0);
+  return lines;
+}
+
+/** The fields `btool show --json` prints. */
+export function showJson(meta: Metainfo): Record<string, unknown> {
+  return {
+    name: meta.name,
+    infoHashHex: meta.infoHash.hex,
+    magnet: magnetLink(meta),
+    totalLength: meta.totalLength,
+    pieceLength: meta.pieceLength,
+    pieceCount: meta.pieceCount,
+    isPrivate: meta.isPrivate,
+    isMultiFile: meta.isMultiFile,
+    announceList: meta.announceList,
+    creationDate: meta.creationDate,
+    comment: meta.comment,
+    source: meta.source,
+    createdBy: meta.createdBy,
+    urlList: meta.urlList,
+    files: meta.files.map((f) => ({ path: f.path.join("/"), length: f.length, offset: f.offset })),
+  };
+}
+
+/** The text `btool show` prints. */
+export function showText(meta: Metainfo): string {
+  const out: string[] = [];
+  const row = (label: string, value: string) => out.push(`${(label + ":").padEnd(14)}${value}`);
+  row("Name", meta.name);
+  row("Info hash", meta.infoHash.hex);
+  row("Magnet", magnetLink(meta));
+  row("Total size", `${formatSize(meta.totalLength)} (${meta.totalLength} bytes)`);
+  row("Pieces", `${meta.pieceCount} of ${formatSize(meta.pieceLength)} (${meta.pieceLength} bytes)`);
+  row("Private", meta.isPrivate ? "yes" : "no");
+  row("Created", meta.creationDate === null ? "-" : formatDate(meta.creationDate));
+  row("Created by", meta.createdBy ?? "-");
+  row("Comment", meta.comment ?? "-");
+  row("Source", meta.source ?? "-");
+  if (meta.announceList.length === 0) row("Trackers", "none");
+  else {
+    out.push("Trackers:");
+    meta.announceList.forEach((tier, i) => {
+      tier.forEach((url, j) => out.push(`  ${j === 0 ? `tier ${i + 1}:` : ""}`.padEnd(12) + url));
+    });
+  }
+  if (meta.urlList.length === 0) row("Web seeds", "none");
+  else {
+    out.push("Web seeds:");
+    for (const url of meta.urlList) out.push(`  ${url}`);
+  }
+  out.push(`Files (${meta.files.length}):`);
+  out.push(...formatFileTree(meta));
+  return out.join("\n");
+}
 
 /** Run `btool show` with `argv` (after the subcommand); resolves to the exit code. */
-export function run(_argv: string[]): Promise<number> {
-  return notLanded("show", 3);
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(argv, { json: { type: "boolean" } });
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? "Missing FILE.torrent" : "Expected exactly one FILE.torrent");
+  }
+  let meta: Metainfo;
+  try {
+    meta = await loadTorrentFile(positionals[0]!);
+  } catch (err: unknown) {
+    if (!(err instanceof BtoolError)) throw err;
+    console.error(`btool: ${err.message}`);
+    return 1;
+  }
+  console.log(values.json ? JSON.stringify(showJson(meta), null, 2) : showText(meta));
+  return 0;
 }

@@ -1,13 +1,200 @@
-// `btool verify` front end (issue #3).
+// `btool verify` front end (issue #3): hash-checks data on disk against a .torrent, one piece at a time (bounded
+// memory), and prints a verdict per file. Data lives at DIR/<name> (single-file) or DIR/<name>/<path…> (multi-file).
 
-import { notLanded } from "./_stub.ts";
+import { BtoolError, UsageError } from "../lib/errors.ts";
+import { pieceSegments } from "../lib/file_map.ts";
+import type { Metainfo } from "../lib/metainfo.ts";
+import { pieceSize } from "../lib/pieces.ts";
+import { createFsStorage, dataPath } from "../lib/storage/storage.ts";
+import { parseCommand } from "./args.ts";
+import { loadTorrentFile } from "./show.ts";
 
 /** Help text for `btool verify`. */
-export const HELP = `Usage: btool verify [options]
+export const HELP = `Usage: btool verify FILE.torrent DIR
 
-Not available yet: issue #3 has not landed.`;
+Hash-check the data of FILE.torrent on disk. DIR is the download folder, as for \`btool peer --dir\`: a single-file
+torrent's data is DIR/<name>, a multi-file torrent's DIR/<name>/<path…>. Prints a verdict per file (ok, N bad
+pieces, missing, wrong size) and the percentage complete. Nothing is written. Progress shows on a terminal only.
+
+Options:
+  -h, --help    show this help
+
+Exit codes: 0 complete and correct, 1 incomplete, damaged or unreadable, 2 bad usage.`;
+
+/** What `btool verify` found for one file. */
+export interface FileVerdict {
+  path: string;
+  length: number;
+  /** `ok`, `bad` (some pieces touching it fail), `missing`, `wrong_size` (size differs from the torrent's). */
+  status: "ok" | "bad" | "missing" | "wrong_size";
+  /** Failing pieces that hold bytes of this file (a piece straddling two files counts for both). */
+  badPieces: number;
+  /** Size on disk, null when missing. */
+  actualSize: number | null;
+}
+
+/** The outcome of checking a torrent's data. */
+export interface VerifyReport {
+  files: FileVerdict[];
+  goodPieces: number;
+  pieceCount: number;
+  goodBytes: number;
+  totalLength: number;
+  isComplete: boolean;
+}
+
+/**
+ * Check every piece of `meta` against the data below `dir`. Pieces that touch a missing file are counted bad
+ * without reading. `onProgress(doneBytes)` is called after each piece.
+ * @throws {StorageError} io (an unreadable file that exists)
+ */
+export async function checkData(
+  meta: Metainfo,
+  dir: string,
+  options: { onProgress?: (doneBytes: number) => void } = {},
+): Promise<VerifyReport> {
+  const files: FileVerdict[] = [];
+  for (const f of meta.files) {
+    const path = dataPath(dir, f);
+    let actualSize: number | null = null;
+    try {
+      const st = await Deno.stat(path);
+      actualSize = st.isFile ? st.size : null;
+    } catch (err: unknown) {
+      if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) throw err;
+    }
+    files.push({
+      path: f.path.join("/"),
+      length: f.length,
+      status: actualSize === null ? "missing" : actualSize !== f.length ? "wrong_size" : "ok",
+      badPieces: 0,
+      actualSize,
+    });
+  }
+  const storage = createFsStorage(meta, dir, { isReadOnly: true });
+  let goodPieces = 0;
+  let goodBytes = 0;
+  let doneBytes = 0;
+  try {
+    for (let i = 0; i < meta.pieceCount; i++) {
+      const segments = pieceSegments(meta, i);
+      const isReadable = segments.every((s) => files[s.fileIndex]!.status !== "missing");
+      const size = pieceSize(meta, i);
+      if (isReadable && await storage.verifyPiece(i)) {
+        goodPieces++;
+        goodBytes += size;
+      } else {
+        for (const s of segments) files[s.fileIndex]!.badPieces++;
+      }
+      doneBytes += size;
+      options.onProgress?.(doneBytes);
+    }
+  } finally {
+    await storage.close();
+  }
+  for (const f of files) if (f.status === "ok" && f.badPieces > 0) f.status = "bad";
+  return {
+    files,
+    goodPieces,
+    pieceCount: meta.pieceCount,
+    goodBytes,
+    totalLength: meta.totalLength,
+    isComplete: goodPieces === meta.pieceCount && files.every((f) => f.status === "ok"),
+  };
+}
+
+/** Percentage with one decimal, rounded down so that 100.0% means every byte is good. */
+export function formatPercent(good: number, total: number): string {
+  if (total === 0) return "100.0%";
+  return `${(Math.floor((good / total) * 1000) / 10).toFixed(1)}%`;
+}
+
+function verdictText(f: FileVerdict): string {
+  switch (f.status) {
+    case "ok":
+      return "ok";
+    case "bad":
+      return `${f.badPieces} bad piece${f.badPieces === 1 ? "" : "s"}`;
+    case "missing":
+      return "missing";
+    case "wrong_size":
+      return `wrong size (${f.actualSize} bytes, expected ${f.length})` +
+        (f.badPieces > 0 ? `, ${f.badPieces} bad piece${f.badPieces === 1 ? "" : "s"}` : "");
+    default: {
+      const never: never = f.status;
+      return never;
+    }
+  }
+}
+
+/** The report as text lines: one per file, then a summary. */
+export function formatReport(report: VerifyReport): string {
+  const lines = report.files.map((f) => `${verdictText(f).padEnd(12)}  ${f.path}`);
+  const percent = formatPercent(report.goodBytes, report.totalLength);
+  const bad = report.files.filter((f) => f.status !== "ok").length;
+  lines.push(
+    `${percent} complete: ${report.goodPieces} of ${report.pieceCount} pieces ok, ` +
+      (bad === 0
+        ? "all files ok"
+        : `${bad} of ${report.files.length} file${report.files.length === 1 ? "" : "s"} not ok`),
+  );
+  return lines.join("\n");
+}
+
+const ENCODER = new TextEncoder();
+
+/** A plain progress line on stderr, only on a terminal, at most every 200 ms. */
+function createProgress(total: number): { update(done: number): void; clear(): void } {
+  let isTerminal = false;
+  try {
+    isTerminal = Deno.stderr.isTerminal();
+  } catch {
+    // no stderr
+  }
+  let last = 0;
+  let isDrawn = false;
+  return {
+    update(done) {
+      if (!isTerminal) return;
+      const now = performance.now();
+      if (now - last < 200 && done < total) return;
+      last = now;
+      Deno.stderr.writeSync(ENCODER.encode(`\rverifying ${formatPercent(done, total)}\x1b[K`));
+      isDrawn = true;
+    },
+    clear() {
+      if (isDrawn) Deno.stderr.writeSync(ENCODER.encode("\r\x1b[K"));
+    },
+  };
+}
 
 /** Run `btool verify` with `argv` (after the subcommand); resolves to the exit code. */
-export function run(_argv: string[]): Promise<number> {
-  return notLanded("verify", 3);
+export async function run(argv: string[]): Promise<number> {
+  const { positionals } = parseCommand(argv, {});
+  if (positionals.length !== 2) throw new UsageError("Expected FILE.torrent and DIR");
+  const [torrentPath, dir] = positionals as [string, string];
+  let meta: Metainfo;
+  try {
+    meta = await loadTorrentFile(torrentPath);
+  } catch (err: unknown) {
+    if (!(err instanceof BtoolError)) throw err;
+    console.error(`btool: ${err.message}`);
+    return 1;
+  }
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new Error("not a directory");
+  } catch (err: unknown) {
+    const detail = err instanceof Deno.errors.NotFound ? "no such directory" : err instanceof Error ? err.message : "";
+    console.error(`btool: ${dir}: Cannot verify: ${detail}`);
+    return 1;
+  }
+  const progress = createProgress(meta.totalLength);
+  let report: VerifyReport;
+  try {
+    report = await checkData(meta, dir, { onProgress: (done) => progress.update(done) });
+  } finally {
+    progress.clear();
+  }
+  console.log(formatReport(report));
+  return report.isComplete ? 0 : 1;
 }
