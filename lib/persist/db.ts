@@ -43,6 +43,11 @@ export interface SnapshotPeer {
   lastSeenMs: number;
 }
 
+/** A committed change to a torrent's counters, reported to `TrackerDb.observeCounters` listeners. */
+export type CounterChange =
+  | { type: "completed"; infoHashHex: string; count: number; nowMs: number }
+  | { type: "seen"; infoHashHexes: readonly string[]; nowMs: number };
+
 /** The state database could not be opened, migrated or written, or a value given to it is invalid. */
 export class PersistError extends BtoolError {}
 
@@ -192,6 +197,7 @@ const SNAPSHOT_COLUMNS = 8;
 export class TrackerDb {
   readonly #db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
+  readonly #counterListeners = new Set<(change: CounterChange) => void>();
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
@@ -373,6 +379,20 @@ export class TrackerDb {
            last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)`,
       ).run(hex, nowMs, nowMs, count);
     });
+    this.#emit({ type: "completed", infoHashHex: hex, count, nowMs });
+  }
+
+  /**
+   * Call `listener` after each committed `addCompleted`/`touchTorrents` of this instance (the Registry uses it to
+   * keep its cached counters live). Listeners must not throw. @returns a function that removes the listener
+   */
+  observeCounters(listener: (change: CounterChange) => void): () => void {
+    this.#counterListeners.add(listener);
+    return () => this.#counterListeners.delete(listener);
+  }
+
+  #emit(change: CounterChange): void {
+    for (const listener of this.#counterListeners) listener(change);
   }
 
   /**
@@ -389,6 +409,7 @@ export class TrackerDb {
       );
       for (const hex of hexes) stmt.run(hex, nowMs, nowMs);
     });
+    this.#emit({ type: "seen", infoHashHexes: hexes, nowMs });
   }
 
   /**
@@ -467,6 +488,7 @@ export class TrackerDb {
   /** Close the database (checkpoints the WAL). Further calls on this instance throw. */
   close(): void {
     this.#stmts.clear();
+    this.#counterListeners.clear();
     if (this.#db.isOpen) this.#db.close();
   }
 }

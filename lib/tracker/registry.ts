@@ -1,10 +1,11 @@
 // Owns the in-memory view of which info hashes this tracker serves (registered torrents), written through to
 // TrackerDb, and the similar-hash hint for tools that mangle info-hash encoding. Never prints, never does I/O
 // besides the db it is given.
-// Invariant: the cache holds exactly the db's registered rows as of the last register/unregister through this
-// object (and the load in the constructor); `completed`/`lastSeenMs` in cached records are not kept live.
+// Invariants: the cache holds exactly the db's registered rows as of the load in the constructor plus the
+// register/unregister calls through this object; cached records' `completed`/`lastSeenMs` follow the db's
+// addCompleted/touchTorrents in this process (TrackerDb.observeCounters). Records are shared: callers never mutate.
 
-import type { TorrentMeta, TorrentRecord, TrackerDb } from "../persist/db.ts";
+import type { CounterChange, TorrentMeta, TorrentRecord, TrackerDb } from "../persist/db.ts";
 
 /** Default similar-hash tolerance (issue #4): same first 10 and last 5 hex digits. */
 export const SIMILAR_PREFIX_DIGITS = 10;
@@ -37,14 +38,40 @@ export class Registry {
   readonly #byHash = new Map<string, TorrentRecord>();
   /** First INDEX_PREFIX_DIGITS hex digits → info hashes with that prefix. */
   readonly #byPrefix = new Map<string, string[]>();
+  /** `all()`'s sorted list, rebuilt after a register/unregister. */
+  #sorted: TorrentRecord[] | null = null;
 
   constructor(db: TrackerDb) {
     this.#db = db;
     for (const rec of db.listTorrents({ registeredOnly: true })) this.#put(rec);
+    db.observeCounters((change) => this.#onCounters(change));
+  }
+
+  #onCounters(change: CounterChange): void {
+    switch (change.type) {
+      case "completed": {
+        const rec = this.#byHash.get(change.infoHashHex);
+        if (rec === undefined) return;
+        rec.completed += change.count;
+        rec.lastSeenMs = Math.max(rec.lastSeenMs, change.nowMs);
+        return;
+      }
+      case "seen":
+        for (const hex of change.infoHashHexes) {
+          const rec = this.#byHash.get(hex);
+          if (rec !== undefined) rec.lastSeenMs = Math.max(rec.lastSeenMs, change.nowMs);
+        }
+        return;
+      default: {
+        const unknownChange: never = change;
+        void unknownChange;
+      }
+    }
   }
 
   #put(rec: TorrentRecord): void {
     const hex = rec.infoHashHex;
+    this.#sorted = null;
     if (!this.#byHash.has(hex)) {
       const key = hex.slice(0, INDEX_PREFIX_DIGITS);
       const bucket = this.#byPrefix.get(key);
@@ -56,6 +83,7 @@ export class Registry {
 
   #drop(hex: string): void {
     if (!this.#byHash.delete(hex)) return;
+    this.#sorted = null;
     const key = hex.slice(0, INDEX_PREFIX_DIGITS);
     const bucket = this.#byPrefix.get(key);
     if (bucket === undefined) return;
@@ -120,7 +148,8 @@ export class Registry {
 
   /** Every registered torrent (cached records, do not mutate), by info hash. */
   all(): TorrentRecord[] {
-    return [...this.#byHash.values()].sort((a, b) => a.infoHashHex < b.infoHashHex ? -1 : 1);
+    this.#sorted ??= [...this.#byHash.values()].sort((a, b) => a.infoHashHex < b.infoHashHex ? -1 : 1);
+    return this.#sorted.slice();
   }
 
   /**

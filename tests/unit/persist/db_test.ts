@@ -353,3 +353,24 @@ Deno.test("TrackerDb.listTorrents({ registeredOnly }) and forgetIdleTorrents()",
     deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H3]);
   });
 });
+
+Deno.test("TrackerDb.observeCounters() reports committed counter changes until removed", () => {
+  withDb((db) => {
+    const seen: unknown[] = [];
+    const remove = db.observeCounters((change) => seen.push(change));
+    db.addCompleted(H1.toUpperCase(), 2, 10);
+    db.touchTorrents([H2], 11);
+    db.touchTorrents([], 12);
+    try {
+      db.addCompleted("bad", 1, 13);
+    } catch {
+      // rejected before writing: not reported
+    }
+    remove();
+    db.addCompleted(H1, 1, 14);
+    deepEqual(seen, [
+      { type: "completed", infoHashHex: H1, count: 2, nowMs: 10 },
+      { type: "seen", infoHashHexes: [H2], nowMs: 11 },
+    ]);
+  });
+});

@@ -143,3 +143,29 @@ Deno.test("Registry.findSimilar() agrees with a brute-force scan (seeded)", () =
     ok(hits > 0, "the seeded queries exercise matches");
   });
 });
+
+Deno.test("Registry keeps cached completed/last-seen counters live with the db's writes", () => {
+  withRegistry((reg, db) => {
+    reg.register({ infoHashHex: H1, name: "x" }, 100);
+    db.addCompleted(H1.toUpperCase(), 2, 150);
+    db.addCompleted("e".repeat(40), 5, 160); // not registered: not cached
+    db.touchTorrents([H1], 200);
+    db.touchTorrents([H1], 120); // never moves back
+    equal(reg.get(H1)?.completed, 2);
+    equal(reg.get(H1)?.lastSeenMs, 200);
+    equal(reg.all()[0]?.completed, 2);
+    equal(reg.has("e".repeat(40)), false);
+    deepEqual(reg.get(H1), db.getTorrent(H1));
+  });
+});
+
+Deno.test("Registry.all() returns a fresh array each time", () => {
+  withRegistry((reg) => {
+    reg.register({ infoHashHex: H1 }, 1);
+    const first = reg.all();
+    first.pop();
+    equal(reg.all().length, 1);
+    reg.register({ infoHashHex: "0".repeat(40) }, 1);
+    deepEqual(reg.all().map((t) => t.infoHashHex), ["0".repeat(40), H1]);
+  });
+});
