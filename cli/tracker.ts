@@ -1,13 +1,193 @@
-// `btool tracker` front end (issue #4).
+// `btool tracker` front end (issue #4): parses options, opens the SQLite state, serves lib/tracker/server.ts on
+// Deno.serve, prints where it listens and where its state lives, snapshots periodically and on SIGINT/SIGTERM.
+// Never exits the process itself: run() resolves to the exit code once the server has stopped.
 
-import { notLanded } from "./_stub.ts";
+import config from "../deno.json" with { type: "json" };
+import { BtoolError } from "../lib/errors.ts";
+import { TrackerDb } from "../lib/persist/db.ts";
+import {
+  DEFAULT_INTERVAL_S,
+  DEFAULT_MIN_INTERVAL_S,
+  DEFAULT_NUMWANT_MAX,
+  DEFAULT_PEER_TIMEOUT_S,
+} from "../lib/tracker/announce.ts";
+import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
+import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
+import { parseCommand, parseIntOption } from "./args.ts";
+
+/** Default state file, relative to the working directory. */
+export const DEFAULT_DB_PATH = "btool-tracker.db";
 
 /** Help text for `btool tracker`. */
 export const HELP = `Usage: btool tracker [options]
 
-Not available yet: issue #4 has not landed.`;
+Run the HTTP tracker (announce at /announce and /, scrape at /scrape, dashboard at /).
+State (registered torrents, completed counts, a snapshot of live peers) lives in one SQLite file.
+
+Options:
+  --host ADDR              address to listen on (default 0.0.0.0; use :: for IPv6)
+  --port N                 TCP port (default 6969; 0 picks a free one)
+  --db PATH                state file (default ./${DEFAULT_DB_PATH}; :memory: keeps nothing)
+  --interval S             announce interval in seconds, jittered ±5% (default ${DEFAULT_INTERVAL_S})
+  --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
+  --peer-timeout S         drop peers silent this long (default ${DEFAULT_PEER_TIMEOUT_S})
+  --numwant-max N          most peers per reply (default ${DEFAULT_NUMWANT_MAX})
+  --snapshot-interval S    save live peers every S seconds (default ${DEFAULT_SNAPSHOT_INTERVAL_S}; 0 = only on exit)
+  --similar-prefix N       similar-hash hint: same first N hex digits (default ${SIMILAR_PREFIX_DIGITS})
+  --similar-suffix N       ... and same last N hex digits (default ${SIMILAR_SUFFIX_DIGITS})
+  --admin-token T          admin token for /stats peers, /add_torrent_info, /save_state, /shutdown
+                           (default: generated on first start, stored in the db, printed once)
+  --trust-proxy            honour the ip parameter and X-Forwarded-For (only behind a reverse proxy)
+  --quiet                  print nothing but errors (and a newly generated admin token)
+  -h, --help               show this help
+
+Admin calls send the header "Authorization: Bearer <token>". Ctrl+C saves the peers and stops.`;
 
 /** Run `btool tracker` with `argv` (after the subcommand); resolves to the exit code. */
-export function run(_argv: string[]): Promise<number> {
-  return notLanded("tracker", 4);
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    host: { type: "string", default: "0.0.0.0" },
+    port: { type: "string", default: "6969" },
+    db: { type: "string", default: DEFAULT_DB_PATH },
+    interval: { type: "string", default: String(DEFAULT_INTERVAL_S) },
+    "min-interval": { type: "string", default: String(DEFAULT_MIN_INTERVAL_S) },
+    "peer-timeout": { type: "string", default: String(DEFAULT_PEER_TIMEOUT_S) },
+    "numwant-max": { type: "string", default: String(DEFAULT_NUMWANT_MAX) },
+    "snapshot-interval": { type: "string", default: String(DEFAULT_SNAPSHOT_INTERVAL_S) },
+    "similar-prefix": { type: "string", default: String(SIMILAR_PREFIX_DIGITS) },
+    "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
+    "admin-token": { type: "string" },
+    "trust-proxy": { type: "boolean", default: false },
+    quiet: { type: "boolean", default: false },
+  });
+  const port = parseIntOption(values.port, "port", 0, 65535);
+  const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
+  const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
+  const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
+  const numWantMax = parseIntOption(values["numwant-max"], "numwant max", 0, 10_000);
+  const snapshotIntervalS = parseIntOption(values["snapshot-interval"], "snapshot interval", 0, 86_400);
+  const similarPrefixDigits = parseIntOption(values["similar-prefix"], "similar prefix", 0, 40);
+  const similarSuffixDigits = parseIntOption(values["similar-suffix"], "similar suffix", 0, 40);
+  const isQuiet = values.quiet;
+  const log = (line: string) => {
+    if (!isQuiet) console.log(line);
+  };
+
+  const dbPath = values.db === ":memory:" ? ":memory:" : await absolutePath(values.db);
+  const db = TrackerDb.open(dbPath);
+  let stop: (() => Promise<void>) | null = null;
+  const tracker = (() => {
+    try {
+      return createTracker({
+        db,
+        intervalS,
+        minIntervalS,
+        peerTimeoutS,
+        numWantMax,
+        snapshotIntervalS,
+        similarPrefixDigits,
+        similarSuffixDigits,
+        isTrustProxy: values["trust-proxy"],
+        version: config.version,
+        ...(values["admin-token"] === undefined ? {} : { adminToken: values["admin-token"] }),
+        onWarning: (message) => {
+          if (!isQuiet) console.error(`btool tracker: ${message}`);
+        },
+        onShutdown: () => void stop?.(),
+      });
+    } catch (err: unknown) {
+      db.close();
+      throw err;
+    }
+  })();
+
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: values.host,
+      port,
+      onListen: (addr) => {
+        // One write, so that a reader sees the whole banner at once.
+        const urls = announceUrls(values.host, addr.port);
+        const lines = [
+          `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}`,
+          ...urls.map((url) => `  announce:  ${url}`),
+          `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
+          `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
+        ];
+        if (isQuiet) lines.length = 0;
+        if (tracker.isAdminTokenGenerated) {
+          lines.push(`  admin token (generated now, stored in the db, shown only once): ${tracker.adminToken}`);
+        }
+        if (lines.length > 0) console.log(lines.join("\n"));
+      },
+      onError: (err: unknown) => {
+        if (!isQuiet) console.error(`btool tracker: ${err instanceof Error ? err.message : String(err)}`);
+        return new Response("internal error", { status: 500 });
+      },
+    }, tracker.handler);
+  } catch (err: unknown) {
+    tracker.close();
+    db.close();
+    throw new BtoolError(
+      "listen_failed",
+      `Cannot listen on ${formatHostPort(values.host, port)}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+
+  const { promise: stopped, resolve } = Promise.withResolvers<number>();
+  let isStopping = false;
+  stop = async () => {
+    if (isStopping) return;
+    isStopping = true;
+    let code = 0;
+    try {
+      const peers = tracker.snapshot();
+      log(`btool tracker: saved ${peers} peers to ${dbPath}`);
+    } catch (err: unknown) {
+      console.error(`btool: cannot save the swarm snapshot: ${err instanceof Error ? err.message : String(err)}`);
+      code = 1;
+    }
+    tracker.close();
+    await server.shutdown();
+    db.close();
+    resolve(code);
+  };
+  const onSignal = () => void stop?.();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  try {
+    return await stopped;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}
+
+async function absolutePath(path: string): Promise<string> {
+  if (path.startsWith("/")) return path;
+  return `${(await Deno.realPath(".")).replace(/\/$/, "")}/${path}`;
+}
+
+function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Announce URLs to print: the listen address, or for a wildcard, loopback plus every external interface. */
+function announceUrls(host: string, port: number): string[] {
+  const hosts: string[] = [];
+  if (host === "0.0.0.0" || host === "::") {
+    hosts.push("127.0.0.1");
+    try {
+      for (const ni of Deno.networkInterfaces()) {
+        if (ni.family === "IPv4" && !ni.address.startsWith("127.")) hosts.push(ni.address);
+        else if (host === "::" && ni.family === "IPv6" && !ni.address.startsWith("fe80") && ni.address !== "::1") {
+          hosts.push(ni.address);
+        }
+      }
+    } catch {
+      // No permission to list interfaces: loopback only.
+    }
+  } else hosts.push(host);
+  return [...new Set(hosts)].map((h) => `http://${formatHostPort(h, port)}/announce`);
 }

@@ -1,0 +1,580 @@
+// The HTTP tracker (BEP 3, 23, 7, 48) as a `(Request, info) => Response` handler for Deno.serve, over a SwarmStore,
+// the Registry and TrackerDb; plus the seed tracker's admin API (/stats, /add_torrent_info, /save_state, /shutdown)
+// and the dashboard. Tracker errors are HTTP 200 + bencoded `failure reason`, never a stack trace.
+// No socket of its own: the caller serves `handler`. Timers (expiry sweep, history, snapshots) stop on close().
+
+import { fromHex, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
+import { encodeBencode } from "../bencode.ts";
+import { TrackerError } from "../errors.ts";
+import type { SnapshotPeer, TorrentMeta, TrackerDb } from "../persist/db.ts";
+import {
+  type AnnounceResult,
+  DEFAULT_INTERVAL_S,
+  DEFAULT_MIN_INTERVAL_S,
+  DEFAULT_NUMWANT_MAX,
+  DEFAULT_PEER_TIMEOUT_S,
+  formatIp,
+  jitterInterval,
+  parseIp,
+  type ScrapeEntry,
+} from "./announce.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import {
+  encodeAnnounceResult,
+  encodeFailure,
+  hasAnnounceParams,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+} from "./http_codec.ts";
+import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
+import { MemorySwarmStore, type SwarmStore } from "./swarm_store.ts";
+
+/** Peers examined per expiry tick: keeps one tick well under a millisecond per few thousand peers. */
+export const SWEEP_BUDGET_PEERS = 20_000;
+/** Expiry tick. */
+export const SWEEP_INTERVAL_MS = 1_000;
+/** One swarm-size sample per minute for the dashboard chart... */
+export const HISTORY_INTERVAL_MS = 60_000;
+/** ...kept for six hours. */
+export const HISTORY_SAMPLES = 360;
+/** Default period of swarm snapshots (seconds). */
+export const DEFAULT_SNAPSHOT_INTERVAL_S = 300;
+/** Cap on JSON bodies of admin calls. */
+export const MAX_ADMIN_BODY_BYTES = 1_048_576;
+/** Cap on torrents listed by /stats (registered ones first, then the largest swarms). */
+export const MAX_STATS_TORRENTS = 2_000;
+/** Cap on peers listed per torrent in an admin /stats. */
+export const MAX_STATS_PEERS = 1_000;
+/** Cap on unknown info hashes remembered with a similar-hash warning. */
+export const MAX_WARNED_HASHES = 10_000;
+/** Retry hint sent with failures (INTEROP.md 2). */
+export const FAILURE_RETRY_S = 300;
+
+/** The part of Deno.serve's handler info the tracker reads. */
+export interface ClientInfo {
+  remoteAddr: { hostname: string; port?: number };
+}
+
+/** Options of createTracker. */
+export interface TrackerOptions {
+  db: TrackerDb;
+  /** Defaults to a Registry over `db`. */
+  registry?: Registry;
+  /** Defaults to a MemorySwarmStore with `peerTimeoutS` and `numWantMax`. */
+  store?: SwarmStore;
+  intervalS?: number;
+  minIntervalS?: number;
+  peerTimeoutS?: number;
+  numWantMax?: number;
+  /** Admin token; when absent the db's is used, or one is generated and stored. */
+  adminToken?: string;
+  /** Behind a reverse proxy: honour `ip`, X-Forwarded-For and X-Real-IP (INTEROP.md 7). */
+  isTrustProxy?: boolean;
+  similarPrefixDigits?: number;
+  similarSuffixDigits?: number;
+  /** Shown in /stats. */
+  version?: string;
+  /** Snapshot period in seconds; 0 turns periodic snapshots off. */
+  snapshotIntervalS?: number;
+  /** Expiry tick in ms; 0 turns the timer off (call sweep() yourself). */
+  sweepIntervalMs?: number;
+  /** Restore the db's swarm snapshot at start (default true). */
+  isRestoringSnapshot?: boolean;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+  /** Uniform [0, 1) (default Math.random). */
+  random?: () => number;
+  /** Warnings for the operator (similar hashes, db write failures, internal errors). Off the hot path. */
+  onWarning?: (message: string) => void;
+  /** Called after POST /shutdown has been answered. */
+  onShutdown?: () => void;
+}
+
+/** One history sample of /stats. */
+export interface HistorySample {
+  t: number;
+  peers: number;
+  seeders: number;
+  leechers: number;
+}
+
+/** A torrent in /stats. */
+export interface StatsTorrent {
+  infoHash: string;
+  name: string | null;
+  size: number | null;
+  seeders: number;
+  leechers: number;
+  completed: number;
+  peers?: { ip: string; port: number; left: number }[];
+}
+
+/** The /stats JSON. */
+export interface Stats {
+  version: string;
+  uptimeS: number;
+  totals: { torrents: number; peers: number; seeders: number; leechers: number; completed: number };
+  history: HistorySample[];
+  torrents: StatsTorrent[];
+  isTruncated: boolean;
+}
+
+/** A running tracker (without its socket). */
+export interface Tracker {
+  handler(req: Request, info: ClientInfo): Response | Promise<Response>;
+  readonly adminToken: string;
+  /** The admin token was generated at this start (print it once). */
+  readonly isAdminTokenGenerated: boolean;
+  /** Peers restored from the snapshot at start. */
+  readonly restoredPeers: number;
+  readonly store: SwarmStore;
+  readonly registry: Registry;
+  /** Save the swarm snapshot (and last-seen times); returns the number of peers saved. */
+  snapshot(): number;
+  /** Expire silent peers now (all of them unless `budget`); returns peers dropped. */
+  sweep(budget?: number): number;
+  stats(isAdmin: boolean): Stats;
+  /** Stop the timers. Does not snapshot and does not close the db. */
+  close(): void;
+}
+
+const TEXT_HEADERS = { "content-type": "text/plain" };
+const JSON_HEADERS = { "content-type": "application/json" };
+const HTML_HEADERS = { "content-type": "text/html; charset=utf-8" };
+
+function bencoded(body: Uint8Array, status = 200): Response {
+  // Our encoders allocate plain ArrayBuffers; the cast only narrows the buffer type for BodyInit.
+  return new Response(body as Uint8Array<ArrayBuffer>, { status, headers: TEXT_HEADERS });
+}
+
+function json(value: unknown, status = 200): Response {
+  return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
+}
+
+function latin1Key(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return s;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function generateToken(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(24)));
+}
+
+/** Build the tracker: restores state from `db`, starts its timers, and returns the handler. */
+export function createTracker(options: TrackerOptions): Tracker {
+  const db = options.db;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const onWarning = options.onWarning ?? (() => {});
+  const intervalS = options.intervalS ?? DEFAULT_INTERVAL_S;
+  const minIntervalS = options.minIntervalS ?? DEFAULT_MIN_INTERVAL_S;
+  const peerTimeoutS = options.peerTimeoutS ?? DEFAULT_PEER_TIMEOUT_S;
+  const numWantMax = options.numWantMax ?? DEFAULT_NUMWANT_MAX;
+  const isTrustProxy = options.isTrustProxy === true;
+  const similar = {
+    prefixDigits: options.similarPrefixDigits ?? SIMILAR_PREFIX_DIGITS,
+    suffixDigits: options.similarSuffixDigits ?? SIMILAR_SUFFIX_DIGITS,
+  };
+  const registry = options.registry ?? new Registry(db);
+  const store = options.store ?? new MemorySwarmStore({ peerTimeoutS, numWantMax });
+  const startedMs = now();
+
+  let adminToken = options.adminToken;
+  let isAdminTokenGenerated = false;
+  if (adminToken === undefined || adminToken === "") {
+    adminToken = db.getSetting("admin_token") ?? undefined;
+    if (adminToken === undefined) {
+      adminToken = generateToken();
+      db.setSetting("admin_token", adminToken);
+      isAdminTokenGenerated = true;
+    }
+  }
+  const adminTokenBytes = utf8(adminToken);
+
+  // Counters first, then live peers (a restored peer keeps its completion flag only via the count).
+  for (const rec of db.listTorrents()) {
+    if (rec.completed > 0) {
+      const hash = fromHex(rec.infoHashHex);
+      if (hash !== null) store.setCompleted(hash, rec.completed);
+    }
+  }
+  let restoredPeers = 0;
+  if (options.isRestoringSnapshot !== false) {
+    const cutoffMs = startedMs - peerTimeoutS * 1000;
+    for (const p of db.loadSwarmSnapshot()) {
+      const infoHash = fromHex(p.infoHashHex);
+      const peerId = fromHex(p.peerIdHex);
+      const ip = parseIp(p.ip);
+      if (infoHash === null || peerId === null || ip === null || p.lastSeenMs < cutoffMs) continue;
+      store.restorePeer({ infoHash, peerId, ip, port: p.port, left: p.left, lastSeenMs: p.lastSeenMs });
+      restoredPeers++;
+    }
+  }
+
+  const history: HistorySample[] = [];
+  const sampleHistory = () => {
+    const t = store.totals();
+    history.push({ t: now(), peers: t.peers, seeders: t.seeders, leechers: t.leechers });
+    if (history.length > HISTORY_SAMPLES) history.shift();
+  };
+  sampleHistory();
+
+  /** Unknown info hash (hex) → warning text; only for hashes close to a registered one. */
+  const warned = new Map<string, string>();
+  const similarWarning = (infoHash: Uint8Array): string | undefined => {
+    if (registry.size === 0) return undefined;
+    const hex = toHex(infoHash);
+    const hit = warned.get(hex);
+    if (hit !== undefined || registry.has(hex)) return hit;
+    const match = registry.findSimilar(hex, similar);
+    if (match === null) return undefined;
+    const text = `Unknown info hash ${hex} is close to registered torrent ${match.infoHashHex}` +
+      (match.name === undefined ? "" : ` ("${match.name}")`) + ": check how your tool encodes info hashes";
+    if (warned.size < MAX_WARNED_HASHES) warned.set(hex, text);
+    onWarning(text);
+    return text;
+  };
+
+  const clientIp = (req: Request, info: ClientInfo, ipParam: string | undefined): Uint8Array => {
+    if (isTrustProxy) {
+      const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? req.headers.get("x-real-ip");
+      for (const candidate of [ipParam, forwarded]) {
+        const ip = candidate === undefined || candidate === null ? null : parseIp(candidate);
+        if (ip !== null) return ip;
+      }
+    }
+    const ip = parseIp(info.remoteAddr.hostname);
+    if (ip === null) throw new TrackerError("bad_address", "Cannot determine your address");
+    return ip;
+  };
+
+  const isAdmin = (req: Request): boolean => {
+    const auth = req.headers.get("authorization");
+    if (auth === null || !auth.startsWith("Bearer ")) return false;
+    return timingSafeEquals(utf8(auth.slice(7).trim()), adminTokenBytes);
+  };
+
+  const failure = (reason: string) => bencoded(encodeFailure(reason, { retryS: FAILURE_RETRY_S }));
+
+  const announce = (req: Request, info: ClientInfo, query: string): Response => {
+    const ar = parseAnnounceQuery(query, { numWantMax });
+    const nowMs = now();
+    const ip = clientIp(req, info, ar.ipParam);
+    const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
+    const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
+    if (s.isNewlyCompleted) {
+      try {
+        db.addCompleted(toHex(ar.infoHash), 1, nowMs);
+      } catch (err: unknown) {
+        onWarning(`Cannot save a completed count: ${errorText(err)}`);
+      }
+    }
+    const result: AnnounceResult = {
+      complete: s.complete,
+      incomplete: s.incomplete,
+      interval: jitterInterval(intervalS, random),
+      minInterval: minIntervalS,
+      peers4: s.peers4,
+      peers6: s.peers6,
+    };
+    if (s.peerIds4 !== undefined) result.peerIds4 = s.peerIds4;
+    if (s.peerIds6 !== undefined) result.peerIds6 = s.peerIds6;
+    if (registry.size > 0 && (s.isNewSwarm || warned.size > 0)) {
+      const warning = similarWarning(ar.infoHash);
+      if (warning !== undefined) result.warning = warning;
+    }
+    return bencoded(encodeAnnounceResult(result, { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId }));
+  };
+
+  const scrape = (req: Request, query: string): Response => {
+    const hashes = parseScrapeQuery(query);
+    const files = new Map<string, Map<string, number>>();
+    const put = (key: string, e: ScrapeEntry) =>
+      files.set(key, new Map([["complete", e.complete], ["downloaded", e.downloaded], ["incomplete", e.incomplete]]));
+    let warning: string | undefined;
+    if (hashes.length === 0) {
+      if (!isAdmin(req)) throw new TrackerError("full_scrape_denied", "Full scrape requires the admin token");
+      for (const sw of store.swarms()) {
+        const hash = fromHex(sw.infoHashHex)!;
+        put(latin1Key(hash), { complete: sw.seeders, downloaded: sw.completed, incomplete: sw.leechers });
+      }
+      for (const rec of registry.all()) {
+        const hash = fromHex(rec.infoHashHex);
+        if (hash !== null && !files.has(latin1Key(hash))) put(latin1Key(hash), store.scrape(hash));
+      }
+    } else {
+      for (const hash of hashes) {
+        put(latin1Key(hash), store.scrape(hash));
+        warning ??= similarWarning(hash);
+      }
+    }
+    const body = new Map<string, Map<string, Map<string, number>> | string>([["files", files]]);
+    if (warning !== undefined) body.set("warning message", warning);
+    return bencoded(encodeBencode(body));
+  };
+
+  const stats = (isAdminCall: boolean): Stats => {
+    const totals = store.totals();
+    const byHex = new Map<string, StatsTorrent>();
+    for (const rec of registry.all()) {
+      byHex.set(rec.infoHashHex, {
+        infoHash: rec.infoHashHex,
+        name: rec.name ?? null,
+        size: rec.size ?? null,
+        seeders: 0,
+        leechers: 0,
+        completed: rec.completed,
+      });
+    }
+    const swarms = [...store.swarms()].sort((a, b) => b.seeders + b.leechers - (a.seeders + a.leechers));
+    let isTruncated = false;
+    for (const sw of swarms) {
+      const known = byHex.get(sw.infoHashHex);
+      if (known !== undefined) {
+        known.seeders = sw.seeders;
+        known.leechers = sw.leechers;
+        known.completed = sw.completed;
+      } else if (byHex.size < MAX_STATS_TORRENTS) {
+        const rec = registry.get(sw.infoHashHex);
+        byHex.set(sw.infoHashHex, {
+          infoHash: sw.infoHashHex,
+          name: rec?.name ?? null,
+          size: rec?.size ?? null,
+          seeders: sw.seeders,
+          leechers: sw.leechers,
+          completed: sw.completed,
+        });
+      } else isTruncated = true;
+    }
+    const torrents = [...byHex.values()];
+    if (isAdminCall) {
+      for (const t of torrents) {
+        t.peers = store.peersOf(fromHex(t.infoHash)!).slice(0, MAX_STATS_PEERS).map((p) => ({
+          ip: formatIp(p.ip),
+          port: p.port,
+          left: p.left,
+        }));
+      }
+    }
+    return {
+      version: options.version ?? "",
+      uptimeS: Math.floor((now() - startedMs) / 1000),
+      totals: {
+        torrents: Math.max(totals.torrents, torrents.length),
+        peers: totals.peers,
+        seeders: totals.seeders,
+        leechers: totals.leechers,
+        completed: totals.completed,
+      },
+      history,
+      torrents,
+      isTruncated,
+    };
+  };
+
+  const snapshot = (): number => {
+    const nowMs = now();
+    let count = 0;
+    const live: string[] = [];
+    for (const sw of store.swarms()) if (sw.seeders + sw.leechers > 0) live.push(sw.infoHashHex);
+    function* rows(): Iterable<SnapshotPeer> {
+      for (const p of store.peers()) {
+        count++;
+        yield {
+          infoHashHex: toHex(p.infoHash),
+          peerIdHex: toHex(p.peerId),
+          ip: formatIp(p.ip),
+          port: p.port,
+          left: p.left,
+          uploaded: 0,
+          downloaded: 0,
+          lastSeenMs: p.lastSeenMs,
+        };
+      }
+    }
+    db.saveSwarmSnapshot(rows(), nowMs);
+    db.touchTorrents(live, nowMs);
+    return count;
+  };
+
+  const addTorrentInfo = async (req: Request): Promise<Response> => {
+    const text = await readCappedText(req, MAX_ADMIN_BODY_BYTES);
+    if (text === null) return json({ error: "Body is too large" }, 413);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return json({ error: "Body is not JSON" }, 400);
+    }
+    const items = Array.isArray(body) ? body : [body];
+    const metas: TorrentMeta[] = [];
+    for (const item of items) {
+      const meta = toTorrentMeta(item);
+      if (typeof meta === "string") return json({ error: meta }, 400);
+      metas.push(meta);
+    }
+    try {
+      const results = registry.registerMany(metas, now());
+      return json({
+        results: metas.map((m, i) => ({ infoHash: m.infoHashHex.toLowerCase(), status: results[i] })),
+        ...(metas.length === 1 ? { infoHash: metas[0]!.infoHashHex.toLowerCase(), status: results[0] } : {}),
+      });
+    } catch (err: unknown) {
+      return json({ error: errorText(err) }, 400);
+    }
+  };
+
+  const adminOnly = (req: Request, method: string, fn: () => Response | Promise<Response>) => {
+    if (req.method !== method) return json({ error: `Use ${method}` }, 405);
+    if (!isAdmin(req)) return json({ error: "Admin token required (Authorization: Bearer …)" }, 401);
+    return fn();
+  };
+
+  const route = (req: Request, info: ClientInfo): Response | Promise<Response> => {
+    const url = req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const q = url.indexOf("?", pathStart);
+    const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
+    const query = q < 0 ? "" : url.slice(q + 1);
+    switch (path) {
+      case "/announce":
+        return announce(req, info, query);
+      case "/":
+        return hasAnnounceParams(query)
+          ? announce(req, info, query)
+          : new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
+      case "/scrape":
+        return scrape(req, query);
+      case "/stats":
+        return json(stats(isAdmin(req)));
+      case "/add_torrent_info":
+        return adminOnly(req, "POST", () => addTorrentInfo(req));
+      case "/save_state":
+        return adminOnly(req, "GET", () => {
+          const peers = snapshot();
+          return json({ ok: true, peers });
+        });
+      case "/shutdown":
+        return adminOnly(req, "POST", () => {
+          setTimeout(() => options.onShutdown?.(), 0);
+          return json({ ok: true });
+        });
+      default:
+        return bencoded(encodeFailure("Unknown path"), 404);
+    }
+  };
+
+  const handler = (req: Request, info: ClientInfo): Response | Promise<Response> => {
+    try {
+      const res = route(req, info);
+      return res instanceof Promise ? res.catch((err: unknown) => internalError(err)) : res;
+    } catch (err: unknown) {
+      if (err instanceof TrackerError) return failure(err.reason);
+      return internalError(err);
+    }
+  };
+
+  const internalError = (err: unknown): Response => {
+    onWarning(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return failure("internal error");
+  };
+
+  const sweep = (budget?: number) => store.expire(now(), budget);
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+  if (sweepMs > 0) timers.push(setInterval(() => sweep(SWEEP_BUDGET_PEERS), sweepMs));
+  timers.push(setInterval(sampleHistory, HISTORY_INTERVAL_MS));
+  const snapshotS = options.snapshotIntervalS ?? DEFAULT_SNAPSHOT_INTERVAL_S;
+  if (snapshotS > 0) {
+    timers.push(setInterval(() => {
+      try {
+        snapshot();
+      } catch (err: unknown) {
+        onWarning(`Cannot save the swarm snapshot: ${errorText(err)}`);
+      }
+    }, snapshotS * 1000));
+  }
+
+  return {
+    handler,
+    adminToken,
+    isAdminTokenGenerated,
+    restoredPeers,
+    store,
+    registry,
+    snapshot,
+    sweep,
+    stats,
+    close() {
+      for (const t of timers) clearInterval(t);
+      timers.length = 0;
+    },
+  };
+}
+
+/** Read a request body as text, or null when it passes `maxBytes`. */
+async function readCappedText(req: Request, maxBytes: number): Promise<string | null> {
+  if (req.body === null) return "";
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) {
+    await req.body.cancel();
+    return null;
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.length;
+    if (total > maxBytes) return null;
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+const META_FIELDS: Record<string, keyof TorrentMeta> = {
+  name: "name",
+  size: "size",
+  length: "size",
+  piece_length: "pieceLength",
+  pieceLength: "pieceLength",
+  comment: "comment",
+  created_by: "createdBy",
+  createdBy: "createdBy",
+};
+
+/** JSON of /add_torrent_info → TorrentMeta, or an error text. */
+function toTorrentMeta(item: unknown): TorrentMeta | string {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) return "Each entry must be a JSON object";
+  const obj = item as Record<string, unknown>;
+  const hex = obj.info_hash ?? obj.infoHash;
+  if (typeof hex !== "string" || !/^[0-9a-fA-F]{40}$/.test(hex)) return "info_hash must be 40 hex digits";
+  const meta: TorrentMeta = { infoHashHex: hex.toLowerCase() };
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (k === "info_hash" || k === "infoHash") continue;
+    const field = META_FIELDS[k];
+    if (field === undefined) {
+      extra[k] = v;
+      continue;
+    }
+    if (field === "size" || field === "pieceLength") {
+      if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) return `${k} must be a non-negative integer`;
+      meta[field] = v;
+    } else {
+      if (typeof v !== "string") return `${k} must be a string`;
+      meta[field as "name" | "comment" | "createdBy"] = v;
+    }
+  }
+  if (Object.keys(extra).length > 0) meta.extra = extra;
+  return meta;
+}

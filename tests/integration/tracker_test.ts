@@ -1,0 +1,437 @@
+// The HTTP tracker over real sockets on 127.0.0.1 port 0: announce, scrape, stopped, completed, expiry with an
+// injected clock, admin API, restart from the SQLite state, and kill -9 of a `btool tracker` child mid-load.
+
+import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
+import { withTempDir } from "../_helpers/tmp.ts";
+import { percentEncode, toHex } from "../../lib/bytes.ts";
+import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/bencode.ts";
+import { TrackerDb } from "../../lib/persist/db.ts";
+import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
+
+const TOKEN = "test-admin-token";
+const T0 = 1_700_000_000_000;
+const HASH_A = new Uint8Array(20).fill(0xaa);
+const HASH_PLUS = new Uint8Array([0x2b, 0x20, 0, ...new Array(17).fill(0x41)]);
+
+function peerId(n: number): Uint8Array {
+  const b = new TextEncoder().encode("-BT0001-000000000000");
+  b[19] = n;
+  return b;
+}
+
+interface Running {
+  tracker: Tracker;
+  base: string;
+  db: TrackerDb;
+  close(): Promise<void>;
+}
+
+function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Promise<Running> {
+  const db = options.db ?? TrackerDb.open(options.dbPath ?? ":memory:");
+  const tracker = createTracker({ adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0, ...options, db });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  return Promise.resolve({
+    tracker,
+    db,
+    base: `http://127.0.0.1:${server.addr.port}`,
+    async close() {
+      tracker.close();
+      await server.shutdown();
+      db.close();
+    },
+  });
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Uint8Array }> {
+  const res = await fetch(url, { headers });
+  return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) };
+}
+
+async function bdict(url: string, headers: Record<string, string> = {}): Promise<BencodeDict> {
+  const { status, body } = await get(url, headers);
+  equal(status, 200);
+  const v = decodeBencode(body);
+  ok(v instanceof Map);
+  return v;
+}
+
+function announceUrl(base: string, hash: Uint8Array, n: number, params: Record<string, string | number> = {}) {
+  const all = { port: 6000 + n, uploaded: 0, downloaded: 0, left: 1000, compact: 1, ...params };
+  const rest = Object.entries(all).map(([k, v]) => `${k}=${v}`).join("&");
+  return `${base}/announce?info_hash=${percentEncode(hash)}&peer_id=${percentEncode(peerId(n))}&${rest}`;
+}
+
+function scrapeUrl(base: string, ...hashes: Uint8Array[]) {
+  return `${base}/scrape?${hashes.map((h) => `info_hash=${percentEncode(h)}`).join("&")}`;
+}
+
+function ports(v: BencodeValue | undefined): number[] {
+  ok(v instanceof Uint8Array);
+  const out: number[] = [];
+  for (let i = 0; i < v.length; i += 6) out.push((v[i + 4]! << 8) | v[i + 5]!);
+  return out.sort((a, b) => a - b);
+}
+
+function text(v: BencodeValue | undefined): string {
+  ok(v instanceof Uint8Array);
+  return new TextDecoder().decode(v);
+}
+
+function scrapeOf(d: BencodeDict, hash: Uint8Array) {
+  const files = d.get("files");
+  ok(files instanceof Map);
+  const e = files.get(String.fromCharCode(...hash));
+  ok(e instanceof Map);
+  return { complete: e.get("complete"), downloaded: e.get("downloaded"), incomplete: e.get("incomplete") };
+}
+
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+Deno.test("tracker: announce returns peers (never the asker), scrape counts, stopped removes", async () => {
+  const t = await start();
+  try {
+    let d = await bdict(announceUrl(t.base, HASH_PLUS, 1, { event: "started" }));
+    deepEqual(ports(d.get("peers")), []);
+    equal(d.get("incomplete"), 1);
+    equal(d.get("min interval"), 900);
+    const interval = d.get("interval") as number;
+    ok(interval >= 1710 && interval <= 1890);
+    await bdict(announceUrl(t.base, HASH_PLUS, 2, { left: 0 }));
+    d = await bdict(announceUrl(t.base, HASH_PLUS, 3));
+    deepEqual(ports(d.get("peers")), [6001, 6002]);
+    equal(d.get("complete"), 1);
+    equal(d.get("incomplete"), 2);
+    // A seeder gets no seeders.
+    d = await bdict(announceUrl(t.base, HASH_PLUS, 2, { left: 0 }));
+    deepEqual(ports(d.get("peers")), [6001, 6003]);
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, HASH_PLUS, HASH_A)), HASH_PLUS), {
+      complete: 1,
+      downloaded: 0,
+      incomplete: 2,
+    });
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, HASH_PLUS, HASH_A)), HASH_A), {
+      complete: 0,
+      downloaded: 0,
+      incomplete: 0,
+    });
+    d = await bdict(announceUrl(t.base, HASH_PLUS, 1, { event: "stopped" }));
+    deepEqual(ports(d.get("peers")), []);
+    d = await bdict(announceUrl(t.base, HASH_PLUS, 3));
+    deepEqual(ports(d.get("peers")), [6002]);
+    // The same tracker answers at "/".
+    d = await bdict(announceUrl(t.base, HASH_PLUS, 4).replace("/announce?", "/?"));
+    deepEqual(ports(d.get("peers")), [6002, 6003]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: compact=0 answers in the dictionary model, no_peer_id drops ids", async () => {
+  const t = await start();
+  try {
+    await bdict(announceUrl(t.base, HASH_A, 1));
+    const d = await bdict(announceUrl(t.base, HASH_A, 2, { compact: 0 }));
+    const peers = d.get("peers");
+    ok(Array.isArray(peers));
+    equal(peers.length, 1);
+    const p = peers[0] as BencodeDict;
+    equal(text(p.get("ip")), "127.0.0.1");
+    equal(p.get("port"), 6001);
+    deepEqual(p.get("peer id"), peerId(1));
+    const n = await bdict(announceUrl(t.base, HASH_A, 2, { compact: 0, no_peer_id: 1 }));
+    equal(((n.get("peers") as BencodeValue[])[0] as BencodeDict).has("peer id"), false);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: completed counts once per peer and is written to the db", async () => {
+  const t = await start();
+  try {
+    await bdict(announceUrl(t.base, HASH_A, 1, { event: "started" }));
+    await bdict(announceUrl(t.base, HASH_A, 1, { event: "completed", left: 0 }));
+    await bdict(announceUrl(t.base, HASH_A, 1, { event: "completed", left: 0 }));
+    await bdict(announceUrl(t.base, HASH_A, 2, { event: "completed", left: 0 }));
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, HASH_A)), HASH_A), {
+      complete: 2,
+      downloaded: 2,
+      incomplete: 0,
+    });
+    equal(t.db.getTorrent(toHex(HASH_A))?.completed, 2);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: peers expire after --peer-timeout with an injected clock", async () => {
+  let clock = T0;
+  const t = await start({ now: () => clock, peerTimeoutS: 60 });
+  try {
+    await bdict(announceUrl(t.base, HASH_A, 1));
+    clock += 30_000;
+    await bdict(announceUrl(t.base, HASH_A, 2));
+    clock += 31_000;
+    equal(t.tracker.sweep(), 1);
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, HASH_A)), HASH_A).incomplete, 1);
+    clock += 60_000;
+    equal(t.tracker.sweep(), 1);
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, HASH_A)), HASH_A).incomplete, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: every error is HTTP 200 with a bencoded failure reason", async () => {
+  const t = await start();
+  try {
+    const cases = [
+      `${t.base}/announce`,
+      `${t.base}/announce?info_hash=abc&peer_id=x&port=1&left=0`,
+      `${t.base}/announce?info_hash=${percentEncode(HASH_A)}&peer_id=${percentEncode(peerId(1))}&port=99999&left=0`,
+      `${t.base}/announce?info_hash=%zz`,
+      `${t.base}/scrape`,
+      `${t.base}/scrape?info_hash=%41`,
+    ];
+    for (const url of cases) {
+      const d = await bdict(url);
+      ok(d.get("failure reason") instanceof Uint8Array, url);
+      equal(d.get("interval"), 300);
+      ok(!text(d.get("failure reason")).includes("    at "), "no stack trace");
+    }
+    const full = await bdict(`${t.base}/scrape`);
+    match(text(full.get("failure reason")), /admin token/);
+    const unknown = await get(`${t.base}/nope`);
+    equal(unknown.status, 404);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: admin API needs the token; /stats shows addresses only to the admin", async () => {
+  const t = await start();
+  try {
+    const meta = { info_hash: toHex(HASH_A), name: "Photos 2024", size: 12345, piece_length: 16384, source: "x" };
+    const body = JSON.stringify(meta);
+    let res = await fetch(`${t.base}/add_torrent_info`, { method: "POST", body });
+    equal(res.status, 401);
+    await res.body?.cancel();
+    res = await fetch(`${t.base}/add_torrent_info`, { method: "POST", body, headers: AUTH });
+    equal(res.status, 200);
+    equal((await res.json()).status, "added");
+    equal(t.db.getTorrent(toHex(HASH_A))?.name, "Photos 2024");
+    deepEqual(t.db.getTorrent(toHex(HASH_A))?.extra, { source: "x" });
+    res = await fetch(`${t.base}/add_torrent_info`, { method: "POST", body: "{", headers: AUTH });
+    equal(res.status, 400);
+    await res.body?.cancel();
+
+    await bdict(announceUrl(t.base, HASH_A, 1));
+    const anon = await (await fetch(`${t.base}/stats`)).json();
+    equal(anon.totals.peers, 1);
+    equal(anon.torrents[0].name, "Photos 2024");
+    equal(anon.torrents[0].leechers, 1);
+    equal(anon.torrents[0].peers, undefined);
+    ok(!JSON.stringify(anon).includes("127.0.0.1"));
+    ok(Array.isArray(anon.history) && anon.history.length >= 1);
+    const admin = await (await fetch(`${t.base}/stats`, { headers: AUTH })).json();
+    deepEqual(admin.torrents[0].peers, [{ ip: "127.0.0.1", port: 6001, left: 1000 }]);
+
+    const full = await bdict(`${t.base}/scrape`, AUTH);
+    deepEqual(scrapeOf(full, HASH_A), { complete: 0, downloaded: 0, incomplete: 1 });
+    res = await fetch(`${t.base}/save_state`);
+    equal(res.status, 401);
+    await res.body?.cancel();
+    res = await fetch(`${t.base}/save_state`, { headers: AUTH });
+    deepEqual(await res.json(), { ok: true, peers: 1 });
+    equal(t.db.loadSwarmSnapshot().length, 1);
+    const html = await (await fetch(`${t.base}/`)).text();
+    match(html, /<html/i);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: a near miss of a registered hash gets a warning message", async () => {
+  const warnings: string[] = [];
+  const t = await start({ onWarning: (m) => warnings.push(m) });
+  try {
+    t.tracker.registry.register({ infoHashHex: toHex(HASH_PLUS), name: "Plus" }, T0);
+    // The `+` (0x2b) decoded as a space by a broken tool: same first 10 and last 5 hex digits.
+    const mangled = HASH_PLUS.slice();
+    mangled[9] = 0x42;
+    const d = await bdict(announceUrl(t.base, mangled, 1));
+    match(text(d.get("warning message")), new RegExp(toHex(HASH_PLUS)));
+    match(text(d.get("warning message")), /Plus/);
+    const s = await bdict(scrapeUrl(t.base, mangled));
+    match(text(s.get("warning message")), /Plus/);
+    const exact = await bdict(announceUrl(t.base, HASH_PLUS, 1));
+    equal(exact.has("warning message"), false);
+    equal(warnings.length, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("tracker: a restart keeps registry, completed counters and peers", async () => {
+  await withTempDir(async (dir) => {
+    const dbPath = `${dir}/state.db`;
+    const first = await start({ dbPath });
+    try {
+      first.tracker.registry.register({ infoHashHex: toHex(HASH_A), name: "Kept" }, T0);
+      await bdict(announceUrl(first.base, HASH_A, 1, { event: "completed", left: 0 }));
+      await bdict(announceUrl(first.base, HASH_A, 2));
+      equal(first.tracker.snapshot(), 2);
+    } finally {
+      await first.close();
+    }
+    const second = await start({ dbPath });
+    try {
+      equal(second.tracker.restoredPeers, 2);
+      deepEqual(scrapeOf(await bdict(scrapeUrl(second.base, HASH_A)), HASH_A), {
+        complete: 1,
+        downloaded: 1,
+        incomplete: 1,
+      });
+      const d = await bdict(announceUrl(second.base, HASH_A, 3));
+      deepEqual(ports(d.get("peers")), [6001, 6002]);
+      equal(second.tracker.registry.get(toHex(HASH_A))?.name, "Kept");
+      // The restored peer's completion does not count twice.
+      await bdict(announceUrl(second.base, HASH_A, 1, { event: "completed", left: 0 }));
+      equal(scrapeOf(await bdict(scrapeUrl(second.base, HASH_A)), HASH_A).downloaded, 2);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Spawn `btool tracker` and wait (bounded) for its announce URL. */
+async function spawnTracker(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "tracker", "--host", "127.0.0.1", "--port", "0", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  try {
+    while (!/announce:\s+(http:\/\/\S+)\/announce/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`btool tracker exited early: ${out}`);
+      out += value;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  const base = /announce:\s+(http:\/\/\S+)\/announce/.exec(out)![1]!;
+  const rest = (async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return out;
+      out += value;
+    }
+  })();
+  const stderr = new Response(child.stderr).text();
+  return { child, base, output: () => rest, stderr, firstOutput: out };
+}
+
+Deno.test("btool tracker: SIGTERM snapshots and a restarted tracker answers with the peers at once", async () => {
+  await withTempDir(async (dir) => {
+    const db = `${dir}/t.db`;
+    const a = await spawnTracker(["--db", db]);
+    let token = "";
+    try {
+      token = /admin token .*: ([0-9a-f]{48})/.exec(a.firstOutput)?.[1] ?? "";
+      equal(token.length, 48);
+      await bdict(announceUrl(a.base, HASH_A, 1, { event: "completed", left: 0 }));
+      await bdict(announceUrl(a.base, HASH_A, 2));
+    } finally {
+      a.child.kill("SIGTERM");
+    }
+    equal((await a.child.status).code, 0);
+    match(await a.output(), /saved 2 peers/);
+    await a.stderr;
+    const b = await spawnTracker(["--db", db]);
+    try {
+      equal(b.firstOutput.includes("admin token"), false, "the stored token is not printed again");
+      const d = await bdict(announceUrl(b.base, HASH_A, 3));
+      deepEqual(ports(d.get("peers")), [6001, 6002]);
+      equal(d.get("complete"), 1);
+      deepEqual(scrapeOf(await bdict(scrapeUrl(b.base, HASH_A)), HASH_A).downloaded, 1);
+      // Graceful shutdown over the admin API (token from the first run, kept in the db).
+      const res = await fetch(`${b.base}/shutdown`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      equal(res.status, 200);
+      await res.body?.cancel();
+      equal((await b.child.status).code, 0);
+    } finally {
+      try {
+        b.child.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+      await b.child.status;
+      await b.output();
+      await b.stderr;
+    }
+  });
+});
+
+Deno.test("btool tracker: kill -9 mid-load loses no registered torrent", async () => {
+  await withTempDir(async (dir) => {
+    const db = `${dir}/k.db`;
+    const t = await spawnTracker(["--db", db, "--admin-token", TOKEN]);
+    const acknowledged: string[] = [];
+    let isKilled = false;
+    const MAX_REQUESTS = 5_000;
+    try {
+      // Four concurrent writers register torrents and announce until the child dies under them.
+      const writer = async (w: number) => {
+        for (let i = 0; i < MAX_REQUESTS && !isKilled; i++) {
+          const hash = new Uint8Array(20);
+          hash[0] = w;
+          hash[1] = i >> 8;
+          hash[2] = i & 0xff;
+          const hex = toHex(hash);
+          try {
+            const res = await fetch(`${t.base}/add_torrent_info`, {
+              method: "POST",
+              headers: AUTH,
+              body: JSON.stringify({ info_hash: hex, name: `t${w}-${i}` }),
+            });
+            const ok200 = res.status === 200;
+            await res.body?.cancel();
+            if (ok200) acknowledged.push(hex);
+            await (await fetch(announceUrl(t.base, hash, w + 1))).body?.cancel();
+          } catch {
+            return; // the child is gone
+          }
+        }
+      };
+      const writers = [0, 1, 2, 3].map(writer);
+      const killAt = Date.now() + 60_000;
+      while (acknowledged.length < 300 && Date.now() < killAt) await new Promise((r) => setTimeout(r, 20));
+      t.child.kill("SIGKILL");
+      isKilled = true;
+      await Promise.all(writers);
+    } finally {
+      try {
+        t.child.kill("SIGKILL");
+      } catch {
+        // already dead
+      }
+      await t.child.status;
+      await t.output();
+      await t.stderr;
+    }
+    ok(acknowledged.length >= 300, `only ${acknowledged.length} registrations before the deadline`);
+    const state = TrackerDb.open(db);
+    try {
+      const registered = new Set(state.listTorrents({ registeredOnly: true }).map((r) => r.infoHashHex));
+      const lost = acknowledged.filter((h) => !registered.has(h));
+      deepEqual(lost, []);
+    } finally {
+      state.close();
+    }
+  });
+});
