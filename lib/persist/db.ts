@@ -261,14 +261,18 @@ export class TrackerDb {
 
   /** Run `fn` in a write transaction (BEGIN IMMEDIATE takes the lock up front, so busy_timeout applies). */
   #transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+    } catch (err: unknown) {
+      throw wrapSqliteError(err);
+    }
     try {
       const result = fn();
       this.#db.exec("COMMIT");
       return result;
     } catch (err: unknown) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      throw err;
+      throw wrapSqliteError(err);
     }
   }
 
@@ -285,7 +289,8 @@ export class TrackerDb {
    * Register a torrent, or replace the metadata of a registered one (fields left out are cleared).
    * Idempotent: the same metadata again returns "unchanged" and writes nothing.
    * @returns "added" when it was not registered (even if seen in announces), "updated" when its metadata changed
-   * @throws {PersistError} `invalid_info_hash`, `invalid_value`
+   * @throws {PersistError} `invalid_info_hash`, `invalid_value`; every write may also throw `db_busy` (another
+   * process held the write lock longer than busy_timeout) or `write_failed` (disk full, I/O error)
    */
   registerTorrent(meta: TorrentMeta, nowMs: number): "added" | "updated" | "unchanged" {
     const infoHashHex = normalizeHex(meta.infoHashHex, "info hash");
@@ -414,7 +419,9 @@ export class TrackerDb {
 
   /**
    * Replace the swarm snapshot with `peers` atomically (a crash mid-way leaves the previous snapshot).
-   * Peer values are trusted (they come from the swarm store, which validated them).
+   * Peer values are trusted (they come from the swarm store, which validated them). Errors thrown by `peers`
+   * pass through unchanged after the rollback.
+   * @throws {PersistError} `db_busy`, `write_failed`
    */
   saveSwarmSnapshot(peers: Iterable<SnapshotPeer>, nowMs: number): void {
     this.#transaction(() => {
@@ -491,6 +498,18 @@ export class TrackerDb {
     this.#counterListeners.clear();
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+/**
+ * SQLite's own errors become PersistError: `db_busy` when another connection held the write lock past
+ * busy_timeout, `write_failed` otherwise. Other errors (e.g. from a snapshot's peer source) pass unchanged.
+ */
+function wrapSqliteError(err: unknown): unknown {
+  if (!(err instanceof Error) || (err as Error & { code?: unknown }).code !== "ERR_SQLITE_ERROR") return err;
+  const isBusy = /\b(locked|busy)\b/i.test(err.message);
+  return new PersistError(isBusy ? "db_busy" : "write_failed", `Cannot write the database: ${err.message}`, {
+    cause: err,
+  });
 }
 
 function errorText(err: unknown): string {

@@ -374,3 +374,22 @@ Deno.test("TrackerDb.observeCounters() reports committed counter changes until r
     ]);
   });
 });
+
+Deno.test("TrackerDb waits for another writer up to busy_timeout, then throws db_busy", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/busy.db`;
+    const db = TrackerDb.open(path, { busyTimeoutMs: 20 });
+    const other = new DatabaseSync(path);
+    try {
+      other.exec("BEGIN IMMEDIATE"); // e.g. `btool tracker user add` mid-transaction
+      assertThrowsCode(() => db.registerTorrent({ infoHashHex: H1 }, 1), PersistError, "db_busy");
+      assertThrowsCode(() => db.setSetting("k", "v"), PersistError, "db_busy");
+      other.exec("COMMIT");
+      equal(db.registerTorrent({ infoHashHex: H1 }, 1), "added");
+    } finally {
+      other.close();
+      db.close();
+    }
+    return Promise.resolve();
+  });
+});
