@@ -393,3 +393,73 @@ Deno.test("TrackerDb waits for another writer up to busy_timeout, then throws db
     return Promise.resolve();
   });
 });
+
+// The child saves snapshot generations 1, 2, 3, … of SNAPSHOT_PEERS peers each (port = generation), printing a
+// line after each commit; it is killed while writing a later one.
+const SNAPSHOT_CHILD_SCRIPT = `
+import { TrackerDb } from ${JSON.stringify(new URL("../../../lib/persist/db.ts", import.meta.url).href)};
+const db = TrackerDb.open(Deno.args[0]);
+const n = Number(Deno.args[1]);
+const enc = new TextEncoder();
+for (let gen = 1; ; gen++) {
+  function* peers() {
+    for (let i = 0; i < n; i++) {
+      yield { infoHashHex: (i % 97).toString(16).padStart(40, "0"), peerIdHex: i.toString(16).padStart(40, "0"),
+        ip: "127.0.0.1", port: gen, left: 0, uploaded: 0, downloaded: 0, lastSeenMs: gen };
+    }
+  }
+  db.saveSwarmSnapshot(peers(), gen);
+  Deno.stdout.writeSync(enc.encode("S " + gen + "\\n"));
+}
+`;
+const SNAPSHOT_PEERS = 20_000;
+const KILL_AFTER_SNAPSHOTS = 3;
+
+Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves one whole snapshot", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/snap.db`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-lock", SNAPSHOT_CHILD_SCRIPT, path, String(SNAPSHOT_PEERS)],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, CHILD_TIMEOUT_MS);
+    let text = "";
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let killed = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+        if (!killed && text.split("\n").length > KILL_AFTER_SNAPSHOTS) {
+          child.kill("SIGKILL"); // the next generation is being written now
+          killed = true;
+        }
+      }
+      equal((await child.status).signal, "SIGKILL");
+    } finally {
+      clearTimeout(timer);
+    }
+    const lastReported = Number(text.split("\n").slice(0, -1).at(-1)?.split(" ")[1]);
+    ok(lastReported >= KILL_AFTER_SNAPSHOTS);
+    const db = TrackerDb.open(path);
+    try {
+      const peers = db.loadSwarmSnapshot();
+      equal(peers.length, SNAPSHOT_PEERS);
+      const gens = new Set(peers.map((p) => p.port));
+      equal(gens.size, 1, "one generation, never a mix");
+      const gen = [...gens][0] ?? 0;
+      ok(gen === lastReported || gen === lastReported + 1, `generation ${gen} vs reported ${lastReported}`);
+      equal(db.getSetting("swarm_snapshot_ms"), String(gen));
+    } finally {
+      db.close();
+    }
+  });
+});
