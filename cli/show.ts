@@ -77,10 +77,11 @@ interface TreeNode {
   isFile: boolean;
 }
 
-/** Lines of an indented file tree: folders end in `/` and show their total size. */
+/** Lines of an indented file tree (padding files left out): folders end in `/` and show their total size. */
 export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
   const root: TreeNode = { children: new Map(), length: 0, isFile: false };
   for (const file of meta.files) {
+    if (file.isPadding) continue;
     let node = root;
     node.length += file.length;
     file.path.forEach((name, i) => {
@@ -122,7 +123,12 @@ export function showJson(meta: Metainfo): Record<string, unknown> {
     source: meta.source,
     createdBy: meta.createdBy,
     urlList: meta.urlList,
-    files: meta.files.map((f) => ({ path: f.path.join("/"), length: f.length, offset: f.offset })),
+    files: meta.files.map((f) => ({
+      path: f.path.join("/"),
+      length: f.length,
+      offset: f.offset,
+      ...(f.isPadding ? { isPadding: true } : {}),
+    })),
   };
 }
 
@@ -152,7 +158,8 @@ export function showText(meta: Metainfo): string {
     out.push("Web seeds:");
     for (const url of meta.urlList) out.push(`  ${url}`);
   }
-  out.push(`Files (${meta.files.length}):`);
+  const padding = meta.files.filter((f) => f.isPadding).length;
+  out.push(`Files (${meta.files.length - padding}${padding > 0 ? `, plus ${padding} BEP 47 padding files` : ""}):`);
   out.push(...formatFileTree(meta));
   return out.join("\n");
 }

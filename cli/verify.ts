@@ -44,7 +44,7 @@ export interface VerifyReport {
 }
 
 /**
- * Check every piece of `meta` against the data below `dir`. Pieces that touch a missing file are counted bad
+ * Check every piece of `meta` against the data below `dir` (a read-only Storage). Pieces that touch a missing file are counted bad
  * without reading. `onProgress(doneBytes)` is called after each piece.
  * @throws {StorageError} io (an unreadable file that exists)
  */
@@ -56,12 +56,14 @@ export async function checkData(
   const files: FileVerdict[] = [];
   for (const f of meta.files) {
     const path = dataPath(dir, f);
-    let actualSize: number | null = null;
-    try {
-      const st = await Deno.stat(path);
-      actualSize = st.isFile ? st.size : null;
-    } catch (err: unknown) {
-      if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) throw err;
+    let actualSize: number | null = f.isPadding ? f.length : null;
+    if (!f.isPadding) {
+      try {
+        const st = await Deno.stat(path);
+        actualSize = st.isFile ? st.size : null;
+      } catch (err: unknown) {
+        if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) throw err;
+      }
     }
     files.push({
       path: f.path.join("/"),
@@ -94,7 +96,8 @@ export async function checkData(
   }
   for (const f of files) if (f.status === "ok" && f.badPieces > 0) f.status = "bad";
   return {
-    files,
+    // BEP 47 padding files are not on disk, so they get no verdict of their own.
+    files: files.filter((_, i) => !meta.files[i]!.isPadding),
     goodPieces,
     pieceCount: meta.pieceCount,
     goodBytes,

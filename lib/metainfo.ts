@@ -1,4 +1,4 @@
-// Parses and validates v1 .torrent files (BEP 3, 12, 19, 27) into a trusted `Metainfo`; builds magnet links (BEP 9).
+// Parses and validates v1 .torrent files (BEP 3, 12, 19, 27, 47 padding files) into a trusted `Metainfo`; builds magnet links (BEP 9).
 // The info hash is SHA-1 of the raw `info` bytes exactly as in the file, never re-encoded.
 // Must not touch files or print: callers hand in bytes and get a value or a MetainfoError/BencodeError.
 
@@ -14,6 +14,11 @@ export interface TorrentFile {
   length: number;
   /** Byte offset of the file in the torrent's concatenated data. */
   offset: number;
+  /**
+   * A BEP 47 padding file (`attr` holds "p", or BitComet's `_____padding_file_` name): zeros that align the next
+   * file to a piece boundary in hybrid v1+v2 torrents. Never read from or written to disk. Absent for real files.
+   */
+  isPadding?: true;
 }
 
 /** A validated v1 torrent. Everything further in trusts these values. */
@@ -239,7 +244,9 @@ export function parseMetainfo(bytes: Uint8Array): Metainfo {
       const key = path.join("/");
       if (seen.has(key)) fail("duplicate_path", `${field}.path`, `"${key}" is listed twice`);
       seen.add(key);
-      files.push({ path: [name, ...path], length, offset: totalLength });
+      const attr = entry.get("attr");
+      const isPadding = (isBytes(attr) && attr.includes(0x70)) || path.at(-1)!.startsWith("_____padding_file_");
+      files.push({ path: [name, ...path], length, offset: totalLength, ...(isPadding ? { isPadding: true } : {}) });
       totalLength += length;
       if (!Number.isSafeInteger(totalLength)) fail("invalid_length", `${field}.length`, "total size is too large");
     });

@@ -147,6 +147,8 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
 
   async function readAt(fileIndex: number, fileOffset: number, length: number, out?: Uint8Array): Promise<Uint8Array> {
     const buf = out ?? new Uint8Array(length);
+    // BEP 47 padding files are zeros that never exist on disk.
+    if (meta.files[fileIndex]!.isPadding) return buf.fill(0, 0, length);
     const file = await handle(fileIndex, false);
     const path = paths[fileIndex]!;
     try {
@@ -171,6 +173,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
   }
 
   async function writeAt(fileIndex: number, fileOffset: number, data: Uint8Array): Promise<void> {
+    if (meta.files[fileIndex]!.isPadding) return;
     const file = await handle(fileIndex, true);
     try {
       await file.seek(fileOffset, Deno.SeekMode.Start);
@@ -225,6 +228,26 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       handles.clear();
     },
   };
+}
+
+/**
+ * Create the folders and zero-length files of `meta` below `dir` (no block write ever creates a zero-length file).
+ * Padding files are skipped. Existing files are left as they are.
+ * @throws {StorageError} io
+ */
+export async function createEmptyFiles(meta: Metainfo, dir: string): Promise<void> {
+  for (const f of meta.files) {
+    if (f.length !== 0 || f.isPadding) continue;
+    const path = dataPath(dir, f);
+    try {
+      const cut = path.lastIndexOf("/");
+      if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
+      (await Deno.open(path, { write: true, create: true })).close();
+    } catch (err: unknown) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new StorageError("io", `Cannot create "${path}": ${msg}`, { cause: err });
+    }
+  }
 }
 
 /** Piece size, or 0 for a bad index (checkRange then reports it). */

@@ -123,3 +123,42 @@ Deno.test({
       match(r.stdout, /^ok\s+data\/sub\/c\.bin$/m);
     }),
 });
+
+const LT_CREATE_HYBRID = `
+import sys, libtorrent as lt
+root, out = sys.argv[1], sys.argv[2]
+fs = lt.file_storage()
+lt.add_files(fs, root)
+t = lt.create_torrent(fs, 16384)  # libtorrent 2 default: hybrid v1+v2 with BEP 47 padding files
+t.add_tracker("http://127.0.0.1:1/announce")
+lt.set_piece_hashes(t, sys.argv[3])
+open(out, "wb").write(lt.bencode(t.generate()))
+`;
+
+Deno.test({
+  name: "btool verify checks a libtorrent hybrid torrent (padding files are not on disk)",
+  ignore: libtorrent.ignore,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const random = seededRandom(10);
+      const root = `${dir}/hy`;
+      await Deno.mkdir(`${root}/sub`, { recursive: true });
+      await Deno.writeFile(`${root}/a.bin`, randomBytes(random, 20_000));
+      await Deno.writeFile(`${root}/sub/b.bin`, randomBytes(random, 40_000));
+      const torrent = `${dir}/hy.torrent`;
+      const made = await runTool(libtorrent.path, ["-c", LT_CREATE_HYBRID, root, torrent, dir], { timeoutMs: 30_000 });
+      equal(made.code, 0, made.stderr);
+      const meta = parseMetainfo(await Deno.readFile(torrent));
+      equal(meta.files.some((f) => f.isPadding), true);
+      let r = await runBtool(["verify", torrent, dir]);
+      equal(r.code, 0, r.stdout + r.stderr);
+      equal(r.stdout.includes(".pad"), false);
+      const b = await Deno.readFile(`${root}/sub/b.bin`);
+      b[100] = b[100]! ^ 1;
+      await Deno.writeFile(`${root}/sub/b.bin`, b);
+      r = await runBtool(["verify", torrent, dir]);
+      equal(r.code, 1);
+      match(r.stdout, /^1 bad piece\s+hy\/sub\/b\.bin$/m);
+      match(r.stdout, /^ok\s+hy\/a\.bin$/m);
+    }),
+});

@@ -247,3 +247,31 @@ for (const { name, bytes, sidecar } of FIXTURES) {
     deepEqual(encodeBencode(decodeBencode(raw)), raw);
   });
 }
+
+Deno.test("parseMetainfo() marks BEP 47 padding files", () => {
+  const { bytes } = buildTorrent({
+    name: "p",
+    files: [
+      { path: ["a"], data: DATA.subarray(0, 100) },
+      { path: [".pad", "16284"], data: new Uint8Array(16284) },
+      { path: ["b"], data: DATA.subarray(0, 100) },
+      { path: ["_____padding_file_0"], data: new Uint8Array(10) },
+    ],
+  });
+  // Rebuild the files list with attr "p" on the first padding file (same lengths, so the pieces still fit).
+  const { bytes: withAttr } = buildTorrent({
+    name: "p",
+    data: concat([DATA.subarray(0, 100), new Uint8Array(16284), DATA.subarray(0, 100), new Uint8Array(10)]),
+    info: {
+      length: undefined,
+      files: [
+        { length: 100, path: ["a"] },
+        { attr: "p", length: 16284, path: [".pad", "16284"] },
+        { attr: "x", length: 100, path: ["b"] },
+        { length: 10, path: ["_____padding_file_0"] },
+      ],
+    },
+  });
+  deepEqual(parseMetainfo(bytes).files.map((f) => f.isPadding), [undefined, undefined, undefined, true]);
+  deepEqual(parseMetainfo(withAttr).files.map((f) => f.isPadding), [undefined, true, undefined, true]);
+});

@@ -1,7 +1,13 @@
 import { StorageError } from "../../../lib/errors.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
 import { blockSpans } from "../../../lib/pieces.ts";
-import { createFsStorage, createMemoryStorage, dataPath, type Storage } from "../../../lib/storage/storage.ts";
+import {
+  createEmptyFiles,
+  createFsStorage,
+  createMemoryStorage,
+  dataPath,
+  type Storage,
+} from "../../../lib/storage/storage.ts";
 import { assertRejectsCode, deepEqual, equal } from "../../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
@@ -116,4 +122,46 @@ Deno.test("createFsStorage() reports missing and short files", () =>
       await s.close();
     }
     await assertRejectsCode(() => s.readPiece(0), StorageError, "closed");
+  }));
+
+Deno.test("createFsStorage() never touches BEP 47 padding files and reads them as zeros", () =>
+  withTempDir(async (dir) => {
+    const data = randomBytes(random, 100);
+    const { bytes } = buildTorrent({
+      name: "h",
+      data: new Uint8Array([...data, ...new Uint8Array(16284), ...data]),
+      info: {
+        length: undefined,
+        files: [{ length: 100, path: ["a"] }, { attr: "p", length: 16284, path: [".pad", "16284"] }, {
+          length: 100,
+          path: ["b"],
+        }],
+      },
+    });
+    const meta = parseMetainfo(bytes);
+    const s = createFsStorage(meta, dir);
+    try {
+      await s.writeBlock(0, 0, new Uint8Array([...data, ...new Uint8Array(16284)]));
+      await s.writeBlock(1, 0, data);
+      equal(await s.verifyPiece(0), true);
+      equal(await s.verifyPiece(1), true);
+      deepEqual(await s.readBlock(0, 90, 20), new Uint8Array([...data.subarray(90), ...new Uint8Array(10)]));
+    } finally {
+      await s.close();
+    }
+    deepEqual((await Array.fromAsync(Deno.readDir(`${dir}/h`))).map((e) => e.name).sort(), ["a", "b"]);
+  }));
+
+Deno.test("createEmptyFiles() creates zero-length files and their folders", () =>
+  withTempDir(async (dir) => {
+    await createEmptyFiles(META, dir);
+    equal((await Deno.stat(`${dir}/multi/empty`)).size, 0);
+    const s = createFsStorage(META, dir);
+    try {
+      await writeAll(s);
+    } finally {
+      await s.close();
+    }
+    await createEmptyFiles(META, dir);
+    deepEqual(await Deno.readFile(`${dir}/multi/a.bin`), FILES[0]!.data);
   }));
