@@ -4,6 +4,7 @@
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { magnetLink, type Metainfo, parseMetainfo } from "../lib/metainfo.ts";
 import { parseCommand } from "./args.ts";
+import { formatBytes } from "./progress.ts";
 
 /** Help text for `btool show`. */
 export const HELP = `Usage: btool show FILE.torrent [--json]
@@ -50,21 +51,6 @@ export async function loadTorrentFile(path: string): Promise<Metainfo> {
   }
 }
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
-
-/** Human size with binary units (`512 B`, `1.50 KiB`, `68.9 KiB`). */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const text = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
-  return `${text} ${UNITS[unit]}`;
-}
-
 function formatDate(seconds: number): string {
   const ms = seconds * 1000;
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return String(seconds);
@@ -98,7 +84,7 @@ export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
   const walk = (node: TreeNode, depth: number) => {
     for (const [name, child] of node.children) {
       const label = "  ".repeat(depth + 1) + name + (child.isFile ? "" : "/");
-      lines.push(`${label}  ${formatSize(child.length)}`);
+      lines.push(`${label}  ${formatBytes(child.length)}`);
       if (!child.isFile) walk(child, depth + 1);
     }
   };
@@ -139,8 +125,8 @@ export function showText(meta: Metainfo): string {
   row("Name", meta.name);
   row("Info hash", meta.infoHash.hex);
   row("Magnet", magnetLink(meta));
-  row("Total size", `${formatSize(meta.totalLength)} (${meta.totalLength} bytes)`);
-  row("Pieces", `${meta.pieceCount} of ${formatSize(meta.pieceLength)} (${meta.pieceLength} bytes)`);
+  row("Total size", `${formatBytes(meta.totalLength)} (${meta.totalLength} bytes)`);
+  row("Pieces", `${meta.pieceCount} of ${formatBytes(meta.pieceLength)} (${meta.pieceLength} bytes)`);
   row("Private", meta.isPrivate ? "yes" : "no");
   row("Created", meta.creationDate === null ? "-" : formatDate(meta.creationDate));
   row("Created by", meta.createdBy ?? "-");

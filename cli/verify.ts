@@ -7,6 +7,7 @@ import type { Metainfo } from "../lib/metainfo.ts";
 import { pieceSize } from "../lib/pieces.ts";
 import { createFsStorage, dataPath } from "../lib/storage/storage.ts";
 import { parseCommand } from "./args.ts";
+import { ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
 
 /** Help text for `btool verify`. */
@@ -144,33 +145,6 @@ export function formatReport(report: VerifyReport): string {
   return lines.join("\n");
 }
 
-const ENCODER = new TextEncoder();
-
-/** A plain progress line on stderr, only on a terminal, at most every 200 ms. */
-function createProgress(total: number): { update(done: number): void; clear(): void } {
-  let isTerminal = false;
-  try {
-    isTerminal = Deno.stderr.isTerminal();
-  } catch {
-    // no stderr
-  }
-  let last = 0;
-  let isDrawn = false;
-  return {
-    update(done) {
-      if (!isTerminal) return;
-      const now = performance.now();
-      if (now - last < 200 && done < total) return;
-      last = now;
-      Deno.stderr.writeSync(ENCODER.encode(`\rverifying ${formatPercent(done, total)}\x1b[K`));
-      isDrawn = true;
-    },
-    clear() {
-      if (isDrawn) Deno.stderr.writeSync(ENCODER.encode("\r\x1b[K"));
-    },
-  };
-}
-
 /** Run `btool verify` with `argv` (after the subcommand); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const { positionals } = parseCommand(argv, {});
@@ -191,7 +165,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`btool: ${dir}: Cannot verify: ${detail}`);
     return 1;
   }
-  const progress = createProgress(meta.totalLength);
+  const progress = new ProgressBar(meta.totalLength, { label: "verify" });
   let report: VerifyReport;
   try {
     report = await checkData(meta, dir, { onProgress: (done) => progress.update(done) });
