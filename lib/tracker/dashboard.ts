@@ -50,6 +50,7 @@ h2 { font-size: 0.95rem; margin: 0 0 0.5rem; font-weight: 600; }
 .table-head h2 { margin: 0; }
 #filter { margin-left: auto; min-width: 220px; padding: 0.35rem 0.6rem; border-radius: 6px;
   border: 1px solid var(--line); background: var(--bg); color: var(--fg); font: inherit; }
+.scroll { overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.4rem 0.6rem; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
 th { font-size: 0.75rem; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted); font-weight: 600;
@@ -176,7 +177,8 @@ function renderTable() {
   var key = state.sortKey, dir = state.sortDir;
   rows.sort(function (a, b) {
     var r;
-    if (key === "name") r = displayName(a).localeCompare(displayName(b));
+    // Named torrents first, then bare info hashes.
+    if (key === "name") r = (str(a.name) === "") - (str(b.name) === "") || displayName(a).localeCompare(displayName(b));
     else r = num(a[key]) - num(b[key]);
     if (r === 0) r = str(a.infoHash) < str(b.infoHash) ? -1 : 1;
     return r * dir;
@@ -198,9 +200,12 @@ function renderTable() {
   while (body.firstChild) body.removeChild(body.firstChild);
   body.appendChild(frag);
   $("torrents-empty").hidden = rows.length > 0;
-  $("more").textContent = rows.length > MAX_ROWS
-    ? "Showing " + fmtInt(MAX_ROWS) + " of " + fmtInt(rows.length) + " torrents: type in the filter to narrow."
-    : "";
+  var notes = [];
+  if (rows.length > MAX_ROWS) {
+    notes.push("Showing " + fmtInt(MAX_ROWS) + " of " + fmtInt(rows.length) + " torrents: type in the filter to narrow.");
+  }
+  if (s.isTruncated === true) notes.push("The tracker listed only its largest swarms.");
+  $("more").textContent = notes.join(" ");
   var ths = document.querySelectorAll("th[data-key]");
   for (var i = 0; i < ths.length; i++) {
     var th = ths[i];
@@ -287,7 +292,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
       <h2>Torrents</h2>
       <input id="filter" type="search" placeholder="Filter by name or info hash" aria-label="Filter torrents">
     </div>
-    <table>
+    <div class="scroll"><table>
       <thead><tr>
         <th data-key="name" scope="col">Name</th>
         <th data-key="size" scope="col">Size</th>
@@ -296,7 +301,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
         <th data-key="completed" scope="col">Completed</th>
       </tr></thead>
       <tbody id="rows"></tbody>
-    </table>
+    </table></div>
     <div class="empty" id="torrents-empty" hidden>No torrents yet.</div>
     <div id="more"></div>
   </section>
