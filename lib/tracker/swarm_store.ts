@@ -3,7 +3,8 @@
 //
 // Invariants of MemorySwarmStore (the shared mutable state of the tracker):
 // - A peer is identified by (info hash, peer id). Each live peer owns one slot of a global slab of typed arrays
-//   (peer id words, compact address, flags, last seen, left); free slots are kept on a stack.
+//   (peer id words, compact address, flags, last seen, left), reserved for maxPeers at construction; slots below
+//   `highWater` that are not live are on the free stack.
 // - Each swarm lists its slots in `slots`; `pos[slot]` is the slot's index in that list (swap-remove keeps it dense).
 // - A swarm's `seeders` counts slots with FLAG_SEEDER; leechers are the rest. The store's totals are the sums.
 // - `completed` counts each peer once (FLAG_COUNTED); it survives the peer and the swarm stays while it is > 0.
@@ -128,7 +129,6 @@ const FLAG_SEEDER = 2;
 const FLAG_COUNTED = 4;
 const ID_WORDS = 5;
 const ADDR_STRIDE = COMPACT_PEER6_BYTES;
-const INITIAL_SLOTS = 1024;
 
 class Swarm {
   readonly key: string;
@@ -154,7 +154,7 @@ function keyBytes(key: string): Uint8Array {
   return out;
 }
 
-/** The in-memory SwarmStore: about 70 bytes per peer in a shared slab of typed arrays. */
+/** The in-memory SwarmStore: about 60 bytes per peer in a shared slab of typed arrays, plus ~300 per swarm. */
 export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
   readonly #maxPeers: number;
@@ -169,6 +169,7 @@ export class MemorySwarmStore implements SwarmStore {
   #pos = new Int32Array(0);
   #free = new Int32Array(0);
   #freeCount = 0;
+  #highWater = 0;
   #peerCount = 0;
   #seederCount = 0;
   #sweep: Iterator<Swarm> | null = null;
@@ -188,40 +189,28 @@ export class MemorySwarmStore implements SwarmStore {
     this.#out6 = new Uint8Array(numWantMax * COMPACT_PEER6_BYTES);
     this.#outIds4 = new Uint8Array(numWantMax * PEER_ID_BYTES);
     this.#outIds6 = new Uint8Array(numWantMax * PEER_ID_BYTES);
-    this.#grow(INITIAL_SLOTS);
+    this.#reserve(this.#maxPeers);
   }
 
-  #grow(cap: number): void {
-    const old = this.#cap;
-    const ids = new Uint32Array(cap * ID_WORDS);
-    ids.set(this.#ids);
-    const addr = new Uint8Array(cap * ADDR_STRIDE);
-    addr.set(this.#addr);
-    const flags = new Uint8Array(cap);
-    flags.set(this.#flags);
-    const lastSeenS = new Uint32Array(cap);
-    lastSeenS.set(this.#lastSeenS);
-    const left = new Float64Array(cap);
-    left.set(this.#left);
-    const pos = new Int32Array(cap);
-    pos.set(this.#pos);
-    const free = new Int32Array(cap);
-    free.set(this.#free.subarray(0, this.#freeCount));
-    // New slots go on the stack so that the lowest index is handed out first.
-    for (let s = cap - 1; s >= old; s--) free[this.#freeCount++] = s;
-    this.#ids = ids;
-    this.#addr = addr;
-    this.#flags = flags;
-    this.#lastSeenS = lastSeenS;
-    this.#left = left;
-    this.#pos = pos;
-    this.#free = free;
+  /**
+   * Reserve the slab for `maxPeers` up front. Fresh large ArrayBuffers are zero pages that the OS commits only when
+   * first written, so RSS follows the live slots; growing by copying instead left freed buffers behind in RSS.
+   */
+  #reserve(cap: number): void {
+    this.#ids = new Uint32Array(cap * ID_WORDS);
+    this.#addr = new Uint8Array(cap * ADDR_STRIDE);
+    this.#flags = new Uint8Array(cap);
+    this.#lastSeenS = new Uint32Array(cap);
+    this.#left = new Float64Array(cap);
+    this.#pos = new Int32Array(cap);
+    this.#free = new Int32Array(cap);
     this.#cap = cap;
   }
 
   #allocSlot(): number {
-    if (this.#freeCount === 0) this.#grow(Math.min(this.#cap * 2, Math.max(this.#maxPeers, this.#cap + 1)));
-    return this.#free[--this.#freeCount]!;
+    // Reuse freed slots first; otherwise take the next never-used one (untouched pages stay uncommitted).
+    if (this.#freeCount > 0) return this.#free[--this.#freeCount]!;
+    return this.#highWater++;
   }
 
   /** Position of the peer (words in #want) in `swarm.slots`, or -1. */

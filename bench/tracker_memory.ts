@@ -1,0 +1,99 @@
+// Memory of the tracker's swarm store: 1,000,000 live peers over 100,000 torrents (issue #4 goal: ≤ 150 MB RSS).
+// Run: deno run -A --v8-flags=--expose-gc bench/tracker_memory.ts [--peers N] [--torrents N]
+// Prints the process RSS before and after, heap and external memory, and bytes per peer.
+
+import { parseArgs } from "node:util";
+import type { AnnounceRequest } from "../lib/tracker/announce.ts";
+import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
+
+const GOAL_RSS_BYTES = 150 * 1024 * 1024;
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function collect(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc !== undefined) { for (let i = 0; i < 3; i++) gc(); }
+}
+
+/** Deterministic xorshift so that runs are comparable. */
+function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { peers: { type: "string", default: "1000000" }, torrents: { type: "string", default: "100000" } },
+  });
+  const peers = Number(values.peers);
+  const torrents = Number(values.torrents);
+  const random = xorshift(42);
+  collect();
+  const before = Deno.memoryUsage();
+  const store = new MemorySwarmStore({ maxPeers: peers + 1 });
+  const infoHash = new Uint8Array(20);
+  const peerId = new Uint8Array(20);
+  const ip = new Uint8Array(4);
+  const req: AnnounceRequest = {
+    infoHash,
+    peerId,
+    port: 6881,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: "started",
+    numWant: 0,
+    isCompact: true,
+    isNoPeerId: false,
+  };
+  const started = performance.now();
+  const nowMs = Date.now();
+  for (let i = 0; i < peers; i++) {
+    const t = i % torrents;
+    infoHash[0] = t & 0xff;
+    infoHash[1] = (t >> 8) & 0xff;
+    infoHash[2] = (t >> 16) & 0xff;
+    for (let k = 0; k < 20; k++) peerId[k] = (random() * 256) | 0;
+    ip[0] = 10;
+    ip[1] = (i >> 16) & 0xff;
+    ip[2] = (i >> 8) & 0xff;
+    ip[3] = i & 0xff;
+    req.port = 1024 + (i % 60000);
+    req.left = i % 3 === 0 ? 0 : 1_000_000;
+    store.announce(req, { ip, nowMs, random });
+  }
+  const elapsedMs = performance.now() - started;
+  collect();
+  const after = Deno.memoryUsage();
+  const totals = store.totals();
+  const perPeer = (after.rss - before.rss) / totals.peers;
+  console.log(
+    `tracker-memory: ${totals.peers.toLocaleString("en")} peers over ${totals.torrents.toLocaleString("en")} torrents`,
+  );
+  console.log(
+    `  filled in ${(elapsedMs / 1000).toFixed(1)} s (${
+      Math.round(totals.peers / (elapsedMs / 1000)).toLocaleString("en")
+    } announces/s, no sampling)`,
+  );
+  console.log(
+    `  RSS        ${mb(before.rss)} → ${mb(after.rss)}  (goal ≤ ${mb(GOAL_RSS_BYTES)}: ${
+      after.rss <= GOAL_RSS_BYTES ? "met" : "NOT met"
+    })`,
+  );
+  console.log(`  heap used  ${mb(before.heapUsed)} → ${mb(after.heapUsed)}`);
+  console.log(`  external   ${mb(before.external)} → ${mb(after.external)}`);
+  console.log(`  bytes/peer ${perPeer.toFixed(1)} (RSS growth / peers)`);
+  if ((globalThis as { gc?: unknown }).gc === undefined) {
+    console.log("  (run with --v8-flags=--expose-gc for settled figures)");
+  }
+}
