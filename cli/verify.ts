@@ -11,13 +11,14 @@ import { ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
 
 /** Help text for `btool verify`. */
-export const HELP = `Usage: btool verify FILE.torrent DIR
+export const HELP = `Usage: btool verify FILE.torrent DIR [--json]
 
 Hash-check the data of FILE.torrent on disk. DIR is the download folder, as for \`btool peer --dir\`: a single-file
 torrent's data is DIR/<name>, a multi-file torrent's DIR/<name>/<path…>. Prints a verdict per file (ok, N bad
 pieces, missing, wrong size) and the percentage complete. Nothing is written. Progress shows on a terminal only.
 
 Options:
+  --json        print the report as one JSON object (files, goodPieces, pieceCount, goodBytes, isComplete)
   -h, --help    show this help
 
 Exit codes: 0 complete and correct, 1 incomplete, damaged or unreadable, 2 bad usage.`;
@@ -147,7 +148,7 @@ export function formatReport(report: VerifyReport): string {
 
 /** Run `btool verify` with `argv` (after the subcommand); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
-  const { positionals } = parseCommand(argv, {});
+  const { values, positionals } = parseCommand(argv, { json: { type: "boolean" } });
   if (positionals.length !== 2) throw new UsageError("Expected FILE.torrent and DIR");
   const [torrentPath, dir] = positionals as [string, string];
   let meta: Metainfo;
@@ -172,6 +173,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     progress.clear();
   }
-  console.log(formatReport(report));
+  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
   return report.isComplete ? 0 : 1;
 }

@@ -95,6 +95,12 @@ Deno.test("btool verify reports missing and wrong-size files", () =>
     match(r.stdout, /^missing\s+multi\/empty\.txt$/m);
     match(r.stdout, /^wrong size \(20007 bytes, expected 20000\)\s+multi\/a\.bin$/m);
     match(r.stdout, /3 of 4 pieces ok/);
+    const j = await runBtool(["verify", torrent, dir, "--json"]);
+    equal(j.code, 1);
+    const report = JSON.parse(j.stdout);
+    equal(report.isComplete, false);
+    equal(report.goodPieces, 3);
+    deepEqual(report.files.map((f: { status: string }) => f.status), ["wrong_size", "missing", "bad", "missing"]);
   }));
 
 Deno.test("btool verify finds single-file data at DIR/<name> and reports nothing there", () =>
