@@ -56,7 +56,9 @@ export function formatProgressLine(state: ProgressState, width: number): string 
   const percent = `${(fraction * 100).toFixed(1)}%`.padStart(6);
   const eta = state.rate > 0 ? formatEta((state.total - state.done) / state.rate) : "--:--";
   const rate = state.rate > 0 ? formatRate(state.rate) : "-";
-  const tail = `${percent}  ${formatBytes(state.done)} / ${formatBytes(state.total)}  ${rate}  ETA ${eta}`;
+  // Fixed-width fields keep the bar from jumping as the numbers change.
+  const sizes = `${formatBytes(state.done).padStart(8)} / ${formatBytes(state.total)}`;
+  const tail = `${percent}  ${sizes}  ${rate.padStart(10)}  ETA ${eta.padStart(5)}`;
   const head = state.label === "" ? "" : `${state.label} `;
   const barWidth = Math.min(30, width - head.length - tail.length - 4);
   if (barWidth < 5) return (head + tail).slice(0, Math.max(0, width - 1));
@@ -64,12 +66,18 @@ export function formatProgressLine(state: ProgressState, width: number): string 
   return `${head}[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${tail}`;
 }
 
-/** Rate over a sliding window of samples (so a stall shows up), from `(timeMs, done)` pairs oldest first. */
+/** A rate needs samples spanning at least this long; earlier figures are mostly noise. */
+export const MIN_RATE_SPAN_MS = 200;
+
+/**
+ * Rate over a sliding window of samples (so a stall shows up), from `(timeMs, done)` pairs oldest first;
+ * NaN until the samples span MIN_RATE_SPAN_MS.
+ */
 export function windowRate(samples: readonly (readonly [number, number])[]): number {
   if (samples.length < 2) return NaN;
   const [t0, d0] = samples[0]!;
   const [t1, d1] = samples[samples.length - 1]!;
-  return t1 > t0 ? ((d1 - d0) * 1000) / (t1 - t0) : NaN;
+  return t1 - t0 >= MIN_RATE_SPAN_MS ? ((d1 - d0) * 1000) / (t1 - t0) : NaN;
 }
 
 /** Options of `ProgressBar`. */
@@ -123,7 +131,7 @@ export class ProgressBar {
     this.#done = done;
     const t = this.#now();
     this.#samples.push([t, done]);
-    while (this.#samples.length > 2 && this.#samples[0]![0] < t - this.#windowMs) this.#samples.shift();
+    while (this.#samples.length > 2 && this.#samples[1]![0] <= t - this.#windowMs) this.#samples.shift();
     if (t - this.#lastDrawMs >= this.#intervalMs) this.#draw(t);
   }
 
@@ -176,7 +184,8 @@ function isStderrTerminal(): boolean {
 
 function terminalWidth(): number {
   try {
-    return Deno.consoleSize().columns;
+    const { columns } = Deno.consoleSize();
+    return columns >= 20 ? columns : 80; // some pseudo-terminals report 0 columns
   } catch {
     return 80;
   }

@@ -420,6 +420,7 @@ export async function hashPieces(
   // The main thread hashes too, so `threads` hashers need threads - 1 Workers.
   const workerCount = Math.min(threads, jobCount) - 1;
   const jobs = planHashJobs(files, pieceLength);
+  options.onProgress?.({ bytesHashed: 0, totalBytes });
   if (workerCount < 1 || totalBytes <= INLINE_MAX_BYTES) return hashInProcess(jobs, out, totalBytes, options);
   return await hashWithWorkers(jobs, out, totalBytes, workerCount, options);
 }

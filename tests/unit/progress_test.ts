@@ -35,7 +35,7 @@ Deno.test("formatProgressLine() shows bar, percent, sizes, rate and ETA within t
     100,
   );
   ok(line.startsWith("hashing ["), line);
-  ok(line.endsWith("]  50.0%  512 MiB / 1.00 GiB  256 MiB/s  ETA 0:02"), line);
+  ok(line.endsWith("]  50.0%   512 MiB / 1.00 GiB   256 MiB/s  ETA  0:02"), line);
   ok(line.length < 100);
   const narrow = formatProgressLine({ label: "x", done: 1, total: 2, rate: NaN }, 40);
   ok(narrow.length < 40, narrow);
@@ -43,10 +43,17 @@ Deno.test("formatProgressLine() shows bar, percent, sizes, rate and ETA within t
   match(formatProgressLine({ label: "", done: 0, total: 0, rate: NaN }, 80), /0\.0%.*ETA --:--$/);
 });
 
+Deno.test("formatProgressLine() keeps the bar's width while the numbers change", () => {
+  const a = formatProgressLine({ label: "h", done: 1, total: 1024 ** 3, rate: 5 }, 100);
+  const b = formatProgressLine({ label: "h", done: 1000 * 1024 ** 2, total: 1024 ** 3, rate: 1.5 * 1024 ** 3 }, 100);
+  equal(a.indexOf("]"), b.indexOf("]"));
+});
+
 Deno.test("windowRate() is bytes per second between the first and last sample", () => {
   equal(windowRate([[0, 0], [500, 1000], [2000, 4000]]), 2000);
   ok(Number.isNaN(windowRate([[0, 0]])));
   ok(Number.isNaN(windowRate([[5, 0], [5, 10]])));
+  ok(Number.isNaN(windowRate([[0, 0], [199, 10]])), "too short a span to say");
 });
 
 Deno.test("ProgressBar draws on its output only when enabled, at most once per interval", () => {
@@ -63,7 +70,7 @@ Deno.test("ProgressBar draws on its output only when enabled, at most once per i
   bar.finish();
   equal(writes.length, 4); // first update, the one at 200 ms, the final state, the newline
   ok(writes[1]!.startsWith("\r"));
-  ok(writes[1]!.endsWith("50.0%  500 B / 1000 B  2.44 KiB/s  ETA 0:01\x1b[K"), JSON.stringify(writes[1]));
+  ok(writes[1]!.endsWith("50.0%     500 B / 1000 B  2.44 KiB/s  ETA  0:01\x1b[K"), JSON.stringify(writes[1]));
   equal(writes[3], "\n");
   const quiet: string[] = [];
   const off = new ProgressBar(10, {
