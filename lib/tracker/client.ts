@@ -111,7 +111,7 @@ export async function announce(
     const body = await httpGet(buildAnnounceUrl(url, request), options);
     return parseAnnounceResponse(body);
   }
-  return await withUdp(options, (udp) => udp.announce(target, request, options.signal));
+  return await withUdp(options, (udp) => udp.announce(target, request, pickSignal(options)));
 }
 
 /**
@@ -133,7 +133,11 @@ export async function scrape(
     const query = infoHashes.map((h) => "info_hash=" + percentEncode(h)).join("&");
     return parseScrapeResponse(await httpGet(appendQuery(scrapeUrl, query), options));
   }
-  return await withUdp(options, (udp) => udp.scrape(target, infoHashes, options.signal));
+  return await withUdp(options, (udp) => udp.scrape(target, infoHashes, pickSignal(options)));
+}
+
+function pickSignal(options: TrackerClientOptions): { signal?: AbortSignal } {
+  return options.signal === undefined ? {} : { signal: options.signal };
 }
 
 async function withUdp<T>(options: TrackerClientOptions, fn: (udp: UdpTrackerSocket) => Promise<T>): Promise<T> {
@@ -502,8 +506,9 @@ export class UdpTrackerSocket {
   async announce(
     target: { hostname: string; port: number; urlData: Uint8Array },
     request: AnnounceParams,
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal } = {},
   ): Promise<AnnounceResponse> {
+    const { signal } = options;
     const { family, address } = await this.#address(target.hostname);
     const reply = await this.#withConnection(family, address, target.port, signal, (connectionId, transactionId) => ({
       type: "announce",
@@ -537,8 +542,9 @@ export class UdpTrackerSocket {
   async scrape(
     target: { hostname: string; port: number },
     infoHashes: readonly Uint8Array[],
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal } = {},
   ): Promise<Map<string, ScrapeStats>> {
+    const { signal } = options;
     const { family, address } = await this.#address(target.hostname);
     const out = new Map<string, ScrapeStats>();
     for (let i = 0; i < infoHashes.length; i += MAX_SCRAPE_HASHES) {
@@ -735,7 +741,7 @@ async function defaultResolve(hostname: string): Promise<string> {
     // try AAAA
   }
   const aaaa = await Deno.resolveDns(hostname, "AAAA");
-  if (aaaa[0] === undefined) throw new Error(`no address for ${hostname}`);
+  if (aaaa[0] === undefined) throw new TrackerError("tracker_network", `Cannot resolve tracker host: "${hostname}"`);
   return aaaa[0];
 }
 

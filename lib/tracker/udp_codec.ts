@@ -13,6 +13,7 @@ import {
   writeU32BE,
   writeU64BE,
 } from "../bytes.ts";
+import { BtoolError } from "../errors.ts";
 import { sha1 } from "../sha1.ts";
 
 /** BEP 15 connect magic ("protocol id"). */
@@ -323,7 +324,7 @@ export function encodeUdpReply(reply: UdpReply): Uint8Array {
     }
     default: {
       const never: never = reply;
-      throw new Error(`Unknown UDP reply: ${String(never)}`);
+      throw new BtoolError("udp_unknown_reply", `Cannot encode UDP reply: unknown type "${String(never)}"`);
     }
   }
 }
@@ -377,7 +378,7 @@ export function encodeUdpRequest(request: UdpRequest): Uint8Array {
     }
     default: {
       const never: never = request;
-      throw new Error(`Unknown UDP request: ${String(never)}`);
+      throw new BtoolError("udp_unknown_request", `Cannot encode UDP request: unknown type "${String(never)}"`);
     }
   }
 }
@@ -470,14 +471,18 @@ const KEY_CACHE_SIZE = 8;
 
 /**
  * Create a connection id issuer over `secret` and the injected clock.
- * @throws {RangeError} when the secret is empty or a period is not positive
+ * @throws {BtoolError} connection_id_options when the secret is empty or the period is not positive
  */
 export function createConnectionIdIssuer(options: ConnectionIdIssuerOptions): ConnectionIdIssuer {
   const { secret, now } = options;
   const periodMs = options.periodMs ?? CONNECTION_ID_PERIOD_MS;
   const slackMs = options.slackMs ?? CONNECTION_ID_SLACK_MS;
-  if (secret.length === 0) throw new RangeError("Connection id secret is empty");
-  if (!(periodMs > 0) || !(slackMs >= 0)) throw new RangeError("Connection id period must be positive");
+  if (secret.length === 0) {
+    throw new BtoolError("connection_id_options", "Cannot create connection ids: the secret is empty");
+  }
+  if (!(periodMs > 0) || !(slackMs >= 0)) {
+    throw new BtoolError("connection_id_options", `Cannot create connection ids: bad period "${periodMs}"`);
+  }
   const keys = new Map<number, Uint32Array>();
   const seed = new Uint8Array(secret.length + 8);
   seed.set(secret, 0);
@@ -500,7 +505,7 @@ export function createConnectionIdIssuer(options: ConnectionIdIssuerOptions): Co
     const n = Math.min(address.length, MAX_ADDRESS_CHARS);
     for (let i = 0; i < n; i++) message[2 + i] = address.charCodeAt(i);
     const key = keyFor(bucket);
-    halfSipHash64Into(key[0]!, key[1]!, message, 2 + n, out);
+    sipHashInto(key[0]!, key[1]!, message, 2 + n, out);
     return out;
   }
 
@@ -567,10 +572,22 @@ function sipRounds(n: number): void {
 }
 
 /**
- * HalfSipHash-2-4 with a 64-bit output (Aumasson and Bernstein's reference, checked against its test vectors)
- * of `data[0, length)` under the key (k0, k1) (little-endian words), written into `out[0, 8)`.
+ * HalfSipHash-2-4 with a 64-bit output (Aumasson and Bernstein's reference, checked against its test vectors).
+ * @param key 8 bytes
+ * @throws {BtoolError} sip_key_length when the key is not 8 bytes
  */
-export function halfSipHash64Into(k0: number, k1: number, data: Uint8Array, length: number, out: Uint8Array): void {
+export function halfSipHash64(key: Uint8Array, data: Uint8Array): Uint8Array {
+  if (key.length !== 8) {
+    throw new BtoolError("sip_key_length", `Invalid HalfSipHash key: expected 8 bytes, got ${key.length}`);
+  }
+  const out = new Uint8Array(8);
+  sipHashInto(readLE32(key, 0), readLE32(key, 4), data, data.length, out);
+  return out;
+}
+
+// HalfSipHash-2-4-64 of data[0, length) under the key words (k0, k1), written into out[0, 8): the allocation-free
+// form used on the hot path.
+function sipHashInto(k0: number, k1: number, data: Uint8Array, length: number, out: Uint8Array): void {
   HS[0] = k0;
   HS[1] = k1 ^ 0xee; // 0xee: the 64-bit output variant
   HS[2] = 0x6c796765 ^ k0;

@@ -1,4 +1,5 @@
-import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { BtoolError } from "../../../lib/errors.ts";
 import { readFixture } from "../../_helpers/tmp.ts";
 import { fromHex, fromUtf8, toHex, utf8 } from "../../../lib/bytes.ts";
 import {
@@ -7,7 +8,7 @@ import {
   decodeUdpRequest,
   encodeUdpReply,
   encodeUdpRequest,
-  halfSipHash64Into,
+  halfSipHash64,
   MAX_SCRAPE_HASHES,
   type UdpEvent,
   type UdpReply,
@@ -266,7 +267,7 @@ Deno.test("encodeUdpReply() clamps counts to 32 bits and caps the error message"
   ok(err.length <= 8 + 512);
 });
 
-Deno.test("halfSipHash64Into() matches the reference test vectors", () => {
+Deno.test("halfSipHash64() matches the reference test vectors", () => {
   // vectors_hsip64 of the reference implementation: key 00..07, message 00..(i-1).
   const expected = [
     "218d1f59b9b83cc8",
@@ -281,11 +282,9 @@ Deno.test("halfSipHash64Into() matches the reference test vectors", () => {
     "5b51cccc13888307",
   ];
   const data = Uint8Array.from({ length: 16 }, (_, i) => i);
-  const out = new Uint8Array(8);
-  expected.forEach((hexOut, i) => {
-    halfSipHash64Into(0x03020100, 0x07060504, data, i, out);
-    equal(toHex(out), hexOut, `length ${i}`);
-  });
+  const key = Uint8Array.from({ length: 8 }, (_, i) => i);
+  expected.forEach((hexOut, i) => equal(toHex(halfSipHash64(key, data.subarray(0, i))), hexOut, `length ${i}`));
+  assertThrowsCode(() => halfSipHash64(new Uint8Array(7), data), BtoolError, "sip_key_length");
 });
 
 Deno.test("createConnectionIdIssuer() ids are bound to address and port and survive the previous period", () => {
@@ -318,4 +317,17 @@ Deno.test("createConnectionIdIssuer() ids depend on the secret and work for IPv6
   const long = "2001:db8:1234:5678:9abc:def0:1234:5678";
   ok(a.verify(a.issue(long, 1), long, 1));
   ok(!a.verify(a.issue(long, 1), "::1", 1));
+});
+
+Deno.test("createConnectionIdIssuer() refuses an empty secret or a bad period", () => {
+  assertThrowsCode(
+    () => createConnectionIdIssuer({ secret: new Uint8Array(0), now: () => 0 }),
+    BtoolError,
+    "connection_id_options",
+  );
+  assertThrowsCode(
+    () => createConnectionIdIssuer({ secret: utf8("x"), now: () => 0, periodMs: 0 }),
+    BtoolError,
+    "connection_id_options",
+  );
 });
