@@ -309,6 +309,8 @@ function yieldToEventLoop(): Promise<void> {
 /**
  * Hash with `workerCount` Workers plus the main thread: the main thread starts at once (Workers take tens of
  * milliseconds to boot) and between its own jobs keeps every Worker fed with JOBS_IN_FLIGHT_PER_WORKER jobs.
+ * A Worker that dies (e.g. its module is missing from a `deno compile` binary built without `--include`) is
+ * dropped and its jobs are hashed by the main thread; read errors reported by a Worker stop everything.
  */
 async function hashWithWorkers(
   jobs: Generator<HashJob>,
@@ -318,20 +320,24 @@ async function hashWithWorkers(
   options: HashOptions,
 ): Promise<Uint8Array> {
   const workers: Worker[] = [];
-  const pending = new Map<number, HashJob>();
+  const pending = new Map<number, { job: HashJob; worker: Worker }>();
+  const orphans: HashJob[] = [];
   const reader = new JobReader();
   let bytesHashed = 0;
   let isExhausted = false;
   // Written by callbacks, so kept in an object: TypeScript does not narrow it across awaits.
   const state: { failure: { err: unknown } | null; wake: (() => void) | null } = { failure: null, wake: null };
+  const wake = () => state.wake?.();
   const fail = (err: unknown) => {
     state.failure ??= { err };
-    state.wake?.();
+    wake();
   };
   const throwIfFailed = () => {
     if (state.failure !== null) throw state.failure.err;
   };
   const nextJob = (): HashJob | null => {
+    const orphan = orphans.shift();
+    if (orphan !== undefined) return orphan;
     if (isExhausted) return null;
     const r = jobs.next();
     if (r.done) {
@@ -340,11 +346,12 @@ async function hashWithWorkers(
     }
     return r.value;
   };
-  const feed = (w: Worker) => {
+  const feed = (worker: Worker) => {
+    if (orphans.length > 0) return; // orphans go to the main thread, which is alive for sure
     const job = nextJob();
     if (job === null) return;
-    pending.set(job.id, job);
-    w.postMessage(job);
+    pending.set(job.id, { job, worker });
+    worker.postMessage(job);
   };
   const done = (job: HashJob, digests: Uint8Array) => {
     out.set(digests, job.firstPiece * 20);
@@ -360,21 +367,27 @@ async function hashWithWorkers(
       workers.push(w);
       w.onmessage = (e: MessageEvent<HashReply>) => {
         const reply = e.data;
-        const job = pending.get(reply.id);
-        if (job === undefined || state.failure !== null) return;
+        const entry = pending.get(reply.id);
+        if (entry === undefined || state.failure !== null) return;
         pending.delete(reply.id);
         if (reply.type === "error") return fail(new StorageError(reply.code, reply.message));
         try {
-          done(job, reply.digests);
+          done(entry.job, reply.digests);
           feed(w);
         } catch (err: unknown) {
           fail(err);
         }
-        if (isExhausted && pending.size === 0) state.wake?.();
+        wake();
       };
       w.onerror = (e: ErrorEvent) => {
         e.preventDefault();
-        fail(new CreateError("worker_failed", `Cannot hash: a hashing worker failed: ${e.message}`));
+        w.terminate();
+        for (const [id, entry] of pending) {
+          if (entry.worker !== w) continue;
+          pending.delete(id);
+          orphans.push(entry.job);
+        }
+        wake();
       };
       for (let k = 0; k < JOBS_IN_FLIGHT_PER_WORKER; k++) feed(w);
     }
@@ -382,10 +395,11 @@ async function hashWithWorkers(
       await yieldToEventLoop();
       throwIfFailed();
       const job = nextJob();
-      if (job === null) break;
-      done(job, reader.run(job));
-    }
-    while (pending.size > 0 && state.failure === null) {
+      if (job !== null) {
+        done(job, reader.run(job));
+        continue;
+      }
+      if (pending.size === 0) break;
       const { promise, resolve } = Promise.withResolvers<void>();
       state.wake = resolve;
       await promise;
@@ -404,7 +418,7 @@ async function hashWithWorkers(
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
  * memory bounded by one read chunk per hasher. Uses up to `threads` Workers for more than 16 MiB of data.
  * @throws {StorageError} read_failed, file_changed
- * @throws {CreateError} worker_failed, aborted
+ * @throws {CreateError} aborted
  */
 export async function hashPieces(
   files: readonly SourceFile[],
@@ -500,7 +514,7 @@ export interface CreatedTorrent {
  * Make a torrent of the file or folder at `path`: same file order and info keys as mktorrent, so the same data and
  * options give the same info hash.
  * @throws {CreateError} not_found, broken_symlink, symlink_loop, unsafe_name, too_many_files, no_files, empty_data,
- *   invalid_piece_length, worker_failed, aborted
+ *   invalid_piece_length, aborted
  * @throws {StorageError} read_failed, file_changed
  */
 export async function createTorrent(path: string, options: CreateOptions = {}): Promise<CreatedTorrent> {

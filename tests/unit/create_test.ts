@@ -193,6 +193,10 @@ Deno.test("hashPieces() reports a file that shrank as a StorageError", async () 
     await Deno.writeFile(`${tmp}/f`, new Uint8Array(100));
     const files = [{ fsPath: `${tmp}/f`, path: ["f"], length: 200 }];
     await assertRejectsCode(() => hashPieces(files, 16 * KiB), StorageError, "file_changed");
+    // Large enough for Workers: the error comes back from whichever hasher reads past the end.
+    await Deno.writeFile(`${tmp}/big`, new Uint8Array(17 * MiB));
+    const big = [{ fsPath: `${tmp}/big`, path: ["big"], length: 20 * MiB }];
+    await assertRejectsCode(() => hashPieces(big, 16 * KiB, { threads: 2 }), StorageError, "file_changed");
     await assertRejectsCode(
       () => hashPieces([{ fsPath: `${tmp}/gone`, path: ["g"], length: 1 }], 16 * KiB),
       StorageError,
