@@ -57,6 +57,8 @@ export interface TrackerDbOptions {
   synchronous?: "normal" | "full";
   /** How long a write waits for another process holding the write lock (e.g. `btool tracker user add`). */
   busyTimeoutMs?: number;
+  /** Tests only: the migration list to apply instead of this build's (to exercise upgrades). */
+  migrations?: readonly string[];
 }
 
 /** Written to `PRAGMA application_id` so that another program's SQLite file is refused, not altered. */
@@ -70,7 +72,7 @@ const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
  * `users(id INTEGER PRIMARY KEY, name TEXT UNIQUE, passkey TEXT UNIQUE, created_ms, revoked_ms)` and
  * `user_torrent_stats(user_id, info_hash, peer_id, last_uploaded, last_downloaded, uploaded, downloaded)`.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE torrents (
      info_hash     TEXT PRIMARY KEY NOT NULL CHECK (length(info_hash) = 40),
      is_registered INTEGER NOT NULL DEFAULT 0,
@@ -198,9 +200,11 @@ export class TrackerDb {
   readonly #db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
   readonly #counterListeners = new Set<(change: CounterChange) => void>();
+  readonly #migrations: readonly string[];
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, migrations: readonly string[]) {
     this.#db = db;
+    this.#migrations = migrations;
   }
 
   /**
@@ -223,7 +227,7 @@ export class TrackerDb {
       db.exec("PRAGMA foreign_keys = ON");
       // A 1M-peer snapshot grows the WAL past 100 MB; give the space back after each checkpoint.
       db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-      const tdb = new TrackerDb(db);
+      const tdb = new TrackerDb(db, options.migrations ?? MIGRATIONS);
       tdb.#migrate(path);
       return tdb;
     } catch (err: unknown) {
@@ -234,6 +238,7 @@ export class TrackerDb {
   }
 
   #migrate(path: string): void {
+    const target = this.#migrations.length;
     const read = () => {
       const appId = this.#db.prepare("PRAGMA application_id").get()?.application_id as number;
       const version = this.#db.prepare("PRAGMA user_version").get()?.user_version as number;
@@ -241,21 +246,21 @@ export class TrackerDb {
       if (appId !== APPLICATION_ID && (appId !== 0 || version !== 0 || tables !== 0)) {
         throw new PersistError("not_btool_db", `Cannot use database "${path}": it belongs to another program`);
       }
-      if (version > SCHEMA_VERSION) {
+      if (version > target) {
         throw new PersistError(
           "schema_too_new",
-          `Cannot use database "${path}": schema version "${version}" is newer than this btool's "${SCHEMA_VERSION}"`,
+          `Cannot use database "${path}": schema version "${version}" is newer than this btool's "${target}"`,
         );
       }
       return version;
     };
-    if (read() === SCHEMA_VERSION) return;
+    if (read() === target) return;
     // Re-read under the write lock: another process may have migrated meanwhile.
     this.#transaction(() => {
       const version = read();
-      for (let v = version; v < SCHEMA_VERSION; v++) this.#db.exec(MIGRATIONS[v] as string);
+      for (let v = version; v < target; v++) this.#db.exec(this.#migrations[v] as string);
       this.#db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
-      this.#db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      this.#db.exec(`PRAGMA user_version = ${target}`);
     });
   }
 

@@ -1,5 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
-import { PersistError, SCHEMA_VERSION, type SnapshotPeer, TrackerDb } from "../../../lib/persist/db.ts";
+import { MIGRATIONS, PersistError, SCHEMA_VERSION, type SnapshotPeer, TrackerDb } from "../../../lib/persist/db.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
 
@@ -461,5 +461,51 @@ Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves on
     } finally {
       db.close();
     }
+  });
+});
+
+Deno.test("TrackerDb.open() upgrades an older schema in place, keeping its data (the issue #6 path)", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/upgrade.db`;
+    const v1 = TrackerDb.open(path);
+    v1.registerTorrent({ infoHashHex: H1, name: "old" }, 1);
+    v1.addCompleted(H1, 4, 2);
+    v1.close();
+    const v2Migrations = [
+      ...MIGRATIONS,
+      "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, passkey TEXT UNIQUE NOT NULL)",
+    ];
+    const v2 = TrackerDb.open(path, { migrations: v2Migrations });
+    try {
+      equal(v2.getTorrent(H1)?.name, "old");
+      equal(v2.getTorrent(H1)?.completed, 4);
+    } finally {
+      v2.close();
+    }
+    const raw = new DatabaseSync(path);
+    deepEqual({ ...raw.prepare("PRAGMA user_version").get() }, { user_version: MIGRATIONS.length + 1 });
+    equal(raw.prepare("SELECT count(*) AS n FROM users").get()?.n, 0);
+    raw.close();
+    // Reopening at v2 is a no-op; the older build refuses the newer file rather than corrupting it.
+    TrackerDb.open(path, { migrations: v2Migrations }).close();
+    assertThrowsCode(() => TrackerDb.open(path), PersistError, "schema_too_new");
+    return Promise.resolve();
+  });
+});
+
+Deno.test("TrackerDb.open() rolls back a failing migration and leaves the file at its old version", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/failing.db`;
+    TrackerDb.open(path).close();
+    assertThrowsCode(
+      () => TrackerDb.open(path, { migrations: [...MIGRATIONS, "CREATE TABLE x (a); SELECT nope FROM nowhere"] }),
+      PersistError,
+      "write_failed",
+    );
+    const raw = new DatabaseSync(path);
+    deepEqual({ ...raw.prepare("PRAGMA user_version").get() }, { user_version: MIGRATIONS.length });
+    equal(raw.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'x'").get()?.n, 0);
+    raw.close();
+    return Promise.resolve();
   });
 });
