@@ -1,0 +1,436 @@
+// One TCP peer (BEP 3, BEP 6): handshake with info-hash and self checks, framing through MessageDecoder, coalesced
+// writes, keep-alive every 2 min, handshake and idle timeouts, and refusal of bad requests (BEP 6 reject).
+// A WireError or socket error closes this connection only; it never escapes as an unhandled rejection.
+
+import { BtoolError, WireError } from "../errors.ts";
+import { equals } from "../bytes.ts";
+import type { InfoHash } from "../infohash.ts";
+import { BLOCK_BYTES, isValidRequest, type PieceGeometry } from "../pieces.ts";
+import { Bitfield } from "../wire/bitfield.ts";
+import {
+  createReserved,
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeader,
+  type Handshake,
+  hasExtensionProtocol,
+  hasFastExtension,
+  MessageDecoder,
+  type WireMessage,
+} from "../wire/messages.ts";
+
+/** Send a keep-alive when nothing was sent for this long (BEP 3: "generally sent once every two minutes"). */
+export const KEEP_ALIVE_INTERVAL_MS = 120_000;
+/** Drop a peer that sent nothing (not even a keep-alive) for this long. */
+export const IDLE_TIMEOUT_MS = 180_000;
+/** Drop a peer whose handshake has not arrived after this long. */
+export const HANDSHAKE_TIMEOUT_MS = 20_000;
+/** Bytes asked of the socket per read; each read gets a fresh buffer so decoded blocks are never overwritten. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+/** Requests from one peer we hold unanswered; more are refused (reject with BEP 6, else ignored). */
+export const MAX_PEER_REQUESTS = 2000;
+/** Largest single socket write we assemble from queued messages. */
+export const MAX_WRITE_BATCH_BYTES = 256 * 1024;
+
+/** Options of `PeerConnection.open`. */
+export interface PeerConnectionOptions {
+  infoHash: InfoHash;
+  /** Our peer id (20 bytes). */
+  peerId: Uint8Array;
+  /** Piece geometry, to check the peer's requests, haves and pieces. */
+  geometry: PieceGeometry;
+  /** Offer BEP 6 (default true). */
+  isFastExtension?: boolean;
+  /** Advertise BEP 10 (default false: we do not send an extension handshake yet). */
+  isExtensionProtocol?: boolean;
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  keepAliveIntervalMs?: number;
+}
+
+/** A peer request we have not answered yet. */
+export interface PeerRequest {
+  pieceIndex: number;
+  begin: number;
+  length: number;
+}
+
+function requestKey(r: PeerRequest): string {
+  return `${r.pieceIndex}:${r.begin}:${r.length}`;
+}
+
+interface Pending {
+  bytes: Uint8Array[];
+  size: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * One established peer connection. Create with `PeerConnection.open` (sends and checks handshakes), then iterate
+ * `messages()`; it ends when the connection closes, with the reason in `closeReason`.
+ *
+ * The connection tracks both sides' choke/interest state from the messages that pass through it, and the peer's
+ * unanswered requests: incoming requests that are over 16 KiB, outside the torrent, sent while we choke the peer or
+ * beyond MAX_PEER_REQUESTS are refused here (BEP 6 reject when negotiated) and never reach the caller.
+ */
+export class PeerConnection {
+  readonly remotePeerId: Uint8Array;
+  readonly remoteReserved: Uint8Array;
+  /** Both sides set the BEP 6 bit. */
+  readonly isFastExtension: boolean;
+  /** The peer advertises BEP 10. */
+  readonly isExtensionProtocol: boolean;
+  /** We choke the peer (initially true). */
+  amChoking = true;
+  /** We are interested in the peer. */
+  amInterested = false;
+  /** The peer chokes us. */
+  peerChoking = true;
+  /** The peer is interested in us. */
+  peerInterested = false;
+
+  #conn: Deno.Conn;
+  #decoder: MessageDecoder;
+  #geometry: PieceGeometry;
+  #requests = new Map<string, PeerRequest>();
+  #queue: Pending[] = [];
+  #isWriting = false;
+  #isClosed = false;
+  #closeReason: unknown = null;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #lastReceivedMs: number;
+  #lastSentMs: number;
+  #idleTimeoutMs: number;
+  #keepAliveIntervalMs: number;
+  #iterating = false;
+  #reader: { buf: Uint8Array | null } = { buf: null };
+
+  private constructor(conn: Deno.Conn, decoder: MessageDecoder, handshake: Handshake, options: PeerConnectionOptions) {
+    this.#conn = conn;
+    this.#decoder = decoder;
+    this.#geometry = options.geometry;
+    this.remotePeerId = handshake.peerId;
+    this.remoteReserved = handshake.reserved;
+    this.isFastExtension = (options.isFastExtension ?? true) && hasFastExtension(handshake.reserved);
+    this.isExtensionProtocol = hasExtensionProtocol(handshake.reserved);
+    decoder.isFastExtension = this.isFastExtension;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    this.#keepAliveIntervalMs = options.keepAliveIntervalMs ?? KEEP_ALIVE_INTERVAL_MS;
+    this.#lastReceivedMs = Date.now();
+    this.#lastSentMs = Date.now();
+    const tick = Math.max(1, Math.min(this.#idleTimeoutMs, this.#keepAliveIntervalMs) / 4);
+    this.#timer = setInterval(() => this.#tick(), tick);
+  }
+
+  /**
+   * Send our handshake and read the peer's, on an accepted or connected socket. On failure the socket is closed.
+   * @throws {WireError} handshake_protocol, handshake_timeout, handshake_closed, info_hash_mismatch, self_connection
+   */
+  static async open(conn: Deno.Conn, options: PeerConnectionOptions): Promise<PeerConnection> {
+    const isFast = options.isFastExtension ?? true;
+    const ours = encodeHandshake({
+      reserved: createReserved({ isFastExtension: isFast, isExtensionProtocol: options.isExtensionProtocol ?? false }),
+      infoHash: options.infoHash,
+      peerId: options.peerId,
+    });
+    const decoder = new MessageDecoder({ pieceCount: options.geometry.pieceCount });
+    let isTimedOut = false;
+    const timer = setTimeout(() => {
+      isTimedOut = true;
+      closeQuietly(conn);
+    }, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+    try {
+      if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
+      const writing = writeAll(conn, ours);
+      writing.catch(() => {}); // awaited below; a failure before that must not be an unhandled rejection
+      let handshake: Handshake | null = null;
+      const reader: { buf: Uint8Array | null } = { buf: null };
+      while (handshake === null) {
+        const chunk = await readChunk(conn, reader);
+        if (chunk === null) throw new WireError("handshake_closed", "Peer closed the connection during the handshake");
+        decoder.push(chunk);
+        handshake = decoder.readHandshake();
+      }
+      if (!handshake.infoHash.equals(options.infoHash)) {
+        throw new WireError("info_hash_mismatch", `Peer handshake is for another torrent: "${handshake.infoHash.hex}"`);
+      }
+      if (equals(handshake.peerId, options.peerId)) {
+        throw new WireError("self_connection", "Peer is ourselves: same peer id");
+      }
+      await writing;
+      return new PeerConnection(conn, decoder, handshake, options);
+    } catch (err: unknown) {
+      closeQuietly(conn);
+      if (isTimedOut) throw new WireError("handshake_timeout", "Peer handshake timed out", { cause: err });
+      if (err instanceof WireError) throw err;
+      throw new WireError("handshake_closed", "Peer connection failed during the handshake", { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Why the connection closed (a WireError for protocol violations), or null while open / after `close()`. */
+  get closeReason(): unknown {
+    return this.#closeReason;
+  }
+
+  /** True once closed. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Requests from the peer not yet answered with a piece or reject, nor cancelled. */
+  get pendingRequests(): number {
+    return this.#requests.size;
+  }
+
+  /** True when the peer asked for this block and has not cancelled it: serve it with `sendPiece`. */
+  isRequestPending(request: PeerRequest): boolean {
+    return this.#requests.has(requestKey(request));
+  }
+
+  /**
+   * Incoming messages until the connection closes. Refused requests are answered here and not yielded. Each
+   * yielded `piece` block is the caller's to keep. Only one iteration at a time.
+   */
+  async *messages(): AsyncGenerator<WireMessage, void, undefined> {
+    if (this.#iterating) throw new BtoolError("connection_state", "PeerConnection.messages() is already iterating");
+    this.#iterating = true;
+    try {
+      while (!this.#isClosed) {
+        let msg = this.#decoder.next();
+        while (msg === null) {
+          const chunk = await readChunk(this.#conn, this.#reader);
+          if (chunk === null) return;
+          this.#lastReceivedMs = Date.now();
+          this.#decoder.push(chunk);
+          msg = this.#decoder.next();
+        }
+        if (this.#accept(msg)) yield msg;
+      }
+    } catch (err: unknown) {
+      if (!this.#isClosed) this.#closeReason = err;
+    } finally {
+      this.#iterating = false;
+      this.close();
+    }
+  }
+
+  /**
+   * Queue a message; resolves once written. Updates our choke/interest state. When we choke a peer, its pending
+   * requests are dropped (BEP 6: rejected explicitly when negotiated).
+   */
+  send(msg: WireMessage): Promise<void> {
+    switch (msg.type) {
+      case "choke":
+        this.amChoking = true;
+        return this.#chokeAndReject();
+      case "unchoke":
+        this.amChoking = false;
+        break;
+      case "interested":
+        this.amInterested = true;
+        break;
+      case "notInterested":
+        this.amInterested = false;
+        break;
+      case "reject":
+        this.#requests.delete(requestKey(msg));
+        break;
+      case "piece":
+        return this.sendPiece(msg, msg.block).then(() => {});
+      default:
+        break;
+    }
+    return this.#enqueue([encodeMessage(msg)]);
+  }
+
+  /**
+   * Answer a pending request with its block; returns false (and sends nothing) when the request is no longer
+   * pending (cancelled, or dropped by a choke).
+   */
+  async sendPiece(request: Omit<PeerRequest, "length">, block: Uint8Array): Promise<boolean> {
+    const key = requestKey({ ...request, length: block.length });
+    if (!this.#requests.delete(key)) return false;
+    await this.#enqueue([encodePieceHeader(request.pieceIndex, request.begin, block.length), block]);
+    return true;
+  }
+
+  /** Refuse a pending request (BEP 6 reject when negotiated, else it is just forgotten). */
+  reject(request: PeerRequest): Promise<void> {
+    if (!this.#requests.delete(requestKey(request))) return Promise.resolve();
+    if (!this.isFastExtension) return Promise.resolve();
+    return this.#enqueue([encodeMessage({ type: "reject", ...request })]);
+  }
+
+  /** Bytes queued and not written yet (for backpressure). */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const p of this.#queue) n += p.size;
+    return n;
+  }
+
+  /** Close the socket and stop the timers (idempotent). */
+  close(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    clearInterval(this.#timer);
+    closeQuietly(this.#conn);
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const p of queue) p.reject(new WireError("connection_closed", "Peer connection closed"));
+  }
+
+  #closeWith(err: unknown): void {
+    if (this.#isClosed) return;
+    this.#closeReason = err;
+    this.close();
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    if (now - this.#lastReceivedMs >= this.#idleTimeoutMs) {
+      this.#closeWith(new WireError("idle_timeout", `Peer sent nothing for ${this.#idleTimeoutMs} ms`));
+      return;
+    }
+    if (now - this.#lastSentMs >= this.#keepAliveIntervalMs && !this.#isWriting) {
+      this.#enqueue([encodeMessage({ type: "keepAlive" })]).catch(() => {});
+    }
+  }
+
+  /** Update state from an incoming message; false when the message was handled here and is not yielded. */
+  #accept(msg: WireMessage): boolean {
+    switch (msg.type) {
+      case "choke":
+        this.peerChoking = true;
+        return true;
+      case "unchoke":
+        this.peerChoking = false;
+        return true;
+      case "interested":
+        this.peerInterested = true;
+        return true;
+      case "notInterested":
+        this.peerInterested = false;
+        return true;
+      case "have":
+      case "suggest":
+      case "allowedFast":
+        if (msg.pieceIndex >= this.#geometry.pieceCount) {
+          throw new WireError("piece_range", `Invalid ${msg.type}: piece "${msg.pieceIndex}" out of range`);
+        }
+        return true;
+      case "bitfield":
+        Bitfield.fromBytes(msg.bytes, this.#geometry.pieceCount);
+        return true;
+      case "request": {
+        const valid = isValidRequest(this.#geometry, { index: msg.pieceIndex, begin: msg.begin, length: msg.length }, {
+          maxLength: BLOCK_BYTES,
+        });
+        if (!valid || this.amChoking || this.#requests.size >= MAX_PEER_REQUESTS) {
+          if (this.isFastExtension) {
+            const { pieceIndex, begin, length } = msg;
+            this.#enqueue([encodeMessage({ type: "reject", pieceIndex, begin, length })]).catch(() => {});
+          }
+          return false;
+        }
+        this.#requests.set(requestKey(msg), { pieceIndex: msg.pieceIndex, begin: msg.begin, length: msg.length });
+        return true;
+      }
+      case "cancel":
+        this.#requests.delete(requestKey(msg));
+        return true;
+      case "piece": {
+        const span = { index: msg.pieceIndex, begin: msg.begin, length: msg.block.length };
+        if (!isValidRequest(this.#geometry, span, { maxLength: BLOCK_BYTES })) {
+          throw new WireError("piece_range", `Invalid piece: "${msg.pieceIndex}:${msg.begin}" out of range`);
+        }
+        return true;
+      }
+      default:
+        return true;
+    }
+  }
+
+  #chokeAndReject(): Promise<void> {
+    const parts = [encodeMessage({ type: "choke" })];
+    if (this.isFastExtension) {
+      for (const r of this.#requests.values()) parts.push(encodeMessage({ type: "reject", ...r }));
+    }
+    this.#requests.clear();
+    return this.#enqueue(parts);
+  }
+
+  #enqueue(bytes: Uint8Array[]): Promise<void> {
+    if (this.#isClosed) return Promise.reject(new WireError("connection_closed", "Peer connection closed"));
+    let size = 0;
+    for (const b of bytes) size += b.length;
+    const done = new Promise<void>((resolve, reject) => this.#queue.push({ bytes, size, resolve, reject }));
+    if (!this.#isWriting) void this.#flush();
+    return done;
+  }
+
+  async #flush(): Promise<void> {
+    this.#isWriting = true;
+    try {
+      while (this.#queue.length > 0 && !this.#isClosed) {
+        const batch: Pending[] = [];
+        let size = 0;
+        while (this.#queue.length > 0 && (batch.length === 0 || size + this.#queue[0]!.size <= MAX_WRITE_BATCH_BYTES)) {
+          const p = this.#queue.shift()!;
+          batch.push(p);
+          size += p.size;
+        }
+        const out = new Uint8Array(size);
+        let at = 0;
+        for (const p of batch) {
+          for (const b of p.bytes) {
+            out.set(b, at);
+            at += b.length;
+          }
+        }
+        try {
+          await writeAll(this.#conn, out);
+        } catch (err: unknown) {
+          for (const p of batch) p.reject(err);
+          this.#closeWith(err);
+          return;
+        }
+        this.#lastSentMs = Date.now();
+        for (const p of batch) p.resolve();
+      }
+    } finally {
+      this.#isWriting = false;
+    }
+  }
+}
+
+/**
+ * Read once. A large read hands its fresh buffer over (decoded blocks are subarrays of it); a small one is copied
+ * out so the buffer is reused, which bounds memory held by blocks to twice their size.
+ */
+async function readChunk(conn: Deno.Conn, reader: { buf: Uint8Array | null }): Promise<Uint8Array | null> {
+  const buf = reader.buf ?? new Uint8Array(READ_CHUNK_BYTES);
+  const n = await conn.read(buf);
+  if (n === null) return null;
+  if (n <= READ_CHUNK_BYTES / 2) {
+    reader.buf = buf;
+    return buf.slice(0, n);
+  }
+  reader.buf = null;
+  return buf.subarray(0, n);
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}

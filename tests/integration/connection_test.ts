@@ -1,0 +1,336 @@
+import { concat, utf8 } from "../../lib/bytes.ts";
+import { WireError } from "../../lib/errors.ts";
+import { InfoHash } from "../../lib/infohash.ts";
+import { PeerConnection, type PeerConnectionOptions } from "../../lib/peer/connection.ts";
+import { BLOCK_BYTES } from "../../lib/pieces.ts";
+import { Bitfield } from "../../lib/wire/bitfield.ts";
+import {
+  createReserved,
+  encodeHandshake,
+  encodeMessage,
+  MessageDecoder,
+  type WireMessage,
+} from "../../lib/wire/messages.ts";
+import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
+
+const INFO_HASH = InfoHash.fromHex("0102030405060708090a0b0c0d0e0f1011121314");
+const OTHER_HASH = InfoHash.fromHex("ffffffffffffffffffffffffffffffffffffffff");
+/** 10 pieces of 32 KiB. */
+const GEOMETRY = { pieceLength: 2 * BLOCK_BYTES, pieceCount: 10, totalLength: 10 * 2 * BLOCK_BYTES };
+
+function peerId(tag: string): Uint8Array {
+  return utf8(`-BT0001-${tag.padEnd(12, "x")}`);
+}
+
+function options(tag: string, extra: Partial<PeerConnectionOptions> = {}): PeerConnectionOptions {
+  return { infoHash: INFO_HASH, peerId: peerId(tag), geometry: GEOMETRY, ...extra };
+}
+
+/** A listener on 127.0.0.1 port 0 and one client socket connected to it. */
+async function socketPair(): Promise<{ client: Deno.Conn; server: Deno.Conn; listener: Deno.Listener }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const [client, server] = await Promise.all([Deno.connect({ hostname: "127.0.0.1", port }), listener.accept()]);
+  return { client, server, listener };
+}
+
+/** Drains a connection's messages in the background (as a session would) so refusals happen without a reader. */
+class Inbox {
+  #items: WireMessage[] = [];
+  #waiters: (() => void)[] = [];
+  #isDone = false;
+  readonly done: Promise<void>;
+  constructor(conn: PeerConnection) {
+    this.done = (async () => {
+      for await (const m of conn.messages()) {
+        this.#items.push(m);
+        this.#waiters.shift()?.();
+      }
+      this.#isDone = true;
+      for (const w of this.#waiters.splice(0)) w();
+    })();
+  }
+  /** The next message, or null once the connection has ended. */
+  async next(): Promise<WireMessage | null> {
+    while (this.#items.length === 0 && !this.#isDone) await new Promise<void>((r) => this.#waiters.push(r));
+    return this.#items.shift() ?? null;
+  }
+}
+
+/** Next message of an inbox, failing on end. */
+async function nextOf(inbox: Inbox): Promise<WireMessage> {
+  const m = await inbox.next();
+  if (m === null) throw new Error("connection ended");
+  return m;
+}
+
+/** Read raw bytes until `decoder` yields a message (or the socket ends: null). */
+async function rawNext(conn: Deno.Conn, decoder: MessageDecoder): Promise<WireMessage | null> {
+  for (;;) {
+    const m = decoder.next();
+    if (m !== null) return m;
+    const buf = new Uint8Array(65536);
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) return null;
+    decoder.push(buf.slice(0, n));
+  }
+}
+
+/** Read raw bytes until EOF (bounded by the peer's own timeouts). */
+async function readToEnd(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(65536);
+  while ((await conn.read(buf).catch(() => null)) !== null) {
+    // discard
+  }
+}
+
+Deno.test("PeerConnection: two peers handshake, exchange state and a block", async () => {
+  const { client, server, listener } = await socketPair();
+  let a: PeerConnection | null = null;
+  let b: PeerConnection | null = null;
+  try {
+    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+    ok(a.isFastExtension && b.isFastExtension);
+    deepEqual(a.remotePeerId, peerId("b"));
+    deepEqual(b.remotePeerId, peerId("a"));
+    const toA = new Inbox(a);
+    const toB = new Inbox(b);
+
+    const have = new Bitfield(10);
+    have.set(3);
+    await b.send({ type: "bitfield", bytes: have.toBytes() });
+    const bf = await nextOf(toA);
+    ok(bf.type === "bitfield");
+    equal(Bitfield.fromBytes(bf.bytes, 10).has(3), true);
+
+    await a.send({ type: "interested" });
+    deepEqual(await nextOf(toB), { type: "interested" });
+    ok(b.peerInterested && a.amInterested);
+
+    await b.send({ type: "unchoke" });
+    deepEqual(await nextOf(toA), { type: "unchoke" });
+    equal(a.peerChoking, false);
+
+    const request = { pieceIndex: 3, begin: BLOCK_BYTES, length: BLOCK_BYTES };
+    await a.send({ type: "request", ...request });
+    deepEqual(await nextOf(toB), { type: "request", ...request });
+    ok(b.isRequestPending(request));
+    const block = Uint8Array.from({ length: BLOCK_BYTES }, (_, i) => i % 251);
+    equal(await b.sendPiece(request, block), true);
+    equal(await b.sendPiece(request, block), false, "a request is answered once");
+    const piece = await nextOf(toA);
+    ok(piece.type === "piece");
+    deepEqual(piece.block, block);
+
+    a.close();
+    equal(await toA.next(), null);
+    equal(await toB.next(), null, "the other side sees the close");
+    equal(a.closeReason, null);
+  } finally {
+    a?.close();
+    b?.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection refuses oversized, out-of-range and choked requests with BEP 6 reject", async () => {
+  const { client, server, listener } = await socketPair();
+  let a: PeerConnection | null = null;
+  let b: PeerConnection | null = null;
+  try {
+    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+    const toA = new Inbox(a);
+    const toB = new Inbox(b);
+    const refused = [
+      { pieceIndex: 1, begin: 0, length: BLOCK_BYTES }, // while choked
+    ];
+    await a.send({ type: "request", ...refused[0]! });
+    deepEqual(await nextOf(toA), { type: "reject", ...refused[0]! });
+    await b.send({ type: "unchoke" });
+    await nextOf(toA);
+    const bad = [
+      { pieceIndex: 1, begin: 0, length: BLOCK_BYTES + 1 }, // over 16 KiB
+      { pieceIndex: 10, begin: 0, length: BLOCK_BYTES }, // no such piece
+      { pieceIndex: 1, begin: BLOCK_BYTES, length: BLOCK_BYTES + 1 }, // past the piece end
+      { pieceIndex: 1, begin: 0, length: 0 },
+    ];
+    for (const r of bad) {
+      await a.send({ type: "request", ...r });
+      deepEqual(await nextOf(toA), { type: "reject", ...r });
+    }
+    equal(b.pendingRequests, 0);
+    const good = { pieceIndex: 1, begin: 0, length: BLOCK_BYTES };
+    await a.send({ type: "request", ...good });
+    deepEqual(await nextOf(toB), { type: "request", ...good });
+    // Choking rejects what is pending (BEP 6).
+    await b.send({ type: "choke" });
+    deepEqual(await nextOf(toA), { type: "choke" });
+    deepEqual(await nextOf(toA), { type: "reject", ...good });
+    equal(await b.sendPiece(good, new Uint8Array(BLOCK_BYTES)), false);
+    a.close();
+    await Promise.all([toA.done, toB.done]);
+  } finally {
+    a?.close();
+    b?.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection.open() refuses another torrent and ourselves", async () => {
+  {
+    const { client, server, listener } = await socketPair();
+    try {
+      const results = await Promise.allSettled([
+        PeerConnection.open(client, options("a")),
+        PeerConnection.open(server, options("b", { infoHash: OTHER_HASH })),
+      ]);
+      for (const r of results) {
+        ok(r.status === "rejected" && r.reason instanceof WireError);
+      }
+      const codes = results.map((r) => r.status === "rejected" ? (r.reason as WireError).code : "");
+      ok(codes.includes("info_hash_mismatch"), codes.join());
+    } finally {
+      listener.close();
+    }
+  }
+  {
+    const { client, server, listener } = await socketPair();
+    try {
+      const results = await Promise.allSettled([
+        PeerConnection.open(client, options("same")),
+        PeerConnection.open(server, options("same")),
+      ]);
+      for (const r of results) {
+        ok(r.status === "rejected" && r.reason instanceof WireError && r.reason.code === "self_connection");
+      }
+    } finally {
+      listener.close();
+    }
+  }
+});
+
+Deno.test("PeerConnection drops a hostile sender's huge length prefix before buffering it", async () => {
+  const { client, server, listener } = await socketPair();
+  let b: PeerConnection | null = null;
+  try {
+    const hostile = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("evil") });
+    const opening = PeerConnection.open(server, options("b"));
+    await client.write(concat([hostile, new Uint8Array([0xff, 0xff, 0xff, 0xf0, 7, 0, 0, 0])]));
+    b = await opening;
+    const seen: WireMessage[] = [];
+    for await (const m of b.messages()) seen.push(m);
+    deepEqual(seen, []);
+    ok(b.closeReason instanceof WireError);
+    equal((b.closeReason as WireError).code, "message_too_long");
+    await readToEnd(client);
+  } finally {
+    b?.close();
+    client.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection closes on a bitfield with spare bits set or a have out of range", async () => {
+  const cases: [Uint8Array, string][] = [
+    [encodeMessage({ type: "bitfield", bytes: new Uint8Array([0, 0x01]) }), "bitfield_spare_bits"],
+    [encodeMessage({ type: "have", pieceIndex: 10 }), "piece_range"],
+  ];
+  for (const [bytes, code] of cases) {
+    const { client, server, listener } = await socketPair();
+    let b: PeerConnection | null = null;
+    try {
+      const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("evil") });
+      const opening = PeerConnection.open(server, options("b"));
+      await client.write(concat([hs, bytes]));
+      b = await opening;
+      for await (const _ of b.messages()) {
+        // nothing valid arrives
+      }
+      equal((b.closeReason as WireError).code, code);
+    } finally {
+      b?.close();
+      client.close();
+      listener.close();
+    }
+  }
+});
+
+Deno.test("PeerConnection refuses fast messages when BEP 6 was not negotiated", async () => {
+  const { client, server, listener } = await socketPair();
+  let b: PeerConnection | null = null;
+  try {
+    const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("old") });
+    const opening = PeerConnection.open(server, options("b"));
+    await client.write(concat([hs, encodeMessage({ type: "haveAll" })]));
+    b = await opening;
+    equal(b.isFastExtension, false);
+    for await (const _ of b.messages()) {
+      // nothing valid arrives
+    }
+    equal((b.closeReason as WireError).code, "fast_not_negotiated");
+  } finally {
+    b?.close();
+    client.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection sends keep-alives and drops a silent peer after the idle timeout", async () => {
+  const { client, server, listener } = await socketPair();
+  let b: PeerConnection | null = null;
+  try {
+    const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("quiet") });
+    const opening = PeerConnection.open(server, options("b", { keepAliveIntervalMs: 20, idleTimeoutMs: 400 }));
+    await client.write(hs);
+    b = await opening;
+    const iterating = (async () => {
+      for await (const _ of b.messages()) {
+        // the silent peer sends nothing
+      }
+    })();
+    const decoder = new MessageDecoder();
+    const theirHandshake = new Uint8Array(68);
+    let got = 0;
+    while (got < 68) {
+      const n = await client.read(theirHandshake.subarray(got));
+      ok(n !== null);
+      got += n;
+    }
+    deepEqual(await rawNext(client, decoder), { type: "keepAlive" });
+    await iterating;
+    equal((b.closeReason as WireError).code, "idle_timeout");
+    await readToEnd(client);
+  } finally {
+    b?.close();
+    client.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection.open() times out a peer that never sends its handshake", async () => {
+  const { client, server, listener } = await socketPair();
+  try {
+    await assertRejectsCode(
+      () => PeerConnection.open(server, options("b", { handshakeTimeoutMs: 50 })),
+      WireError,
+      "handshake_timeout",
+    );
+    await readToEnd(client);
+  } finally {
+    client.close();
+    listener.close();
+  }
+});
+
+Deno.test("PeerConnection.open() drops a non-BitTorrent sender at once", async () => {
+  const { client, server, listener } = await socketPair();
+  try {
+    const opening = PeerConnection.open(server, options("b"));
+    await client.write(utf8("GET / HTTP/1.1\r\n\r\n"));
+    await assertRejectsCode(() => opening, WireError, "handshake_protocol");
+    await readToEnd(client);
+  } finally {
+    client.close();
+    listener.close();
+  }
+});
