@@ -7,18 +7,16 @@ import type { BencodeDict, BencodeValue } from "../bencode.ts";
 import { fromLatin1, fromUtf8, percentEncode, readU16BE, toHex, utf8 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import {
-  COMPACT_PEER4_BYTES,
-  COMPACT_PEER6_BYTES,
   decodeUdpReply,
   encodeUdpRequest,
-  MAX_SCRAPE_HASHES,
+  UDP_MAX_SCRAPE_HASHES,
   UdpEvent,
   type UdpReply,
   type UdpRequest,
 } from "./udp_codec.ts";
 
 /** Announce event; absent means a regular interval announce. */
-export type AnnounceEvent = "started" | "completed" | "stopped";
+export type ClientAnnounceEvent = "started" | "completed" | "stopped";
 
 /** What the client tells a tracker. */
 export interface AnnounceParams {
@@ -29,7 +27,7 @@ export interface AnnounceParams {
   uploaded: number;
   downloaded: number;
   left: number;
-  event?: AnnounceEvent;
+  event?: ClientAnnounceEvent;
   /** Peers wanted; absent = the tracker's default (UDP -1). */
   numWant?: number;
   /** Unsigned 32-bit key identifying this client across IP changes (HTTP: 8 hex digits). */
@@ -92,7 +90,10 @@ export const MAX_PEERS_PER_RESPONSE = 1000;
 /** Cap on torrents kept from one HTTP scrape reply. */
 export const MAX_SCRAPE_FILES = 1000;
 /** Interval used when a reply has none or a nonsense one. */
-export const DEFAULT_INTERVAL_S = 1800;
+export const FALLBACK_INTERVAL_S = 1800;
+// Compact peer sizes: BEP 23 (IPv4 address + port) and BEP 7 / BEP 15 on IPv6 (address + port).
+const COMPACT_PEER4_BYTES = 6;
+const COMPACT_PEER6_BYTES = 18;
 /** Cap on text kept from `failure reason` / `warning message`. */
 const MAX_MESSAGE_CHARS = 1024;
 
@@ -340,7 +341,7 @@ export function parseAnnounceResponse(body: Uint8Array): AnnounceResponse {
   if (isBytes(peers6)) decodeCompactPeersInto(peers6, 6, peers);
   const interval = count(dict.get("interval"));
   const response: AnnounceResponse = {
-    interval: interval !== undefined && interval > 0 ? interval : DEFAULT_INTERVAL_S,
+    interval: interval !== undefined && interval > 0 ? interval : FALLBACK_INTERVAL_S,
     peers,
   };
   const minInterval = count(dict.get("min interval"));
@@ -528,7 +529,7 @@ export class UdpTrackerSocket {
     }));
     if (reply.type !== "announce") throw unexpected(reply);
     return {
-      interval: reply.interval > 0 ? reply.interval : DEFAULT_INTERVAL_S,
+      interval: reply.interval > 0 ? reply.interval : FALLBACK_INTERVAL_S,
       complete: reply.seeders,
       incomplete: reply.leechers,
       peers: decodeCompactPeers(reply.peers, family),
@@ -536,7 +537,7 @@ export class UdpTrackerSocket {
   }
 
   /**
-   * BEP 15 scrape, MAX_SCRAPE_HASHES per packet.
+   * BEP 15 scrape, UDP_MAX_SCRAPE_HASHES per packet.
    * @throws {TrackerError} as announce
    */
   async scrape(
@@ -547,8 +548,8 @@ export class UdpTrackerSocket {
     const { signal } = options;
     const { family, address } = await this.#address(target.hostname);
     const out = new Map<string, ScrapeStats>();
-    for (let i = 0; i < infoHashes.length; i += MAX_SCRAPE_HASHES) {
-      const batch = infoHashes.slice(i, i + MAX_SCRAPE_HASHES);
+    for (let i = 0; i < infoHashes.length; i += UDP_MAX_SCRAPE_HASHES) {
+      const batch = infoHashes.slice(i, i + UDP_MAX_SCRAPE_HASHES);
       const reply = await this.#withConnection(family, address, target.port, signal, (connectionId, transactionId) => ({
         type: "scrape",
         connectionId,
@@ -718,7 +719,7 @@ async function receiveLoop(conn: Deno.DatagramConn, waiters: Map<number, Waiter>
   }
 }
 
-const EVENT_NUMBERS: Record<AnnounceEvent, UdpEvent> = {
+const EVENT_NUMBERS: Record<ClientAnnounceEvent, UdpEvent> = {
   started: UdpEvent.Started,
   completed: UdpEvent.Completed,
   stopped: UdpEvent.Stopped,

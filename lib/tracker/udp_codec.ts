@@ -38,14 +38,11 @@ export const ANNOUNCE_REQUEST_BYTES = 98;
 /** Scrape request header before the info hashes. */
 export const SCRAPE_REQUEST_HEADER_BYTES = 16;
 /** BEP 15: "up to about 74 torrents can be scraped at once" (16 + 74·20 = 1,496 bytes, one Ethernet frame). */
-export const MAX_SCRAPE_HASHES = 74;
+export const UDP_MAX_SCRAPE_HASHES = 74;
 /** Cap on the concatenated BEP 41 URL data of one announce (a path and query; libtorrent's are < 300 bytes). */
 export const MAX_URL_DATA_BYTES = 1024;
 /** Cap on an error message we send or keep (replies stay well under ~1,200 bytes, INTEROP.md 13). */
 export const MAX_ERROR_MESSAGE_BYTES = 512;
-/** Compact peer sizes: IPv4 address + port, IPv6 address + port. */
-export const COMPACT_PEER4_BYTES = 6;
-export const COMPACT_PEER6_BYTES = 18;
 
 const INFO_HASH_BYTES = 20;
 const PEER_ID_BYTES = 20;
@@ -256,11 +253,11 @@ function decodeScrape(packet: Uint8Array, transactionId: number): UdpRequestDeco
   const body = packet.length - SCRAPE_REQUEST_HEADER_BYTES;
   if (body === 0 || body % INFO_HASH_BYTES !== 0) return drop("truncated scrape");
   const count = body / INFO_HASH_BYTES;
-  if (count > MAX_SCRAPE_HASHES) {
+  if (count > UDP_MAX_SCRAPE_HASHES) {
     return {
       type: "error",
       transactionId,
-      message: `Too many info hashes in scrape: "${count}", at most ${MAX_SCRAPE_HASHES}`,
+      message: `Too many info hashes in scrape: "${count}", at most ${UDP_MAX_SCRAPE_HASHES}`,
     };
   }
   const infoHashes: Uint8Array[] = [];
@@ -409,7 +406,7 @@ export function decodeUdpReply(packet: Uint8Array): UdpReply | null {
     case UdpAction.Scrape: {
       if ((packet.length - 8) % 12 !== 0) return null;
       const files: UdpScrapeEntry[] = [];
-      for (let at = 8; at < packet.length && files.length < MAX_SCRAPE_HASHES; at += 12) {
+      for (let at = 8; at < packet.length && files.length < UDP_MAX_SCRAPE_HASHES; at += 12) {
         files.push({
           seeders: readU32BE(packet, at),
           completed: readU32BE(packet, at + 4),

@@ -9,7 +9,7 @@ import {
   encodeUdpReply,
   encodeUdpRequest,
   halfSipHash64,
-  MAX_SCRAPE_HASHES,
+  UDP_MAX_SCRAPE_HASHES,
   type UdpEvent,
   type UdpReply,
   type UdpRequest,
@@ -202,19 +202,19 @@ Deno.test("decodeUdpRequest() clamps 64-bit counters past 2^53 and reads numWant
   equal(exact.request.downloaded, Number.MAX_SAFE_INTEGER);
 });
 
-Deno.test(`decodeUdpRequest() answers a scrape of more than ${MAX_SCRAPE_HASHES} hashes with an error`, () => {
+Deno.test(`decodeUdpRequest() answers a scrape of more than ${UDP_MAX_SCRAPE_HASHES} hashes with an error`, () => {
   const request: UdpRequest = {
     type: "scrape",
     connectionId: new Uint8Array(8),
     transactionId: 99,
-    infoHashes: Array.from({ length: MAX_SCRAPE_HASHES + 1 }, () => new Uint8Array(20)),
+    infoHashes: Array.from({ length: UDP_MAX_SCRAPE_HASHES + 1 }, () => new Uint8Array(20)),
   };
   const d = decodeUdpRequest(encodeUdpRequest(request));
   ok(d.type === "error");
   equal(d.transactionId, 99);
   const max = decodeUdpRequest(encodeUdpRequest({ ...request, infoHashes: request.infoHashes.slice(1) }));
   ok(max.type === "request" && max.request.type === "scrape");
-  equal(max.request.infoHashes.length, MAX_SCRAPE_HASHES);
+  equal(max.request.infoHashes.length, UDP_MAX_SCRAPE_HASHES);
 });
 
 Deno.test("decodeUdpRequest() with an issuer: a wrong connection id gets an error echoing the transaction id", () => {
