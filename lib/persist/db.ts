@@ -188,6 +188,24 @@ function rowToRecord(row: Row): TorrentRecord {
   return rec;
 }
 
+/** `rowToRecord` for a row read as an array in TORRENT_COLUMNS order. */
+function arrayToRecord(r: unknown[]): TorrentRecord {
+  const rec: TorrentRecord = {
+    infoHashHex: r[0] as string,
+    isRegistered: r[1] === 1,
+    firstSeenMs: r[8] as number,
+    lastSeenMs: r[9] as number,
+    completed: r[10] as number,
+  };
+  if (r[2] !== null) rec.name = r[2] as string;
+  if (r[3] !== null) rec.size = r[3] as number;
+  if (r[4] !== null) rec.pieceLength = r[4] as number;
+  if (r[5] !== null) rec.comment = r[5] as string;
+  if (r[6] !== null) rec.createdBy = r[6] as string;
+  if (r[7] !== null) rec.extra = JSON.parse(r[7] as string) as Record<string, unknown>;
+  return rec;
+}
+
 const TORRENT_COLUMNS =
   "info_hash, is_registered, name, size, piece_length, comment, created_by, extra, first_seen_ms, last_seen_ms, completed";
 
@@ -360,7 +378,12 @@ export class TrackerDb {
   /** Every torrent row (registered or only seen; only registered ones with `registeredOnly`), by info hash. */
   listTorrents(options: { registeredOnly?: boolean } = {}): TorrentRecord[] {
     const where = options.registeredOnly === true ? " WHERE is_registered = 1" : "";
-    return this.#stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`).all().map(rowToRecord);
+    const stmt = this.#db.prepare(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`) as
+      & StatementSync
+      & Partial<ArrayRows>;
+    if (typeof stmt.setReturnArrays !== "function") return stmt.all().map(rowToRecord);
+    stmt.setReturnArrays(true);
+    return (stmt.all() as unknown as unknown[][]).map(arrayToRecord);
   }
 
   /**

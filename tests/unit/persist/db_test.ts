@@ -509,3 +509,20 @@ Deno.test("TrackerDb.open() rolls back a failing migration and leaves the file a
     return Promise.resolve();
   });
 });
+
+Deno.test("TrackerDb.listTorrents() returns the same records as getTorrent()", () => {
+  withDb((db) => {
+    db.registerTorrent({
+      infoHashHex: H1,
+      name: "full",
+      size: 1,
+      pieceLength: 2,
+      comment: "c",
+      createdBy: "b",
+      extra: { files: [{ path: ["a"], length: 1 }], isPrivate: true },
+    }, 5);
+    db.addCompleted(H1, 3, 6);
+    db.touchTorrents([H2], 7);
+    deepEqual(db.listTorrents(), [db.getTorrent(H1), db.getTorrent(H2)]);
+  });
+});
