@@ -12,15 +12,27 @@ const TRACKER = "http://127.0.0.1:6969/announce";
 const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
 const RUN_TIMEOUT_MS = 120_000;
 
-async function timed(cmd: string, args: string[]): Promise<number> {
-  const child = new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).spawn();
+const TIME_BIN = (() => {
+  try {
+    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : null;
+  } catch {
+    return null;
+  }
+})();
+
+/** Wall time in ms, and CPU seconds (user + system, all threads) when /usr/bin/time is there (NaN otherwise). */
+async function timed(cmd: string, args: string[]): Promise<{ ms: number; cpuS: number }> {
+  const [exe, argv] = TIME_BIN === null ? [cmd, args] : [TIME_BIN, ["-f", "cpu %U %S", cmd, ...args]];
+  const child = new Deno.Command(exe, { args: argv, stdout: "null", stderr: "piped" }).spawn();
   const t0 = performance.now();
   const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
   const out = await child.output();
   const ms = performance.now() - t0;
   clearTimeout(timer);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  return ms;
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${stderr}`);
+  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
+  return { ms, cpuS: m === null ? NaN : Number(m[1]) + Number(m[2]) };
 }
 
 function median(xs: number[]): number {
@@ -87,6 +99,8 @@ try {
   await warm(data);
   const ours: number[] = [];
   const theirs: number[] = [];
+  const oursCpu: number[] = [];
+  const theirsCpu: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const b = `${dir}/btool.torrent`;
     const m = `${dir}/mktorrent.torrent`;
@@ -110,15 +124,22 @@ try {
       ]);
     const runMktorrent = () =>
       timed(mktorrent, ["-t", "2", "-l", String(PIECE_LOG2), "-d", "-a", TRACKER, "-o", m, data]);
+    const record = (r: { ms: number; cpuS: number }, ms: number[], cpu: number[]) => {
+      ms.push(r.ms);
+      cpu.push(r.cpuS);
+    };
     if (i % 2 === 0) {
-      ours.push(await runBtool());
-      theirs.push(await runMktorrent());
+      record(await runBtool(), ours, oursCpu);
+      record(await runMktorrent(), theirs, theirsCpu);
     } else {
-      theirs.push(await runMktorrent());
-      ours.push(await runBtool());
+      record(await runMktorrent(), theirs, theirsCpu);
+      record(await runBtool(), ours, oursCpu);
     }
     if (i === 0 && infoHashOf(b) !== infoHashOf(m)) throw new Error("btool and mktorrent disagree on the info hash");
-    console.log(`  run ${i + 1}: btool ${ours[i]!.toFixed(0)} ms, mktorrent ${theirs[i]!.toFixed(0)} ms`);
+    console.log(
+      `  run ${i + 1}: btool ${ours[i]!.toFixed(0)} ms (${oursCpu[i]!.toFixed(2)} CPU s), ` +
+        `mktorrent ${theirs[i]!.toFixed(0)} ms (${theirsCpu[i]!.toFixed(2)} CPU s)`,
+    );
   }
   const oursRate = mib / (median(ours) / 1000);
   const theirsRate = mib / (median(theirs) / 1000);
@@ -127,6 +148,10 @@ try {
     `mktorrent -t 2     ${theirsRate.toFixed(0).padStart(6)} MiB/s  (median ${median(theirs).toFixed(0)} ms)`,
   );
   console.log(`ratio btool/mktorrent: ${(oursRate / theirsRate).toFixed(2)} (goal >= 1.0; same info hash: yes)`);
+  console.log(
+    `CPU time (user+sys, median): btool ${median(oursCpu).toFixed(2)} s, mktorrent ${median(theirsCpu).toFixed(2)} s ` +
+      "(less sensitive to neighbours than wall time)",
+  );
   console.log(`load average after: ${loadAverage()} (the machine is shared: figures are noisy)`);
 } finally {
   await Deno.remove(dir, { recursive: true });
