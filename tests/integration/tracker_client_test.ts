@@ -5,7 +5,7 @@ import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 import { fromUtf8, percentDecode, toHex, utf8 } from "../../lib/bytes.ts";
 import { TrackerError } from "../../lib/errors.ts";
-import { announce, scrape, UdpTrackerSocket } from "../../lib/tracker/client.ts";
+import { announce, announceToTiers, scrape, TrackerTiers, UdpTrackerSocket } from "../../lib/tracker/client.ts";
 import {
   createConnectionIdIssuer,
   decodeUdpRequest,
@@ -324,15 +324,18 @@ interface FakeHttp {
   close(): Promise<void>;
 }
 
-function startFakeHttpTracker(handler: (path: string, query: string) => Response | Promise<Response>): FakeHttp {
+function startFakeHttpTracker(
+  handler: (path: string, query: string) => Response | Promise<Response>,
+  hostname = "127.0.0.1",
+): FakeHttp {
   const queries: string[] = [];
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+  const server = Deno.serve({ hostname, port: 0, onListen: () => {} }, (req) => {
     const u = new URL(req.url);
     queries.push(u.pathname + u.search);
     return handler(u.pathname, u.search.slice(1));
   });
   return {
-    url: `http://127.0.0.1:${server.addr.port}`,
+    url: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.addr.port}`,
     queries,
     async close() {
       await server.shutdown();
@@ -473,6 +476,50 @@ Deno.test("scrape() over HTTP derives the scrape URL and repeats info_hash", asy
     ok(http.queries[0]!.startsWith("/scrape?passkey=ab&info_hash="), http.queries[0]);
     await assertRejectsCode(() => scrape(`${http.url}/tracker`, [INFO_HASH]), TrackerError, "tracker_no_scrape");
   } finally {
+    await http.close();
+  }
+});
+
+Deno.test("announce() over HTTP works with an IPv6 literal tracker on ::1", async () => {
+  const http = startFakeHttpTracker(() => bencoded({ interval: 60, peers: "", peers6: new Uint8Array(0) }), "::1");
+  try {
+    const r = await announce(`${http.url}/announce`, REQUEST);
+    equal(r.interval, 60);
+    deepEqual(r.peers, []);
+  } finally {
+    await http.close();
+  }
+});
+
+Deno.test("announceToTiers() skips a silent UDP tracker and a refusing one, then moves the working one forward", async () => {
+  const silent = startFakeUdpTracker({ hostname: "127.0.0.1", isSilent: true });
+  const http = startFakeHttpTracker((path) =>
+    path === "/refuse/announce"
+      ? bencoded({ "failure reason": "Unregistered torrent" })
+      : bencoded({ interval: 600, peers: Uint8Array.of(127, 0, 0, 1, 0, 99) })
+  );
+  const udp = new UdpTrackerSocket({ retryBaseMs: 5, maxRetryExponent: 1 });
+  try {
+    const dead = `udp://127.0.0.1:${silent.port}/announce`;
+    const refusing = `${http.url}/refuse/announce`;
+    const working = `${http.url}/announce`;
+    // random() = 0.999 keeps each tier in its written order.
+    const tiers = new TrackerTiers([[dead, refusing, working], [`${http.url}/backup/announce`]], {
+      random: () => 0.999,
+    });
+    const warnings: string[] = [];
+    const { url, response } = await announceToTiers(tiers, REQUEST, {
+      udp,
+      onWarning: (u, err) => warnings.push(`${u === dead ? "dead" : "refusing"}:${err.code}`),
+    });
+    equal(url, working);
+    deepEqual(response.peers, [{ ip: "127.0.0.1", port: 99 }]);
+    deepEqual(warnings, ["dead:tracker_timeout", "refusing:tracker_failure"]);
+    deepEqual(tiers.tiers[0], [working, dead, refusing]);
+    equal(http.queries.length, 2);
+  } finally {
+    await udp.close();
+    await silent.close();
     await http.close();
   }
 });
