@@ -2,9 +2,8 @@
 // The work is lib/create.ts; this file only talks to the user and the output file.
 
 import config from "../deno.json" with { type: "json" };
-import { AUTO_MAX_PIECES, checkPieceLength, CreateError, createTorrent } from "../lib/create.ts";
-import { BtoolError } from "../lib/errors.ts";
-import { UsageError } from "../lib/errors.ts";
+import { AUTO_MAX_PIECES, checkPieceLength, CreateError, createTorrent, torrentName } from "../lib/create.ts";
+import { BtoolError, UsageError } from "../lib/errors.ts";
 import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, ProgressBar } from "./progress.ts";
 
@@ -157,17 +156,12 @@ export async function run(argv: string[]): Promise<number> {
   const pieceLength = parsePieceLengthOption(values["piece-length"]);
   const threads = values.threads === undefined ? undefined : parseIntOption(values.threads, "threads", 1, 64);
 
-  let name: string;
-  try {
-    name = baseName(await Deno.realPath(path));
-  } catch (err: unknown) {
+  await Deno.stat(path).catch((err: unknown) => {
     if (err instanceof Deno.errors.NotFound) {
       throw new CreateError("not_found", `Cannot create torrent: "${path}" does not exist`, { cause: err });
     }
-    throw new CreateError("read_failed", `Cannot read "${path}": ${err instanceof Error ? err.message : err}`, {
-      cause: err,
-    });
-  }
+  });
+  const name = await torrentName(path);
   const output = values.output ?? `${name}.torrent`;
   const isForced = values.force === true;
   if (!isForced && await exists(output)) throw outputExists(output);

@@ -128,6 +128,21 @@ function baseName(path: string): string {
   return trimmed.slice(trimmed.lastIndexOf("/") + 1);
 }
 
+/**
+ * The torrent name for `path`: its last component as given (a symbolic link keeps its own name, as in mktorrent);
+ * for `.`, `..` or `/`-only paths, the name of the folder they resolve to.
+ * @throws {CreateError} not_found
+ */
+export async function torrentName(path: string): Promise<string> {
+  const given = baseName(path);
+  if (given !== "" && given !== "." && given !== "..") return given;
+  try {
+    return baseName(await Deno.realPath(path));
+  } catch (err: unknown) {
+    throw new CreateError("not_found", `Cannot create torrent: "${path}" does not exist`, { cause: err });
+  }
+}
+
 function checkName(name: string, where: string): void {
   try {
     checkPathComponent(name, "name");
@@ -171,8 +186,7 @@ export async function listSourceFiles(
 ): Promise<SourceTree> {
   const globs = (options.exclude ?? []).map(globToRegExp);
   const rootInfo = await statFollow(root);
-  const absRoot = await Deno.realPath(root);
-  const name = baseName(absRoot);
+  const name = await torrentName(root);
   checkName(name, root);
   if (rootInfo.isFile) {
     return {

@@ -102,6 +102,14 @@ Deno.test({
         ]);
         equal(ours, theirs, `piece length 2^${log2}`);
       }
+      // A symbolic link as PATH keeps its own name, as in mktorrent.
+      await Deno.symlink(`${tmp}/My Data`, `${tmp}/linked`);
+      const args = ["-a", TRACKER];
+      equal(
+        await btoolCreate(`${tmp}/linked`, `${tmp}/bl.torrent`, [...args, "--piece-length", "32K"]),
+        await mktorrentCreate(`${tmp}/linked`, `${tmp}/ml.torrent`, [...args, "-l", "15"]),
+      );
+      equal(parseMetainfo(Deno.readFileSync(`${tmp}/bl.torrent`)).name, "linked");
       const m = parseMetainfo(Deno.readFileSync(`${tmp}/b15.torrent`));
       equal(m.files.length, 10);
       ok(m.files.some((f) => f.length === 0 && f.path.at(-1) === "empty"));

@@ -11,6 +11,7 @@ import {
   isExcluded,
   listSourceFiles,
   planHashJobs,
+  torrentName,
 } from "../../lib/create.ts";
 import { StorageError } from "../../lib/errors.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
@@ -135,6 +136,18 @@ Deno.test("listSourceFiles() refuses a missing path, a broken link and a link lo
     await assertRejectsCode(() => listSourceFiles(`${tmp}/e`), CreateError, "no_files");
     await Deno.writeTextFile(`${tmp}/e/back\\slash`, "1");
     await assertRejectsCode(() => listSourceFiles(`${tmp}/e`), CreateError, "unsafe_name");
+  });
+});
+
+Deno.test("torrentName() keeps the given last component, resolving only . and ..", async () => {
+  await withTempDir(async (tmp) => {
+    await Deno.mkdir(`${tmp}/real/inner`, { recursive: true });
+    await Deno.symlink(`${tmp}/real`, `${tmp}/link`);
+    equal(await torrentName(`${tmp}/link`), "link");
+    equal(await torrentName(`${tmp}/real/`), "real");
+    equal(await torrentName(`${tmp}/real/inner/..`), "real");
+    equal(await torrentName(`${tmp}/real/inner/.`), "inner");
+    await assertRejectsCode(() => torrentName(`${tmp}/nope/.`), CreateError, "not_found");
   });
 });
 
