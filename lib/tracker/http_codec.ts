@@ -1,8 +1,8 @@
 // HTTP tracker codec (BEP 3, 23, 7, 48): query string → AnnounceRequest / scrape hashes; results and failures → bencode.
-// `info_hash`/`peer_id` are decoded byte-exactly (%XX either case, `+` literal: INTEROP.md 1). Pure: no sockets.
+// `info_hash`/`peer_id` are decoded byte-exactly (%XX either case, `+` literal: INTEROP.md 1; the same rule as
+// bytes.ts percentDecode, fused with the length check for the hot path). Pure: no sockets.
 // Replies are written straight into one exact-size buffer (hot path); keys are in bencode's sorted order.
 
-import { percentDecode } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
 import { TrackerError } from "../errors.ts";
 import {
@@ -29,27 +29,52 @@ export interface ParseAnnounceOptions {
   numWantMax?: number;
 }
 
-function decodeHashParam(value: string, name: string, bytes: number): Uint8Array {
-  const decoded = percentDecode(value);
-  if (decoded === null) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: bad percent-encoding`);
-  if (decoded.length !== bytes) {
-    throw new TrackerError(`invalid_${name}`, `Invalid ${name}: expected ${bytes} bytes, got ${decoded.length}`);
+/** Decode `text[start, end)`, a percent-encoded fixed-size value (INTEROP.md 1: %XX either case, `+` literal). */
+function decodeHashParam(text: string, start: number, end: number, name: string, bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    if (n === bytes) {
+      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: more than ${bytes} bytes`);
+    }
+    const c = text.charCodeAt(i);
+    if (c === 37) {
+      const hi = i + 2 < end ? hexNibble(text.charCodeAt(i + 1)) : -1;
+      const lo = i + 2 < end ? hexNibble(text.charCodeAt(i + 2)) : -1;
+      if (hi < 0 || lo < 0) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: bad percent-encoding`);
+      out[n++] = (hi << 4) | lo;
+      i += 2;
+    } else if (c > 0xff) {
+      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: bad percent-encoding`);
+    } else out[n++] = c;
   }
-  return decoded;
+  if (n !== bytes) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: expected ${bytes} bytes, got ${n}`);
+  return out;
+}
+
+function hexNibble(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  if (code >= 65 && code <= 70) return code - 55;
+  return -1;
 }
 
 /**
  * A decimal integer parameter: negative values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER
  * (clients send 2^63 - 1 for "unknown" left). Anything that is not `-?digits` is refused.
  */
-function parseCount(value: string, name: string): number {
-  const isNegative = value.charCodeAt(0) === 45;
-  const start = isNegative ? 1 : 0;
-  if (value.length === start) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${value.slice(0, 32)}"`);
+function parseCount(text: string, start: number, end: number, name: string): number {
+  const isNegative = text.charCodeAt(start) === 45;
+  const from = isNegative ? start + 1 : start;
+  if (end <= from) {
+    throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${text.slice(start, end).slice(0, 32)}"`);
+  }
   let n = 0;
-  for (let i = start; i < value.length; i++) {
-    const c = value.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${value.slice(0, 32)}"`);
+  for (let i = from; i < end; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) {
+      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${text.slice(start, Math.min(end, start + 32))}"`);
+    }
     n = n * 10 + c;
   }
   if (isNegative) return 0;
@@ -91,60 +116,56 @@ export function parseAnnounceQuery(query: string, options: ParseAnnounceOptions 
   let key: string | undefined;
   let trackerId: string | undefined;
   let at = 0;
+  // Names are matched in place and values parsed by index: no substrings on the hot path.
   for (let params = 0; at <= query.length && params < MAX_QUERY_PARAMS; params++) {
     let end = query.indexOf("&", at);
     if (end < 0) end = query.length;
-    const eq = query.indexOf("=", at);
-    const hasValue = eq >= 0 && eq < end;
-    const name = query.slice(at, hasValue ? eq : end);
-    const value = hasValue ? query.slice(eq + 1, end) : "";
+    let eq = query.indexOf("=", at);
+    if (eq < 0 || eq > end) eq = end;
+    const nameLength = eq - at;
+    const v = eq < end ? eq + 1 : end;
+    const param = at;
     at = end + 1;
-    switch (name) {
-      case "info_hash":
-        // The first one wins; a scrape-style repeat is not an announce's business.
-        infoHash ??= decodeHashParam(value, "info_hash", INFO_HASH_BYTES);
-        break;
-      case "peer_id":
-        peerId ??= decodeHashParam(value, "peer_id", PEER_ID_BYTES);
-        break;
-      case "port": {
-        const p = value === "" ? -1 : parseCount(value, "port");
-        if (p < 1 || p > 65535 || value.charCodeAt(0) === 45) {
-          throw new TrackerError("invalid_port", `Invalid port: "${value.slice(0, 32)}"`);
+    switch (nameLength) {
+      case 9:
+        if (query.startsWith("info_hash", param)) {
+          // The first one wins; a scrape-style repeat is not an announce's business.
+          infoHash ??= decodeHashParam(query, v, end, "info_hash", INFO_HASH_BYTES);
+        } else if (query.startsWith("trackerid", param) && end - v <= MAX_KEY_CHARS) {
+          trackerId = query.slice(v, end);
         }
-        port = p;
         break;
-      }
-      case "uploaded":
-        uploaded = parseCount(value, "uploaded");
+      case 7:
+        if (query.startsWith("peer_id", param)) peerId ??= decodeHashParam(query, v, end, "peer_id", PEER_ID_BYTES);
+        else if (query.startsWith("numwant", param)) {
+          // A negative numwant (some clients send -1) means "the default".
+          numWant = query.charCodeAt(v) === 45 ? undefined : parseCount(query, v, end, "numwant");
+        } else if (query.startsWith("compact", param)) isCompact = !(end - v === 1 && query.charCodeAt(v) === 48);
         break;
-      case "downloaded":
-        downloaded = parseCount(value, "downloaded");
+      case 4:
+        if (query.startsWith("port", param)) {
+          const p = v === end || query.charCodeAt(v) === 45 ? -1 : parseCount(query, v, end, "port");
+          if (p < 1 || p > 65535) {
+            throw new TrackerError("invalid_port", `Invalid port: "${query.slice(v, Math.min(end, v + 32))}"`);
+          }
+          port = p;
+        } else if (query.startsWith("left", param)) left = parseCount(query, v, end, "left");
         break;
-      case "left":
-        left = parseCount(value, "left");
+      case 8:
+        if (query.startsWith("uploaded", param)) uploaded = parseCount(query, v, end, "uploaded");
         break;
-      case "event":
-        event = parseEvent(value);
+      case 10:
+        if (query.startsWith("downloaded", param)) downloaded = parseCount(query, v, end, "downloaded");
+        else if (query.startsWith("no_peer_id", param)) isNoPeerId = !(end - v === 1 && query.charCodeAt(v) === 48);
         break;
-      case "numwant":
-        // A negative numwant (some clients send -1) means "the default".
-        numWant = value.charCodeAt(0) === 45 ? undefined : parseCount(value, "numwant");
+      case 5:
+        if (query.startsWith("event", param) && end - v <= 16) event = parseEvent(query.slice(v, end));
         break;
-      case "compact":
-        isCompact = value !== "0";
+      case 2:
+        if (query.startsWith("ip", param) && end - v <= 64) ipParam = query.slice(v, end);
         break;
-      case "no_peer_id":
-        isNoPeerId = value !== "0";
-        break;
-      case "ip":
-        if (value.length <= 64) ipParam = value;
-        break;
-      case "key":
-        if (value.length <= MAX_KEY_CHARS) key = value;
-        break;
-      case "trackerid":
-        if (value.length <= MAX_KEY_CHARS) trackerId = value;
+      case 3:
+        if (query.startsWith("key", param) && end - v <= MAX_KEY_CHARS) key = query.slice(v, end);
         break;
     }
   }
@@ -181,8 +202,7 @@ export function parseScrapeQuery(query: string): Uint8Array[] {
   const seen = new Set<string>();
   for (const part of query.split("&", MAX_QUERY_PARAMS)) {
     if (!part.startsWith("info_hash=")) continue;
-    const value = part.slice(10);
-    const hash = decodeHashParam(value, "info_hash", INFO_HASH_BYTES);
+    const hash = decodeHashParam(part, 10, part.length, "info_hash", INFO_HASH_BYTES);
     const k = String.fromCharCode(...hash);
     if (seen.has(k)) continue;
     seen.add(k);
@@ -208,8 +228,7 @@ class ByteWriter {
   ascii(s: string): void {
     for (let i = 0; i < s.length; i++) this.buf[this.at++] = s.charCodeAt(i);
   }
-  bytes(b: Uint8Array): void {
-    this.ascii(`${b.length}:`);
+  raw(b: Uint8Array): void {
     this.buf.set(b, this.at);
     this.at += b.length;
   }
@@ -232,24 +251,26 @@ export interface EncodeAnnounceOptions {
 export function encodeAnnounceResult(result: AnnounceResult, options: EncodeAnnounceOptions): Uint8Array {
   if (!options.isCompact) return encodeDictionaryModel(result, options.isNoPeerId === true);
   const head = `d8:completei${result.complete}e10:incompletei${result.incomplete}e8:intervali${result.interval}e` +
-    `12:min intervali${result.minInterval}e5:peers`;
+    `12:min intervali${result.minInterval}e5:peers${result.peers4.length}:`;
   const warning = result.warning === undefined ? undefined : ENCODER.encode(result.warning);
-  const size = head.length + 12 + result.peers4.length +
-    (result.peers6.length > 0 ? 20 + result.peers6.length : 0) +
-    (warning === undefined ? 0 : 30 + warning.length) + 1;
-  const w = new ByteWriter(size);
+  const peers6Head = result.peers6.length > 0 ? `6:peers6${result.peers6.length}:` : "";
+  const warningHead = warning === undefined ? "" : `15:warning message${warning.length}:`;
+  const w = new ByteWriter(
+    head.length + result.peers4.length + peers6Head.length + result.peers6.length + warningHead.length +
+      (warning?.length ?? 0) + 1,
+  );
   w.ascii(head);
-  w.bytes(result.peers4);
-  if (result.peers6.length > 0) {
-    w.ascii("6:peers6");
-    w.bytes(result.peers6);
+  w.raw(result.peers4);
+  if (peers6Head !== "") {
+    w.ascii(peers6Head);
+    w.raw(result.peers6);
   }
   if (warning !== undefined) {
-    w.ascii("15:warning message");
-    w.bytes(warning);
+    w.ascii(warningHead);
+    w.raw(warning);
   }
   w.ascii("e");
-  return w.buf.subarray(0, w.at);
+  return w.buf;
 }
 
 function encodeDictionaryModel(result: AnnounceResult, isNoPeerId: boolean): Uint8Array {

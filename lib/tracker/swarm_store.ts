@@ -36,9 +36,9 @@ export interface SwarmAnnounce {
   complete: number;
   /** Leechers, the asker included (unless it stopped). */
   incomplete: number;
-  /** Compact IPv4 peers (6 bytes each), never the asker, no seeders for a seeder. */
+  /** Compact IPv4 peers (6 bytes each), never the asker, no seeders for a seeder. A view valid until the next announce. */
   peers4: Uint8Array;
-  /** Compact IPv6 peers (18 bytes each). */
+  /** Compact IPv6 peers (18 bytes each). A view valid until the next announce. */
   peers6: Uint8Array;
   /** Peer ids matching peers4 (20 bytes each), when `withPeerIds`. */
   peerIds4?: Uint8Array;
@@ -128,7 +128,9 @@ const FLAG_IPV6 = 1;
 const FLAG_SEEDER = 2;
 const FLAG_COUNTED = 4;
 const ID_WORDS = 5;
-const ADDR_STRIDE = COMPACT_PEER6_BYTES;
+/** Per-slot record in #addr: 18 address+port bytes, then the flags byte (one cache line for sampling). */
+const ADDR_STRIDE = 20;
+const FLAGS_AT = COMPACT_PEER6_BYTES;
 
 class Swarm {
   readonly key: string;
@@ -142,7 +144,31 @@ class Swarm {
 }
 
 function bytesKey(b: Uint8Array): string {
-  // 20 one-byte chars: a compact, exact Map key for binary ids.
+  // One char per byte: a compact, exact Map key for binary ids. The 20-argument call builds a flat string at once.
+  if (b.length === 20) {
+    return String.fromCharCode(
+      b[0]!,
+      b[1]!,
+      b[2]!,
+      b[3]!,
+      b[4]!,
+      b[5]!,
+      b[6]!,
+      b[7]!,
+      b[8]!,
+      b[9]!,
+      b[10]!,
+      b[11]!,
+      b[12]!,
+      b[13]!,
+      b[14]!,
+      b[15]!,
+      b[16]!,
+      b[17]!,
+      b[18]!,
+      b[19]!,
+    );
+  }
   let s = "";
   for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
   return s;
@@ -163,7 +189,6 @@ export class MemorySwarmStore implements SwarmStore {
   #cap = 0;
   #ids = new Uint32Array(0);
   #addr = new Uint8Array(0);
-  #flags = new Uint8Array(0);
   #lastSeenS = new Uint32Array(0);
   #left = new Float64Array(0);
   #pos = new Int32Array(0);
@@ -178,7 +203,10 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #out6: Uint8Array;
   readonly #outIds4: Uint8Array;
   readonly #outIds6: Uint8Array;
-  readonly #chosen = new Set<number>();
+  #marks = new Uint32Array(256);
+  #gen = 0;
+  #n4 = 0;
+  #n6 = 0;
 
   constructor(options: MemorySwarmStoreOptions = {}) {
     this.#peerTimeoutS = options.peerTimeoutS ?? DEFAULT_PEER_TIMEOUT_S;
@@ -199,7 +227,6 @@ export class MemorySwarmStore implements SwarmStore {
   #reserve(cap: number): void {
     this.#ids = new Uint32Array(cap * ID_WORDS);
     this.#addr = new Uint8Array(cap * ADDR_STRIDE);
-    this.#flags = new Uint8Array(cap);
     this.#lastSeenS = new Uint32Array(cap);
     this.#left = new Float64Array(cap);
     this.#pos = new Int32Array(cap);
@@ -259,7 +286,7 @@ export class MemorySwarmStore implements SwarmStore {
   #removeAt(swarm: Swarm, i: number): void {
     const slots = swarm.slots;
     const slot = slots[i]!;
-    const flags = this.#flags[slot]!;
+    const flags = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
     if (flags & FLAG_SEEDER) {
       swarm.seeders--;
       this.#seederCount--;
@@ -273,7 +300,7 @@ export class MemorySwarmStore implements SwarmStore {
       swarm.index.delete(bytesKey(this.#peerIdOf(slot)));
       if (slots.length < INDEX_MIN_PEERS / 2) swarm.index = null;
     }
-    this.#flags[slot] = 0;
+    this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = 0;
     this.#free[this.#freeCount++] = slot;
     this.#peerCount--;
   }
@@ -283,7 +310,8 @@ export class MemorySwarmStore implements SwarmStore {
     this.#addr.set(ip, a);
     this.#addr[a + ip.length] = port >>> 8;
     this.#addr[a + ip.length + 1] = port & 0xff;
-    this.#flags[slot] = (keep & FLAG_COUNTED) | (ip.length === 16 ? FLAG_IPV6 : 0) | (left === 0 ? FLAG_SEEDER : 0);
+    this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = (keep & FLAG_COUNTED) | (ip.length === 16 ? FLAG_IPV6 : 0) |
+      (left === 0 ? FLAG_SEEDER : 0);
     this.#lastSeenS[slot] = lastSeenS;
     this.#left[slot] = left;
   }
@@ -312,14 +340,14 @@ export class MemorySwarmStore implements SwarmStore {
       swarm.slots.push(slot);
       this.#pos[slot] = i;
       this.#peerCount++;
-      this.#flags[slot] = 0;
+      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = 0;
       if (swarm.index !== null) swarm.index.set(bytesKey(peerId), slot);
       else if (swarm.slots.length > INDEX_MIN_PEERS) {
         swarm.index = new Map();
         for (const s of swarm.slots) swarm.index.set(bytesKey(this.#peerIdOf(s)), s);
       }
     } else slot = swarm.slots[i]!;
-    const before = this.#flags[slot]!;
+    const before = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
     this.#setPeer(slot, ip, port, left, lastSeenS, before);
     const isSeeder = left === 0;
     if (isSeeder !== ((before & FLAG_SEEDER) !== 0)) {
@@ -355,8 +383,8 @@ export class MemorySwarmStore implements SwarmStore {
     const i = this.#upsert(swarm, req.peerId, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
     const slot = swarm.slots[i]!;
     let isNewlyCompleted = false;
-    if (req.event === "completed" && (this.#flags[slot]! & FLAG_COUNTED) === 0) {
-      this.#flags[slot] = this.#flags[slot]! | FLAG_COUNTED;
+    if (req.event === "completed" && (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_COUNTED) === 0) {
+      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! | FLAG_COUNTED;
       swarm.completed++;
       isNewlyCompleted = true;
     }
@@ -372,7 +400,33 @@ export class MemorySwarmStore implements SwarmStore {
     return result;
   }
 
-  /** Fill result's peers with up to `numWant` random eligible peers (not `self`; no seeders for a seeder). */
+  /** Copy one peer into the output buffers. */
+  #take(slot: number, withIds: boolean): void {
+    const a = slot * ADDR_STRIDE;
+    const addr = this.#addr;
+    if (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_IPV6) {
+      const o = this.#n6 * COMPACT_PEER6_BYTES;
+      this.#out6.set(addr.subarray(a, a + COMPACT_PEER6_BYTES), o);
+      if (withIds) this.#writePeerId(slot, this.#outIds6, this.#n6 * PEER_ID_BYTES);
+      this.#n6++;
+    } else {
+      const o = this.#n4 * COMPACT_PEER4_BYTES;
+      const out = this.#out4;
+      out[o] = addr[a]!;
+      out[o + 1] = addr[a + 1]!;
+      out[o + 2] = addr[a + 2]!;
+      out[o + 3] = addr[a + 3]!;
+      out[o + 4] = addr[a + 4]!;
+      out[o + 5] = addr[a + 5]!;
+      if (withIds) this.#writePeerId(slot, this.#outIds4, this.#n4 * PEER_ID_BYTES);
+      this.#n4++;
+    }
+  }
+
+  /**
+   * Fill result's peers with up to `numWant` random eligible peers (not `self`; no seeders for a seeder).
+   * The peer arrays are views into scratch buffers, valid until the next announce.
+   */
   #sample(
     swarm: Swarm,
     self: number,
@@ -386,59 +440,54 @@ export class MemorySwarmStore implements SwarmStore {
     const eligible = isSeeder ? n - swarm.seeders : n - 1;
     const want = Math.min(numWant, eligible, this.#out4.length / COMPACT_PEER4_BYTES);
     if (want <= 0) return;
-    const flags = this.#flags;
+    const addr = this.#addr;
     const withIds = options.withPeerIds === true;
-    let n4 = 0;
-    let n6 = 0;
-    const take = (slot: number) => {
-      const a = slot * ADDR_STRIDE;
-      if (flags[slot]! & FLAG_IPV6) {
-        this.#out6.set(this.#addr.subarray(a, a + COMPACT_PEER6_BYTES), n6 * COMPACT_PEER6_BYTES);
-        if (withIds) this.#writePeerId(slot, this.#outIds6, n6 * PEER_ID_BYTES);
-        n6++;
-      } else {
-        const o = n4 * COMPACT_PEER4_BYTES;
-        const out = this.#out4;
-        const addr = this.#addr;
-        out[o] = addr[a]!;
-        out[o + 1] = addr[a + 1]!;
-        out[o + 2] = addr[a + 2]!;
-        out[o + 3] = addr[a + 3]!;
-        out[o + 4] = addr[a + 4]!;
-        out[o + 5] = addr[a + 5]!;
-        if (withIds) this.#writePeerId(slot, this.#outIds4, n4 * PEER_ID_BYTES);
-        n4++;
-      }
-    };
-    const isEligible = (i: number) => i !== self && !(isSeeder && (flags[slots[i]!]! & FLAG_SEEDER));
+    this.#n4 = 0;
+    this.#n6 = 0;
     if (want === eligible) {
-      for (let i = 0; i < n; i++) if (isEligible(i)) take(slots[i]!);
-    } else {
-      // Rejection sampling with a bounded number of tries, then a linear fill from a random start.
-      const chosen = this.#chosen;
-      chosen.clear();
-      const random = options.random;
-      for (let tries = want * 4; tries > 0 && chosen.size < want; tries--) {
-        const i = Math.floor(random() * n);
-        if (!chosen.has(i) && isEligible(i)) {
-          chosen.add(i);
-          take(slots[i]!);
+      for (let i = 0; i < n; i++) {
+        const slot = slots[i]!;
+        if (i !== self && !(isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER))) {
+          this.#take(slot, withIds);
         }
       }
-      const start = Math.floor(random() * n);
-      for (let k = 0; k < n && chosen.size < want; k++) {
+    } else {
+      // Rejection sampling over positions, marked with a generation stamp (no per-call allocation), a bounded
+      // number of tries, then a linear fill from a random start.
+      if (this.#marks.length < n) this.#marks = new Uint32Array(Math.max(n, 2 * this.#marks.length));
+      const marks = this.#marks;
+      let gen = ++this.#gen;
+      if (gen === 0xffffffff) {
+        marks.fill(0);
+        gen = this.#gen = 1;
+      }
+      marks[self] = gen;
+      const random = options.random;
+      let taken = 0;
+      for (let tries = want * 3; tries > 0 && taken < want; tries--) {
+        const i = (random() * n) | 0;
+        if (marks[i] === gen) continue;
+        marks[i] = gen;
+        const slot = slots[i]!;
+        if (isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER)) continue;
+        this.#take(slot, withIds);
+        taken++;
+      }
+      const start = (random() * n) | 0;
+      for (let k = 0; k < n && taken < want; k++) {
         const i = (start + k) % n;
-        if (!chosen.has(i) && isEligible(i)) {
-          chosen.add(i);
-          take(slots[i]!);
-        }
+        if (marks[i] === gen) continue;
+        const slot = slots[i]!;
+        if (isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER)) continue;
+        this.#take(slot, withIds);
+        taken++;
       }
     }
-    result.peers4 = this.#out4.slice(0, n4 * COMPACT_PEER4_BYTES);
-    result.peers6 = n6 === 0 ? EMPTY : this.#out6.slice(0, n6 * COMPACT_PEER6_BYTES);
+    result.peers4 = this.#out4.subarray(0, this.#n4 * COMPACT_PEER4_BYTES);
+    result.peers6 = this.#n6 === 0 ? EMPTY : this.#out6.subarray(0, this.#n6 * COMPACT_PEER6_BYTES);
     if (withIds) {
-      result.peerIds4 = this.#outIds4.slice(0, n4 * PEER_ID_BYTES);
-      result.peerIds6 = this.#outIds6.slice(0, n6 * PEER_ID_BYTES);
+      result.peerIds4 = this.#outIds4.slice(0, this.#n4 * PEER_ID_BYTES);
+      result.peerIds6 = this.#outIds6.slice(0, this.#n6 * PEER_ID_BYTES);
     }
   }
 
@@ -460,7 +509,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   #stored(infoHash: Uint8Array, slot: number): StoredPeer {
-    const flags = this.#flags[slot]!;
+    const flags = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
     const ipLength = flags & FLAG_IPV6 ? 16 : 4;
     const a = slot * ADDR_STRIDE;
     return {
@@ -497,7 +546,7 @@ export class MemorySwarmStore implements SwarmStore {
     const i = this.#upsert(swarm, peer.peerId, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
       const slot = swarm.slots[i]!;
-      this.#flags[slot] = this.#flags[slot]! | FLAG_COUNTED;
+      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! | FLAG_COUNTED;
     }
   }
 

@@ -1,0 +1,246 @@
+// Announce throughput of `btool tracker` against opentracker (Debian) and a bare Deno.serve handler returning a fixed
+// bencoded body, in one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
+// 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
+// Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
+
+import { parseArgs } from "node:util";
+import { percentEncode, toHex } from "../lib/bytes.ts";
+
+const TORRENTS = 1_000;
+const READY_TIMEOUT_MS = 30_000;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
+
+type Mode = "close" | "keepalive";
+interface Sample {
+  rate: number;
+  p99Ms: number;
+  errors: string;
+}
+
+/** A fixed reply shaped like a real one: counts, intervals and 50 compact peers. */
+function bareBody(): Uint8Array {
+  const head = "d8:completei10e10:incompletei40e8:intervali1800e12:min intervali900e5:peers300:";
+  const out = new Uint8Array(head.length + 300 + 1);
+  for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+  for (let i = 0; i < 300; i++) out[head.length + i] = (i * 37) & 0xff;
+  out[out.length - 1] = 0x65;
+  return out;
+}
+
+/** `--bare-server PORT`: the reference handler, run in its own process like the others. */
+function serveBare(port: number): void {
+  const body = bareBody();
+  const headers = { "content-type": "text/plain" };
+  Deno.serve(
+    { hostname: "127.0.0.1", port, onListen: () => {} },
+    () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
+  );
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let exited = false;
+  child.status.then(() => exited = true);
+  while (Date.now() < deadline && !exited) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`server on port ${port} did not start`);
+}
+
+function parseMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (m === null) return NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "ms" ? v : m[2] === "s" ? v * 1000 : v * 60_000;
+}
+
+async function runWrk(
+  port: number,
+  mode: Mode,
+  o: { duration: number; connections: number; threads: number; hashesFile: string },
+): Promise<Sample> {
+  const args = ["-t", String(o.threads), "-c", String(o.connections), "-d", `${o.duration}s`, "--latency", "-s", LUA];
+  if (mode === "close") args.push("-H", "Connection: close");
+  args.push(`http://127.0.0.1:${port}/announce`);
+  const out = await new Deno.Command("wrk", {
+    args,
+    env: { TRACKER_HASHES: o.hashesFile },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const p99Ms = parseMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? "");
+  const errs = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
+    .filter((x) => x !== undefined).join("; ");
+  if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
+  return { rate, p99Ms, errors: errs };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+interface Target {
+  name: string;
+  start(port: number, dir: string): Deno.ChildProcess;
+}
+
+const TARGETS: Target[] = [
+  {
+    name: "btool tracker",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-all",
+          MAIN,
+          "tracker",
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--db",
+          ":memory:",
+          "--admin-token",
+          "bench",
+          "--quiet",
+        ],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+  {
+    name: "opentracker",
+    start: (port, dir) => {
+      Deno.writeTextFileSync(
+        `${dir}/opentracker.conf`,
+        `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ${dir}/whitelist.txt\n`,
+      );
+      return new Deno.Command("/usr/bin/opentracker", {
+        args: ["-f", `${dir}/opentracker.conf`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    },
+  },
+  {
+    name: "bare Deno.serve",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port)],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "10" },
+      runs: { type: "string", default: "3" },
+      connections: { type: "string", default: "64" },
+      threads: { type: "string", default: "2" },
+      "bare-server": { type: "string" },
+    },
+  });
+  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]));
+  const o = {
+    duration: Number(values.duration),
+    connections: Number(values.connections),
+    threads: Number(values.threads),
+    hashesFile: "",
+  };
+  const runs = Number(values.runs);
+  const dir = await Deno.makeTempDir({ prefix: "btool-bench-" });
+  const hashes = Array.from({ length: TORRENTS }, () => crypto.getRandomValues(new Uint8Array(20)));
+  Deno.writeTextFileSync(`${dir}/whitelist.txt`, hashes.map(toHex).join("\n") + "\n");
+  o.hashesFile = `${dir}/hashes.txt`;
+  Deno.writeTextFileSync(o.hashesFile, hashes.map(percentEncode).join("\n") + "\n");
+  const isOpentracker = await Deno.stat("/usr/bin/opentracker").then(() => true, () => false);
+  const targets = TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker);
+  const results = new Map<string, Sample[]>();
+  console.log(
+    `tracker-http: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, ${TORRENTS} torrents, median of ${runs}` +
+      ` (machine shared with other work: figures are noisy)`,
+  );
+  const children: Deno.ChildProcess[] = [];
+  try {
+    const ports = new Map<string, number>();
+    for (const t of targets) {
+      const port = freePort();
+      const child = t.start(port, dir);
+      children.push(child);
+      await waitReady(port, child);
+      ports.set(t.name, port);
+      await runWrk(port, "keepalive", { ...o, duration: 2 }); // warm-up (JIT)
+    }
+    for (const mode of ["close", "keepalive"] as Mode[]) {
+      for (let r = 0; r < runs; r++) {
+        for (const t of targets) {
+          const s = await runWrk(ports.get(t.name)!, mode, o);
+          const key = `${mode}|${t.name}`;
+          results.set(key, [...(results.get(key) ?? []), s]);
+          console.log(
+            `  ${mode.padEnd(9)} run ${r + 1} ${t.name.padEnd(16)} ${s.rate.toFixed(0).padStart(7)}/s  p99 ` +
+              `${s.p99Ms.toFixed(2)} ms${s.errors ? `  (${s.errors})` : ""}`,
+          );
+        }
+      }
+    }
+  } finally {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await c.status;
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  console.log("\nmedians:");
+  const med = (mode: Mode, name: string) => {
+    const xs = results.get(`${mode}|${name}`) ?? [];
+    return { rate: median(xs.map((x) => x.rate)), p99: median(xs.map((x) => x.p99Ms)) };
+  };
+  for (const mode of ["close", "keepalive"] as Mode[]) {
+    for (const t of targets) {
+      const m = med(mode, t.name);
+      console.log(
+        `  ${mode.padEnd(9)} ${t.name.padEnd(16)} ${m.rate.toFixed(0).padStart(7)}/s  p99 ${m.p99.toFixed(2)} ms`,
+      );
+    }
+  }
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log("\nratios (goal):");
+  const bc = med("close", "btool tracker").rate;
+  const bk = med("keepalive", "btool tracker").rate;
+  if (isOpentracker) {
+    console.log(`  close:     btool / opentracker     = ${ratio(bc, med("close", "opentracker").rate)} (≥ 1.0)`);
+  }
+  console.log(`  close:     btool / bare Deno.serve = ${ratio(bc, med("close", "bare Deno.serve").rate)}`);
+  console.log(`  keepalive: btool / bare Deno.serve = ${ratio(bk, med("keepalive", "bare Deno.serve").rate)} (≥ 0.9)`);
+  if (isOpentracker) {
+    console.log(`  keepalive: btool / opentracker     = ${ratio(bk, med("keepalive", "opentracker").rate)}`);
+  }
+}
+
+if (import.meta.main) await main();
