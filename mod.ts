@@ -9,3 +9,17 @@ export * from "./lib/metainfo.ts";
 export * from "./lib/pieces.ts";
 export * from "./lib/file_map.ts";
 export * from "./lib/storage/storage.ts";
+export * from "./lib/tracker/udp_codec.ts";
+export * from "./lib/tracker/client.ts";
+export {
+  type CounterChange,
+  PersistError,
+  SCHEMA_VERSION,
+  type SnapshotPeer,
+  type TorrentMeta,
+  type TorrentRecord,
+  TrackerDb,
+  type TrackerDbOptions,
+} from "./lib/persist/db.ts";
+export { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS, type SimilarOptions } from "./lib/tracker/registry.ts";
+export { DASHBOARD_HTML } from "./lib/tracker/dashboard.ts";
