@@ -430,7 +430,7 @@ async function hashWithWorkers(
 
 /**
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
- * memory bounded by one read chunk per hasher. Uses up to `threads` Workers for more than 16 MiB of data.
+ * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses up to `threads` Workers for more than 16 MiB of data.
  * @throws {StorageError} read_failed, file_changed
  * @throws {CreateError} aborted
  */
