@@ -88,6 +88,10 @@ export class PiecePicker {
   #availability: Uint32Array;
   /** A random permutation of piece indexes: scan order, so availability ties break at random. */
   #order: Uint32Array;
+  /** #order[0..#orderLength) may still hold pieces we lack; verified pieces are swapped out as scans meet them. */
+  #orderLength: number;
+  /** #bucket[a] = number of MISSING wanted pieces with availability a (so the rarest level is known at once). */
+  #bucket: number[] = [0];
   #partials = new Map<number, Partial>();
   #peers = new Map<string, PeerState>();
   #haveCount = 0;
@@ -110,6 +114,7 @@ export class PiecePicker {
       }
     }
     this.#order = new Uint32Array(this.#pieceCount);
+    this.#orderLength = this.#pieceCount;
     for (let i = 0; i < this.#pieceCount; i++) this.#order[i] = i;
     for (let i = this.#pieceCount - 1; i > 0; i--) {
       const j = Math.floor(this.#random() * (i + 1));
@@ -179,7 +184,7 @@ export class PiecePicker {
     const peer = this.#peers.get(peerId);
     if (!peer) return [];
     const released = this.releasePeer(peerId);
-    for (const i of peer.bitfield.setIndexes()) this.#availability[i] = this.#availability[i]! - 1;
+    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, -1);
     this.#peers.delete(peerId);
     return released;
   }
@@ -190,9 +195,9 @@ export class PiecePicker {
    */
   peerBitfield(peerId: string, bitfield: Bitfield): boolean {
     const peer = this.#peer(peerId);
-    for (const i of peer.bitfield.setIndexes()) this.#availability[i] = this.#availability[i]! - 1;
+    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, -1);
     peer.bitfield = bitfield.clone();
-    for (const i of peer.bitfield.setIndexes()) this.#availability[i] = this.#availability[i]! + 1;
+    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, 1);
     return this.isInteresting(peerId);
   }
 
@@ -205,7 +210,7 @@ export class PiecePicker {
   peerHave(peerId: string, index: number): boolean {
     const peer = this.#peer(peerId);
     if (index < 0 || index >= this.#pieceCount) return false;
-    if (peer.bitfield.set(index)) this.#availability[index] = this.#availability[index]! + 1;
+    if (peer.bitfield.set(index)) this.#addAvailability(index, 1);
     return this.isPieceWanted(index);
   }
 
@@ -311,6 +316,7 @@ export class PiecePicker {
       this.#freeBlocks -= partial ? partial.blocks.filter((s) => s === FREE).length : this.#blockCount(index);
     }
     if (partial) this.#dropPartial(partial);
+    else this.#leaveBucket(index);
     this.#pieceState[index] = HAVE;
     this.#haveCount++;
     if (this.#isWanted(index)) this.#wantedMissing--;
@@ -328,6 +334,7 @@ export class PiecePicker {
     if (this.#isWanted(index)) this.#freeBlocks += partial.blocks.filter((s) => s !== FREE).length;
     this.#dropPartial(partial);
     this.#pieceState[index] = MISSING;
+    this.#enterBucket(index);
     return [...sources];
   }
 
@@ -361,6 +368,8 @@ export class PiecePicker {
   }
 
   #recount(): void {
+    this.#bucket = [0];
+    for (let i = 0; i < this.#pieceCount; i++) this.#enterBucket(i);
     this.#wantedMissing = 0;
     this.#freeBlocks = 0;
     this.#haveCount = 0;
@@ -380,14 +389,35 @@ export class PiecePicker {
     }
   }
 
+  #isInBucket(index: number): boolean {
+    return this.#pieceState[index] === MISSING && this.#isWanted(index);
+  }
+
+  #enterBucket(index: number): void {
+    if (!this.#isInBucket(index)) return;
+    const a = this.#availability[index]!;
+    while (this.#bucket.length <= a) this.#bucket.push(0);
+    this.#bucket[a] = this.#bucket[a]! + 1;
+  }
+
+  #leaveBucket(index: number): void {
+    if (!this.#isInBucket(index)) return;
+    const a = this.#availability[index]!;
+    this.#bucket[a] = this.#bucket[a]! - 1;
+  }
+
+  #addAvailability(index: number, delta: number): void {
+    this.#leaveBucket(index);
+    this.#availability[index] = this.#availability[index]! + delta;
+    this.#enterBucket(index);
+  }
+
   #hasFreeAvailableBlock(): boolean {
     for (const partial of this.#partials.values()) {
       if (this.#availability[partial.index] === 0 || !this.#isWanted(partial.index)) continue;
       if (partial.blocks.includes(FREE)) return true;
     }
-    for (let i = 0; i < this.#pieceCount; i++) {
-      if (this.#pieceState[i] === MISSING && this.#availability[i]! > 0 && this.#isWanted(i)) return true;
-    }
+    for (let a = 1; a < this.#bucket.length; a++) if (this.#bucket[a]! > 0) return true;
     return false;
   }
 
@@ -403,15 +433,26 @@ export class PiecePicker {
       }
       return -1;
     }
+    // The rarest level among all missing wanted pieces: a candidate there cannot be beaten, stop at it.
+    let rarest = 1;
+    while (rarest < this.#bucket.length && this.#bucket[rarest] === 0) rarest++;
+    if (rarest >= this.#bucket.length) return -1;
     let best = -1;
     let bestAvailability = Infinity;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < this.#orderLength;) {
       const i = this.#order[k]!;
+      if (this.#pieceState[i] === HAVE) {
+        this.#orderLength--;
+        this.#order[k] = this.#order[this.#orderLength]!;
+        this.#order[this.#orderLength] = i;
+        continue;
+      }
+      k++;
       const a = this.#availability[i]!;
       if (a >= bestAvailability || !isCandidate(i)) continue;
       best = i;
       bestAvailability = a;
-      if (a <= 1) break;
+      if (a <= rarest) break;
     }
     return best;
   }
@@ -427,6 +468,7 @@ export class PiecePicker {
       received: 0,
     };
     this.#partials.set(index, partial);
+    this.#leaveBucket(index);
     this.#pieceState[index] = PARTIAL;
     return partial;
   }

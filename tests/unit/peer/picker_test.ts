@@ -295,3 +295,46 @@ Deno.test("PiecePicker completes a random swarm with chokes and departures (seed
     equal(p.haveCount, 25);
   }
 });
+
+Deno.test("PiecePicker always starts a piece of the lowest availability the peer can give (seeded)", () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const random = seededRandom(seed * 31);
+    const pieceCount = 200;
+    const geometry = { pieceLength: BLOCK_BYTES, pieceCount, totalLength: pieceCount * BLOCK_BYTES };
+    const p = new PiecePicker(geometry, { random: seededRandom(seed), randomFirstPieces: 0 });
+    const ids = ["a", "b", "c", "d", "e", "f"];
+    const has = new Map<string, Set<number>>();
+    const join = (id: string) => {
+      const set = new Set(range(0, pieceCount).filter(() => random() < 0.4));
+      has.set(id, set);
+      p.addPeer(id);
+      p.peerBitfield(id, bits(pieceCount, [...set]));
+    };
+    ids.forEach(join);
+    const started = new Set<number>();
+    for (let step = 0; step < 2000 && !p.isComplete; step++) {
+      const id = ids[Math.floor(random() * ids.length)]!;
+      if (random() < 0.05) {
+        p.removePeer(id);
+        join(id);
+        continue;
+      }
+      if (random() < 0.1) {
+        const i = Math.floor(random() * pieceCount);
+        has.get(id)!.add(i);
+        p.peerHave(id, i);
+      }
+      const [r] = p.nextRequests(id, 1);
+      if (r === undefined || started.has(r.pieceIndex)) continue;
+      const availability = (i: number) => ids.filter((x) => has.get(x)!.has(i)).length;
+      const candidates = [...has.get(id)!].filter((i) => !started.has(i));
+      const min = Math.min(...candidates.map(availability));
+      equal(availability(r.pieceIndex), min, `seed ${seed} step ${step}: piece ${r.pieceIndex} is not the rarest`);
+      equal(p.availability(r.pieceIndex), min);
+      started.add(r.pieceIndex);
+      const res = p.blockReceived(id, r);
+      ok(res.type === "accepted" && res.isPieceComplete);
+      p.pieceVerified(r.pieceIndex);
+    }
+  }
+});
