@@ -99,7 +99,10 @@ export interface ProgressBarOptions {
 
 const ENCODER = new TextEncoder();
 
-/** A one-line progress bar on stderr. Call `update(done)` as work advances and `finish()` (or `clear()`) at the end. */
+/**
+ * A one-line progress bar on stderr. Call `update(done)` as work advances and `finish()` (or `clear()`) at the end.
+ * It first draws one interval after it was created, so work that ends sooner leaves no trace.
+ */
 export class ProgressBar {
   readonly #total: number;
   readonly #label: string;
@@ -123,7 +126,9 @@ export class ProgressBar {
     this.#intervalMs = options.intervalMs ?? 100;
     this.#windowMs = options.windowMs ?? 5000;
     this.#width = options.width ?? terminalWidth();
-    this.#samples.push([this.#now(), 0]);
+    const t = this.#now();
+    this.#samples.push([t, 0]);
+    this.#lastDrawMs = t; // first draw after one interval: quick jobs print nothing
   }
 
   /** Record progress; redraws when enough time has passed. */
@@ -159,9 +164,9 @@ export class ProgressBar {
     }
   }
 
-  /** Draw the final state and end the line. */
+  /** Draw the final state and end the line (nothing when the bar was never drawn). */
   finish(): void {
-    if (!this.#isEnabled) return;
+    if (!this.#isEnabled || !this.#isDrawn) return;
     this.#draw(this.#now());
     this.#write("\n");
     this.#isDrawn = false;
