@@ -1,0 +1,46 @@
+import { parseMetainfo } from "../../../lib/metainfo.ts";
+import {
+  checkPieces,
+  createPeerId,
+  isSoleSource,
+  MAX_QUEUE_BLOCKS,
+  MIN_QUEUE_BLOCKS,
+  queueBlocksFor,
+} from "../../../lib/peer/session.ts";
+import { createMemoryStorage } from "../../../lib/storage/storage.ts";
+import { deepEqual, equal, match, ok } from "../../_helpers/assert.ts";
+import { seededRandom } from "../../_helpers/random.ts";
+import { buildTorrent } from "../../_helpers/torrent.ts";
+
+Deno.test("queueBlocksFor() grows with the rate between its bounds", () => {
+  equal(queueBlocksFor(0), MIN_QUEUE_BLOCKS);
+  equal(queueBlocksFor(1e12), MAX_QUEUE_BLOCKS);
+  ok(queueBlocksFor(10 * 1024 * 1024) > MIN_QUEUE_BLOCKS);
+  ok(queueBlocksFor(20 * 1024 * 1024) >= queueBlocksFor(10 * 1024 * 1024));
+});
+
+Deno.test("createPeerId() is 20 bytes with the -BT0100- prefix, deterministic for a seed", () => {
+  const a = createPeerId(seededRandom(1));
+  equal(a.length, 20);
+  match(new TextDecoder().decode(a), /^-BT0100-[0-9A-Za-z]{12}$/);
+  deepEqual(a, createPeerId(seededRandom(1)));
+});
+
+Deno.test("isSoleSource() convicts only a piece from a single peer", () => {
+  ok(isSoleSource(["p1"]));
+  ok(isSoleSource(["p1", "p1"]));
+  ok(!isSoleSource(["p1", "p2"]));
+});
+
+Deno.test("checkPieces() finds the pieces that hash correctly", async () => {
+  const data = new Uint8Array(5 * 16384 + 100).map((_, i) => (i * 13) & 0xff);
+  const meta = parseMetainfo(buildTorrent({ data, pieceLength: 16384 }).bytes);
+  const damaged = data.slice();
+  damaged[16384 * 2 + 5]! ^= 1;
+  damaged[data.length - 1]! ^= 1;
+  const storage = createMemoryStorage(meta, { data: damaged });
+  const seen: number[] = [];
+  const have = await checkPieces(storage, { onProgress: (n) => seen.push(n) });
+  deepEqual([...have.setIndexes()], [0, 1, 3, 4]);
+  equal(seen.at(-1), data.length);
+});
