@@ -196,7 +196,7 @@ Deno.test("hashPieces() hashes pieces across file boundaries, in-process and wit
       const inline = await hashPieces(files, pl, { threads: 1, onProgress: (p) => seen.push(p.bytesHashed) });
       equal(toHex(inline), want);
       equal(seen.at(-1), all.length);
-      equal(toHex(await hashPieces(files, pl, { threads: 3 })), want);
+      equal(toHex(await hashPieces(files, pl, { threads: 3, inlineMaxBytes: 0 })), want);
     }
   });
 });
@@ -209,7 +209,11 @@ Deno.test("hashPieces() reports a file that shrank as a StorageError", async () 
     // Large enough for Workers: the error comes back from whichever hasher reads past the end.
     await Deno.writeFile(`${tmp}/big`, new Uint8Array(17 * MiB));
     const big = [{ fsPath: `${tmp}/big`, path: ["big"], length: 20 * MiB }];
-    await assertRejectsCode(() => hashPieces(big, 16 * KiB, { threads: 2 }), StorageError, "file_changed");
+    await assertRejectsCode(
+      () => hashPieces(big, 16 * KiB, { threads: 2, inlineMaxBytes: 0 }),
+      StorageError,
+      "file_changed",
+    );
     await assertRejectsCode(
       () => hashPieces([{ fsPath: `${tmp}/gone`, path: ["g"], length: 1 }], 16 * KiB),
       StorageError,
