@@ -101,6 +101,8 @@ export class PeerConnection {
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastReceivedMs: number;
   #lastSentMs: number;
+  /** When the current flush started or last completed a write (detects a peer that stopped reading). */
+  #writeProgressMs = 0;
   #idleTimeoutMs: number;
   #keepAliveIntervalMs: number;
   #iterating = false;
@@ -294,6 +296,11 @@ export class PeerConnection {
       this.#closeWith(new WireError("idle_timeout", `Peer sent nothing for ${this.#idleTimeoutMs} ms`));
       return;
     }
+    if (this.#isWriting && now - this.#writeProgressMs >= this.#idleTimeoutMs) {
+      // The peer stopped reading: our writes have made no progress for as long as we let a peer stay silent.
+      this.#closeWith(new WireError("write_timeout", `Peer read nothing for ${this.#idleTimeoutMs} ms`));
+      return;
+    }
     if (now - this.#lastSentMs >= this.#keepAliveIntervalMs && !this.#isWriting) {
       this.#enqueue([encodeMessage({ type: "keepAlive" })]).catch(() => {});
     }
@@ -373,6 +380,7 @@ export class PeerConnection {
 
   async #flush(): Promise<void> {
     this.#isWriting = true;
+    this.#writeProgressMs = Date.now();
     try {
       while (this.#queue.length > 0 && !this.#isClosed) {
         const batch: Pending[] = [];
@@ -397,7 +405,7 @@ export class PeerConnection {
           this.#closeWith(err);
           return;
         }
-        this.#lastSentMs = Date.now();
+        this.#lastSentMs = this.#writeProgressMs = Date.now();
         for (const p of batch) p.resolve();
       }
     } finally {

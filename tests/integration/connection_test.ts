@@ -334,3 +334,30 @@ Deno.test("PeerConnection.open() drops a non-BitTorrent sender at once", async (
     listener.close();
   }
 });
+
+Deno.test("PeerConnection drops a peer that stops reading (write timeout)", async () => {
+  const { client, server, listener } = await socketPair();
+  let b: PeerConnection | null = null;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  try {
+    const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("deaf") });
+    const opening = PeerConnection.open(server, options("b", { idleTimeoutMs: 300 }));
+    await client.write(hs);
+    b = await opening;
+    // The deaf peer keeps talking (so it is not idle) but never reads what we send.
+    ticker = setInterval(() => client.write(encodeMessage({ type: "keepAlive" })).catch(() => {}), 50);
+    const inbox = new Inbox(b);
+    const payload = new Uint8Array(1024 * 1024);
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 64; i++) sends.push(b.send({ type: "extended", extendedId: 1, payload }));
+    const results = await Promise.allSettled(sends);
+    ok(results.some((r) => r.status === "rejected"), "queued writes fail once the connection is dropped");
+    await inbox.done;
+    equal((b.closeReason as WireError).code, "write_timeout");
+  } finally {
+    clearInterval(ticker);
+    b?.close();
+    client.close();
+    listener.close();
+  }
+});
