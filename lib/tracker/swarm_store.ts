@@ -7,7 +7,8 @@
 //   `highWater` that are not live are on the free stack.
 // - Each swarm lists its slots in `slots`; `pos[slot]` is the slot's index in that list (swap-remove keeps it dense).
 // - A swarm's `seeders` counts slots with FLAG_SEEDER; leechers are the rest. The store's totals are the sums.
-// - `completed` counts each peer once (FLAG_COUNTED); it survives the peer and the swarm stays while it is > 0.
+// - `completed` counts each peer once (FLAG_COUNTED): on event=completed, or when a known leecher announces or stops
+//   with left=0; it survives the peer and the swarm stays while it is > 0.
 // - Swarms with more than INDEX_MIN_PEERS peers also keep `index` (peer id → slot); smaller ones are scanned.
 
 import { toHex } from "../bytes.ts";
@@ -207,6 +208,8 @@ export class MemorySwarmStore implements SwarmStore {
   #gen = 0;
   #n4 = 0;
   #n6 = 0;
+  /** Set by #upsert: the peer existed and was a leecher before this announce. */
+  #wasLeecher = false;
 
   constructor(options: MemorySwarmStoreOptions = {}) {
     this.#peerTimeoutS = options.peerTimeoutS ?? DEFAULT_PEER_TIMEOUT_S;
@@ -331,7 +334,8 @@ export class MemorySwarmStore implements SwarmStore {
   #upsert(swarm: Swarm, peerId: Uint8Array, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
     let i = this.#find(swarm, peerId);
     let slot: number;
-    if (i < 0) {
+    const isNewPeer = i < 0;
+    if (isNewPeer) {
       if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
       slot = this.#allocSlot();
       const o = slot * ID_WORDS;
@@ -348,6 +352,7 @@ export class MemorySwarmStore implements SwarmStore {
       }
     } else slot = swarm.slots[i]!;
     const before = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
+    this.#wasLeecher = !isNewPeer && (before & FLAG_SEEDER) === 0;
     this.#setPeer(slot, ip, port, left, lastSeenS, before);
     const isSeeder = left === 0;
     if (isSeeder !== ((before & FLAG_SEEDER) !== 0)) {
@@ -367,13 +372,22 @@ export class MemorySwarmStore implements SwarmStore {
         return { complete: 0, incomplete: 0, peers4: EMPTY, peers6: EMPTY, isNewlyCompleted: false, isNewSwarm: false };
       }
       const i = this.#find(swarm, req.peerId);
-      if (i >= 0) this.#removeAt(swarm, i);
+      let isNewlyCompleted = false;
+      if (i >= 0) {
+        const flags = this.#addr[swarm.slots[i]! * ADDR_STRIDE + FLAGS_AT]!;
+        // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
+        if (req.left === 0 && (flags & (FLAG_SEEDER | FLAG_COUNTED)) === 0) {
+          swarm.completed++;
+          isNewlyCompleted = true;
+        }
+        this.#removeAt(swarm, i);
+      }
       const result = {
         complete: swarm.seeders,
         incomplete: swarm.slots.length - swarm.seeders,
         peers4: EMPTY,
         peers6: EMPTY,
-        isNewlyCompleted: false,
+        isNewlyCompleted,
         isNewSwarm: false,
       };
       if (swarm.slots.length === 0 && swarm.completed === 0) this.#swarms.delete(key);
@@ -383,7 +397,10 @@ export class MemorySwarmStore implements SwarmStore {
     const i = this.#upsert(swarm, req.peerId, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
     const slot = swarm.slots[i]!;
     let isNewlyCompleted = false;
-    if (req.event === "completed" && (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_COUNTED) === 0) {
+    // `completed` counts once per peer; so does a known leecher reaching left=0 without the event (some clients
+    // skip it), but a peer first seen as a seeder does not count.
+    const isFinished = req.event === "completed" || (req.left === 0 && this.#wasLeecher);
+    if (isFinished && (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_COUNTED) === 0) {
       this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! | FLAG_COUNTED;
       swarm.completed++;
       isNewlyCompleted = true;

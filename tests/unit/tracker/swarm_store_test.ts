@@ -109,9 +109,9 @@ Deno.test("MemorySwarmStore.announce() moves a peer between leechers and seeders
   store.announce(req(1), opts());
   deepEqual(store.scrape(HASH), { complete: 0, downloaded: 0, incomplete: 1 });
   store.announce(req(1, { left: 0 }), opts());
-  deepEqual(store.scrape(HASH), { complete: 1, downloaded: 0, incomplete: 0 });
+  deepEqual(store.scrape(HASH), { complete: 1, downloaded: 1, incomplete: 0 });
   store.announce(req(1, { left: 5 }), opts());
-  deepEqual(store.totals(), { torrents: 1, peers: 1, seeders: 0, leechers: 1, completed: 0 });
+  deepEqual(store.totals(), { torrents: 1, peers: 1, seeders: 0, leechers: 1, completed: 1 });
 });
 
 Deno.test("MemorySwarmStore puts IPv6 peers in peers6 and returns peer ids on request", () => {
@@ -200,4 +200,20 @@ Deno.test("MemorySwarmStore grows its slab past the initial capacity", () => {
   equal(store.totals().torrents, 100);
   const hash = new Uint8Array(20);
   equal(store.peersOf(hash).length, 30);
+});
+
+Deno.test("MemorySwarmStore counts a leecher that reaches left=0 without the completed event, once", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { event: "started" }), opts());
+  equal(store.announce(req(1, { left: 0 }), opts()).isNewlyCompleted, true);
+  equal(store.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
+  // aria2c with --seed-time=0: started as a leecher, then only "stopped" with left=0.
+  store.announce(req(2, { event: "started" }), opts());
+  equal(store.announce(req(2, { left: 0, event: "stopped" }), opts()).isNewlyCompleted, true);
+  // A seeder from the start, or a leecher stopping early, is no download.
+  store.announce(req(3, { left: 0 }), opts());
+  equal(store.announce(req(3, { left: 0, event: "stopped" }), opts()).isNewlyCompleted, false);
+  store.announce(req(4), opts());
+  equal(store.announce(req(4, { left: 50, event: "stopped" }), opts()).isNewlyCompleted, false);
+  equal(store.scrape(HASH).downloaded, 2);
 });
