@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { concat, fromHex, toHex, utf8 } from "../../../lib/bytes.ts";
 import { WireError } from "../../../lib/errors.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
@@ -68,12 +69,27 @@ function toComparable(m: WireMessage): Record<string, unknown> {
     case "bitfield":
       return { type: m.type, bytes: toHex(m.bytes) };
     case "piece":
-      return { type: m.type, pieceIndex: m.pieceIndex, begin: m.begin, block: toHex(sha1(m.block)) };
+      return { type: m.type, pieceIndex: m.pieceIndex, begin: m.begin, block: blockName(m.block) };
     case "extended":
       return { type: m.type, extendedId: m.extendedId, payload: toHex(m.payload) };
     default:
       return { ...m };
   }
+}
+
+/** The sidecar's blocks; a decoded block is named by the one it equals (a native compare keeps this cheap). */
+const knownBlocks: Buffer[] = [];
+for (const m of messagesJson.messages) {
+  const w = fromJson(m);
+  if (w.type !== "piece") continue;
+  if (typeof m.blockSha1 === "string") equal(toHex(sha1(w.block)), m.blockSha1, "sidecar block pattern");
+  knownBlocks.push(Buffer.from(w.block));
+}
+
+function blockName(block: Uint8Array): string {
+  const b = Buffer.from(block.buffer, block.byteOffset, block.length);
+  const at = knownBlocks.findIndex((k) => k.equals(b));
+  return at < 0 ? `unknown block sha1 ${toHex(sha1(block))}` : `block #${at}`;
 }
 
 const expected = messagesJson.messages.map((m) => toComparable(fromJson(m)));
@@ -164,10 +180,10 @@ Deno.test("MessageDecoder decodes the golden stream in one chunk and byte by byt
 });
 
 Deno.test("MessageDecoder decodes the golden stream split at every byte position", () => {
+  const want = JSON.stringify(expected);
   for (let i = 0; i <= messagesBin.length; i++) {
-    const got = decodeAll([messagesBin.subarray(0, i), messagesBin.subarray(i)]);
-    equal(got.length, expected.length, `split at ${i}`);
-    deepEqual(got.map(toComparable), expected, `split at ${i}`);
+    const got = decodeAll([messagesBin.subarray(0, i), messagesBin.subarray(i)]).map(toComparable);
+    if (JSON.stringify(got) !== want) deepEqual(got, expected, `split at ${i}`);
   }
 });
 
