@@ -89,6 +89,10 @@ export class PeerConnection {
   peerChoking = true;
   /** The peer is interested in us. */
   peerInterested = false;
+  /** Block bytes received in `piece` messages (for rates and the tracker's `downloaded`). */
+  downloadedBytes = 0;
+  /** Block bytes sent in `piece` messages (for rates and the tracker's `uploaded`). */
+  uploadedBytes = 0;
 
   #conn: Deno.Conn;
   #decoder: MessageDecoder;
@@ -177,6 +181,11 @@ export class PeerConnection {
     return this.#closeReason;
   }
 
+  /** The peer's address. */
+  get remoteAddr(): Deno.Addr {
+    return this.#conn.remoteAddr;
+  }
+
   /** True once closed. */
   get isClosed(): boolean {
     return this.#isClosed;
@@ -194,7 +203,8 @@ export class PeerConnection {
 
   /**
    * Incoming messages until the connection closes. Refused requests are answered here and not yielded. Each
-   * yielded `piece` block is the caller's to keep. Only one iteration at a time.
+   * yielded `piece` block is the caller's to keep. Only one iteration at a time; leaving the loop early closes
+   * the connection.
    */
   async *messages(): AsyncGenerator<WireMessage, void, undefined> {
     if (this.#iterating) throw new BtoolError("connection_state", "PeerConnection.messages() is already iterating");
@@ -256,6 +266,7 @@ export class PeerConnection {
     const key = requestKey({ ...request, length: block.length });
     if (!this.#requests.delete(key)) return false;
     await this.#enqueue([encodePieceHeader(request.pieceIndex, request.begin, block.length), block]);
+    this.uploadedBytes += block.length;
     return true;
   }
 
@@ -353,6 +364,7 @@ export class PeerConnection {
         if (!isValidRequest(this.#geometry, span, { maxLength: BLOCK_BYTES })) {
           throw new WireError("piece_range", `Invalid piece: "${msg.pieceIndex}:${msg.begin}" out of range`);
         }
+        this.downloadedBytes += msg.block.length;
         return true;
       }
       default:

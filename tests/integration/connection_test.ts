@@ -121,6 +121,9 @@ Deno.test("PeerConnection: two peers handshake, exchange state and a block", asy
     const piece = await nextOf(toA);
     ok(piece.type === "piece");
     deepEqual(piece.block, block);
+    equal(b.uploadedBytes, BLOCK_BYTES);
+    equal(a.downloadedBytes, BLOCK_BYTES);
+    equal((a.remoteAddr as Deno.NetAddr).hostname, "127.0.0.1");
 
     a.close();
     equal(await toA.next(), null);
