@@ -310,6 +310,7 @@ export class PiecePicker {
 
   /** The complete piece `index` hashed correctly (or was found on disk): we have it. */
   pieceVerified(index: number): void {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.#pieceCount) return;
     if (this.#pieceState[index] === HAVE) return;
     const partial = this.#partials.get(index);
     if (this.#isWanted(index)) {
