@@ -48,6 +48,41 @@ export type CounterChange =
   | { type: "completed"; infoHashHex: string; count: number; nowMs: number }
   | { type: "seen"; infoHashHexes: readonly string[]; nowMs: number };
 
+/** A member of a private tracker (issue #6). */
+export interface UserRecord {
+  id: number;
+  name: string;
+  /** 32 lowercase hex digits; never log it. */
+  passkeyHex: string;
+  createdMs: number;
+  /** Set once revoked: the passkey no longer works. */
+  revokedMs: number | null;
+  rotatedMs: number | null;
+  uploaded: number;
+  downloaded: number;
+}
+
+/** Last counters of one (user, torrent, peer), for restart-safe accounting (INTEROP.md 11). */
+export interface UserPeerCounters {
+  userId: number;
+  infoHashHex: string;
+  peerIdHex: string;
+  lastUploaded: number;
+  lastDownloaded: number;
+  lastSeenMs: number;
+}
+
+/** One flush of accounting: per-user deltas to add and last counters to store, in one transaction. */
+export interface AccountingBatch {
+  deltas: readonly { userId: number; uploaded: number; downloaded: number }[];
+  peers: readonly UserPeerCounters[];
+}
+
+/** Longest user name accepted. */
+export const MAX_USER_NAME_CHARS = 64;
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
+const PASSKEY32 = /^[0-9a-f]{32}$/;
+
 /** The state database could not be opened, migrated or written, or a value given to it is invalid. */
 export class PersistError extends BtoolError {}
 
@@ -101,6 +136,27 @@ export const MIGRATIONS: readonly string[] = [
      downloaded   INTEGER NOT NULL,
      last_seen_ms INTEGER NOT NULL
    );`,
+  // 2 (issue #6): members of a private tracker and per-user accounting. A revoked user keeps its row (and totals);
+  // user_peers holds the last uploaded/downloaded each (user, torrent, peer) announced, so deltas survive restarts.
+  `CREATE TABLE users (
+     id          INTEGER PRIMARY KEY,
+     name        TEXT NOT NULL UNIQUE,
+     passkey     TEXT NOT NULL UNIQUE CHECK (length(passkey) = 32),
+     created_ms  INTEGER NOT NULL,
+     revoked_ms  INTEGER,
+     rotated_ms  INTEGER,
+     uploaded    INTEGER NOT NULL DEFAULT 0,
+     downloaded  INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE user_peers (
+     user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+     info_hash       TEXT NOT NULL,
+     peer_id         TEXT NOT NULL,
+     last_uploaded   INTEGER NOT NULL,
+     last_downloaded INTEGER NOT NULL,
+     last_seen_ms    INTEGER NOT NULL,
+     PRIMARY KEY (user_id, info_hash, peer_id)
+   ) WITHOUT ROWID;`,
 ];
 
 /** The schema version this build writes. */
@@ -503,6 +559,128 @@ export class TrackerDb {
     }));
   }
 
+  /**
+   * Add a member with `passkeyHex` (32 lowercase hex digits). A revoked user of the same name comes back with the
+   * new passkey and its old totals.
+   * @throws {PersistError} `invalid_user_name`, `invalid_passkey`, `user_exists` (an active user has that name)
+   */
+  addUser(name: string, passkeyHex: string, nowMs: number): UserRecord {
+    checkUserName(name);
+    checkPasskey(passkeyHex);
+    return this.#transaction(() => {
+      const row = this.#stmt("SELECT id, revoked_ms FROM users WHERE name = ?").get(name);
+      if (row !== undefined && row.revoked_ms === null) {
+        throw new PersistError("user_exists", `Cannot add user "${name}": it exists`);
+      }
+      if (row === undefined) {
+        this.#stmt("INSERT INTO users (name, passkey, created_ms) VALUES (?, ?, ?)").run(name, passkeyHex, nowMs);
+      } else {
+        this.#stmt("UPDATE users SET passkey = ?, revoked_ms = NULL, rotated_ms = ? WHERE id = ?").run(
+          passkeyHex,
+          nowMs,
+          row.id as number,
+        );
+      }
+      return this.#userByName(name)!;
+    });
+  }
+
+  /** The user named `name` (active or revoked); null when unknown. */
+  getUser(name: string): UserRecord | null {
+    return this.#userByName(name);
+  }
+
+  #userByName(name: string): UserRecord | null {
+    const row = this.#stmt(`SELECT ${USER_COLUMNS} FROM users WHERE name = ?`).get(name);
+    return row === undefined ? null : rowToUser(row);
+  }
+
+  /** Every user (revoked ones too unless `activeOnly`), by name. */
+  listUsers(options: { activeOnly?: boolean } = {}): UserRecord[] {
+    const where = options.activeOnly === true ? " WHERE revoked_ms IS NULL" : "";
+    return this.#stmt(`SELECT ${USER_COLUMNS} FROM users${where} ORDER BY name`).all().map(rowToUser);
+  }
+
+  /**
+   * Revoke a user: its passkey stops working; its totals stay. @returns false when it was already revoked
+   * @throws {PersistError} `unknown_user`
+   */
+  revokeUser(name: string, nowMs: number): boolean {
+    return this.#transaction(() => {
+      const user = this.#userByName(name);
+      if (user === null) throw new PersistError("unknown_user", `Unknown user "${name}"`);
+      if (user.revokedMs !== null) return false;
+      this.#stmt("UPDATE users SET revoked_ms = ? WHERE id = ?").run(nowMs, user.id);
+      return true;
+    });
+  }
+
+  /**
+   * Give an active user a new passkey (the old one stops working).
+   * @throws {PersistError} `unknown_user`, `user_revoked`, `invalid_passkey`
+   */
+  rotatePasskey(name: string, passkeyHex: string, nowMs: number): UserRecord {
+    checkPasskey(passkeyHex);
+    return this.#transaction(() => {
+      const user = this.#userByName(name);
+      if (user === null) throw new PersistError("unknown_user", `Unknown user "${name}"`);
+      if (user.revokedMs !== null) throw new PersistError("user_revoked", `Cannot rotate user "${name}": revoked`);
+      this.#stmt("UPDATE users SET passkey = ?, rotated_ms = ? WHERE id = ?").run(passkeyHex, nowMs, user.id);
+      return this.#userByName(name)!;
+    });
+  }
+
+  /**
+   * Apply accounting in one transaction: add each user's deltas to its totals and upsert the last counters.
+   * Values are trusted (non-negative safe integers from the tracker's accounting).
+   */
+  saveAccounting(batch: AccountingBatch): void {
+    if (batch.deltas.length === 0 && batch.peers.length === 0) return;
+    this.#transaction(() => {
+      const add = this.#stmt("UPDATE users SET uploaded = uploaded + ?, downloaded = downloaded + ? WHERE id = ?");
+      for (const d of batch.deltas) add.run(d.uploaded, d.downloaded, d.userId);
+      const put = this.#stmt(
+        `INSERT INTO user_peers (user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms)
+         SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)
+         ON CONFLICT (user_id, info_hash, peer_id) DO UPDATE SET last_uploaded = excluded.last_uploaded,
+           last_downloaded = excluded.last_downloaded, last_seen_ms = excluded.last_seen_ms`,
+      );
+      for (const p of batch.peers) {
+        put.run(p.userId, p.infoHashHex, p.peerIdHex, p.lastUploaded, p.lastDownloaded, p.lastSeenMs, p.userId);
+      }
+    });
+  }
+
+  /** Stored last counters seen at or after `sinceMs` (to resume accounting after a restart). */
+  loadUserPeers(sinceMs: number): UserPeerCounters[] {
+    return this.#stmt(
+      `SELECT user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms FROM user_peers
+       WHERE last_seen_ms >= ?`,
+    ).all(sinceMs).map((r) => ({
+      userId: r.user_id as number,
+      infoHashHex: r.info_hash as string,
+      peerIdHex: r.peer_id as string,
+      lastUploaded: r.last_uploaded as number,
+      lastDownloaded: r.last_downloaded as number,
+      lastSeenMs: r.last_seen_ms as number,
+    }));
+  }
+
+  /** Delete last counters not seen since `beforeMs`. @returns rows deleted */
+  forgetUserPeers(beforeMs: number): number {
+    return this.#transaction(() =>
+      this.#stmt("DELETE FROM user_peers WHERE last_seen_ms < ?").run(beforeMs).changes as number
+    );
+  }
+
+  /**
+   * SQLite's data version: it changes when another connection (e.g. `btool tracker user add` in another process)
+   * committed a change, so the tracker knows when to reload users and registry.
+   */
+  dataVersion(): number {
+    return this.#stmt("PRAGMA data_version").get()?.data_version as number;
+  }
+
   /** A stored setting (admin token, snapshot time, …); null when unset. */
   getSetting(key: string): string | null {
     const row = this.#stmt("SELECT value FROM settings WHERE key = ?").get(key);
@@ -525,6 +703,40 @@ export class TrackerDb {
     this.#stmts.clear();
     this.#counterListeners.clear();
     if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+const USER_COLUMNS = "id, name, passkey, created_ms, revoked_ms, rotated_ms, uploaded, downloaded";
+
+function rowToUser(row: Row): UserRecord {
+  return {
+    id: row.id as number,
+    name: row.name as string,
+    passkeyHex: row.passkey as string,
+    createdMs: row.created_ms as number,
+    revokedMs: row.revoked_ms as number | null,
+    rotatedMs: row.rotated_ms as number | null,
+    uploaded: row.uploaded as number,
+    downloaded: row.downloaded as number,
+  };
+}
+
+/** @throws {PersistError} `invalid_user_name` */
+function checkUserName(name: string): void {
+  if (typeof name !== "string" || name.length > MAX_USER_NAME_CHARS || !USER_NAME.test(name)) {
+    throw new PersistError(
+      "invalid_user_name",
+      `Invalid user name "${
+        String(name).slice(0, 80)
+      }": use 1-${MAX_USER_NAME_CHARS} letters, digits, ".", "_", "@", "-"`,
+    );
+  }
+}
+
+/** @throws {PersistError} `invalid_passkey` (the value is never echoed) */
+function checkPasskey(passkeyHex: string): void {
+  if (typeof passkeyHex !== "string" || !PASSKEY32.test(passkeyHex)) {
+    throw new PersistError("invalid_passkey", "Invalid passkey: expected 32 lowercase hex digits");
   }
 }
 
