@@ -23,3 +23,27 @@ export {
 } from "./lib/persist/db.ts";
 export { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS, type SimilarOptions } from "./lib/tracker/registry.ts";
 export { DASHBOARD_HTML } from "./lib/tracker/dashboard.ts";
+export * from "./lib/wire/bitfield.ts";
+export {
+  createReserved,
+  decodeHandshake,
+  encodeHandshake,
+  encodeMessage,
+  encodePieceHeader,
+  type Handshake,
+  HANDSHAKE_BYTES,
+  hasExtensionProtocol,
+  hasFastExtension,
+  MAX_BLOCK_BYTES,
+  MAX_EXTENDED_PAYLOAD_BYTES,
+  MAX_PIECE_COUNT,
+  MAX_UNKNOWN_PAYLOAD_BYTES,
+  MessageDecoder,
+  type MessageDecoderOptions,
+  MessageId,
+  PROTOCOL_STRING,
+  type WireMessage,
+} from "./lib/wire/messages.ts";
+export * from "./lib/peer/picker.ts";
+export * from "./lib/peer/choker.ts";
+export * from "./lib/peer/connection.ts";
