@@ -92,6 +92,16 @@ export class Registry {
     if (bucket.length === 0) this.#byPrefix.delete(key);
   }
 
+  /**
+   * Reload the cache from the db (after another process changed it, e.g. `btool tracker unregister`; issue #6).
+   */
+  reload(): void {
+    this.#byHash.clear();
+    this.#byPrefix.clear();
+    this.#sorted = null;
+    for (const rec of this.#db.listTorrents({ registeredOnly: true })) this.#put(rec);
+  }
+
   /** Whether `infoHashHex` (40 hex digits, any case) is registered. */
   has(infoHashHex: string): boolean {
     return this.#byHash.has(infoHashHex) || this.#byHash.has(infoHashHex.toLowerCase());

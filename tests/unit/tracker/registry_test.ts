@@ -169,3 +169,19 @@ Deno.test("Registry.all() returns a fresh array each time", () => {
     deepEqual(reg.all().map((t) => t.infoHashHex), ["0".repeat(40), H1]);
   });
 });
+
+Deno.test("Registry.reload() picks up changes made through another handle of the db (#6)", () => {
+  const db = TrackerDb.open(":memory:");
+  try {
+    const reg = new Registry(db);
+    db.registerTorrent({ infoHashHex: "cd".repeat(20), name: "x" }, 1);
+    equal(reg.has("cd".repeat(20)), false);
+    reg.reload();
+    equal(reg.get("cd".repeat(20))?.name, "x");
+    db.unregisterTorrent("cd".repeat(20));
+    reg.reload();
+    equal(reg.size, 0);
+  } finally {
+    db.close();
+  }
+});
