@@ -1,0 +1,221 @@
+// `btool peer` against Debian's python3-libtorrent on 127.0.0.1: btool downloads a single-file and a multi-file
+// torrent (nested folders, pieces straddling files, a zero-length file) from a libtorrent seed, and libtorrent
+// downloads from a btool seed. Files must be byte-identical. DHT/LSD/UPnP/NAT-PMP/uTP off; every wait is bounded
+// and every child is killed by PID in `finally`.
+
+import { equals } from "../../lib/bytes.ts";
+import { parseMetainfo } from "../../lib/metainfo.ts";
+import { equal, ok } from "../_helpers/assert.ts";
+import { randomBytes, seededRandom } from "../_helpers/random.ts";
+import { withTempDir } from "../_helpers/tmp.ts";
+import { interopTool, runBtool, runTool } from "../_helpers/tools.ts";
+
+const tool = interopTool("libtorrent");
+const TIMEOUT_MS = 60_000;
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+const SCRIPT = `
+import json, os, sys, time, libtorrent as lt
+mode, d = sys.argv[1], sys.argv[2]
+settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+            "enable_incoming_utp": False, "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
+            "listen_interfaces": "127.0.0.1:0", "alert_mask": lt.alert.category_t.all_categories}
+if mode == "make":
+    src, piece, flags = sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.join(d, src))
+    t = lt.create_torrent(fs, piece, flags=lt.create_torrent.v1_only if flags == "v1" else 0)
+    lt.set_piece_hashes(t, d)
+    open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
+    sys.exit(0)
+ses = lt.session(settings)
+ti = lt.torrent_info(os.path.join(d, "t.torrent"))
+deadline = time.time() + 50
+if mode == "seed":
+    h = ses.add_torrent({"ti": ti, "save_path": d})
+    while time.time() < deadline and not h.status().is_seeding:
+        ses.wait_for_alert(100); ses.pop_alerts()
+    print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
+    sys.stdin.read()
+else:
+    out = os.path.join(d, "lt_out")
+    os.makedirs(out, exist_ok=True)
+    h = ses.add_torrent({"ti": ti, "save_path": out})
+    h.connect_peer(("127.0.0.1", int(sys.argv[3])))
+    errors = []
+    while time.time() < deadline and not h.status().is_seeding:
+        ses.wait_for_alert(100)
+        for a in ses.pop_alerts():
+            if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert)):
+                errors.append(a.message())
+    print(json.dumps({"seeding": h.status().is_seeding, "errors": errors[:5]}), flush=True)
+`;
+
+interface Tree {
+  path: string;
+  data: Uint8Array;
+}
+
+/** Write files below `dir` and let libtorrent make t.torrent from `src` (v1 only unless `isHybrid`). */
+async function makeTorrent(dir: string, src: string, files: Tree[], options: { isHybrid?: boolean } = {}) {
+  for (const f of files) {
+    const path = `${dir}/${f.path}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(path, f.data);
+  }
+  const made = await runTool(
+    tool.path,
+    ["-c", SCRIPT, "make", dir, src, String(32 * 1024), options.isHybrid ? "hybrid" : "v1"],
+    { timeoutMs: TIMEOUT_MS },
+  );
+  equal(made.code, 0, made.stderr);
+}
+
+async function assertFiles(root: string, files: Tree[]): Promise<void> {
+  for (const f of files) {
+    const got = await Deno.readFile(`${root}/${f.path}`);
+    ok(equals(got, f.data), `${f.path} differs under ${root}`);
+  }
+}
+
+/** A libtorrent seed child: resolves with its port once it seeds. */
+async function startLibtorrentSeed(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(tool.path, {
+    args: ["-c", SCRIPT, "seed", dir],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+  try {
+    while (!line.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      line += r.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  const ready = JSON.parse(line);
+  ok(ready.seeding, "libtorrent is seeding");
+  return { port: ready.port, child };
+}
+
+async function stopChild(child: Deno.ChildProcess): Promise<void> {
+  await child.stdin.close().catch(() => {});
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await child.stdout.cancel().catch(() => {});
+  await child.status;
+}
+
+async function btoolDownloads(dir: string, files: Tree[]): Promise<void> {
+  const seed = await startLibtorrentSeed(dir);
+  try {
+    const out = await runBtool(
+      [
+        "peer",
+        `${dir}/t.torrent`,
+        "--dir",
+        `${dir}/btool_out`,
+        "--port",
+        "0",
+        "--exit-when-done",
+        "--quiet",
+        "--peer",
+        `127.0.0.1:${seed.port}`,
+      ],
+      { timeoutMs: TIMEOUT_MS },
+    );
+    equal(out.code, 0, out.stderr);
+    await assertFiles(`${dir}/btool_out`, files);
+  } finally {
+    await stopChild(seed.child);
+  }
+}
+
+Deno.test({
+  name: "btool peer downloads a single-file torrent from a libtorrent seed",
+  ignore: tool.ignore,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const files = [{ path: "one.bin", data: randomBytes(seededRandom(11), 3 * 1024 * 1024 + 4321) }];
+      // A libtorrent 2 default (hybrid v1+v2) torrent: we speak v1 with its SHA-1 info hash.
+      await makeTorrent(dir, "one.bin", files, { isHybrid: true });
+      await btoolDownloads(dir, files);
+    }),
+});
+
+const MULTI: Tree[] = (() => {
+  const random = seededRandom(12);
+  return [
+    { path: "multi/a.bin", data: randomBytes(random, 1_000_003) },
+    { path: "multi/empty.txt", data: new Uint8Array(0) },
+    { path: "multi/x/y/b.bin", data: randomBytes(random, 50_001) },
+    { path: "multi/x/c.bin", data: randomBytes(random, 777_777) },
+    { path: "multi/z.bin", data: randomBytes(random, 16_385) },
+  ];
+})();
+
+Deno.test({
+  name: "btool peer downloads a multi-file torrent (nested, straddling, zero-length) from a libtorrent seed",
+  ignore: tool.ignore,
+  fn: () =>
+    withTempDir(async (dir) => {
+      await makeTorrent(dir, "multi", MULTI);
+      const meta = parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
+      ok(meta.files.some((f) => f.length === 0), "libtorrent kept the zero-length file");
+      ok(meta.files.some((f) => f.offset % meta.pieceLength !== 0), "some file starts inside a piece");
+      await btoolDownloads(dir, MULTI);
+    }),
+});
+
+Deno.test({
+  name: "libtorrent downloads a multi-file torrent from a btool seed",
+  ignore: tool.ignore,
+  fn: () =>
+    withTempDir(async (dir) => {
+      await makeTorrent(dir, "multi", MULTI);
+      const seed = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", MAIN, "peer", `${dir}/t.torrent`, "--dir", dir, "--seed", "--port", "0"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const killer = setTimeout(() => seed.kill("SIGKILL"), TIMEOUT_MS * 2);
+      try {
+        const reader = seed.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let text = "";
+        let m: RegExpExecArray | null = null;
+        while ((m = /listening on port (\d+)/.exec(text)) === null) {
+          const r = await reader.read();
+          if (r.done) break;
+          text += r.value;
+        }
+        reader.releaseLock();
+        ok(m !== null, text);
+        const run = await runTool(tool.path, ["-c", SCRIPT, "leech", dir, m[1]!], { timeoutMs: TIMEOUT_MS });
+        equal(run.code, 0, run.stderr);
+        const result = JSON.parse(run.stdout);
+        ok(result.seeding, `libtorrent finished: ${JSON.stringify(result.errors)}`);
+        await assertFiles(`${dir}/lt_out`, MULTI);
+        seed.kill("SIGTERM");
+        equal((await seed.status).code, 0);
+      } finally {
+        clearTimeout(killer);
+        try {
+          seed.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+        await seed.stderr.cancel().catch(() => {});
+        await seed.status;
+      }
+    }),
+});
