@@ -13,6 +13,7 @@ import {
 } from "../lib/tracker/announce.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
 import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
+import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
 
 /** Default state file, relative to the working directory. */
@@ -21,12 +22,15 @@ export const DEFAULT_DB_PATH = "btool-tracker.db";
 /** Help text for `btool tracker`. */
 export const HELP = `Usage: btool tracker [options]
 
-Run the HTTP tracker (announce at /announce and /, scrape at /scrape, dashboard at /).
+Run the HTTP tracker (announce at /announce and /, scrape at /scrape, dashboard at /) and, in the same
+process and swarms, the UDP tracker (BEP 15; udp://HOST:PORT/announce).
 State (registered torrents, completed counts, a snapshot of live peers) lives in one SQLite file.
 
 Options:
   --host ADDR              address to listen on (default 0.0.0.0; use :: for IPv6)
   --port N                 TCP port (default 6969; 0 picks a free one)
+  --udp-port N             UDP port (default: the same number as --port)
+  --no-udp                 serve HTTP only
   --db PATH                state file (default ./${DEFAULT_DB_PATH}; :memory: keeps nothing)
   --interval S             announce interval in seconds, jittered ±5% (default ${DEFAULT_INTERVAL_S})
   --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
@@ -58,9 +62,14 @@ export async function run(argv: string[]): Promise<number> {
     "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
     "admin-token": { type: "string" },
     "trust-proxy": { type: "boolean", default: false },
+    "udp-port": { type: "string" },
+    "no-udp": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
   });
   const port = parseIntOption(values.port, "port", 0, 65535);
+  const udpPortOption = values["udp-port"] === undefined
+    ? undefined
+    : parseIntOption(values["udp-port"], "udp port", 0, 65535);
   const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
   const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
   const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
@@ -102,16 +111,43 @@ export async function run(argv: string[]): Promise<number> {
   })();
 
   let server: Deno.HttpServer<Deno.NetAddr>;
+  let udp: UdpTracker | null = null;
+  let udpError: unknown = null;
   try {
     server = Deno.serve({
       hostname: values.host,
       port,
       onListen: (addr) => {
+        // UDP shares the HTTP tracker's store (issue #7); started here to know the HTTP port when --port is 0.
+        if (!values["no-udp"]) {
+          try {
+            udp = startUdpTracker({
+              store: tracker.store,
+              db,
+              hostname: values.host,
+              port: udpPortOption ?? addr.port,
+              intervalS,
+              numWantMax,
+              isTrustProxy: values["trust-proxy"],
+              onWarning: (message) => {
+                if (!isQuiet) console.error(`btool tracker: ${message}`);
+              },
+            });
+          } catch (err: unknown) {
+            udpError = err;
+            return;
+          }
+        }
         // One write, so that a reader sees the whole banner at once.
         const urls = announceUrls(values.host, addr.port);
+        const udpPort = udp?.port;
         const lines = [
-          `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}`,
+          `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}` +
+          (udpPort === undefined ? "" : ` (udp ${udpPort})`),
           ...urls.map((url) => `  announce:  ${url}`),
+          ...(udpPort === undefined
+            ? []
+            : urls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
           `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
           `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
         ];
@@ -135,6 +171,12 @@ export async function run(argv: string[]): Promise<number> {
       { cause: err },
     );
   }
+  if (udpError !== null) {
+    tracker.close();
+    await server.shutdown();
+    db.close();
+    throw udpError;
+  }
 
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
   let isStopping = false;
@@ -150,7 +192,7 @@ export async function run(argv: string[]): Promise<number> {
       code = 1;
     }
     tracker.close();
-    await server.shutdown();
+    await Promise.all([server.shutdown(), (udp as UdpTracker | null)?.close()]);
     db.close();
     resolve(code);
   };

@@ -1,0 +1,200 @@
+// The UDP tracker over real sockets on 127.0.0.1 and ::1: HTTP and UDP peers share swarms, dual-stack `::`, junk
+// gets no reply while a bad id gets action 3, and `btool tracker` serves UDP on the HTTP port number by default.
+
+import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
+import { percentEncode, readU32BE } from "../../lib/bytes.ts";
+import { decodeBencode } from "../../lib/bencode.ts";
+import { TrackerDb } from "../../lib/persist/db.ts";
+import { announce, type AnnounceParams, scrape } from "../../lib/tracker/client.ts";
+import { createTracker } from "../../lib/tracker/server.ts";
+import { encodeUdpRequest, UdpEvent } from "../../lib/tracker/udp_codec.ts";
+import { startUdpTracker } from "../../lib/tracker/udp_server.ts";
+
+const HASH = new Uint8Array(20).fill(0x5a);
+const WAIT_MS = 5_000;
+
+function peerId(n: number): Uint8Array {
+  const b = new TextEncoder().encode("-BT0001-000000000000");
+  b[19] = n;
+  return b;
+}
+
+function params(n: number, extra: Partial<AnnounceParams> = {}): AnnounceParams {
+  return {
+    infoHash: HASH,
+    peerId: peerId(n),
+    port: 6000 + n,
+    uploaded: 0,
+    downloaded: 0,
+    left: 1000,
+    event: "started",
+    ...extra,
+  };
+}
+
+/** Client options: short UDP retries so a lost datagram costs little, still bounded. */
+const FAST = { udpOptions: { retryBaseMs: 500, maxRetryExponent: 2 } };
+
+Deno.test("UDP and HTTP on one store: each transport's peers are returned to the other", async () => {
+  const db = TrackerDb.open(":memory:");
+  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+  const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  const udp = startUdpTracker({ store: tracker.store, db, hostname: "127.0.0.1", port: 0 });
+  try {
+    const httpUrl = `http://127.0.0.1:${http.addr.port}/announce`;
+    const udpUrl = `udp://127.0.0.1:${udp.port}/announce`;
+    const viaHttp = await announce(httpUrl, params(1, { left: 0 }));
+    equal(viaHttp.peers.length, 0);
+    const viaUdp = await announce(udpUrl, params(2), FAST);
+    deepEqual(viaUdp.peers, [{ ip: "127.0.0.1", port: 6001 }]);
+    equal(viaUdp.complete, 1);
+    equal(viaUdp.incomplete, 1);
+    // A second HTTP peer sees both (raw query: also checks the UDP peer landed in the shared store).
+    const q = `info_hash=${percentEncode(HASH)}&peer_id=${percentEncode(peerId(3))}&port=6003&uploaded=0` +
+      `&downloaded=0&left=5&compact=1`;
+    const res = await fetch(`${httpUrl}?${q}`);
+    const body = decodeBencode(new Uint8Array(await res.arrayBuffer()));
+    ok(body instanceof Map);
+    const peers = body.get("peers");
+    ok(peers instanceof Uint8Array);
+    const ports = [];
+    for (let i = 0; i < peers.length; i += 6) ports.push((peers[i + 4]! << 8) | peers[i + 5]!);
+    deepEqual(ports.sort(), [6001, 6002]);
+    // UDP completed → persisted like HTTP's; UDP scrape counts every peer.
+    await announce(udpUrl, params(2, { event: "completed", left: 0 }), FAST);
+    const counts = await scrape(udpUrl, [HASH], FAST);
+    deepEqual(counts.get("5a".repeat(20)), { complete: 2, downloaded: 1, incomplete: 1 });
+    equal(db.listTorrents().find((t) => t.infoHashHex === "5a".repeat(20))?.completed, 1);
+  } finally {
+    await udp.close();
+    tracker.close();
+    await http.shutdown();
+    db.close();
+  }
+});
+
+Deno.test("startUdpTracker() on :: serves IPv6 (18-byte peers) and IPv4 (6-byte peers) on one port", async () => {
+  const db = TrackerDb.open(":memory:");
+  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+  const udp = startUdpTracker({ store: tracker.store, hostname: "::", port: 0 });
+  try {
+    ok(udp.addrs.length >= 1);
+    const v6 = `udp://[::1]:${udp.port}/announce`;
+    const v4 = `udp://127.0.0.1:${udp.port}/announce`;
+    await announce(v6, params(1), FAST);
+    await announce(v4, params(2), FAST);
+    const a6 = await announce(v6, params(3), FAST);
+    deepEqual(a6.peers, [{ ip: "::1", port: 6001 }]);
+    equal(a6.incomplete, 3);
+    const a4 = await announce(v4, params(4), FAST);
+    deepEqual(a4.peers, [{ ip: "127.0.0.1", port: 6002 }]);
+  } finally {
+    await udp.close();
+    tracker.close();
+    db.close();
+  }
+});
+
+/** Receive datagrams until `deadline`; returns them (bounded by count). */
+async function collect(conn: Deno.DatagramConn, ms: number, max: number): Promise<Uint8Array[]> {
+  const got: Uint8Array[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), ms));
+  try {
+    while (got.length < max) {
+      const next = await Promise.race([conn.receive(), timeout]);
+      if (next === null) break;
+      got.push(next[0]);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return got;
+}
+
+Deno.test("startUdpTracker() answers junk with nothing and a bad connection id with action 3", async () => {
+  const db = TrackerDb.open(":memory:");
+  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+  const udp = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: 0 });
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: udp.port };
+  try {
+    const badAnnounce = encodeUdpRequest({
+      type: "announce",
+      connectionId: new Uint8Array(8).fill(9),
+      transactionId: 0xcafe,
+      infoHash: HASH,
+      peerId: peerId(1),
+      downloaded: 0,
+      left: 0,
+      uploaded: 0,
+      event: UdpEvent.Started,
+      ip: 0,
+      key: 0,
+      numWant: -1,
+      port: 6001,
+      urlData: new Uint8Array(0),
+    });
+    const junk = [new Uint8Array(3), new Uint8Array(16), badAnnounce.subarray(0, 60), new Uint8Array(4000)];
+    for (const j of junk) await client.send(j, to);
+    await client.send(badAnnounce, to);
+    // The first reply must be the error for the bad id: junk sent before it got nothing.
+    const [first] = await collect(client, WAIT_MS, 1);
+    ok(first !== undefined, "no reply to the bad id");
+    equal(readU32BE(first, 0), 3);
+    equal(readU32BE(first, 4), 0xcafe);
+    match(new TextDecoder().decode(first.subarray(8)), /connection id/i);
+    // Then a connect works, and nothing else is pending.
+    await client.send(encodeUdpRequest({ type: "connect", transactionId: 42 }), to);
+    const [connect] = await collect(client, WAIT_MS, 1);
+    ok(connect !== undefined);
+    equal(readU32BE(connect, 0), 0);
+    equal(readU32BE(connect, 4), 42);
+    equal(connect.length, 16);
+    equal(udp.stats.dropped, junk.length);
+    equal(udp.stats.errors, 1);
+  } finally {
+    client.close();
+    await udp.close();
+    tracker.close();
+    db.close();
+  }
+});
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+Deno.test("btool tracker serves UDP on the HTTP port number and prints the udp:// URL", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "tracker", "--host", "127.0.0.1", "--port", "0", "--db", ":memory:"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  let out = "";
+  try {
+    while (!/udp:\/\/127\.0\.0\.1:\d+\/announce/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`btool tracker exited early: ${out}`);
+      out += value;
+    }
+    const httpPort = Number(/http:\/\/127\.0\.0\.1:(\d+)\/announce/.exec(out)![1]);
+    const udpUrl = /(udp:\/\/127\.0\.0\.1:\d+\/announce)/.exec(out)![1]!;
+    equal(udpUrl, `udp://127.0.0.1:${httpPort}/announce`);
+    await announce(`http://127.0.0.1:${httpPort}/announce`, params(1), {});
+    const r = await announce(udpUrl, params(2), FAST);
+    deepEqual(r.peers, [{ ip: "127.0.0.1", port: 6001 }]);
+    child.kill("SIGTERM");
+    equal((await child.status).code, 0);
+  } finally {
+    clearTimeout(kill);
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.status;
+    await reader.cancel();
+    await child.stderr.cancel();
+  }
+});
