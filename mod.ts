@@ -47,3 +47,4 @@ export {
 export * from "./lib/peer/picker.ts";
 export * from "./lib/peer/choker.ts";
 export * from "./lib/peer/connection.ts";
+export * from "./lib/create.ts";
