@@ -219,21 +219,6 @@ export function hasAnnounceParams(query: string): boolean {
   return query.startsWith("info_hash=") || query.includes("&info_hash=");
 }
 
-class ByteWriter {
-  readonly buf: Uint8Array;
-  at = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-  }
-  ascii(s: string): void {
-    for (let i = 0; i < s.length; i++) this.buf[this.at++] = s.charCodeAt(i);
-  }
-  raw(b: Uint8Array): void {
-    this.buf.set(b, this.at);
-    this.at += b.length;
-  }
-}
-
 const ENCODER = new TextEncoder();
 
 /** Options of encodeAnnounceResult. */
@@ -250,27 +235,76 @@ export interface EncodeAnnounceOptions {
  */
 export function encodeAnnounceResult(result: AnnounceResult, options: EncodeAnnounceOptions): Uint8Array {
   if (!options.isCompact) return encodeDictionaryModel(result, options.isNoPeerId === true);
-  const head = `d8:completei${result.complete}e10:incompletei${result.incomplete}e8:intervali${result.interval}e` +
-    `12:min intervali${result.minInterval}e5:peers${result.peers4.length}:`;
+  // Hot path: exact size first, then literal keys and decimal digits written straight into one buffer.
+  const { complete, incomplete, interval, minInterval, peers4, peers6 } = result;
   const warning = result.warning === undefined ? undefined : ENCODER.encode(result.warning);
-  const peers6Head = result.peers6.length > 0 ? `6:peers6${result.peers6.length}:` : "";
-  const warningHead = warning === undefined ? "" : `15:warning message${warning.length}:`;
-  const w = new ByteWriter(
-    head.length + result.peers4.length + peers6Head.length + result.peers6.length + warningHead.length +
-      (warning?.length ?? 0) + 1,
-  );
-  w.ascii(head);
-  w.raw(result.peers4);
-  if (peers6Head !== "") {
-    w.ascii(peers6Head);
-    w.raw(result.peers6);
+  let size = K_COMPLETE.length + decimalDigits(complete) + K_INCOMPLETE.length + decimalDigits(incomplete) +
+    K_INTERVAL.length + decimalDigits(interval) + K_MIN_INTERVAL.length + decimalDigits(minInterval) +
+    K_PEERS.length + decimalDigits(peers4.length) + 1 + peers4.length + 1;
+  if (peers6.length > 0) size += K_PEERS6.length + decimalDigits(peers6.length) + 1 + peers6.length;
+  if (warning !== undefined) size += K_WARNING.length + decimalDigits(warning.length) + 1 + warning.length;
+  const buf = new Uint8Array(size);
+  let at = 0;
+  buf.set(K_COMPLETE, at);
+  at = writeDecimal(buf, at + K_COMPLETE.length, complete);
+  buf.set(K_INCOMPLETE, at);
+  at = writeDecimal(buf, at + K_INCOMPLETE.length, incomplete);
+  buf.set(K_INTERVAL, at);
+  at = writeDecimal(buf, at + K_INTERVAL.length, interval);
+  buf.set(K_MIN_INTERVAL, at);
+  at = writeDecimal(buf, at + K_MIN_INTERVAL.length, minInterval);
+  buf.set(K_PEERS, at);
+  at = writeString(buf, at + K_PEERS.length, peers4);
+  if (peers6.length > 0) {
+    buf.set(K_PEERS6, at);
+    at = writeString(buf, at + K_PEERS6.length, peers6);
   }
   if (warning !== undefined) {
-    w.ascii(warningHead);
-    w.raw(warning);
+    buf.set(K_WARNING, at);
+    at = writeString(buf, at + K_WARNING.length, warning);
   }
-  w.ascii("e");
-  return w.buf;
+  buf[at] = 0x65; // "e"
+  return buf;
+}
+
+// Each key with the previous integer's closing "e" in front (K_COMPLETE opens the dict).
+const K_COMPLETE = latin1Bytes("d8:completei");
+const K_INCOMPLETE = latin1Bytes("e10:incompletei");
+const K_INTERVAL = latin1Bytes("e8:intervali");
+const K_MIN_INTERVAL = latin1Bytes("e12:min intervali");
+const K_PEERS = latin1Bytes("e5:peers");
+const K_PEERS6 = latin1Bytes("6:peers6");
+const K_WARNING = latin1Bytes("15:warning message");
+
+function latin1Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+function decimalDigits(n: number): number {
+  let d = n < 0 ? 2 : 1;
+  for (let v = Math.abs(n); v >= 10; v = Math.floor(v / 10)) d++;
+  return d;
+}
+
+function writeDecimal(buf: Uint8Array, at: number, n: number): number {
+  if (n < 0) {
+    buf[at++] = 0x2d;
+    n = -n;
+  }
+  const end = at + decimalDigits(n);
+  for (let i = end - 1; i >= at; i--) {
+    buf[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
+}
+
+/** A bencoded byte string: length, ":", bytes. */
+function writeString(buf: Uint8Array, at: number, bytes: Uint8Array): number {
+  at = writeDecimal(buf, at, bytes.length);
+  buf[at++] = 0x3a;
+  buf.set(bytes, at);
+  return at + bytes.length;
 }
 
 function encodeDictionaryModel(result: AnnounceResult, isNoPeerId: boolean): Uint8Array {

@@ -47,6 +47,8 @@ export const MAX_STATS_TORRENTS = 2_000;
 export const MAX_STATS_PEERS = 1_000;
 /** Cap on unknown info hashes remembered with a similar-hash warning. */
 export const MAX_WARNED_HASHES = 10_000;
+/** Cap on remembered client address parses (cleared when full). */
+export const MAX_IP_CACHE = 65_536;
 /** Retry hint sent with failures (INTEROP.md 2). */
 export const FAILURE_RETRY_S = 300;
 
@@ -240,6 +242,8 @@ export function createTracker(options: TrackerOptions): Tracker {
     return text;
   };
 
+  // Socket address text → bytes; the store copies the bytes, so sharing one array per address is safe.
+  const ipCache = new Map<string, Uint8Array>();
   const clientIp = (req: Request, info: ClientInfo, ipParam: string | undefined): Uint8Array => {
     if (isTrustProxy) {
       const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? req.headers.get("x-real-ip");
@@ -248,8 +252,15 @@ export function createTracker(options: TrackerOptions): Tracker {
         if (ip !== null) return ip;
       }
     }
-    const ip = parseIp(info.remoteAddr.hostname);
-    if (ip === null) throw new TrackerError("bad_address", "Cannot determine your address");
+    const host = info.remoteAddr.hostname;
+    let ip = ipCache.get(host);
+    if (ip === undefined) {
+      const parsed = parseIp(host);
+      if (parsed === null) throw new TrackerError("bad_address", "Cannot determine your address");
+      if (ipCache.size >= MAX_IP_CACHE) ipCache.clear();
+      ipCache.set(host, parsed);
+      ip = parsed;
+    }
     return ip;
   };
 
