@@ -10,10 +10,10 @@
 // - #blockSources[i] names who sent each block of partial piece i; it is dropped when the piece passes or fails.
 // - Nothing in this file throws out of a peer's loop: a WireError or socket error ends that one connection.
 
-import { toHex } from "../bytes.ts";
+import { equals, toHex } from "../bytes.ts";
 import { BtoolError, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
-import { BLOCK_BYTES, pieceSize } from "../pieces.ts";
+import { BLOCK_BYTES, pieceHash, pieceSize } from "../pieces.ts";
 import { createSha1 } from "../sha1.ts";
 import type { Storage } from "../storage/storage.ts";
 import {
@@ -60,6 +60,12 @@ export const MIN_ANNOUNCE_INTERVAL_S = 5;
 export const STOP_ANNOUNCE_TIMEOUT_MS = 5_000;
 /** Written-but-unflushed block bytes held before reading from peers pauses. */
 export const MAX_PENDING_WRITE_BYTES = 64 * 1024 * 1024;
+/** Pieces up to this size are assembled in memory, hashed, then written at once. */
+export const MAX_BUFFERED_PIECE_BYTES = 16 * 1024 * 1024;
+/** Bytes of partial pieces held in memory at once; further pieces are written block by block. */
+export const MAX_PIECE_BUFFER_BYTES = 64 * 1024 * 1024;
+/** Bytes of recently served pieces kept in memory. */
+export const READ_CACHE_BYTES = 16 * 1024 * 1024;
 /** Status/rate tick. */
 export const TICK_MS = 1_000;
 /** Weight of the newest second in the exponential rate averages. */
@@ -275,6 +281,12 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   const bannedAddresses = new Set<string>();
   const selfAddresses = new Set<string>();
   const blockSources = new Map<number, (string | null)[]>();
+  /** Partial pieces assembled in memory (null: written block by block and verified from disk). */
+  const pieceBuffers = new Map<number, Uint8Array | null>();
+  let bufferedBytes = 0;
+  /** Recently served pieces, least recently used first. */
+  const readCache = new Map<number, { data: Promise<Uint8Array>; size: number }>();
+  let readCacheBytes = 0;
   /** Failed mixed-source pieces: per block, (source, SHA-1 of what it sent). */
   const suspects = new Map<number, { source: string | null; hashHex: string }[]>();
   const tasks = new Set<Promise<unknown>>();
@@ -617,7 +629,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     track((async () => {
       let block: Uint8Array;
       try {
-        block = await storage.readBlock(req.pieceIndex, req.begin, req.length);
+        block = await readForServe(req.pieceIndex, req.begin, req.length);
       } catch (err: unknown) {
         warn(`Cannot serve piece ${req.pieceIndex}: ${errorText(err)}`);
         void entry.conn.reject(req).catch(() => {});
@@ -636,6 +648,35 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     })());
   }
 
+  /** Peers ask for a piece's blocks in a row: read the piece once and serve its blocks from memory. */
+  function readForServe(index: number, begin: number, length: number): Promise<Uint8Array> {
+    const size = pieceSize(meta, index);
+    if (size > READ_CACHE_BYTES / 4) return storage.readBlock(index, begin, length);
+    let piece = readCache.get(index);
+    if (piece === undefined) {
+      const reading = storage.readPiece(index);
+      piece = { data: reading, size };
+      readCache.set(index, piece);
+      readCacheBytes += size;
+      const entry = piece;
+      reading.catch(() => {
+        if (readCache.get(index) === entry) {
+          readCache.delete(index);
+          readCacheBytes -= size;
+        }
+      });
+      for (const [i, e] of readCache) {
+        if (readCacheBytes <= READ_CACHE_BYTES) break;
+        readCache.delete(i);
+        readCacheBytes -= e.size;
+      }
+    } else {
+      readCache.delete(index);
+      readCache.set(index, piece);
+    }
+    return piece.data.then((data) => data.subarray(begin, begin + length));
+  }
+
   function receive(entry: PeerEntry, msg: { pieceIndex: number; begin: number; block: Uint8Array }): void {
     const key = blockKey(msg);
     const r = entry.requested.get(key);
@@ -645,7 +686,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     entry.tickDown += length;
     downloaded += length;
     tickDown += length;
-    const result = picker.blockReceived(entry.id, { pieceIndex: msg.pieceIndex, begin: msg.begin, length });
+    const index = msg.pieceIndex;
+    const result = picker.blockReceived(entry.id, { pieceIndex: index, begin: msg.begin, length });
     if (result.type === "accepted") {
       for (const c of result.cancel) {
         const other = peers.get(c.peerId);
@@ -653,33 +695,73 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
         other.requested.delete(blockKey(c.request));
         send(other, { type: "cancel", ...c.request });
       }
-      let sources = blockSources.get(msg.pieceIndex);
+      let sources = blockSources.get(index);
       if (sources === undefined) {
-        sources = new Array<string | null>(Math.ceil(pieceSize(meta, msg.pieceIndex) / BLOCK_BYTES)).fill(null);
-        blockSources.set(msg.pieceIndex, sources);
+        sources = new Array<string | null>(Math.ceil(pieceSize(meta, index) / BLOCK_BYTES)).fill(null);
+        blockSources.set(index, sources);
       }
       sources[msg.begin / BLOCK_BYTES] = entry.id;
-      pendingWriteBytes += length;
-      const write = storage.writeBlock(msg.pieceIndex, msg.begin, msg.block);
-      const pieceIndex = msg.pieceIndex;
-      const done = write.then(
-        () => {
-          if (result.isPieceComplete) return finishPiece(pieceIndex);
-        },
-        (err: unknown) => fatal(err),
-      ).finally(() => {
-        pendingWriteBytes -= length;
-        if (pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && writeDrained !== null) {
-          writeDrained.resolve();
-          writeDrained = null;
+      let buffer = pieceBuffers.get(index);
+      if (buffer === undefined) {
+        const size = pieceSize(meta, index);
+        buffer = size <= MAX_BUFFERED_PIECE_BYTES && bufferedBytes + size <= MAX_PIECE_BUFFER_BYTES
+          ? new Uint8Array(size)
+          : null;
+        if (buffer !== null) bufferedBytes += size;
+        pieceBuffers.set(index, buffer);
+      }
+      if (buffer !== null) {
+        // Assemble in memory: one hash, one write per piece, and bad data never reaches the disk.
+        buffer.set(msg.block, msg.begin);
+        if (result.isPieceComplete) {
+          pieceBuffers.delete(index);
+          track(finishBuffered(index, buffer));
         }
-      });
-      track(done);
+      } else {
+        if (result.isPieceComplete) pieceBuffers.delete(index);
+        pendingWriteBytes += length;
+        const done = storage.writeBlock(index, msg.begin, msg.block).then(
+          () => {
+            if (result.isPieceComplete) return finishOnDisk(index);
+          },
+          (err: unknown) => fatal(err),
+        ).finally(() => writeDone(length));
+        track(done);
+      }
     }
     fillRequests(entry);
   }
 
-  async function finishPiece(index: number): Promise<void> {
+  function writeDone(length: number): void {
+    pendingWriteBytes -= length;
+    if (pendingWriteBytes <= MAX_PENDING_WRITE_BYTES / 2 && writeDrained !== null) {
+      writeDrained.resolve();
+      writeDrained = null;
+    }
+  }
+
+  async function finishBuffered(index: number, data: Uint8Array): Promise<void> {
+    try {
+      if (!equals(hashOf(data), pieceHash(meta, index))) {
+        await pieceBad(index, data);
+        return;
+      }
+      pendingWriteBytes += data.length;
+      try {
+        await storage.writeBlock(index, 0, data);
+      } catch (err: unknown) {
+        fatal(err);
+        return;
+      } finally {
+        writeDone(data.length);
+      }
+      pieceGood(index, data);
+    } finally {
+      bufferedBytes -= data.length;
+    }
+  }
+
+  async function finishOnDisk(index: number): Promise<void> {
     let ok: boolean;
     try {
       ok = await storage.verifyPiece(index);
@@ -687,23 +769,29 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       fatal(err);
       return;
     }
+    if (ok) pieceGood(index, null);
+    else await pieceBad(index, null);
+  }
+
+  function pieceGood(index: number, data: Uint8Array | null): void {
+    blockSources.delete(index);
+    const suspect = suspects.get(index);
+    if (suspect !== undefined) {
+      suspects.delete(index);
+      track(convictFromSuspect(index, suspect, data));
+    }
+    picker.pieceVerified(index);
+    haveBytes += pieceSize(meta, index);
+    emit({ type: "pieceVerified", pieceIndex: index });
+    for (const p of peers.values()) {
+      if (!p.pieces.has(index)) send(p, { type: "have", pieceIndex: index });
+    }
+    if (picker.isComplete) onComplete();
+  }
+
+  async function pieceBad(index: number, data: Uint8Array | null): Promise<void> {
     const sources = blockSources.get(index) ?? [];
     blockSources.delete(index);
-    if (ok) {
-      const suspect = suspects.get(index);
-      if (suspect !== undefined) {
-        suspects.delete(index);
-        await convictFromSuspect(index, suspect);
-      }
-      picker.pieceVerified(index);
-      haveBytes += pieceSize(meta, index);
-      emit({ type: "pieceVerified", pieceIndex: index });
-      for (const p of peers.values()) {
-        if (!p.pieces.has(index)) send(p, { type: "have", pieceIndex: index });
-      }
-      if (picker.isComplete) onComplete();
-      return;
-    }
     const ids = picker.pieceFailed(index);
     const addresses = ids.map((id) => peers.get(id)?.address ?? id);
     emit({ type: "hashFailed", pieceIndex: index, peers: addresses });
@@ -713,12 +801,12 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     } else if (suspects.size < MAX_SUSPECT_PIECES) {
       // Remember what each peer sent, to find the liar once the piece passes (smart ban).
       try {
-        const data = await storage.readPiece(index);
+        const bytes = data ?? await storage.readPiece(index);
         suspects.set(
           index,
           sources.map((source, b) => ({
             source,
-            hashHex: toHex(hashOf(data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES))),
+            hashHex: toHex(hashOf(bytes.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES))),
           })),
         );
       } catch {
@@ -728,10 +816,14 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     for (const p of peers.values()) fillRequests(p);
   }
 
-  async function convictFromSuspect(index: number, suspect: { source: string | null; hashHex: string }[]) {
+  async function convictFromSuspect(
+    index: number,
+    suspect: { source: string | null; hashHex: string }[],
+    known: Uint8Array | null,
+  ): Promise<void> {
     let data: Uint8Array;
     try {
-      data = await storage.readPiece(index);
+      data = known ?? await storage.readPiece(index);
     } catch {
       return;
     }
