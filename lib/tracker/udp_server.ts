@@ -105,7 +105,10 @@ export interface UdpHandlerStats {
 
 /** Turns one datagram into the reply to send, or null for none. */
 export interface UdpHandler {
-  /** `hostname` and `port` are the sender's, as the socket reports them (IPv4-mapped IPv6 is IPv4). */
+  /**
+   * `hostname` and `port` are the sender's, as the socket reports them (IPv4-mapped IPv6 is IPv4). Connection ids
+   * depend on the address only.
+   */
   handle(packet: Uint8Array, hostname: string, port: number): Uint8Array | null;
   readonly stats: UdpHandlerStats;
 }
@@ -118,6 +121,8 @@ const EVENTS: Record<UdpEvent, AnnounceEvent> = {
 };
 
 const EMPTY = new Uint8Array(0);
+/** The port given to the connection id issuer: ids depend on the address only. */
+const ID_PORT = 0;
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -137,7 +142,10 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
     now,
   });
   const stats: UdpHandlerStats = { received: 0, connects: 0, announces: 0, scrapes: 0, errors: 0, dropped: 0 };
-  const decodeOptions = { connectionIds, address: "", port: 0 };
+  // Ids are bound to the sender's address, not its port (as opentracker does): libtorrent shares one connection id
+  // cache among all sessions of a process, and NATs may change the source port between connect and announce.
+  // Reflection needs a spoofed address, which still cannot get an id.
+  const decodeOptions = { connectionIds, address: "", port: ID_PORT };
 
   function error(transactionId: number, message: string): Uint8Array {
     stats.errors++;
@@ -210,10 +218,9 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
     return encodeUdpReply({ type: "scrape", transactionId: r.transactionId, files });
   }
 
-  function handle(packet: Uint8Array, hostname: string, port: number): Uint8Array | null {
+  function handle(packet: Uint8Array, hostname: string, _port: number): Uint8Array | null {
     stats.received++;
     decodeOptions.address = hostname;
-    decodeOptions.port = port;
     const d = decodeUdpRequest(packet, decodeOptions);
     if (d.type === "drop") {
       stats.dropped++;
@@ -226,7 +233,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
       return encodeUdpReply({
         type: "connect",
         transactionId: r.transactionId,
-        connectionId: connectionIds.issue(hostname, port),
+        connectionId: connectionIds.issue(hostname, ID_PORT),
       });
     }
     const ip = parseIp(hostname);
