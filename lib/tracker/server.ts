@@ -18,6 +18,7 @@ import {
   parseIp,
   type ScrapeEntry,
 } from "./announce.ts";
+import { passkeyFromQuery, splitPasskeyPath } from "./access.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import {
   encodeAnnounceResult,
@@ -26,6 +27,7 @@ import {
   parseAnnounceQuery,
   parseScrapeQuery,
 } from "./http_codec.ts";
+import { isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
 import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
 import { MemorySwarmStore, type SwarmStore } from "./swarm_store.ts";
 
@@ -90,6 +92,14 @@ export interface TrackerOptions {
   onWarning?: (message: string) => void;
   /** Called after POST /shutdown has been answered. */
   onShutdown?: () => void;
+  /** Only registered info hashes are served (issue #6 `--listed`). */
+  isListed?: boolean;
+  /** Every announce and scrape needs a member's passkey (issue #6 `--private`). */
+  isPrivate?: boolean;
+  /** Leak signal: distinct IPs per passkey per hour before it is flagged. */
+  leakMaxIps?: number;
+  /** How often to notice user/registry changes made by other processes, and to save accounting; 0 = never. */
+  privatePollIntervalMs?: number;
 }
 
 /** One history sample of /stats. */
@@ -119,6 +129,8 @@ export interface Stats {
   history: HistorySample[];
   torrents: StatsTorrent[];
   isTruncated: boolean;
+  /** Admin only: per-user totals and leak signal (issue #6). */
+  users?: StatsUser[];
 }
 
 /** A running tracker (without its socket). */
@@ -131,6 +143,8 @@ export interface Tracker {
   readonly restoredPeers: number;
   readonly store: SwarmStore;
   readonly registry: Registry;
+  /** Passkeys, listed mode, accounting and the /api admin calls (issue #6). */
+  readonly privateMode: PrivateMode;
   /** Save the swarm snapshot (and last-seen times); returns the number of peers saved. */
   snapshot(): number;
   /** Expire silent peers now (all of them unless `budget`); returns peers dropped. */
@@ -184,6 +198,20 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
   const registry = options.registry ?? new Registry(db);
   const store = options.store ?? new MemorySwarmStore({ peerTimeoutS, numWantMax });
+  const privateMode = new PrivateMode({
+    db,
+    registry,
+    isListed: options.isListed === true,
+    isPrivate: options.isPrivate === true,
+    ...(options.leakMaxIps === undefined ? {} : { leakMaxIps: options.leakMaxIps }),
+    similar,
+    peerTimeoutS,
+    now,
+    onWarning,
+    ...(options.privatePollIntervalMs === undefined
+      ? {}
+      : { pollIntervalMs: options.privatePollIntervalMs, flushIntervalMs: options.privatePollIntervalMs }),
+  });
   const startedMs = now();
 
   let adminToken = options.adminToken;
@@ -272,12 +300,23 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   const failure = (reason: string) => bencoded(encodeFailure(reason, { retryS: FAILURE_RETRY_S }));
 
-  const announce = (req: Request, info: ClientInfo, query: string): Response => {
+  const announce = (req: Request, info: ClientInfo, query: string, pathPasskey?: string): Response => {
     const ar = parseAnnounceQuery(query, { numWantMax });
     const nowMs = now();
     const ip = clientIp(req, info, ar.ipParam);
+    // Open tracker without members: no check at all on the hot path.
+    const user = privateMode.isOff
+      ? null
+      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, toHex(ar.infoHash), nowMs);
     const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
+    if (user !== null) {
+      privateMode.accounting.record(user.id, ar.infoHash, ar.peerId, {
+        uploaded: ar.uploaded,
+        downloaded: ar.downloaded,
+        nowMs,
+      });
+    }
     if (s.isNewlyCompleted) {
       try {
         db.addCompleted(toHex(ar.infoHash), 1, nowMs);
@@ -302,7 +341,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     return bencoded(encodeAnnounceResult(result, { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId }));
   };
 
-  const scrape = (req: Request, query: string): Response => {
+  const scrape = (req: Request, query: string, info: ClientInfo, pathPasskey?: string): Response => {
     const hashes = parseScrapeQuery(query);
     const files = new Map<string, Map<string, number>>();
     const put = (key: string, e: ScrapeEntry) =>
@@ -319,10 +358,16 @@ export function createTracker(options: TrackerOptions): Tracker {
         if (hash !== null && !files.has(latin1Key(hash))) put(latin1Key(hash), store.scrape(hash));
       }
     } else {
+      if (!privateMode.isOff) {
+        privateMode.check(pathPasskey ?? passkeyFromQuery(query), clientIp(req, info, undefined), null, now());
+      }
       for (const hash of hashes) {
+        // Listed mode: unregistered hashes are left out; a scrape of none of ours is refused.
+        if (!privateMode.access.isAllowed(toHex(hash))) continue;
         put(latin1Key(hash), store.scrape(hash));
         warning ??= similarWarning(hash);
       }
+      if (files.size === 0) privateMode.access.checkListed(toHex(hashes[0]!));
     }
     const body = new Map<string, Map<string, Map<string, number>> | string>([["files", files]]);
     if (warning !== undefined) body.set("warning message", warning);
@@ -385,6 +430,7 @@ export function createTracker(options: TrackerOptions): Tracker {
       history,
       torrents,
       isTruncated,
+      ...(isAdminCall ? { users: privateMode.statsUsers() } : {}),
     };
   };
 
@@ -410,6 +456,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
     db.saveSwarmSnapshot(rows(), nowMs);
     db.touchTorrents(live, nowMs);
+    privateMode.flush();
     return count;
   };
 
@@ -460,7 +507,7 @@ export function createTracker(options: TrackerOptions): Tracker {
           ? announce(req, info, query)
           : new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
       case "/scrape":
-        return scrape(req, query);
+        return scrape(req, query, info);
       case "/stats":
         return json(stats(isAdmin(req)));
       case "/add_torrent_info":
@@ -475,8 +522,21 @@ export function createTracker(options: TrackerOptions): Tracker {
           setTimeout(() => options.onShutdown?.(), 0);
           return json({ ok: true });
         });
-      default:
+      default: {
+        if (isApiPath(path)) {
+          return isAdmin(req)
+            ? privateMode.handleApi(req, path)
+            : json({ error: "Admin token required (Authorization: Bearer …)" }, 401);
+        }
+        // Torrust-style passkey URLs (issue #6).
+        const pk = splitPasskeyPath(path);
+        if (pk !== null) {
+          return pk.path === "/announce"
+            ? announce(req, info, query, pk.passkey)
+            : scrape(req, query, info, pk.passkey);
+        }
         return bencoded(encodeFailure("Unknown path"), 404);
+      }
     }
   };
 
@@ -518,12 +578,14 @@ export function createTracker(options: TrackerOptions): Tracker {
     restoredPeers,
     store,
     registry,
+    privateMode,
     snapshot,
     sweep,
     stats,
     close() {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
+      privateMode.close();
     },
   };
 }
