@@ -1,0 +1,235 @@
+// UDP announce throughput of `btool tracker` against opentracker (Debian, whitelisting the load's hashes) and the bare
+// Deno responder (bench/_udp_bare.ts: fixed valid connect/announce replies over the same socket machinery), in one
+// run: the C load generator ../shared/tools/udpload.c (built with cc -O2 into a temp dir), 1,000 torrents, random
+// peer ids, numwant 50, 10 s per run, runs interleaved, median of 3.
+// Run: deno run -A bench/tracker_udp.ts [--duration 10] [--runs 3] [--sockets 16] [--inflight 8] [--udpload PATH.c]
+
+import { parseArgs } from "node:util";
+import { toHex } from "../lib/bytes.ts";
+
+const TORRENTS = 1_000;
+const READY_TIMEOUT_MS = 30_000;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const BARE = new URL("./_udp_bare.ts", import.meta.url).pathname;
+const DEFAULT_UDPLOAD = new URL("../../shared/tools/udpload.c", import.meta.url).pathname;
+
+interface Sample {
+  rate: number;
+  p99Ms: number;
+  note: string;
+}
+
+interface Target {
+  name: string;
+  start(port: number, dir: string): Deno.ChildProcess;
+}
+
+const TARGETS: Target[] = [
+  {
+    name: "btool tracker",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-all",
+          MAIN,
+          "tracker",
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--db",
+          ":memory:",
+          "--admin-token",
+          "bench",
+          "--snapshot-interval",
+          "0",
+          "--quiet",
+        ],
+        stdin: "null",
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+  {
+    name: "opentracker",
+    start: (port, dir) => {
+      Deno.writeTextFileSync(
+        `${dir}/opentracker.conf`,
+        `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ${dir}/whitelist.txt\n`,
+      );
+      return new Deno.Command("/usr/bin/opentracker", {
+        args: ["-f", `${dir}/opentracker.conf`],
+        cwd: dir,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    },
+  },
+  {
+    name: "bare Deno UDP",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-net", "--unstable-net", BARE, String(port)],
+        stdin: "null",
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+];
+
+/** A port free on both TCP and UDP (btool serves HTTP and UDP on one number). */
+function freePort(): number {
+  for (;;) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    try {
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken on UDP: try another
+    }
+  }
+}
+
+/** Send BEP 15 connects until one is answered (bounded). */
+async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let exited = false;
+  child.status.then(() => exited = true);
+  const connect = new Uint8Array([0, 0, 4, 0x17, 0x27, 0x10, 0x19, 0x80, 0, 0, 0, 0, 0, 0, 0, 7]);
+  const receiving = conn.receive();
+  receiving.catch(() => {});
+  try {
+    while (Date.now() < deadline && !exited) {
+      await conn.send(connect, { transport: "udp", hostname: "127.0.0.1", port }).catch(() => 0);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const got = await Promise.race([
+        receiving.then(() => true, () => false),
+        new Promise<boolean>((r) => timer = setTimeout(() => r(false), 200)),
+      ]);
+      clearTimeout(timer);
+      if (got) return;
+    }
+    throw new Error(`UDP server on port ${port} did not start`);
+  } finally {
+    conn.close();
+  }
+}
+
+async function runLoad(
+  udpload: string,
+  port: number,
+  o: { duration: number; sockets: number; inflight: number; hashesFile: string },
+): Promise<Sample> {
+  const out = await new Deno.Command(udpload, {
+    args: ["127.0.0.1", String(port), String(o.duration), o.hashesFile, String(o.sockets), String(o.inflight)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const rate = Number(/([\d.]+) responses\/s/.exec(text)?.[1] ?? NaN);
+  const p99Ms = Number(/p99=([\d.]+)ms/.exec(text)?.[1] ?? NaN);
+  if (!Number.isFinite(rate)) throw new Error(`udpload failed: ${text}`);
+  const m = /errors (\d+), lost (\d+)/.exec(text);
+  const note = m !== null && (m[1] !== "0" || m[2] !== "0") ? `errors ${m[1]}, lost ${m[2]}` : "";
+  return { rate, p99Ms, note };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "10" },
+      runs: { type: "string", default: "3" },
+      sockets: { type: "string", default: "16" },
+      inflight: { type: "string", default: "8" },
+      udpload: { type: "string", default: DEFAULT_UDPLOAD },
+      only: { type: "string" },
+    },
+  });
+  const o = {
+    duration: Number(values.duration),
+    sockets: Number(values.sockets),
+    inflight: Number(values.inflight),
+    hashesFile: "",
+  };
+  const runs = Number(values.runs);
+  const dir = await Deno.makeTempDir({ prefix: "btool-bench-udp-" });
+  // Run as root, opentracker drops to "nobody" before reading the whitelist: the temp dir must be readable.
+  await Deno.chmod(dir, 0o755);
+  const udpload = `${dir}/udpload`;
+  const cc = await new Deno.Command("cc", { args: ["-O2", "-o", udpload, values.udpload], stderr: "piped" }).output();
+  if (!cc.success) throw new Error(`cc failed: ${new TextDecoder().decode(cc.stderr)}`);
+  const hashes = Array.from({ length: TORRENTS }, () => toHex(crypto.getRandomValues(new Uint8Array(20))));
+  Deno.writeTextFileSync(`${dir}/whitelist.txt`, hashes.join("\n") + "\n");
+  o.hashesFile = `${dir}/whitelist.txt`;
+  const isOpentracker = await Deno.stat("/usr/bin/opentracker").then(() => true, () => false);
+  const only = values.only?.split(",");
+  const targets = TARGETS.filter((t) =>
+    (t.name !== "opentracker" || isOpentracker) && (only === undefined || only.some((x) => t.name.includes(x)))
+  );
+  const results = new Map<string, Sample[]>();
+  console.log(
+    `tracker-udp: udpload ${o.sockets} sockets x ${o.inflight} in flight, ${o.duration}s, ${TORRENTS} torrents, ` +
+      `median of ${runs} (machine shared with other work: figures are noisy)`,
+  );
+  const children: Deno.ChildProcess[] = [];
+  try {
+    const ports = new Map<string, number>();
+    for (const t of targets) {
+      const port = freePort();
+      const child = t.start(port, dir);
+      children.push(child);
+      await waitReady(port, child);
+      ports.set(t.name, port);
+      await runLoad(udpload, port, { ...o, duration: 2 }); // warm-up (JIT)
+    }
+    for (let r = 0; r < runs; r++) {
+      for (const t of targets) {
+        const s = await runLoad(udpload, ports.get(t.name)!, o);
+        results.set(t.name, [...(results.get(t.name) ?? []), s]);
+        console.log(
+          `  run ${r + 1} ${t.name.padEnd(14)} ${s.rate.toFixed(0).padStart(7)}/s  p99 ${s.p99Ms.toFixed(2)} ms` +
+            (s.note ? `  (${s.note})` : ""),
+        );
+      }
+    }
+  } finally {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await c.status;
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  console.log("\nmedians:");
+  const med = (name: string) => median((results.get(name) ?? []).map((x) => x.rate));
+  for (const t of targets) {
+    const xs = results.get(t.name) ?? [];
+    console.log(
+      `  ${t.name.padEnd(14)} ${med(t.name).toFixed(0).padStart(7)}/s  p99 ${
+        median(xs.map((x) => x.p99Ms)).toFixed(2)
+      } ms`,
+    );
+  }
+  const ratio = (a: string, b: string) => results.has(a) && results.has(b) ? (med(a) / med(b)).toFixed(2) : "n/a";
+  console.log("\nratios (goal):");
+  console.log(`  btool / bare Deno UDP = ${ratio("btool tracker", "bare Deno UDP")} (≥ 0.9)`);
+  if (isOpentracker) {
+    console.log(`  btool / opentracker   = ${ratio("btool tracker", "opentracker")} (≥ 0.5 multi-core)`);
+  }
+}
+
+if (import.meta.main) await main();
