@@ -12,9 +12,9 @@ import {
   type Session,
   type SessionStatus,
 } from "../lib/peer/session.ts";
-import { createEmptyFiles, createFsStorage } from "../lib/storage/storage.ts";
+import { createEmptyFiles, createFsStorage, dataPath } from "../lib/storage/storage.ts";
 import { Bitfield } from "../lib/wire/bitfield.ts";
-import { parseCommand, parseIntOption } from "./args.ts";
+import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, formatEta, formatRate, ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
 import { checkData, formatReport } from "./verify.ts";
@@ -38,9 +38,11 @@ Options:
   --seed-ratio R        stop seeding once uploaded ≥ R × the torrent's size
   --max-peers N         most connections at once (default ${DEFAULT_MAX_PEERS})
   --peer HOST:PORT      also connect to this peer (repeatable; e.g. a local client)
-  --upload-limit RATE   (not supported yet)
-  --download-limit RATE (not supported yet)
-  --only N,M…           (not supported yet)
+  --upload-limit RATE   cap the upload rate, bytes per second (e.g. 500K, 2M, 2MiB/s; 0 = none)
+  --download-limit RATE cap the download rate, same units
+  --only N,M…           download only these files, numbered from 1 in torrent order as \`btool show --json\`
+                        lists them (padding files not counted); pieces shared with other files are fetched,
+                        but only the chosen files are written
   --quiet               print errors only
   --json                print one JSON status line per second on stdout
   -h, --help            show this help
@@ -94,6 +96,38 @@ function jsonLine(meta: Metainfo, port: number, event: JsonStatus["event"], s: S
 
 const ENCODER = new TextEncoder();
 
+/** Parse a rate (`500K`, `2M`, `2MiB/s`); null for absent or 0 (no limit). @throws {UsageError} */
+export function parseRate(text: string | undefined, what: string): number | null {
+  if (text === undefined) return null;
+  const value = parseByteSize(text.replace(/\/s$/i, ""), what);
+  return value === 0 ? null : value;
+}
+
+/**
+ * Parse `--only N,M…` (1-based file numbers, padding files not counted) into indexes of meta.files.
+ * @throws {UsageError}
+ */
+export function parseOnly(text: string, meta: Pick<Metainfo, "files">): Set<number> {
+  const real = meta.files.map((f, i) => ({ f, i })).filter((x) => !x.f.isPadding).map((x) => x.i);
+  const out = new Set<number>();
+  for (const part of text.split(",")) {
+    const n = parseIntOption(part.trim(), "file number in --only", 1, Math.max(1, real.length));
+    if (n > real.length) throw new UsageError(`Invalid file number in --only: "${n}" (the torrent has ${real.length})`);
+    out.add(real[n - 1]!);
+  }
+  return out;
+}
+
+async function createSelectedEmptyFiles(meta: Metainfo, dir: string, selected: ReadonlySet<number>): Promise<void> {
+  for (const i of selected) {
+    const f = meta.files[i]!;
+    if (f.length !== 0) continue;
+    const path = dataPath(dir, f);
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    (await Deno.open(path, { write: true, create: true })).close();
+  }
+}
+
 function isStderrTerminal(): boolean {
   try {
     return Deno.stderr.isTerminal();
@@ -120,9 +154,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("Expected exactly one FILE.torrent");
   if (values.quiet && values.json) throw new UsageError("Choose one of --quiet and --json");
-  for (const name of ["upload-limit", "download-limit", "only"] as const) {
-    if (values[name] !== undefined) throw new UsageError(`--${name} is not supported yet`);
-  }
+  const uploadLimit = parseRate(values["upload-limit"], "upload limit");
+  const downloadLimit = parseRate(values["download-limit"], "download limit");
   const port = parseIntOption(values.port, "port", 0, 65535);
   const maxPeers = parseIntOption(values["max-peers"], "max peers", 1, 10_000);
   let seedRatio: number | undefined;
@@ -141,6 +174,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!isQuiet && !isJson) console.log(line);
   };
   const meta = await loadTorrentFile(positionals[0]!);
+  const selectedFiles = values.only === undefined ? null : parseOnly(values.only, meta);
+  if (selectedFiles !== null && values.seed) throw new UsageError("--only cannot be used with --seed");
 
   // 1. What is already there.
   let have: Bitfield;
@@ -164,7 +199,8 @@ export async function run(argv: string[]): Promise<number> {
       await writeResume(meta, dir, have).catch(() => {});
     }
   } else {
-    await createEmptyFiles(meta, dir);
+    if (selectedFiles === null) await createEmptyFiles(meta, dir);
+    else await createSelectedEmptyFiles(meta, dir, selectedFiles);
     if (isFresh) {
       have = resume.have;
       say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces from the resume file`);
@@ -225,6 +261,9 @@ export async function run(argv: string[]): Promise<number> {
       port,
       maxPeers,
       peers: extraPeers,
+      ...(selectedFiles === null ? {} : { selectedFiles }),
+      ...(uploadLimit === null ? {} : { uploadLimit }),
+      ...(downloadLimit === null ? {} : { downloadLimit }),
       ...(seedRatio === undefined ? {} : { seedRatio }),
       onWarning: warn,
       onProgress: (s) => {

@@ -13,6 +13,7 @@
 import { equals, toHex } from "../bytes.ts";
 import { BtoolError, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
+import { filePieces, pieceSegments } from "../file_map.ts";
 import { BLOCK_BYTES, pieceHash, pieceSize } from "../pieces.ts";
 import { createSha1 } from "../sha1.ts";
 import type { Storage } from "../storage/storage.ts";
@@ -66,6 +67,10 @@ export const MAX_BUFFERED_PIECE_BYTES = 16 * 1024 * 1024;
 export const MAX_PIECE_BUFFER_BYTES = 64 * 1024 * 1024;
 /** Bytes of recently served pieces kept in memory. */
 export const READ_CACHE_BYTES = 16 * 1024 * 1024;
+/** Requests unanswered this long are given to other peers. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** A peer whose requests timed out gets no new ones for this long. */
+export const SNUB_MS = 60_000;
 /** Status/rate tick. */
 export const TICK_MS = 1_000;
 /** Weight of the newest second in the exponential rate averages. */
@@ -111,6 +116,15 @@ export interface SessionOptions {
   have?: Bitfield;
   /** Pieces to download; null/absent = every piece. */
   wanted?: Bitfield | null;
+  /**
+   * Files to keep (`--only`), as indexes into meta.files; absent = all. Only pieces touching them are fetched, and
+   * only their bytes are written (pieces shared with other files are assembled in memory and written in part).
+   */
+  selectedFiles?: ReadonlySet<number>;
+  /** Upload cap in bytes per second (absent: none). */
+  uploadLimit?: number;
+  /** Download cap in bytes per second (absent: none); reading from peers pauses when it is reached. */
+  downloadLimit?: number;
   /** Our 20-byte peer id (default: "-BT0100-" + 12 random characters). */
   peerId?: Uint8Array;
   /** TCP port to listen on (0 = any free port). */
@@ -163,6 +177,10 @@ interface PeerEntry {
   strikes: number;
   /** Our requests to this peer not answered yet (key → request), to match pieces and rejects. */
   requested: Map<number, BlockRequest>;
+  /** When a requested block last arrived (or requests started), for the request timeout. */
+  lastBlockMs: number;
+  /** No requests to this peer before this time (it let requests time out). */
+  snubbedUntilMs: number;
 }
 
 interface KnownPeer {
@@ -229,6 +247,70 @@ export async function checkPieces(
   return have;
 }
 
+/** The pieces holding bytes of the selected files (indexes into meta.files). */
+export function wantedPieces(meta: Metainfo, selectedFiles: ReadonlySet<number>): Bitfield {
+  const wanted = new Bitfield(meta.pieceCount);
+  for (const f of selectedFiles) {
+    const range = filePieces(meta, f);
+    if (range === null) continue;
+    for (let i = range.first; i <= range.last; i++) wanted.set(i);
+  }
+  return wanted;
+}
+
+/**
+ * A token bucket for byte rates: `take(n)` resolves when n more bytes fit under `bytesPerSecond` (bursts up to one
+ * second's worth). Callers that arrive while in debt wait their turn. `close()` releases every waiter.
+ */
+export class RateLimiter {
+  #rate: number;
+  #tokens: number;
+  #lastMs: number;
+  #now: () => number;
+  #waiters = new Set<{ timer: ReturnType<typeof setTimeout>; resolve: () => void }>();
+
+  constructor(bytesPerSecond: number, options: { now?: () => number } = {}) {
+    this.#rate = Math.max(1, bytesPerSecond);
+    this.#now = options.now ?? Date.now;
+    this.#tokens = this.#rate;
+    this.#lastMs = this.#now();
+  }
+
+  /** Milliseconds a caller taking `n` bytes now must wait (and the bytes are counted as taken). */
+  reserve(n: number): number {
+    const t = this.#now();
+    this.#tokens = Math.min(this.#rate, this.#tokens + ((t - this.#lastMs) * this.#rate) / 1000);
+    this.#lastMs = t;
+    this.#tokens -= n;
+    return this.#tokens >= 0 ? 0 : (-this.#tokens * 1000) / this.#rate;
+  }
+
+  /** Wait until `n` bytes may pass. */
+  take(n: number): Promise<void> {
+    const waitMs = this.reserve(n);
+    if (waitMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          resolve();
+        }, waitMs),
+        resolve,
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Release every waiter now (shutdown). */
+  close(): void {
+    for (const w of this.#waiters) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.#waiters.clear();
+  }
+}
+
 function blockKey(r: { pieceIndex: number; begin: number }): number {
   return r.pieceIndex * 65536 + r.begin / BLOCK_BYTES;
 }
@@ -257,10 +339,12 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   const storage = options.storage;
   const peerId = options.peerId ?? createPeerId(random);
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
+  const selected = options.selectedFiles ?? null;
+  const wanted = selected === null ? (options.wanted ?? null) : wantedPieces(meta, selected);
   const picker = new PiecePicker(meta, {
     random,
     ...(options.have ? { have: options.have } : {}),
-    ...(options.wanted ? { wanted: options.wanted } : {}),
+    ...(wanted ? { wanted } : {}),
   });
   const warn = (m: string) => options.onWarning?.(m);
   const emit = (e: SessionEvent) => options.onEvent?.(e);
@@ -305,6 +389,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   let isCompleteAnnounced = picker.isComplete;
   let isSeedRatioReached = false;
   let chokerState: ChokerState = createChokerState();
+  const uploadLimiter = options.uploadLimit === undefined ? null : new RateLimiter(options.uploadLimit, { now });
+  const downloadLimiter = options.downloadLimit === undefined ? null : new RateLimiter(options.downloadLimit, { now });
   const stopController = new AbortController();
   const { promise: stopped, resolve: resolveStopped } = Promise.withResolvers<void>();
   let wakeTracker: (() => void) | null = null;
@@ -475,6 +561,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       uploadRate: 0,
       strikes: 0,
       requested: new Map(),
+      lastBlockMs: now(),
+      snubbedUntilMs: 0,
     };
     peers.set(entry.id, entry);
     picker.addPeer(entry.id);
@@ -492,6 +580,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       for await (const msg of conn.messages()) {
         if (isStopping) break;
         handleMessage(entry, msg);
+        if (msg.type === "piece" && downloadLimiter !== null) await downloadLimiter.take(msg.block.length);
         if (pendingWriteBytes > MAX_PENDING_WRITE_BYTES) await waitForWrites();
       }
     } catch (err: unknown) {
@@ -609,6 +698,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   function fillRequests(entry: PeerEntry): void {
     const conn = entry.conn;
     if (isStopping || conn.isClosed || conn.peerChoking || !conn.amInterested || picker.isComplete) return;
+    if (entry.snubbedUntilMs > now()) return;
+    if (entry.requested.size === 0) entry.lastBlockMs = now();
     const want = queueBlocksFor(entry.downloadRate) - entry.requested.size;
     if (want <= 0) return;
     // Batch: ask for at least a few blocks at once, so each arrival does not cost a picker pass.
@@ -636,6 +727,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
         return;
       }
       try {
+        if (uploadLimiter !== null) await uploadLimiter.take(block.length);
         if (await entry.conn.sendPiece(req, block)) {
           entry.uploaded += block.length;
           entry.tickUp += block.length;
@@ -680,7 +772,10 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   function receive(entry: PeerEntry, msg: { pieceIndex: number; begin: number; block: Uint8Array }): void {
     const key = blockKey(msg);
     const r = entry.requested.get(key);
-    if (r !== undefined) entry.requested.delete(key);
+    if (r !== undefined) {
+      entry.requested.delete(key);
+      entry.lastBlockMs = now();
+    }
     const length = msg.block.length;
     entry.downloaded += length;
     entry.tickDown += length;
@@ -704,7 +799,9 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       let buffer = pieceBuffers.get(index);
       if (buffer === undefined) {
         const size = pieceSize(meta, index);
-        buffer = size <= MAX_BUFFERED_PIECE_BYTES && bufferedBytes + size <= MAX_PIECE_BUFFER_BYTES
+        // Pieces shared with unselected files (--only) are always assembled in memory: only part is written.
+        buffer = (size <= MAX_BUFFERED_PIECE_BYTES && bufferedBytes + size <= MAX_PIECE_BUFFER_BYTES) ||
+            !isWholePieceSelected(index)
           ? new Uint8Array(size)
           : null;
         if (buffer !== null) bufferedBytes += size;
@@ -748,7 +845,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       }
       pendingWriteBytes += data.length;
       try {
-        await storage.writeBlock(index, 0, data);
+        await writeSelected(index, data);
       } catch (err: unknown) {
         fatal(err);
         return;
@@ -892,6 +989,37 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     }
   }
 
+  function writeSelected(index: number, data: Uint8Array): Promise<void> {
+    if (selected === null || isWholePieceSelected(index)) return storage.writeBlock(index, 0, data);
+    return (async () => {
+      const start = index * meta.pieceLength;
+      for (const seg of pieceSegments(meta, index)) {
+        if (!selected.has(seg.fileIndex)) continue;
+        const at = meta.files[seg.fileIndex]!.offset + seg.fileOffset - start;
+        await storage.writeBlock(index, at, data.subarray(at, at + seg.length));
+      }
+    })();
+  }
+
+  function isWholePieceSelected(index: number): boolean {
+    if (selected === null) return true;
+    return pieceSegments(meta, index).every((seg) =>
+      selected.has(seg.fileIndex) || meta.files[seg.fileIndex]!.isPadding
+    );
+  }
+
+  /** Give back the requests of peers that sent nothing for REQUEST_TIMEOUT_MS, and stop asking them for a while. */
+  function checkRequestTimeouts(): void {
+    const t = now();
+    for (const p of peers.values()) {
+      if (p.requested.size === 0 || t - p.lastBlockMs < REQUEST_TIMEOUT_MS) continue;
+      for (const r of p.requested.values()) picker.releaseRequest(p.id, r);
+      p.requested.clear();
+      p.snubbedUntilMs = t + SNUB_MS;
+      for (const other of peers.values()) if (other !== p) fillRequests(other);
+    }
+  }
+
   function tick(): void {
     if (isStopping) return;
     const seconds = TICK_MS / 1000;
@@ -904,6 +1032,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       p.tickDown = p.tickUp = 0;
       fillRequests(p);
     }
+    checkRequestTimeouts();
     connectMore();
     options.onProgress?.(status());
     if (
@@ -1009,6 +1138,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       isStopping = true;
       clearInterval(tickTimer);
       clearInterval(chokeTimer);
+      uploadLimiter?.close();
+      downloadLimiter?.close();
       stopController.abort();
       try {
         listener.close();

@@ -349,8 +349,41 @@ Deno.test("btool peer --seed refuses incomplete data and names the files", () =>
     match(out.stdout, /missing\s+s\/deep\/c\.bin/);
   }));
 
-Deno.test("btool peer refuses --only and rate limits for now (usage error)", async () => {
-  const out = await runBtool(["peer", "x.torrent", "--only", "1"], { timeoutMs: STEP_TIMEOUT_MS });
-  equal(out.code, 2);
-  match(out.stderr, /--only is not supported yet/);
-});
+Deno.test("btool peer --only writes only the chosen file; rate limits still complete", () =>
+  withTempDir(async (dir) => {
+    const files = testFiles(6);
+    const { bytes, data } = buildTorrent({ name: "o", pieceLength: 32768, files, top: { announce: undefined } });
+    const meta = parseMetainfo(bytes);
+    await Deno.writeFile(`${dir}/o.torrent`, bytes);
+    const seed = createSession(meta, {
+      storage: createMemoryStorage(meta, { data }),
+      have: new Bitfield(meta.pieceCount, { isFull: true }),
+      hostname: "127.0.0.1",
+      isAnnouncing: false,
+    });
+    try {
+      const common = ["peer", `${dir}/o.torrent`, "--port", "0", "--exit-when-done", "--quiet"];
+      const peer = ["--peer", `127.0.0.1:${seed.port}`];
+      // File 3 is deep/er/b.bin: its first and last pieces are shared with a.bin and deep/c.bin.
+      const only = await runBtool([...common, "--dir", `${dir}/only`, "--only", "3", ...peer], {
+        timeoutMs: STEP_TIMEOUT_MS,
+      });
+      equal(only.code, 0, only.stderr);
+      await assertTree(`${dir}/only/o`, [files[2]!]);
+      for (const f of [files[0]!, files[1]!, files[3]!]) {
+        const exists = await Deno.stat(`${dir}/only/o/${f.path.join("/")}`).then(() => true, () => false);
+        ok(!exists, `${f.path.join("/")} was not selected but exists`);
+      }
+      const limited = await runBtool(
+        [...common, "--dir", `${dir}/lim`, "--download-limit", "20M", "--upload-limit", "1MiB/s", ...peer],
+        { timeoutMs: STEP_TIMEOUT_MS },
+      );
+      equal(limited.code, 0, limited.stderr);
+      await assertTree(`${dir}/lim/o`, files);
+      const bad = await runBtool([...common, "--dir", `${dir}/x`, "--only", "9"], { timeoutMs: STEP_TIMEOUT_MS });
+      equal(bad.code, 2);
+      match(bad.stderr, /Invalid file number in --only/);
+    } finally {
+      await seed.stop();
+    }
+  }));

@@ -6,6 +6,8 @@ import {
   MAX_QUEUE_BLOCKS,
   MIN_QUEUE_BLOCKS,
   queueBlocksFor,
+  RateLimiter,
+  wantedPieces,
 } from "../../../lib/peer/session.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { deepEqual, equal, match, ok } from "../../_helpers/assert.ts";
@@ -43,4 +45,35 @@ Deno.test("checkPieces() finds the pieces that hash correctly", async () => {
   const have = await checkPieces(storage, { onProgress: (n) => seen.push(n) });
   deepEqual([...have.setIndexes()], [0, 1, 3, 4]);
   equal(seen.at(-1), data.length);
+});
+
+Deno.test("RateLimiter.reserve() allows a one-second burst, then charges the debt in time", () => {
+  let t = 1000;
+  const limiter = new RateLimiter(1000, { now: () => t });
+  equal(limiter.reserve(600), 0);
+  equal(limiter.reserve(400), 0);
+  equal(limiter.reserve(500), 500);
+  equal(limiter.reserve(500), 1000);
+  t += 1000; // 1000 bytes refilled: debt 1000 → 0
+  equal(limiter.reserve(0), 0);
+  t += 10_000; // refill never exceeds one second's worth
+  equal(limiter.reserve(1000), 0);
+  equal(limiter.reserve(1), 1);
+});
+
+Deno.test("wantedPieces() covers every piece touching the chosen files, none for an empty file", () => {
+  const meta = parseMetainfo(
+    buildTorrent({
+      pieceLength: 16384,
+      files: [
+        { path: ["a"], data: new Uint8Array(20000) },
+        { path: ["e"], data: new Uint8Array(0) },
+        { path: ["b"], data: new Uint8Array(20000) },
+        { path: ["c"], data: new Uint8Array(30000) },
+      ],
+    }).bytes,
+  );
+  deepEqual([...wantedPieces(meta, new Set([2])).setIndexes()], [1, 2]);
+  deepEqual([...wantedPieces(meta, new Set([1])).setIndexes()], []);
+  deepEqual([...wantedPieces(meta, new Set([0, 3])).setIndexes()], [0, 1, 2, 3, 4]);
 });
