@@ -11,10 +11,12 @@ import {
   DEFAULT_NUMWANT_MAX,
   DEFAULT_PEER_TIMEOUT_S,
 } from "../lib/tracker/announce.ts";
+import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
 import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
 import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
+import { ADMIN_HELP, ADMIN_SUBCOMMANDS, runAdmin } from "./tracker_admin.ts";
 
 /** Default state file, relative to the working directory. */
 export const DEFAULT_DB_PATH = "btool-tracker.db";
@@ -42,13 +44,19 @@ Options:
   --admin-token T          admin token for /stats peers, /add_torrent_info, /save_state, /shutdown
                            (default: generated on first start, stored in the db, printed once)
   --trust-proxy            honour the ip parameter and X-Forwarded-For (only behind a reverse proxy)
+  --listed                 track only registered torrents (others: "unregistered torrent")
+  --private                every announce and scrape needs a member's passkey (/announce?passkey=...)
+  --leak-ips N             flag a passkey used from more than N addresses in an hour (default ${DEFAULT_LEAK_MAX_IPS})
   --quiet                  print nothing but errors (and a newly generated admin token)
   -h, --help               show this help
 
-Admin calls send the header "Authorization: Bearer <token>". Ctrl+C saves the peers and stops.`;
+Admin calls send the header "Authorization: Bearer <token>". Ctrl+C saves the peers and stops.
+
+${ADMIN_HELP}`;
 
 /** Run `btool tracker` with `argv` (after the subcommand); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && ADMIN_SUBCOMMANDS.includes(argv[0])) return runAdmin(argv);
   const { values } = parseCommand(argv, {
     host: { type: "string", default: "0.0.0.0" },
     port: { type: "string", default: "6969" },
@@ -62,6 +70,9 @@ export async function run(argv: string[]): Promise<number> {
     "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
     "admin-token": { type: "string" },
     "trust-proxy": { type: "boolean", default: false },
+    listed: { type: "boolean", default: false },
+    private: { type: "boolean", default: false },
+    "leak-ips": { type: "string", default: String(DEFAULT_LEAK_MAX_IPS) },
     "udp-port": { type: "string" },
     "no-udp": { type: "boolean", default: false },
     quiet: { type: "boolean", default: false },
@@ -77,6 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const snapshotIntervalS = parseIntOption(values["snapshot-interval"], "snapshot interval", 0, 86_400);
   const similarPrefixDigits = parseIntOption(values["similar-prefix"], "similar prefix", 0, 40);
   const similarSuffixDigits = parseIntOption(values["similar-suffix"], "similar suffix", 0, 40);
+  const leakMaxIps = parseIntOption(values["leak-ips"], "leak ips", 1, 1_000_000);
   const isQuiet = values.quiet;
   const log = (line: string) => {
     if (!isQuiet) console.log(line);
@@ -97,6 +109,9 @@ export async function run(argv: string[]): Promise<number> {
         similarPrefixDigits,
         similarSuffixDigits,
         isTrustProxy: values["trust-proxy"],
+        isListed: values.listed,
+        isPrivate: values.private,
+        leakMaxIps,
         version: config.version,
         ...(values["admin-token"] === undefined ? {} : { adminToken: values["admin-token"] }),
         onWarning: (message) => {
@@ -129,6 +144,8 @@ export async function run(argv: string[]): Promise<number> {
               intervalS,
               numWantMax,
               isTrustProxy: values["trust-proxy"],
+              // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
+              ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
               onWarning: (message) => {
                 if (!isQuiet) console.error(`btool tracker: ${message}`);
               },
@@ -150,6 +167,14 @@ export async function run(argv: string[]): Promise<number> {
             : urls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
           `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
           `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
+          ...(values.listed || values.private
+            ? [
+              `  mode:      ${
+                [values.listed ? "listed" : "", values.private ? "private" : ""].filter(Boolean).join(", ")
+              }` +
+              ` (${tracker.privateMode.access.userCount} members; btool tracker user add NAME)`,
+            ]
+            : []),
         ];
         if (isQuiet) lines.length = 0;
         if (tracker.isAdminTokenGenerated) {
