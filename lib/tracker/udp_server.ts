@@ -3,7 +3,7 @@
 // answers junk (no amplification, no reflection) and never sends a reply larger than ~1,200 bytes.
 // Invariant: the store is the HTTP tracker's own object, so peers of both transports see each other.
 
-import { toHex } from "../bytes.ts";
+import { toHex, writeU32BE } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import type { TrackerDb } from "../persist/db.ts";
 import {
@@ -23,6 +23,7 @@ import {
   createConnectionIdIssuer,
   decodeUdpRequest,
   encodeUdpReply,
+  UdpAction,
   type UdpAnnounceRequest,
   UdpEvent,
   type UdpScrapeEntry,
@@ -146,6 +147,8 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   // cache among all sessions of a process, and NATs may change the source port between connect and announce.
   // Reflection needs a spoofed address, which still cannot get an id.
   const decodeOptions = { connectionIds, address: "", port: ID_PORT };
+  let lastHostname = "";
+  let lastIp: Uint8Array | null = null;
 
   function error(transactionId: number, message: string): Uint8Array {
     stats.errors++;
@@ -196,15 +199,16 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
     const peers = isV6 ? s.peers6 : s.peers4;
     const cut = Math.min(peers.length, numWant * peerBytes);
     stats.announces++;
-    // encodeUdpReply copies the peers out of the store's scratch buffer.
-    return encodeUdpReply({
-      type: "announce",
-      transactionId: r.transactionId,
-      interval: jitterInterval(intervalS, random),
-      leechers: s.incomplete,
-      seeders: s.complete,
-      peers: cut === peers.length ? peers : peers.subarray(0, cut),
-    });
+    // BEP 15 announce reply, written directly (the hot path): action 1, transaction id, interval, leechers, seeders,
+    // then the peers copied out of the store's scratch buffer. Counts are < 2^32 (the store's caps).
+    const out = new Uint8Array(ANNOUNCE_REPLY_HEADER_BYTES + cut);
+    out[3] = UdpAction.Announce;
+    writeU32BE(out, 4, r.transactionId);
+    writeU32BE(out, 8, jitterInterval(intervalS, random));
+    writeU32BE(out, 12, s.incomplete);
+    writeU32BE(out, 16, s.complete);
+    out.set(cut === peers.length ? peers : peers.subarray(0, cut), ANNOUNCE_REPLY_HEADER_BYTES);
+    return out;
   }
 
   function scrape(r: UdpScrapeRequest, senderIp: Uint8Array): Uint8Array {
@@ -236,7 +240,13 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
         connectionId: connectionIds.issue(hostname, ID_PORT),
       });
     }
-    const ip = parseIp(hostname);
+    // One-entry cache: a busy client (or a load balancer) repeats its address; parsing it costs more than the rest
+    // of a connection id check. Bounded, and keyed by the exact text, so it is not per-client memory.
+    if (hostname !== lastHostname) {
+      lastIp = parseIp(hostname);
+      lastHostname = hostname;
+    }
+    const ip = lastIp;
     if (ip === null) {
       stats.dropped++;
       return null;
