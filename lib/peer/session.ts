@@ -60,11 +60,11 @@ export const MIN_ANNOUNCE_INTERVAL_S = 5;
 /** Bound on the `stopped` announce at shutdown. */
 export const STOP_ANNOUNCE_TIMEOUT_MS = 5_000;
 /** Written-but-unflushed block bytes held before reading from peers pauses. */
-export const MAX_PENDING_WRITE_BYTES = 64 * 1024 * 1024;
+export const MAX_PENDING_WRITE_BYTES = 32 * 1024 * 1024;
 /** Pieces up to this size are assembled in memory, hashed, then written at once. */
 export const MAX_BUFFERED_PIECE_BYTES = 16 * 1024 * 1024;
 /** Bytes of partial pieces held in memory at once; further pieces are written block by block. */
-export const MAX_PIECE_BUFFER_BYTES = 64 * 1024 * 1024;
+export const MAX_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Bytes of recently served pieces kept in memory. */
 export const READ_CACHE_BYTES = 16 * 1024 * 1024;
 /** Requests unanswered this long are given to other peers. */
@@ -181,6 +181,8 @@ interface PeerEntry {
   lastBlockMs: number;
   /** No requests to this peer before this time (it let requests time out). */
   snubbedUntilMs: number;
+  /** Least queue length for this peer: doubled each time its pipeline runs dry (faster than the rate average). */
+  queueFloor: number;
 }
 
 interface KnownPeer {
@@ -368,6 +370,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   /** Partial pieces assembled in memory (null: written block by block and verified from disk). */
   const pieceBuffers = new Map<number, Uint8Array | null>();
   let bufferedBytes = 0;
+  /** Free piece-sized buffers (at most MAX_PIECE_BUFFER_BYTES of them). */
+  const bufferPool: Uint8Array[] = [];
   /** Recently served pieces, least recently used first. */
   const readCache = new Map<number, { data: Promise<Uint8Array>; size: number }>();
   let readCacheBytes = 0;
@@ -563,6 +567,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       requested: new Map(),
       lastBlockMs: now(),
       snubbedUntilMs: 0,
+      queueFloor: MIN_QUEUE_BLOCKS,
     };
     peers.set(entry.id, entry);
     picker.addPeer(entry.id);
@@ -700,10 +705,12 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     if (isStopping || conn.isClosed || conn.peerChoking || !conn.amInterested || picker.isComplete) return;
     if (entry.snubbedUntilMs > now()) return;
     if (entry.requested.size === 0) entry.lastBlockMs = now();
-    const want = queueBlocksFor(entry.downloadRate) - entry.requested.size;
+    const queue = Math.max(entry.queueFloor, queueBlocksFor(entry.downloadRate));
+    const want = queue - entry.requested.size;
     if (want <= 0) return;
     // Batch: ask for at least a few blocks at once, so each arrival does not cost a picker pass.
-    if (entry.requested.size > 0 && want < 4) return;
+    // Refill in batches of a quarter queue: one socket write carries many requests.
+    if (entry.requested.size > 0 && want < Math.max(4, queue >> 2)) return;
     const reqs = picker.nextRequests(entry.id, want);
     for (const r of reqs) {
       entry.requested.set(blockKey(r), r);
@@ -775,6 +782,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     if (r !== undefined) {
       entry.requested.delete(key);
       entry.lastBlockMs = now();
+      // The pipeline ran dry: the peer answers faster than we ask.
+      if (entry.requested.size === 0) entry.queueFloor = Math.min(MAX_QUEUE_BLOCKS, entry.queueFloor * 2);
     }
     const length = msg.block.length;
     entry.downloaded += length;
@@ -802,7 +811,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
         // Pieces shared with unselected files (--only) are always assembled in memory: only part is written.
         buffer = (size <= MAX_BUFFERED_PIECE_BYTES && bufferedBytes + size <= MAX_PIECE_BUFFER_BYTES) ||
             !isWholePieceSelected(index)
-          ? new Uint8Array(size)
+          ? (size === meta.pieceLength ? bufferPool.pop() : undefined) ?? new Uint8Array(size)
           : null;
         if (buffer !== null) bufferedBytes += size;
         pieceBuffers.set(index, buffer);
@@ -855,6 +864,10 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       pieceGood(index, data);
     } finally {
       bufferedBytes -= data.length;
+      // Reuse full-size buffers: every block of the next piece overwrites its span before the piece is complete.
+      if (data.length === meta.pieceLength && bufferPool.length * data.length < MAX_PIECE_BUFFER_BYTES) {
+        bufferPool.push(data);
+      }
     }
   }
 
