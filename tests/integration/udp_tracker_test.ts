@@ -1,7 +1,8 @@
 // The UDP tracker over real sockets on 127.0.0.1 and ::1: HTTP and UDP peers share swarms, dual-stack `::`, junk
 // gets no reply while a bad id gets action 3, and `btool tracker` serves UDP on the HTTP port number by default.
 
-import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
+import { assertRejectsCode, deepEqual, equal, match, ok } from "../_helpers/assert.ts";
+import { TrackerError } from "../../lib/errors.ts";
 import { percentEncode, readU32BE } from "../../lib/bytes.ts";
 import { decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
@@ -9,6 +10,7 @@ import { announce, type AnnounceParams, scrape } from "../../lib/tracker/client.
 import { createTracker } from "../../lib/tracker/server.ts";
 import { encodeUdpRequest, UdpEvent } from "../../lib/tracker/udp_codec.ts";
 import { startUdpTracker } from "../../lib/tracker/udp_server.ts";
+import { Users } from "../../lib/tracker/users.ts";
 
 const HASH = new Uint8Array(20).fill(0x5a);
 const WAIT_MS = 5_000;
@@ -196,5 +198,40 @@ Deno.test("btool tracker serves UDP on the HTTP port number and prints the udp:/
     await child.status;
     await reader.cancel();
     await child.stderr.cancel();
+  }
+});
+
+Deno.test("UDP in private mode: the BEP 41 passkey is checked like HTTP's; none or a wrong one is refused", async () => {
+  const db = TrackerDb.open(":memory:");
+  const user = new Users(db).add("alice", Date.now());
+  const tracker = createTracker({
+    db,
+    adminToken: "t",
+    sweepIntervalMs: 0,
+    snapshotIntervalS: 0,
+    isPrivate: true,
+  });
+  // The same wiring as cli/tracker.ts.
+  const udp = startUdpTracker({
+    store: tracker.store,
+    db,
+    hostname: "127.0.0.1",
+    port: 0,
+    access: (r) => tracker.privateMode.checkUdp(r),
+  });
+  try {
+    const base = `udp://127.0.0.1:${udp.port}`;
+    const good = await announce(`${base}/announce?passkey=${user.passkeyHex}`, params(1), FAST);
+    equal(good.incomplete, 1);
+    const torrust = await announce(`${base}/announce/${user.passkeyHex}`, params(2), FAST);
+    deepEqual(torrust.peers, [{ ip: "127.0.0.1", port: 6001 }]);
+    for (const url of [`${base}/announce`, `${base}/announce?passkey=${"0".repeat(32)}`]) {
+      await assertRejectsCode(() => announce(url, params(3), FAST), TrackerError, "tracker_failure");
+    }
+    equal(tracker.store.totals().peers, 2);
+  } finally {
+    await udp.close();
+    tracker.close();
+    db.close();
   }
 });
