@@ -461,7 +461,11 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   async function connectTo(address: string, k: KnownPeer): Promise<void> {
     let conn: Deno.TcpConn | null = null;
     try {
-      conn = await withTimeout(Deno.connect({ hostname: k.hostname, port: k.port }), CONNECT_TIMEOUT_MS);
+      conn = await withTimeout(
+        Deno.connect({ hostname: k.hostname, port: k.port }),
+        CONNECT_TIMEOUT_MS,
+        stopController.signal,
+      );
       if (isStopping) {
         conn.close();
         return;
@@ -1201,17 +1205,32 @@ function hashOf(data: Uint8Array): Uint8Array {
   return h.digest();
 }
 
-function withTimeout<T extends Deno.Conn>(p: Promise<T>, ms: number): Promise<T> {
+/** `p` bounded by `ms` and by `signal`; a connection that arrives too late is closed. */
+function withTimeout<T extends Deno.Conn>(p: Promise<T>, ms: number, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new WireError("connect_timeout", `Connect timed out after ${ms} ms`));
-      p.then((c) => c.close(), () => {});
-    }, ms);
-    p.then((c) => {
+    let isSettled = false;
+    const giveUp = (err: Error) => {
+      if (isSettled) return;
+      isSettled = true;
       clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+      p.then((c) => c.close(), () => {});
+    };
+    const onAbort = () => giveUp(new WireError("connect_aborted", "Connect aborted: the session is stopping"));
+    const timer = setTimeout(() => giveUp(new WireError("connect_timeout", `Connect timed out after ${ms} ms`)), ms);
+    signal.addEventListener("abort", onAbort);
+    p.then((c) => {
+      if (isSettled) return;
+      isSettled = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
       resolve(c);
     }, (err: unknown) => {
+      if (isSettled) return;
+      isSettled = true;
       clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
       reject(err);
     });
   });
