@@ -2,6 +2,8 @@
 // bencoded body, in one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
 // 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
+// btool runs with --db :memory: and no periodic snapshot: a snapshot of the ~1M peers the random peer ids pile up
+// would stall the event loop mid-measurement (SQLite writes are synchronous).
 
 import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
@@ -119,6 +121,8 @@ const TARGETS: Target[] = [
           ":memory:",
           "--admin-token",
           "bench",
+          "--snapshot-interval",
+          "0",
           "--quiet",
         ],
         stdout: "null",
