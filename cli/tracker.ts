@@ -51,6 +51,8 @@ Options:
   -h, --help               show this help
 
 Admin calls send the header "Authorization: Bearer <token>". Ctrl+C saves the peers and stops.
+Over UDP a passkey travels as BEP 41 URL data (udp://HOST:PORT/announce?passkey=...), which libtorrent-based
+clients send; with --private, clients that send none (Transmission, aria2) and every UDP scrape are refused.
 
 ${ADMIN_HELP}`;
 
