@@ -8,8 +8,6 @@ import { TrackerError } from "../errors.ts";
 
 /** A passkey is 16 random bytes written as 32 lowercase hex digits. */
 export const PASSKEY_HEX_CHARS = 32;
-/** Hex digits of a passkey used as its index key ("selector"); the whole passkey is then compared in constant time. */
-const SELECTOR_CHARS = 8;
 /** Failed passkeys one IP may send per window before it is refused for the rest of the window. */
 export const DEFAULT_MAX_FAILURES_PER_IP = 10;
 /** The failed-passkey window. */
@@ -91,19 +89,43 @@ export function splitPasskeyPath(path: string): PasskeyPath | null {
 }
 
 /**
- * Active users by passkey. A lookup finds candidates by the passkey's first 8 digits and then compares the whole
+ * Decode a passkey's 32 hex digits (either case) into `out` (16 bytes); returns its first 4 bytes as the index key
+ * ("selector"), or -1 when `text` is not a passkey.
+ */
+function decodePasskey(text: string, out: Uint8Array): number {
+  if (text.length !== PASSKEY_HEX_CHARS) return -1;
+  for (let i = 0; i < PASSKEY_HEX_CHARS / 2; i++) {
+    const hi = hexValue(text.charCodeAt(2 * i));
+    const lo = hexValue(text.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return -1;
+    out[i] = (hi << 4) | lo;
+  }
+  return ((out[0]! << 24) | (out[1]! << 16) | (out[2]! << 8) | out[3]!) >>> 0;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Active users by passkey. A lookup finds candidates by the passkey's first 4 bytes and then compares the whole
  * passkey with `timingSafeEquals`, so response times do not reveal how much of a guessed passkey is right.
  */
 export class PasskeyIndex {
-  readonly #bySelector = new Map<string, { user: AccessUser; bytes: Uint8Array }[]>();
+  readonly #bySelector = new Map<number, { user: AccessUser; bytes: Uint8Array }[]>();
+  /** Scratch for the passkey being looked up (the announce hot path allocates nothing here). */
+  readonly #scratch = new Uint8Array(PASSKEY_HEX_CHARS / 2);
   #size = 0;
 
   constructor(users: Iterable<AccessUser> = []) {
     for (const user of users) {
-      if (!isPasskeyHex(user.passkeyHex)) continue;
-      const hex = user.passkeyHex.toLowerCase();
-      const key = hex.slice(0, SELECTOR_CHARS);
-      const entry = { user, bytes: asciiBytes(hex) };
+      const bytes = new Uint8Array(PASSKEY_HEX_CHARS / 2);
+      const key = decodePasskey(user.passkeyHex, bytes);
+      if (key < 0) continue;
+      const entry = { user, bytes };
       const bucket = this.#bySelector.get(key);
       if (bucket === undefined) this.#bySelector.set(key, [entry]);
       else bucket.push(entry);
@@ -118,11 +140,11 @@ export class PasskeyIndex {
 
   /** The user owning `passkey` (32 hex digits, any case), or null. */
   lookup(passkey: string): AccessUser | null {
-    if (!isPasskeyHex(passkey)) return null;
-    const hex = passkey.toLowerCase();
-    const bucket = this.#bySelector.get(hex.slice(0, SELECTOR_CHARS));
+    const bytes = this.#scratch;
+    const key = decodePasskey(passkey, bytes);
+    if (key < 0) return null;
+    const bucket = this.#bySelector.get(key);
     if (bucket === undefined) return null;
-    const bytes = asciiBytes(hex);
     let found: AccessUser | null = null;
     // Compare against every candidate (not stopping at the first hit): the work does not depend on the match.
     for (const entry of bucket) if (timingSafeEquals(bytes, entry.bytes)) found = entry.user;
@@ -130,14 +152,12 @@ export class PasskeyIndex {
   }
 }
 
-function asciiBytes(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-}
+/** A compact map key for an address: a number for IPv4 (4 bytes), a string for IPv6 (16 bytes). */
+export type IpKey = number | string;
 
-/** A compact map key for a 4- or 16-byte address. */
-export function ipKey(ip: Uint8Array): string {
+/** The map key of a 4- or 16-byte address. */
+export function ipKey(ip: Uint8Array): IpKey {
+  if (ip.length === 4) return ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
   return String.fromCharCode.apply(null, ip as unknown as number[]);
 }
 
@@ -158,7 +178,7 @@ export class FailedPasskeyLimiter {
   readonly #maxFailures: number;
   readonly #windowMs: number;
   readonly #maxIps: number;
-  readonly #byIp = new Map<string, { startMs: number; failures: number }>();
+  readonly #byIp = new Map<IpKey, { startMs: number; failures: number }>();
 
   constructor(options: LimiterOptions = {}) {
     this.#maxFailures = options.maxFailures ?? DEFAULT_MAX_FAILURES_PER_IP;
@@ -172,7 +192,7 @@ export class FailedPasskeyLimiter {
   }
 
   /** True when `ip` used up its failures in the current window. */
-  isBlocked(ip: string, nowMs: number): boolean {
+  isBlocked(ip: IpKey, nowMs: number): boolean {
     const e = this.#byIp.get(ip);
     if (e === undefined) return false;
     if (nowMs - e.startMs >= this.#windowMs) {
@@ -183,7 +203,7 @@ export class FailedPasskeyLimiter {
   }
 
   /** Count one failed passkey from `ip`. */
-  recordFailure(ip: string, nowMs: number): void {
+  recordFailure(ip: IpKey, nowMs: number): void {
     const e = this.#byIp.get(ip);
     if (e !== undefined && nowMs - e.startMs < this.#windowMs) {
       e.failures++;
@@ -225,7 +245,7 @@ export interface LeakState {
 export class LeakDetector {
   readonly #maxIps: number;
   readonly #windowMs: number;
-  readonly #byUser = new Map<number, { startMs: number; ips: Set<string>; isFlagged: boolean }>();
+  readonly #byUser = new Map<number, { startMs: number; ips: Set<IpKey>; isFlagged: boolean }>();
 
   constructor(options: LeakOptions = {}) {
     this.#maxIps = options.maxIps ?? DEFAULT_LEAK_MAX_IPS;
@@ -233,10 +253,10 @@ export class LeakDetector {
   }
 
   /** Record an announce of `userId` from `ip`. @returns true when this announce newly flags the user */
-  observe(userId: number, ip: string, nowMs: number): boolean {
+  observe(userId: number, ip: IpKey, nowMs: number): boolean {
     let e = this.#byUser.get(userId);
     if (e === undefined || nowMs - e.startMs >= this.#windowMs) {
-      e = { startMs: nowMs, ips: new Set(), isFlagged: false };
+      e = { startMs: nowMs, ips: new Set<IpKey>(), isFlagged: false };
       this.#byUser.set(userId, e);
     }
     if (e.isFlagged || e.ips.has(ip)) return false;
@@ -326,7 +346,7 @@ export class AccessControl {
    * @param ip an `ipKey()` of the client's address
    * @throws {TrackerError} passkey_limited, passkey_missing, passkey_invalid
    */
-  authorize(passkey: string | undefined, ip: string, nowMs: number): AccessUser | null {
+  authorize(passkey: string | undefined, ip: IpKey, nowMs: number): AccessUser | null {
     if (!this.isPrivate) {
       if (passkey === undefined || this.#index.size === 0) return null;
       const user = this.#index.lookup(passkey);
@@ -346,7 +366,7 @@ export class AccessControl {
     return user;
   }
 
-  #observe(user: AccessUser, ip: string, nowMs: number): void {
+  #observe(user: AccessUser, ip: IpKey, nowMs: number): void {
     if (this.leaks.observe(user.id, ip, nowMs)) {
       this.#onLeak?.(user, this.leaks.state(user.id, nowMs).distinctIps);
     }

@@ -12,12 +12,6 @@ import { Accounting, memberAnnounceUrl, Users } from "./users.ts";
 
 /** How often the db is checked for changes made by another process (users, registry). */
 export const DB_POLL_INTERVAL_MS = 1_000;
-/** How often accounting deltas are written. */
-export const ACCOUNTING_FLUSH_INTERVAL_MS = 5_000;
-/** Accounting counters of peers silent this long are forgotten (a resumed client after that counts as new). */
-export const ACCOUNTING_KEEP_MS = 24 * 3_600_000;
-/** How often that expiry runs. */
-const ACCOUNTING_EXPIRE_EVERY_MS = 3_600_000;
 /** Cap on the body of a bulk admin call. */
 export const MAX_BULK_BODY_BYTES = 64 * 1024 * 1024;
 /** Cap on torrents in one bulk registration (clients send batches). */
@@ -49,8 +43,9 @@ export interface PrivateModeOptions {
   peerTimeoutS: number;
   now: () => number;
   onWarning: (message: string) => void;
-  /** 0 turns the timers off (tests call poll() and flush()). */
+  /** 0 turns the db poll off (tests call poll()). */
   pollIntervalMs?: number;
+  /** Accounting is written by `flush()`, which the tracker calls with each swarm snapshot; this adds a timer. */
   flushIntervalMs?: number;
 }
 
@@ -75,7 +70,7 @@ export class PrivateMode {
   readonly #onWarning: (message: string) => void;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   #dataVersion: number;
-  #lastExpireMs: number;
+  readonly #peerTimeoutMs: number;
 
   constructor(options: PrivateModeOptions) {
     this.#db = options.db;
@@ -97,10 +92,10 @@ export class PrivateMode {
     });
     this.accounting = new Accounting(options.db, { sinceMs: this.#now() - options.peerTimeoutS * 1000 });
     this.#dataVersion = options.db.dataVersion();
-    this.#lastExpireMs = this.#now();
+    this.#peerTimeoutMs = options.peerTimeoutS * 1000;
     const pollMs = options.pollIntervalMs ?? DB_POLL_INTERVAL_MS;
     if (pollMs > 0) this.#timers.push(setInterval(() => this.#guard("reload users", () => this.poll()), pollMs));
-    const flushMs = options.flushIntervalMs ?? ACCOUNTING_FLUSH_INTERVAL_MS;
+    const flushMs = options.flushIntervalMs ?? 0;
     if (flushMs > 0) this.#timers.push(setInterval(() => this.#guard("save accounting", () => this.flush()), flushMs));
   }
 
@@ -166,11 +161,8 @@ export class PrivateMode {
   /** Write accounting deltas now. @returns peer rows written */
   flush(): number {
     const n = this.accounting.flush();
-    const nowMs = this.#now();
-    if (nowMs - this.#lastExpireMs >= ACCOUNTING_EXPIRE_EVERY_MS) {
-      this.#lastExpireMs = nowMs;
-      this.accounting.expire(nowMs - ACCOUNTING_KEEP_MS);
-    }
+    // Counters of peers gone from the swarm (silent past the peer timeout) are dropped, in memory and db.
+    this.accounting.expire(this.#now() - this.#peerTimeoutMs);
     return n;
   }
 

@@ -98,7 +98,7 @@ export interface TrackerOptions {
   isPrivate?: boolean;
   /** Leak signal: distinct IPs per passkey per hour before it is flagged. */
   leakMaxIps?: number;
-  /** How often to notice user/registry changes made by other processes, and to save accounting; 0 = never. */
+  /** How often to notice user/registry changes made by other processes (default 1 s); 0 = never. */
   privatePollIntervalMs?: number;
 }
 
@@ -208,9 +208,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     peerTimeoutS,
     now,
     onWarning,
-    ...(options.privatePollIntervalMs === undefined
-      ? {}
-      : { pollIntervalMs: options.privatePollIntervalMs, flushIntervalMs: options.privatePollIntervalMs }),
+    ...(options.privatePollIntervalMs === undefined ? {} : { pollIntervalMs: options.privatePollIntervalMs }),
   });
   const startedMs = now();
 
@@ -305,15 +303,17 @@ export function createTracker(options: TrackerOptions): Tracker {
     const nowMs = now();
     const ip = clientIp(req, info, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
+    const infoHashHex = privateMode.isOff ? "" : toHex(ar.infoHash);
     const user = privateMode.isOff
       ? null
-      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, toHex(ar.infoHash), nowMs);
+      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, infoHashHex, nowMs);
     const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
     if (user !== null) {
-      privateMode.accounting.record(user.id, ar.infoHash, ar.peerId, {
+      privateMode.accounting.record(user.id, infoHashHex, ar.peerId, {
         uploaded: ar.uploaded,
         downloaded: ar.downloaded,
+        isStarted: ar.event === "started",
         nowMs,
       });
     }

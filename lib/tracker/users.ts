@@ -8,8 +8,8 @@ import { MetainfoError } from "../errors.ts";
 import type { AccountingBatch, TrackerDb, UserPeerCounters, UserRecord } from "../persist/db.ts";
 import { type AccessUser, createPasskey } from "./access.ts";
 
-/** Cap on (user, torrent, peer) counters kept in memory; beyond it new peers are counted but not remembered. */
-export const MAX_ACCOUNTED_PEERS = 1_000_000;
+/** Cap on (user, torrent, peer) counters kept in memory (~200 bytes each); beyond it new peers are not remembered. */
+export const MAX_ACCOUNTED_PEERS = 250_000;
 
 /** User management over the db (the CLI and the admin API call the same methods). */
 export class Users {
@@ -61,10 +61,9 @@ export function memberAnnounceUrl(base: string, passkeyHex: string): string {
   return `${url.origin}/announce?passkey=${passkeyHex}`;
 }
 
+/** Keyed by `peerKey()`, which holds the info hash and peer id (hex): entries stay small for 250k peers. */
 interface PeerEntry {
   userId: number;
-  infoHashHex: string;
-  peerIdHex: string;
   lastUploaded: number;
   lastDownloaded: number;
   lastSeenMs: number;
@@ -79,8 +78,10 @@ export interface PendingTotals {
 /**
  * Per-user accounting. Clients report per-session counters that restart with the client (INTEROP.md 11): for each
  * (user, torrent, peer) the last values are kept and only positive deltas are added; a decrease means a restart,
- * so the new value itself is the delta. Deltas and last counters are written together by `flush()` in one
- * transaction, so after a crash totals and last counters agree and nothing is counted twice.
+ * so the new value itself is the delta. A peer seen for the first time counts its values only on `started` (a new
+ * session); otherwise (the tracker restarted, or forgot it) they are its baseline: never counted twice.
+ * Deltas and last counters are written together by `flush()` in one transaction (the tracker calls it with each
+ * swarm snapshot), so after a crash totals and last counters agree: at most one snapshot period is lost.
  * Invariant: `#dirty` ⊆ keys of `#peers`; `#pending` holds exactly the deltas since the last flush.
  */
 export class Accounting {
@@ -96,7 +97,12 @@ export class Accounting {
     this.#maxPeers = options.maxPeers ?? MAX_ACCOUNTED_PEERS;
     for (const p of db.loadUserPeers(options.sinceMs ?? 0)) {
       if (this.#peers.size >= this.#maxPeers) break;
-      this.#peers.set(peerKey(p.userId, p.infoHashHex, p.peerIdHex), { ...p });
+      this.#peers.set(peerKey(p.userId, p.infoHashHex, p.peerIdHex), {
+        userId: p.userId,
+        lastUploaded: p.lastUploaded,
+        lastDownloaded: p.lastDownloaded,
+        lastSeenMs: p.lastSeenMs,
+      });
     }
   }
 
@@ -105,28 +111,25 @@ export class Accounting {
     return this.#peers.size;
   }
 
-  /** Count one announce of `userId`. Cheap: two map lookups; the db is written by `flush()`. */
+  /** Count one announce of `userId` (`infoHash`: bytes or hex). Cheap: map lookups; `flush()` writes the db. */
   record(
     userId: number,
-    infoHash: Uint8Array,
+    infoHash: Uint8Array | string,
     peerId: Uint8Array,
-    counters: { uploaded: number; downloaded: number; nowMs: number },
+    counters: { uploaded: number; downloaded: number; isStarted?: boolean; nowMs: number },
   ): void {
-    const infoHashHex = toHex(infoHash);
-    const peerIdHex = toHex(peerId);
-    const key = peerKey(userId, infoHashHex, peerIdHex);
+    const infoHashHex = typeof infoHash === "string" ? infoHash : toHex(infoHash);
+    const key = peerKey(userId, infoHashHex, toHex(peerId));
     const { uploaded, downloaded, nowMs } = counters;
     const e = this.#peers.get(key);
     let dUp: number;
     let dDown: number;
     if (e === undefined) {
-      dUp = uploaded;
-      dDown = downloaded;
+      dUp = counters.isStarted === true ? uploaded : 0;
+      dDown = counters.isStarted === true ? downloaded : 0;
       if (this.#peers.size < this.#maxPeers) {
         this.#peers.set(key, {
           userId,
-          infoHashHex,
-          peerIdHex,
           lastUploaded: uploaded,
           lastDownloaded: downloaded,
           lastSeenMs: nowMs,
@@ -164,7 +167,16 @@ export class Accounting {
     const peers: UserPeerCounters[] = [];
     for (const key of this.#dirty) {
       const e = this.#peers.get(key);
-      if (e !== undefined) peers.push({ ...e });
+      if (e !== undefined) {
+        peers.push({
+          userId: e.userId,
+          infoHashHex: key.slice(0, 40),
+          peerIdHex: key.slice(40, 80),
+          lastUploaded: e.lastUploaded,
+          lastDownloaded: e.lastDownloaded,
+          lastSeenMs: e.lastSeenMs,
+        });
+      }
     }
     const batch: AccountingBatch = {
       deltas: [...this.#pending].map(([userId, t]) => ({ userId, ...t })),
@@ -190,8 +202,9 @@ export class Accounting {
   }
 }
 
+/** Info hash hex (40), peer id hex (40), user id. */
 function peerKey(userId: number, infoHashHex: string, peerIdHex: string): string {
-  return `${userId}:${infoHashHex}:${peerIdHex}`;
+  return infoHashHex + peerIdHex + userId;
 }
 
 /**

@@ -50,7 +50,8 @@ Deno.test("Accounting adds positive deltas per (user, torrent, peer); a decrease
     acc.record(u, HASH, P1, { uploaded: 0, downloaded: 0, nowMs: 1 });
     acc.record(u, HASH, P1, { uploaded: 100, downloaded: 10, nowMs: 2 });
     acc.record(u, HASH, P1, { uploaded: 150, downloaded: 10, nowMs: 3 });
-    acc.record(u, HASH, P2, { uploaded: 5, downloaded: 7, nowMs: 3 }); // another peer of the same user
+    acc.record(u, HASH, P2, { uploaded: 5, downloaded: 7, isStarted: true, nowMs: 3 }); // a new session: counted
+    acc.record(u, HASH, new Uint8Array(20), { uploaded: 900, downloaded: 900, nowMs: 3 }); // unknown: a baseline
     acc.record(u, HASH, P1, { uploaded: 20, downloaded: 0, nowMs: 4 }); // restarted client: 20 more
     deepEqual(acc.pending(u), { uploaded: 175, downloaded: 17 });
     acc.flush();
@@ -64,6 +65,7 @@ Deno.test("Accounting resumes from the db after a restart: nothing counted twice
   withDb((db) => {
     const u = new Users(db).add("alice", 0).id;
     const first = new Accounting(db);
+    first.record(u, HASH, P1, { uploaded: 0, downloaded: 0, isStarted: true, nowMs: 0 });
     first.record(u, HASH, P1, { uploaded: 1000, downloaded: 0, nowMs: 1 });
     first.flush();
     const second = new Accounting(db, { sinceMs: 0 });
@@ -79,7 +81,7 @@ Deno.test("Accounting memory is capped; expire() forgets idle counters", () => {
     const u = new Users(db).add("alice", 0).id;
     const acc = new Accounting(db, { maxPeers: 3 });
     for (let i = 0; i < 10; i++) {
-      acc.record(u, HASH, new Uint8Array(20).fill(i), { uploaded: 1, downloaded: 0, nowMs: i });
+      acc.record(u, HASH, new Uint8Array(20).fill(i), { uploaded: 1, downloaded: 0, isStarted: true, nowMs: i });
     }
     equal(acc.size, 3);
     deepEqual(acc.pending(u), { uploaded: 10, downloaded: 0 });

@@ -1,0 +1,172 @@
+// The cost of private mode on the announce hot path (issue #6): wrk + bench/tracker_private.lua (1,000 registered
+// torrents, 100 members, passkey in every announce, random peer ids, compact=1, numwant=50) against `btool tracker`
+// open and `btool tracker --listed --private` in one run, one connection per announce and keep-alive, median of 3.
+// bench/tracker_http.ts's ratios hold with private mode on when private / open ≈ 1.
+// Run: deno run -A bench/tracker_private.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
+
+import { parseArgs } from "node:util";
+import { percentEncode, toHex } from "../lib/bytes.ts";
+import { TrackerDb } from "../lib/persist/db.ts";
+import { Users } from "../lib/tracker/users.ts";
+
+const TORRENTS = 1_000;
+const MEMBERS = 100;
+const READY_TIMEOUT_MS = 30_000;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const LUA = new URL("./tracker_private.lua", import.meta.url).pathname;
+
+type Mode = "close" | "keepalive";
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitReady(port: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`server on port ${port} did not start`);
+}
+
+async function runWrk(
+  port: number,
+  mode: Mode,
+  o: { duration: number; connections: number; threads: number; env: Record<string, string> },
+): Promise<{ rate: number; p99: string; errors: string; failures: boolean }> {
+  const args = ["-t", String(o.threads), "-c", String(o.connections), "-d", `${o.duration}s`, "--latency", "-s", LUA];
+  if (mode === "close") args.push("-H", "Connection: close");
+  args.push(`http://127.0.0.1:${port}/announce`);
+  const out = await new Deno.Command("wrk", { args, env: o.env, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
+  const errors = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
+    .filter((x) => x !== undefined).join("; ");
+  return { rate, p99: /\s99%\s+(\S+)/.exec(text)?.[1] ?? "?", errors, failures: false };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "10" },
+      runs: { type: "string", default: "3" },
+      connections: { type: "string", default: "64" },
+      threads: { type: "string", default: "2" },
+    },
+  });
+  const o = {
+    duration: Number(values.duration),
+    connections: Number(values.connections),
+    threads: Number(values.threads),
+  };
+  const runs = Number(values.runs);
+  const dir = await Deno.makeTempDir({ prefix: "btool-bench-private-" });
+  const hashes = Array.from({ length: TORRENTS }, () => crypto.getRandomValues(new Uint8Array(20)));
+  Deno.writeTextFileSync(`${dir}/hashes.txt`, hashes.map(percentEncode).join("\n") + "\n");
+  // The private tracker's db: every hash registered, MEMBERS users.
+  const db = TrackerDb.open(`${dir}/private.db`);
+  db.registerTorrents(hashes.map((h) => ({ infoHashHex: toHex(h) })), Date.now());
+  const users = new Users(db);
+  const passkeys = Array.from({ length: MEMBERS }, (_, i) => users.add(`member${i}`, Date.now()).passkeyHex);
+  db.close();
+  Deno.writeTextFileSync(`${dir}/passkeys.txt`, passkeys.join("\n") + "\n");
+  const env = { TRACKER_HASHES: `${dir}/hashes.txt`, TRACKER_PASSKEYS: `${dir}/passkeys.txt` };
+  const targets = [
+    { name: "open", args: ["--db", ":memory:"] },
+    { name: "listed+private", args: ["--db", `${dir}/private.db`, "--listed", "--private"] },
+  ];
+  console.log(
+    `tracker-private: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, ${TORRENTS} torrents, ${MEMBERS} members,` +
+      ` median of ${runs} (machine shared with other work: figures are noisy)`,
+  );
+  const children: Deno.ChildProcess[] = [];
+  const results = new Map<string, number[]>();
+  try {
+    const ports = new Map<string, number>();
+    for (const t of targets) {
+      const port = freePort();
+      children.push(
+        new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--allow-all",
+            MAIN,
+            "tracker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            String(port),
+            "--no-udp",
+            "--admin-token",
+            "bench",
+            "--quiet",
+            ...t.args,
+          ],
+          stdout: "null",
+          stderr: "inherit",
+        }).spawn(),
+      );
+      await waitReady(port);
+      ports.set(t.name, port);
+      await runWrk(port, "keepalive", { ...o, duration: 2, env }); // warm-up (JIT)
+    }
+    // Private mode answers "invalid passkey" bodies with 200 too: check one reply is a real announce.
+    const probe = await fetch(
+      `http://127.0.0.1:${ports.get("listed+private")}/announce?passkey=${passkeys[0]}&info_hash=${
+        percentEncode(hashes[0]!)
+      }&peer_id=-PR0001-123456789012&port=1234&uploaded=0&downloaded=0&left=0&compact=1`,
+    ).then((r) => r.text());
+    if (probe.includes("failure reason")) throw new Error(`private tracker refused the bench's announce: ${probe}`);
+    for (const mode of ["close", "keepalive"] as Mode[]) {
+      for (let r = 0; r < runs; r++) {
+        for (const t of targets) {
+          const s = await runWrk(ports.get(t.name)!, mode, { ...o, env });
+          const key = `${mode}|${t.name}`;
+          results.set(key, [...(results.get(key) ?? []), s.rate]);
+          console.log(
+            `  ${mode.padEnd(9)} run ${r + 1} ${t.name.padEnd(15)} ${s.rate.toFixed(0).padStart(7)}/s  p99 ${s.p99}` +
+              (s.errors ? `  (${s.errors})` : ""),
+          );
+        }
+      }
+    }
+  } finally {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await c.status;
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  console.log("\nmedians and ratios (goal: listed+private / open ≈ 1.0):");
+  for (const mode of ["close", "keepalive"] as Mode[]) {
+    const open = median(results.get(`${mode}|open`) ?? []);
+    const priv = median(results.get(`${mode}|listed+private`) ?? []);
+    console.log(
+      `  ${mode.padEnd(9)} open ${open.toFixed(0)}/s, listed+private ${priv.toFixed(0)}/s: ratio ${
+        (priv / open).toFixed(2)
+      }`,
+    );
+  }
+}
+
+if (import.meta.main) await main();
