@@ -48,3 +48,32 @@ export * from "./lib/peer/picker.ts";
 export * from "./lib/peer/choker.ts";
 export * from "./lib/peer/connection.ts";
 export * from "./lib/create.ts";
+export {
+  AnnounceEvent,
+  type AnnounceRequest,
+  type AnnounceResult,
+  checkAnnounceFields,
+  clampNumWant,
+  COMPACT_PEER4_BYTES,
+  COMPACT_PEER6_BYTES,
+  DEFAULT_INTERVAL_S,
+  DEFAULT_MIN_INTERVAL_S,
+  DEFAULT_NUMWANT,
+  DEFAULT_NUMWANT_MAX,
+  DEFAULT_PEER_TIMEOUT_S,
+  formatIp,
+  jitterInterval,
+  parseIp,
+  PEER_ID_BYTES,
+  type ScrapeEntry,
+  type ScrapeResult,
+} from "./lib/tracker/announce.ts";
+export {
+  encodeAnnounceResult,
+  encodeFailure,
+  encodeScrapeResult,
+  parseAnnounceQuery,
+  parseScrapeQuery,
+} from "./lib/tracker/http_codec.ts";
+export { MemorySwarmStore, type SwarmStore } from "./lib/tracker/swarm_store.ts";
+export { createTracker, type Stats, type Tracker, type TrackerOptions } from "./lib/tracker/server.ts";
