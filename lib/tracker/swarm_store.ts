@@ -2,14 +2,16 @@
 // implementation. Time (`nowMs`) and randomness (`random`) come in as parameters; nothing here touches I/O.
 //
 // Invariants of MemorySwarmStore (the shared mutable state of the tracker):
-// - A peer is identified by (info hash, peer id). Each live peer owns one slot of a global slab of typed arrays
-//   (peer id words, compact address, flags, last seen, left), reserved for maxPeers at construction; slots below
-//   `highWater` that are not live are on the free stack.
-// - Each swarm lists its slots in `slots`; `pos[slot]` is the slot's index in that list (swap-remove keeps it dense).
-// - A swarm's `seeders` counts slots with FLAG_SEEDER; leechers are the rest. The store's totals are the sums.
+// - A peer is identified by (info hash, peer id). Each swarm keeps its peers contiguous in one Uint32Array `rec` of
+//   REC_WORDS-word records (address, port + flags, peer id, last seen, left): positions [0, nLeech) are leechers,
+//   [nLeech, n) seeders. Removal and leecher/seeder changes move records (swap-remove), so the lists stay dense and a
+//   reply is a few random reads in one small array. `rec` starts at MIN_CAP records, doubles, and halves on sweep.
+// - An IPv4 record holds the address in its first word; an IPv6 record (FLAG_IPV6) holds an index into the store's
+//   `#v6` slab of 4-word addresses instead (IPv6 is rare; one slab with a free list keeps records fixed-size).
+// - Swarms with more than INDEX_MIN_PEERS peers also keep `table`, an open-addressing hash (linear probing, backward
+//   shift deletion) of peer id → position + 1; smaller ones are scanned. Every record move updates it.
 // - `completed` counts each peer once (FLAG_COUNTED): on event=completed, or when a known leecher announces or stops
 //   with left=0; it survives the peer and the swarm stays while it is > 0.
-// - Swarms with more than INDEX_MIN_PEERS peers also keep `index` (peer id → slot); smaller ones are scanned.
 
 import { toHex } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
@@ -28,7 +30,7 @@ import {
 export const DEFAULT_MAX_PEERS = 5_000_000;
 /** Default cap on swarms in one store. */
 export const DEFAULT_MAX_TORRENTS = 1_000_000;
-/** Swarms larger than this get a peer id index; smaller ones are scanned linearly (faster and smaller). */
+/** Swarms larger than this get a peer id hash table; smaller ones are scanned linearly (faster and smaller). */
 export const INDEX_MIN_PEERS = 32;
 
 /** What the store answers to an announce. */
@@ -126,19 +128,31 @@ export interface MemorySwarmStoreOptions {
 }
 
 const FLAG_IPV6 = 1;
-const FLAG_SEEDER = 2;
 const FLAG_COUNTED = 4;
+/** Record words: 0 IPv4 address (big-endian) or IPv6 slab index, 1 port | flags << 16, 2–6 peer id, 7 last seen (s),
+ * 8–9 left (low, high 32 bits). */
+const REC_WORDS = 10;
+const W_ADDR = 0;
+const W_PORT = 1;
+const W_ID = 2;
+const W_SEEN = 7;
+const W_LEFT_LO = 8;
+const W_LEFT_HI = 9;
 const ID_WORDS = 5;
-/** Per-slot record in #addr: 18 address+port bytes, then the flags byte (one cache line for sampling). */
-const ADDR_STRIDE = 20;
-const FLAGS_AT = COMPACT_PEER6_BYTES;
+/** Records a new swarm has room for (most swarms are small). */
+const MIN_CAP = 2;
+const TWO_32 = 4294967296;
 
 class Swarm {
   readonly key: string;
-  slots: number[] = [];
-  seeders = 0;
+  rec: Uint32Array = new Uint32Array(MIN_CAP * REC_WORDS);
+  /** Live records. */
+  n = 0;
+  /** Leechers: records [0, nLeech). */
+  nLeech = 0;
   completed = 0;
-  index: Map<string, number> | null = null;
+  /** peer id → position + 1 (0 = empty), power-of-two size; null for small swarms. */
+  table: Int32Array | null = null;
   constructor(key: string) {
     this.key = key;
   }
@@ -181,25 +195,25 @@ function keyBytes(key: string): Uint8Array {
   return out;
 }
 
-/** The in-memory SwarmStore: about 60 bytes per peer in a shared slab of typed arrays, plus ~300 per swarm. */
+/** Hash of a peer id's words (the last ones are the random part). */
+function idHash(w2: number, w4: number, w6: number): number {
+  return Math.imul(w6 ^ Math.imul(w4, 0x9e3779b1) ^ (w2 >>> 7), 0x85ebca6b) >>> 0;
+}
+
+/** The in-memory SwarmStore: 40 bytes per peer in per-swarm typed arrays (plus growth slack), ~250 per swarm. */
 export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
   readonly #maxPeers: number;
   readonly #maxTorrents: number;
   readonly #swarms = new Map<string, Swarm>();
-  #cap = 0;
-  #ids = new Uint32Array(0);
-  #addr = new Uint8Array(0);
-  #lastSeenS = new Uint32Array(0);
-  #left = new Float64Array(0);
-  #pos = new Int32Array(0);
-  #free = new Int32Array(0);
-  #freeCount = 0;
-  #highWater = 0;
   #peerCount = 0;
   #seederCount = 0;
   #sweep: Iterator<Swarm> | null = null;
-  readonly #want = new Uint32Array(5);
+  /** The peer id being looked up, as 5 words. */
+  readonly #want = new Uint32Array(ID_WORDS);
+  #v6 = new Uint32Array(0);
+  #v6Free: number[] = [];
+  #v6High = 0;
   readonly #out4: Uint8Array;
   readonly #out6: Uint8Array;
   readonly #outIds4: Uint8Array;
@@ -220,45 +234,6 @@ export class MemorySwarmStore implements SwarmStore {
     this.#out6 = new Uint8Array(numWantMax * COMPACT_PEER6_BYTES);
     this.#outIds4 = new Uint8Array(numWantMax * PEER_ID_BYTES);
     this.#outIds6 = new Uint8Array(numWantMax * PEER_ID_BYTES);
-    this.#reserve(this.#maxPeers);
-  }
-
-  /**
-   * Reserve the slab for `maxPeers` up front. Fresh large ArrayBuffers are zero pages that the OS commits only when
-   * first written, so RSS follows the live slots; growing by copying instead left freed buffers behind in RSS.
-   */
-  #reserve(cap: number): void {
-    this.#ids = new Uint32Array(cap * ID_WORDS);
-    this.#addr = new Uint8Array(cap * ADDR_STRIDE);
-    this.#lastSeenS = new Uint32Array(cap);
-    this.#left = new Float64Array(cap);
-    this.#pos = new Int32Array(cap);
-    this.#free = new Int32Array(cap);
-    this.#cap = cap;
-  }
-
-  #allocSlot(): number {
-    // Reuse freed slots first; otherwise take the next never-used one (untouched pages stay uncommitted).
-    if (this.#freeCount > 0) return this.#free[--this.#freeCount]!;
-    return this.#highWater++;
-  }
-
-  /** Position of the peer (words in #want) in `swarm.slots`, or -1. */
-  #find(swarm: Swarm, peerId: Uint8Array): number {
-    if (swarm.index !== null) {
-      const slot = swarm.index.get(bytesKey(peerId));
-      return slot === undefined ? -1 : this.#pos[slot]!;
-    }
-    const want = this.#want;
-    const ids = this.#ids;
-    const slots = swarm.slots;
-    // The last words are the random part of a peer id; the first word is often a shared client prefix.
-    const w4 = want[4]!, w3 = want[3]!, w2 = want[2]!, w1 = want[1]!, w0 = want[0]!;
-    for (let i = 0; i < slots.length; i++) {
-      const o = slots[i]! * ID_WORDS;
-      if (ids[o + 4] === w4 && ids[o + 3] === w3 && ids[o + 2] === w2 && ids[o + 1] === w1 && ids[o] === w0) return i;
-    }
-    return -1;
   }
 
   #loadWant(peerId: Uint8Array): void {
@@ -269,96 +244,238 @@ export class MemorySwarmStore implements SwarmStore {
     }
   }
 
-  #peerIdOf(slot: number): Uint8Array {
-    const out = new Uint8Array(PEER_ID_BYTES);
-    this.#writePeerId(slot, out, 0);
-    return out;
+  // --- peer id → position -------------------------------------------------------------------------------------
+
+  /** Position of the peer (words in #want) in `swarm`, or -1. */
+  #find(swarm: Swarm): number {
+    const want = this.#want;
+    const w4 = want[4]!, w3 = want[3]!, w2 = want[2]!, w1 = want[1]!, w0 = want[0]!;
+    const rec = swarm.rec;
+    const table = swarm.table;
+    if (table !== null) {
+      const mask = table.length - 1;
+      for (let h = idHash(w0, w2, w4) & mask;; h = (h + 1) & mask) {
+        const v = table[h]!;
+        if (v === 0) return -1;
+        const o = (v - 1) * REC_WORDS + W_ID;
+        if (rec[o + 4] === w4 && rec[o + 3] === w3 && rec[o + 2] === w2 && rec[o + 1] === w1 && rec[o] === w0) {
+          return v - 1;
+        }
+      }
+    }
+    for (let i = 0, o = W_ID; i < swarm.n; i++, o += REC_WORDS) {
+      if (rec[o + 4] === w4 && rec[o + 3] === w3 && rec[o + 2] === w2 && rec[o + 1] === w1 && rec[o] === w0) return i;
+    }
+    return -1;
   }
 
-  #writePeerId(slot: number, out: Uint8Array, at: number): void {
-    const o = slot * ID_WORDS;
-    for (let i = 0; i < ID_WORDS; i++) {
-      const v = this.#ids[o + i]!;
-      out[at + 4 * i] = v & 0xff;
-      out[at + 4 * i + 1] = (v >>> 8) & 0xff;
-      out[at + 4 * i + 2] = (v >>> 16) & 0xff;
-      out[at + 4 * i + 3] = v >>> 24;
+  /** Table cell holding position `pos` (the record at `pos` must still hold its id). */
+  #cellOf(swarm: Swarm, table: Int32Array, pos: number): number {
+    const rec = swarm.rec;
+    const o = pos * REC_WORDS + W_ID;
+    const mask = table.length - 1;
+    let h = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+    while (table[h] !== pos + 1) h = (h + 1) & mask;
+    return h;
+  }
+
+  #tableInsert(swarm: Swarm, table: Int32Array, pos: number): void {
+    const rec = swarm.rec;
+    const o = pos * REC_WORDS + W_ID;
+    const mask = table.length - 1;
+    let h = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+    while (table[h] !== 0) h = (h + 1) & mask;
+    table[h] = pos + 1;
+  }
+
+  /** Remove the cell of position `pos` (backward shift deletion keeps probe chains intact). */
+  #tableDelete(swarm: Swarm, table: Int32Array, pos: number): void {
+    const rec = swarm.rec;
+    const mask = table.length - 1;
+    let hole = this.#cellOf(swarm, table, pos);
+    for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
+      const v = table[j]!;
+      if (v === 0) break;
+      const o = (v - 1) * REC_WORDS + W_ID;
+      const home = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+      // Move v back into the hole unless its home lies cyclically in (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        table[hole] = v;
+        hole = j;
+      }
     }
+    table[hole] = 0;
+  }
+
+  #rebuildTable(swarm: Swarm): void {
+    if (swarm.n <= INDEX_MIN_PEERS / 2) {
+      swarm.table = null;
+      return;
+    }
+    let size = 64;
+    while (size < swarm.rec.length / REC_WORDS * 2) size *= 2;
+    const table = new Int32Array(size);
+    swarm.table = table;
+    for (let i = 0; i < swarm.n; i++) this.#tableInsert(swarm, table, i);
+  }
+
+  // --- records ------------------------------------------------------------------------------------------------
+
+  /** Move the record at `from` to `to` (overwriting it), keeping the table in step. */
+  #move(swarm: Swarm, from: number, to: number): void {
+    if (from === to) return;
+    if (swarm.table !== null) swarm.table[this.#cellOf(swarm, swarm.table, from)] = to + 1;
+    const rec = swarm.rec;
+    const f = from * REC_WORDS, t = to * REC_WORDS;
+    for (let w = 0; w < REC_WORDS; w++) rec[t + w] = rec[f + w]!;
+  }
+
+  /** Exchange the records at `a` and `b`. */
+  #swap(swarm: Swarm, a: number, b: number): void {
+    if (a === b) return;
+    const table = swarm.table;
+    if (table !== null) {
+      const ca = this.#cellOf(swarm, table, a);
+      const cb = this.#cellOf(swarm, table, b);
+      table[ca] = b + 1;
+      table[cb] = a + 1;
+    }
+    const rec = swarm.rec;
+    const oa = a * REC_WORDS, ob = b * REC_WORDS;
+    for (let w = 0; w < REC_WORDS; w++) {
+      const x = rec[oa + w]!;
+      rec[oa + w] = rec[ob + w]!;
+      rec[ob + w] = x;
+    }
+  }
+
+  #resize(swarm: Swarm, cap: number): void {
+    const rec = new Uint32Array(cap * REC_WORDS);
+    rec.set(swarm.rec.subarray(0, swarm.n * REC_WORDS));
+    swarm.rec = rec;
+    if (swarm.table !== null || swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
   }
 
   #removeAt(swarm: Swarm, i: number): void {
-    const slots = swarm.slots;
-    const slot = slots[i]!;
-    const flags = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
-    if (flags & FLAG_SEEDER) {
-      swarm.seeders--;
+    const rec = swarm.rec;
+    const flags = rec[i * REC_WORDS + W_PORT]! >>> 16;
+    if (flags & FLAG_IPV6) this.#freeV6(rec[i * REC_WORDS + W_ADDR]!);
+    if (swarm.table !== null) this.#tableDelete(swarm, swarm.table, i);
+    const last = swarm.n - 1;
+    if (i < swarm.nLeech) {
+      // Leecher: the last leecher fills the hole, the last record fills the last leecher's place.
+      const lastLeech = swarm.nLeech - 1;
+      this.#move(swarm, lastLeech, i);
+      this.#move(swarm, last, lastLeech);
+      swarm.nLeech--;
+    } else {
+      this.#move(swarm, last, i);
       this.#seederCount--;
     }
-    const last = slots.pop()!;
-    if (i < slots.length) {
-      slots[i] = last;
-      this.#pos[last] = i;
-    }
-    if (swarm.index !== null) {
-      swarm.index.delete(bytesKey(this.#peerIdOf(slot)));
-      if (slots.length < INDEX_MIN_PEERS / 2) swarm.index = null;
-    }
-    this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = 0;
-    this.#free[this.#freeCount++] = slot;
+    swarm.n = last;
     this.#peerCount--;
+    if (swarm.table !== null && swarm.n <= INDEX_MIN_PEERS / 2) swarm.table = null;
   }
 
-  #setPeer(slot: number, ip: Uint8Array, port: number, left: number, lastSeenS: number, keep: number): void {
-    const a = slot * ADDR_STRIDE;
-    this.#addr.set(ip, a);
-    this.#addr[a + ip.length] = port >>> 8;
-    this.#addr[a + ip.length + 1] = port & 0xff;
-    this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = (keep & FLAG_COUNTED) | (ip.length === 16 ? FLAG_IPV6 : 0) |
-      (left === 0 ? FLAG_SEEDER : 0);
-    this.#lastSeenS[slot] = lastSeenS;
-    this.#left[slot] = left;
+  /** Shrink a swarm's arrays when it is at most a quarter full (after expiry). */
+  #maybeShrink(swarm: Swarm): void {
+    const cap = swarm.rec.length / REC_WORDS;
+    if (cap > MIN_CAP && swarm.n * 4 <= cap) this.#resize(swarm, Math.max(MIN_CAP, cap >>> 1));
   }
 
-  #swarmFor(key: string): { swarm: Swarm; isNew: boolean } {
+  #allocV6(ip: Uint8Array): number {
+    let k = this.#v6Free.pop();
+    if (k === undefined) {
+      k = this.#v6High++;
+      if (k * 4 >= this.#v6.length) {
+        const grown = new Uint32Array(Math.max(64, this.#v6.length * 2));
+        grown.set(this.#v6);
+        this.#v6 = grown;
+      }
+    }
+    const o = k * 4;
+    for (let w = 0; w < 4; w++) {
+      this.#v6[o + w] = (ip[4 * w]! << 24 | ip[4 * w + 1]! << 16 | ip[4 * w + 2]! << 8 | ip[4 * w + 3]!) >>> 0;
+    }
+    return k;
+  }
+
+  #freeV6(k: number): void {
+    this.#v6Free.push(k);
+  }
+
+  /** Write address, port, flags, last seen and left into the record at `i` (its id is already there). */
+  #setPeer(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): void {
+    const rec = swarm.rec;
+    const o = i * REC_WORDS;
+    const old = rec[o + W_PORT]! >>> 16;
+    let flags = old & FLAG_COUNTED;
+    if (ip.length === 16) {
+      flags |= FLAG_IPV6;
+      if (old & FLAG_IPV6) {
+        const k = rec[o + W_ADDR]!;
+        this.#freeV6(k);
+      }
+      rec[o + W_ADDR] = this.#allocV6(ip);
+    } else {
+      if (old & FLAG_IPV6) this.#freeV6(rec[o + W_ADDR]!);
+      rec[o + W_ADDR] = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+    }
+    rec[o + W_PORT] = (flags << 16) | port;
+    rec[o + W_SEEN] = lastSeenS;
+    rec[o + W_LEFT_LO] = left % TWO_32;
+    rec[o + W_LEFT_HI] = Math.floor(left / TWO_32);
+  }
+
+  #swarmFor(key: string): Swarm {
     let swarm = this.#swarms.get(key);
-    if (swarm !== undefined) return { swarm, isNew: false };
+    if (swarm !== undefined) return swarm;
     if (this.#swarms.size >= this.#maxTorrents) {
       throw new TrackerError("tracker_full", "Tracker is full: too many torrents");
     }
     swarm = new Swarm(key);
     this.#swarms.set(key, swarm);
-    return { swarm, isNew: true };
+    return swarm;
   }
 
-  /** Insert or update; returns the peer's position in swarm.slots. */
-  #upsert(swarm: Swarm, peerId: Uint8Array, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
-    let i = this.#find(swarm, peerId);
-    let slot: number;
-    const isNewPeer = i < 0;
-    if (isNewPeer) {
-      if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
-      slot = this.#allocSlot();
-      const o = slot * ID_WORDS;
-      this.#ids.set(this.#want, o);
-      i = swarm.slots.length;
-      swarm.slots.push(slot);
-      this.#pos[slot] = i;
-      this.#peerCount++;
-      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = 0;
-      if (swarm.index !== null) swarm.index.set(bytesKey(peerId), slot);
-      else if (swarm.slots.length > INDEX_MIN_PEERS) {
-        swarm.index = new Map();
-        for (const s of swarm.slots) swarm.index.set(bytesKey(this.#peerIdOf(s)), s);
-      }
-    } else slot = swarm.slots[i]!;
-    const before = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
-    this.#wasLeecher = !isNewPeer && (before & FLAG_SEEDER) === 0;
-    this.#setPeer(slot, ip, port, left, lastSeenS, before);
+  /** Insert or update the peer in #want; returns its position (leechers first, seeders after). */
+  #upsert(swarm: Swarm, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
+    let i = this.#find(swarm);
     const isSeeder = left === 0;
-    if (isSeeder !== ((before & FLAG_SEEDER) !== 0)) {
-      const d = isSeeder ? 1 : -1;
-      swarm.seeders += d;
-      this.#seederCount += d;
+    if (i < 0) {
+      if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
+      const cap = swarm.rec.length / REC_WORDS;
+      if (swarm.n === cap) this.#resize(swarm, cap * 2);
+      i = swarm.n++;
+      const o = i * REC_WORDS;
+      swarm.rec.set(this.#want, o + W_ID);
+      swarm.rec[o + W_PORT] = 0;
+      if (swarm.table !== null) this.#tableInsert(swarm, swarm.table, i);
+      else if (swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
+      this.#peerCount++;
+      this.#setPeer(swarm, i, ip, port, left, lastSeenS);
+      this.#wasLeecher = false;
+      if (isSeeder) this.#seederCount++;
+      else {
+        // A new leecher takes the first seeder's place; that seeder moves to the end.
+        this.#swap(swarm, i, swarm.nLeech);
+        i = swarm.nLeech++;
+      }
+      return i;
+    }
+    const wasSeeder = i >= swarm.nLeech;
+    this.#wasLeecher = !wasSeeder;
+    this.#setPeer(swarm, i, ip, port, left, lastSeenS);
+    if (isSeeder && !wasSeeder) {
+      const to = --swarm.nLeech;
+      this.#swap(swarm, i, to);
+      i = to;
+      this.#seederCount++;
+    } else if (!isSeeder && wasSeeder) {
+      const to = swarm.nLeech++;
+      this.#swap(swarm, i, to);
+      i = to;
+      this.#seederCount--;
     }
     return i;
   }
@@ -371,43 +488,45 @@ export class MemorySwarmStore implements SwarmStore {
       if (swarm === undefined) {
         return { complete: 0, incomplete: 0, peers4: EMPTY, peers6: EMPTY, isNewlyCompleted: false, isNewSwarm: false };
       }
-      const i = this.#find(swarm, req.peerId);
+      const i = this.#find(swarm);
       let isNewlyCompleted = false;
       if (i >= 0) {
-        const flags = this.#addr[swarm.slots[i]! * ADDR_STRIDE + FLAGS_AT]!;
+        const flags = swarm.rec[i * REC_WORDS + W_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
-        if (req.left === 0 && (flags & (FLAG_SEEDER | FLAG_COUNTED)) === 0) {
+        if (req.left === 0 && i < swarm.nLeech && (flags & FLAG_COUNTED) === 0) {
           swarm.completed++;
           isNewlyCompleted = true;
         }
         this.#removeAt(swarm, i);
       }
       const result = {
-        complete: swarm.seeders,
-        incomplete: swarm.slots.length - swarm.seeders,
+        complete: swarm.n - swarm.nLeech,
+        incomplete: swarm.nLeech,
         peers4: EMPTY,
         peers6: EMPTY,
         isNewlyCompleted,
         isNewSwarm: false,
       };
-      if (swarm.slots.length === 0 && swarm.completed === 0) this.#swarms.delete(key);
+      if (swarm.n === 0 && swarm.completed === 0) this.#swarms.delete(key);
       return result;
     }
-    const { swarm, isNew } = this.#swarmFor(key);
-    const i = this.#upsert(swarm, req.peerId, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
-    const slot = swarm.slots[i]!;
+    const sizeBefore = this.#swarms.size;
+    const swarm = this.#swarmFor(key);
+    const isNew = this.#swarms.size !== sizeBefore;
+    const i = this.#upsert(swarm, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
     let isNewlyCompleted = false;
     // `completed` counts once per peer; so does a known leecher reaching left=0 without the event (some clients
     // skip it), but a peer first seen as a seeder does not count.
     const isFinished = req.event === "completed" || (req.left === 0 && this.#wasLeecher);
-    if (isFinished && (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_COUNTED) === 0) {
-      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! | FLAG_COUNTED;
+    const pw = i * REC_WORDS + W_PORT;
+    if (isFinished && ((swarm.rec[pw]! >>> 16) & FLAG_COUNTED) === 0) {
+      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
       swarm.completed++;
       isNewlyCompleted = true;
     }
     const result: SwarmAnnounce = {
-      complete: swarm.seeders,
-      incomplete: swarm.slots.length - swarm.seeders,
+      complete: swarm.n - swarm.nLeech,
+      incomplete: swarm.nLeech,
       peers4: EMPTY,
       peers6: EMPTY,
       isNewlyCompleted,
@@ -417,31 +536,43 @@ export class MemorySwarmStore implements SwarmStore {
     return result;
   }
 
-  /** Copy one peer into the output buffers. */
-  #take(slot: number, withIds: boolean): void {
-    const a = slot * ADDR_STRIDE;
-    const addr = this.#addr;
-    if (this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_IPV6) {
-      const o = this.#n6 * COMPACT_PEER6_BYTES;
-      this.#out6.set(addr.subarray(a, a + COMPACT_PEER6_BYTES), o);
-      if (withIds) this.#writePeerId(slot, this.#outIds6, this.#n6 * PEER_ID_BYTES);
+  /** Copy the record at `i` into the output buffers. */
+  #take(rec: Uint32Array, i: number, withIds: boolean): void {
+    const o = i * REC_WORDS;
+    const a = rec[o + W_ADDR]!;
+    const pw = rec[o + W_PORT]!;
+    if ((pw >>> 16) & FLAG_IPV6) {
+      const out = this.#out6;
+      let at = this.#n6 * COMPACT_PEER6_BYTES;
+      const v6 = this.#v6;
+      for (let w = 0; w < 4; w++) {
+        const x = v6[a * 4 + w]!;
+        out[at++] = x >>> 24;
+        out[at++] = (x >>> 16) & 0xff;
+        out[at++] = (x >>> 8) & 0xff;
+        out[at++] = x & 0xff;
+      }
+      out[at++] = (pw >>> 8) & 0xff;
+      out[at] = pw & 0xff;
+      if (withIds) writeId(rec, o, this.#outIds6, this.#n6 * PEER_ID_BYTES);
       this.#n6++;
     } else {
-      const o = this.#n4 * COMPACT_PEER4_BYTES;
       const out = this.#out4;
-      out[o] = addr[a]!;
-      out[o + 1] = addr[a + 1]!;
-      out[o + 2] = addr[a + 2]!;
-      out[o + 3] = addr[a + 3]!;
-      out[o + 4] = addr[a + 4]!;
-      out[o + 5] = addr[a + 5]!;
-      if (withIds) this.#writePeerId(slot, this.#outIds4, this.#n4 * PEER_ID_BYTES);
+      const at = this.#n4 * COMPACT_PEER4_BYTES;
+      out[at] = a >>> 24;
+      out[at + 1] = (a >>> 16) & 0xff;
+      out[at + 2] = (a >>> 8) & 0xff;
+      out[at + 3] = a & 0xff;
+      out[at + 4] = (pw >>> 8) & 0xff;
+      out[at + 5] = pw & 0xff;
+      if (withIds) writeId(rec, o, this.#outIds4, this.#n4 * PEER_ID_BYTES);
       this.#n4++;
     }
   }
 
   /**
    * Fill result's peers with up to `numWant` random eligible peers (not `self`; no seeders for a seeder).
+   * Eligible peers are one contiguous range: leechers [0, nLeech) for a seeder, everyone for a leecher.
    * The peer arrays are views into scratch buffers, valid until the next announce.
    */
   #sample(
@@ -452,52 +583,45 @@ export class MemorySwarmStore implements SwarmStore {
     options: SwarmAnnounceOptions,
     result: SwarmAnnounce,
   ): void {
-    const slots = swarm.slots;
-    const n = slots.length;
-    const eligible = isSeeder ? n - swarm.seeders : n - 1;
+    const range = isSeeder ? swarm.nLeech : swarm.n;
+    const eligible = isSeeder ? range : range - 1;
     const want = Math.min(numWant, eligible, this.#out4.length / COMPACT_PEER4_BYTES);
     if (want <= 0) return;
-    const addr = this.#addr;
+    const rec = swarm.rec;
     const withIds = options.withPeerIds === true;
     this.#n4 = 0;
     this.#n6 = 0;
     if (want === eligible) {
-      for (let i = 0; i < n; i++) {
-        const slot = slots[i]!;
-        if (i !== self && !(isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER))) {
-          this.#take(slot, withIds);
-        }
-      }
+      for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, i, withIds);
     } else {
-      // Rejection sampling over positions, marked with a generation stamp (no per-call allocation), a bounded
-      // number of tries, then a linear fill from a random start.
-      if (this.#marks.length < n) this.#marks = new Uint32Array(Math.max(n, 2 * this.#marks.length));
+      // Random distinct positions, marked with a generation stamp (no per-call allocation): a bounded number of
+      // tries, then a linear fill from a random start.
+      if (this.#marks.length < range) this.#marks = new Uint32Array(Math.max(range, 2 * this.#marks.length));
       const marks = this.#marks;
       let gen = ++this.#gen;
       if (gen === 0xffffffff) {
         marks.fill(0);
         gen = this.#gen = 1;
       }
-      marks[self] = gen;
+      if (self < range) marks[self] = gen;
       const random = options.random;
       let taken = 0;
       for (let tries = want * 3; tries > 0 && taken < want; tries--) {
-        const i = (random() * n) | 0;
+        const i = (random() * range) | 0;
         if (marks[i] === gen) continue;
         marks[i] = gen;
-        const slot = slots[i]!;
-        if (isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER)) continue;
-        this.#take(slot, withIds);
+        this.#take(rec, i, withIds);
         taken++;
       }
-      const start = (random() * n) | 0;
-      for (let k = 0; k < n && taken < want; k++) {
-        const i = (start + k) % n;
-        if (marks[i] === gen) continue;
-        const slot = slots[i]!;
-        if (isSeeder && (addr[slot * ADDR_STRIDE + FLAGS_AT]! & FLAG_SEEDER)) continue;
-        this.#take(slot, withIds);
-        taken++;
+      if (taken < want) {
+        const start = (random() * range) | 0;
+        for (let k = 0; k < range && taken < want; k++) {
+          let i = start + k;
+          if (i >= range) i -= range;
+          if (marks[i] === gen) continue;
+          this.#take(rec, i, withIds);
+          taken++;
+        }
       }
     }
     result.peers4 = this.#out4.subarray(0, this.#n4 * COMPACT_PEER4_BYTES);
@@ -511,31 +635,46 @@ export class MemorySwarmStore implements SwarmStore {
   scrape(infoHash: Uint8Array): ScrapeEntry {
     const swarm = this.#swarms.get(bytesKey(infoHash));
     if (swarm === undefined) return { complete: 0, downloaded: 0, incomplete: 0 };
-    return { complete: swarm.seeders, downloaded: swarm.completed, incomplete: swarm.slots.length - swarm.seeders };
+    return { complete: swarm.n - swarm.nLeech, downloaded: swarm.completed, incomplete: swarm.nLeech };
   }
 
   *swarms(): Iterable<SwarmCounts> {
     for (const swarm of this.#swarms.values()) {
       yield {
         infoHashHex: toHex(keyBytes(swarm.key)),
-        seeders: swarm.seeders,
-        leechers: swarm.slots.length - swarm.seeders,
+        seeders: swarm.n - swarm.nLeech,
+        leechers: swarm.nLeech,
         completed: swarm.completed,
       };
     }
   }
 
-  #stored(infoHash: Uint8Array, slot: number): StoredPeer {
-    const flags = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]!;
-    const ipLength = flags & FLAG_IPV6 ? 16 : 4;
-    const a = slot * ADDR_STRIDE;
+  #stored(infoHash: Uint8Array, swarm: Swarm, i: number): StoredPeer {
+    const rec = swarm.rec;
+    const o = i * REC_WORDS;
+    const pw = rec[o + W_PORT]!;
+    const flags = pw >>> 16;
+    const a = rec[o + W_ADDR]!;
+    let ip: Uint8Array;
+    if (flags & FLAG_IPV6) {
+      ip = new Uint8Array(16);
+      for (let w = 0; w < 4; w++) {
+        const x = this.#v6[a * 4 + w]!;
+        ip[4 * w] = x >>> 24;
+        ip[4 * w + 1] = (x >>> 16) & 0xff;
+        ip[4 * w + 2] = (x >>> 8) & 0xff;
+        ip[4 * w + 3] = x & 0xff;
+      }
+    } else ip = new Uint8Array([a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]);
+    const peerId = new Uint8Array(PEER_ID_BYTES);
+    writeId(rec, o, peerId, 0);
     return {
       infoHash,
-      peerId: this.#peerIdOf(slot),
-      ip: this.#addr.slice(a, a + ipLength),
-      port: (this.#addr[a + ipLength]! << 8) | this.#addr[a + ipLength + 1]!,
-      left: this.#left[slot]!,
-      lastSeenMs: this.#lastSeenS[slot]! * 1000,
+      peerId,
+      ip,
+      port: pw & 0xffff,
+      left: rec[o + W_LEFT_HI]! * TWO_32 + rec[o + W_LEFT_LO]!,
+      lastSeenMs: rec[o + W_SEEN]! * 1000,
       isCompletedCounted: (flags & FLAG_COUNTED) !== 0,
     };
   }
@@ -543,33 +682,35 @@ export class MemorySwarmStore implements SwarmStore {
   peersOf(infoHash: Uint8Array): StoredPeer[] {
     const swarm = this.#swarms.get(bytesKey(infoHash));
     if (swarm === undefined) return [];
-    return swarm.slots.map((slot) => this.#stored(infoHash, slot));
+    const out: StoredPeer[] = [];
+    for (let i = 0; i < swarm.n; i++) out.push(this.#stored(infoHash, swarm, i));
+    return out;
   }
 
   *peers(): Iterable<StoredPeer> {
     for (const swarm of this.#swarms.values()) {
-      if (swarm.slots.length === 0) continue;
+      if (swarm.n === 0) continue;
       const infoHash = keyBytes(swarm.key);
-      // Consumers (snapshots) iterate synchronously, so the list cannot change under us.
-      for (const slot of swarm.slots) yield this.#stored(infoHash, slot);
+      // Consumers (snapshots) iterate synchronously, so the records cannot move under us.
+      for (let i = 0; i < swarm.n; i++) yield this.#stored(infoHash, swarm, i);
     }
   }
 
   restorePeer(peer: StoredPeer): void {
     if (peer.infoHash.length !== INFO_HASH_BYTES || peer.peerId.length !== PEER_ID_BYTES) return;
     if ((peer.ip.length !== 4 && peer.ip.length !== 16) || peer.port < 1 || peer.port > 65535) return;
-    const { swarm } = this.#swarmFor(bytesKey(peer.infoHash));
+    const swarm = this.#swarmFor(bytesKey(peer.infoHash));
     this.#loadWant(peer.peerId);
-    const i = this.#upsert(swarm, peer.peerId, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
+    const i = this.#upsert(swarm, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
-      const slot = swarm.slots[i]!;
-      this.#addr[slot * ADDR_STRIDE + FLAGS_AT] = this.#addr[slot * ADDR_STRIDE + FLAGS_AT]! | FLAG_COUNTED;
+      const pw = i * REC_WORDS + W_PORT;
+      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
     }
   }
 
   setCompleted(infoHash: Uint8Array, count: number): void {
     if (count <= 0 && !this.#swarms.has(bytesKey(infoHash))) return;
-    this.#swarmFor(bytesKey(infoHash)).swarm.completed = count;
+    this.#swarmFor(bytesKey(infoHash)).completed = count;
   }
 
   expire(nowMs: number, budget: number = Number.POSITIVE_INFINITY): number {
@@ -591,15 +732,16 @@ export class MemorySwarmStore implements SwarmStore {
         continue;
       }
       const swarm = next.value;
-      const slots = swarm.slots;
-      for (let i = slots.length - 1; i >= 0; i--) {
+      // Downwards: a removal only moves already-examined records (from higher positions) into the hole.
+      for (let i = swarm.n - 1; i >= 0; i--) {
         examined++;
-        if (this.#lastSeenS[slots[i]!]! < cutoffS) {
+        if (swarm.rec[i * REC_WORDS + W_SEEN]! < cutoffS) {
           this.#removeAt(swarm, i);
           dropped++;
         }
       }
-      if (slots.length === 0 && swarm.completed === 0) this.#swarms.delete(swarm.key);
+      if (swarm.n === 0 && swarm.completed === 0) this.#swarms.delete(swarm.key);
+      else this.#maybeShrink(swarm);
     }
     return dropped;
   }
@@ -614,6 +756,17 @@ export class MemorySwarmStore implements SwarmStore {
       leechers: this.#peerCount - this.#seederCount,
       completed,
     };
+  }
+}
+
+/** Write the peer id of the record at word `o` into `out[at, at + 20)`. */
+function writeId(rec: Uint32Array, o: number, out: Uint8Array, at: number): void {
+  for (let w = 0; w < ID_WORDS; w++) {
+    const v = rec[o + W_ID + w]!;
+    out[at + 4 * w] = v & 0xff;
+    out[at + 4 * w + 1] = (v >>> 8) & 0xff;
+    out[at + 4 * w + 2] = (v >>> 16) & 0xff;
+    out[at + 4 * w + 3] = v >>> 24;
   }
 }
 

@@ -217,3 +217,60 @@ Deno.test("MemorySwarmStore counts a leecher that reaches left=0 without the com
   equal(store.announce(req(4, { left: 50, event: "stopped" }), opts()).isNewlyCompleted, false);
   equal(store.scrape(HASH).downloaded, 2);
 });
+
+Deno.test("MemorySwarmStore matches a naive model under seeded random churn (swap-remove, index, expiry)", () => {
+  const seed = 20261122;
+  const random = seededRandom(seed);
+  const store = new MemorySwarmStore({ peerTimeoutS: 100 });
+  const hashes = [1, 2, 3].map((k) => new Uint8Array(20).fill(k));
+  type ModelPeer = { port: number; left: number; seenS: number; ip: Uint8Array };
+  const model = hashes.map(() => new Map<number, ModelPeer>());
+  let nowMs = T0;
+  const ip6 = new Uint8Array(16).fill(0x20);
+  for (let step = 0; step < 6000; step++) {
+    const h = Math.floor(random() * hashes.length);
+    const n = Math.floor(random() * INDEX_MIN_PEERS * 4);
+    const swarm = model[h]!;
+    const r = random();
+    const msg = `seed ${seed}, step ${step}`;
+    if (r < 0.02) {
+      nowMs += 30_000;
+      store.expire(nowMs);
+      const cutoffS = Math.floor(nowMs / 1000) - 100;
+      for (const m of model) for (const [k, p] of m) if (p.seenS < cutoffS) m.delete(k);
+    } else if (r < 0.25) {
+      store.announce(req(n, { hash: hashes[h]!, event: "stopped" }), opts(nowMs));
+      swarm.delete(n);
+    } else {
+      const left = random() < 0.4 ? 0 : 1 + Math.floor(random() * 1e12);
+      const ip = random() < 0.1 ? ip6 : IP;
+      const numWant = Math.floor(random() * 60);
+      const s = store.announce(req(n, { hash: hashes[h]!, left, numWant }), opts(nowMs, ip));
+      swarm.set(n, { port: 10_000 + n, left, seenS: Math.floor(nowMs / 1000), ip });
+      const seeders = [...swarm.values()].filter((p) => p.left === 0).length;
+      equal(s.complete, seeders, msg);
+      equal(s.incomplete, swarm.size - seeders, msg);
+      const got = [...ports(s.peers4), ...ports6(s.peers6)].map((p) => p - 10_000);
+      const eligible = [...swarm].filter(([k, p]) => k !== n && !(left === 0 && p.left === 0)).map(([k]) => k);
+      equal(got.length, Math.min(numWant, eligible.length), msg);
+      equal(new Set(got).size, got.length, msg);
+      for (const k of got) ok(eligible.includes(k), `${msg}: peer ${k} is not eligible`);
+    }
+    if (step % 97 === 0) {
+      for (let k = 0; k < hashes.length; k++) {
+        const expected = [...model[k]!].map(([id, p]) => [id, p.left, p.ip.length]).sort((a, b) => a[0]! - b[0]!);
+        const actual = store.peersOf(hashes[k]!).map((p) => [p.port - 10_000, p.left, p.ip.length])
+          .sort((a, b) => a[0]! - b[0]!);
+        deepEqual(actual, expected, msg);
+      }
+    }
+  }
+  const total = model.reduce((a, m) => a + m.size, 0);
+  equal(store.totals().peers, total);
+});
+
+function ports6(peers6: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < peers6.length; i += 18) out.push((peers6[i + 16]! << 8) | peers6[i + 17]!);
+  return out;
+}
