@@ -6,7 +6,6 @@
 import { TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
-import { toHex } from "../bytes.ts";
 import type { Registry, SimilarOptions } from "./registry.ts";
 import { Accounting, memberAnnounceUrl, Users } from "./users.ts";
 
@@ -83,6 +82,7 @@ export class PrivateMode {
       isListed: options.isListed === true,
       isPrivate: options.isPrivate === true,
       registry: {
+        hasInfoHash: (infoHash) => this.#registry.hasInfoHash(infoHash),
         has: (hex) => this.#registry.has(hex),
         findSimilar: (hex) => this.#registry.findSimilar(hex, similar),
       },
@@ -117,9 +117,9 @@ export class PrivateMode {
    * @returns the member, or null for an anonymous client of an open tracker
    * @throws {TrackerError} passkey_limited, passkey_missing, passkey_invalid, unregistered
    */
-  check(passkey: string | undefined, ip: Uint8Array, infoHashHex: string | null, nowMs: number): AccessUser | null {
+  check(passkey: string | undefined, ip: Uint8Array, infoHash: Uint8Array | null, nowMs: number): AccessUser | null {
     const user = this.access.authorize(passkey, ipKey(ip), nowMs);
-    if (infoHashHex !== null) this.access.checkListed(infoHashHex);
+    if (infoHash !== null) this.access.checkListed(infoHash);
     return user;
   }
 
@@ -141,7 +141,7 @@ export class PrivateMode {
       passkey = splitPasskeyPath(path)?.passkey ?? (q < 0 ? undefined : passkeyFromQuery(text.slice(q + 1)));
     }
     const hash = request.type === "announce" ? request.infoHashes[0] : undefined;
-    this.check(passkey, request.ip, hash === undefined ? null : toHex(hash), this.#now());
+    this.check(passkey, request.ip, hash ?? null, this.#now());
   }
 
   /** Reload users and registry when another process changed the db. @returns whether it reloaded */

@@ -5,7 +5,9 @@
 // register/unregister calls through this object; cached records' `completed`/`lastSeenMs` follow the db's
 // addCompleted/touchTorrents in this process (TrackerDb.observeCounters). Records are shared: callers never mutate.
 
+import { fromHex } from "../bytes.ts";
 import type { CounterChange, TorrentMeta, TorrentRecord, TrackerDb } from "../persist/db.ts";
+import { key20 } from "./access.ts";
 
 /** Default similar-hash tolerance (issue #4): same first 10 and last 5 hex digits. */
 export const SIMILAR_PREFIX_DIGITS = 10;
@@ -38,6 +40,8 @@ export class Registry {
   readonly #byHash = new Map<string, TorrentRecord>();
   /** First INDEX_PREFIX_DIGITS hex digits → info hashes with that prefix. */
   readonly #byPrefix = new Map<string, string[]>();
+  /** `key20()` of every registered info hash: the listed-mode check without hex on the hot path (issue #6). */
+  readonly #byKey = new Set<string>();
   /** `all()`'s sorted list, rebuilt after a register/unregister. */
   #sorted: TorrentRecord[] | null = null;
 
@@ -77,6 +81,8 @@ export class Registry {
       const bucket = this.#byPrefix.get(key);
       if (bucket === undefined) this.#byPrefix.set(key, [hex]);
       else bucket.push(hex);
+      const bytes = fromHex(hex);
+      if (bytes !== null) this.#byKey.add(key20(bytes));
     }
     this.#byHash.set(hex, rec);
   }
@@ -84,6 +90,8 @@ export class Registry {
   #drop(hex: string): void {
     if (!this.#byHash.delete(hex)) return;
     this.#sorted = null;
+    const bytes = fromHex(hex);
+    if (bytes !== null) this.#byKey.delete(key20(bytes));
     const key = hex.slice(0, INDEX_PREFIX_DIGITS);
     const bucket = this.#byPrefix.get(key);
     if (bucket === undefined) return;
@@ -98,8 +106,14 @@ export class Registry {
   reload(): void {
     this.#byHash.clear();
     this.#byPrefix.clear();
+    this.#byKey.clear();
     this.#sorted = null;
     for (const rec of this.#db.listTorrents({ registeredOnly: true })) this.#put(rec);
+  }
+
+  /** Whether the 20-byte `infoHash` is registered (the announce hot path: no hex). */
+  hasInfoHash(infoHash: Uint8Array): boolean {
+    return infoHash.length === 20 && this.#byKey.has(key20(infoHash));
   }
 
   /** Whether `infoHashHex` (40 hex digits, any case) is registered. */

@@ -303,14 +303,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     const nowMs = now();
     const ip = clientIp(req, info, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
-    const infoHashHex = privateMode.isOff ? "" : toHex(ar.infoHash);
     const user = privateMode.isOff
       ? null
-      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, infoHashHex, nowMs);
+      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, ar.infoHash, nowMs);
     const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
     if (user !== null) {
-      privateMode.accounting.record(user.id, infoHashHex, ar.peerId, {
+      privateMode.accounting.record(user.id, ar.infoHash, ar.peerId, {
         uploaded: ar.uploaded,
         downloaded: ar.downloaded,
         isStarted: ar.event === "started",
@@ -363,11 +362,11 @@ export function createTracker(options: TrackerOptions): Tracker {
       }
       for (const hash of hashes) {
         // Listed mode: unregistered hashes are left out; a scrape of none of ours is refused.
-        if (!privateMode.access.isAllowed(toHex(hash))) continue;
+        if (!privateMode.access.isAllowed(hash)) continue;
         put(latin1Key(hash), store.scrape(hash));
         warning ??= similarWarning(hash);
       }
-      if (files.size === 0) privateMode.access.checkListed(toHex(hashes[0]!));
+      if (files.size === 0) privateMode.access.checkListed(hashes[0]!);
     }
     const body = new Map<string, Map<string, Map<string, number>> | string>([["files", files]]);
     if (warning !== undefined) body.set("warning message", warning);

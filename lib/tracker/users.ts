@@ -3,10 +3,10 @@
 // and a member's copy of a .torrent. Time comes in as `nowMs`; never logs, never prints a passkey by itself.
 
 import { type BencodeValue, decodeBencode, encodeBencode, isBytes, isDict, rawValue } from "../bencode.ts";
-import { compare, concat, fromLatin1, toHex, utf8 } from "../bytes.ts";
+import { compare, concat, fromHex, fromLatin1, utf8 } from "../bytes.ts";
 import { MetainfoError } from "../errors.ts";
 import type { AccountingBatch, TrackerDb, UserPeerCounters, UserRecord } from "../persist/db.ts";
-import { type AccessUser, createPasskey } from "./access.ts";
+import { type AccessUser, createPasskey, key20, keyToHex20 } from "./access.ts";
 
 /** Cap on (user, torrent, peer) counters kept in memory (~200 bytes each); beyond it new peers are not remembered. */
 export const MAX_ACCOUNTED_PEERS = 250_000;
@@ -61,7 +61,7 @@ export function memberAnnounceUrl(base: string, passkeyHex: string): string {
   return `${url.origin}/announce?passkey=${passkeyHex}`;
 }
 
-/** Keyed by `peerKey()`, which holds the info hash and peer id (hex): entries stay small for 250k peers. */
+/** Keyed by info hash and peer id (`key20` each) and user id: entries stay small for 250k peers. */
 interface PeerEntry {
   userId: number;
   lastUploaded: number;
@@ -97,7 +97,10 @@ export class Accounting {
     this.#maxPeers = options.maxPeers ?? MAX_ACCOUNTED_PEERS;
     for (const p of db.loadUserPeers(options.sinceMs ?? 0)) {
       if (this.#peers.size >= this.#maxPeers) break;
-      this.#peers.set(peerKey(p.userId, p.infoHashHex, p.peerIdHex), {
+      const infoHash = fromHex(p.infoHashHex);
+      const peerId = fromHex(p.peerIdHex);
+      if (infoHash === null || peerId === null || infoHash.length !== 20 || peerId.length !== 20) continue;
+      this.#peers.set(key20(infoHash) + key20(peerId) + p.userId, {
         userId: p.userId,
         lastUploaded: p.lastUploaded,
         lastDownloaded: p.lastDownloaded,
@@ -111,15 +114,14 @@ export class Accounting {
     return this.#peers.size;
   }
 
-  /** Count one announce of `userId` (`infoHash`: bytes or hex). Cheap: map lookups; `flush()` writes the db. */
+  /** Count one announce of `userId`. Cheap (no hex, one map lookup); `flush()` writes the db. */
   record(
     userId: number,
-    infoHash: Uint8Array | string,
+    infoHash: Uint8Array,
     peerId: Uint8Array,
     counters: { uploaded: number; downloaded: number; isStarted?: boolean; nowMs: number },
   ): void {
-    const infoHashHex = typeof infoHash === "string" ? infoHash : toHex(infoHash);
-    const key = peerKey(userId, infoHashHex, toHex(peerId));
+    const key = key20(infoHash) + key20(peerId) + userId;
     const { uploaded, downloaded, nowMs } = counters;
     const e = this.#peers.get(key);
     let dUp: number;
@@ -170,8 +172,8 @@ export class Accounting {
       if (e !== undefined) {
         peers.push({
           userId: e.userId,
-          infoHashHex: key.slice(0, 40),
-          peerIdHex: key.slice(40, 80),
+          infoHashHex: keyToHex20(key, 0),
+          peerIdHex: keyToHex20(key, 10),
           lastUploaded: e.lastUploaded,
           lastDownloaded: e.lastDownloaded,
           lastSeenMs: e.lastSeenMs,
@@ -200,11 +202,6 @@ export class Accounting {
     this.#db.forgetUserPeers(beforeMs);
     return n;
   }
-}
-
-/** Info hash hex (40), peer id hex (40), user id. */
-function peerKey(userId: number, infoHashHex: string, peerIdHex: string): string {
-  return infoHashHex + peerIdHex + userId;
 }
 
 /**

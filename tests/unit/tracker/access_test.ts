@@ -1,10 +1,13 @@
 import { TrackerError } from "../../../lib/errors.ts";
+import { fromHex, toHex } from "../../../lib/bytes.ts";
 import {
   AccessControl,
   createPasskey,
   FailedPasskeyLimiter,
   ipKey,
   isPasskeyHex,
+  key20,
+  keyToHex20,
   LeakDetector,
   PASSKEY_INVALID_REASON,
   passkeyFromQuery,
@@ -144,20 +147,30 @@ Deno.test("AccessControl reports a leak through onLeak without the passkey", () 
 Deno.test("AccessControl.checkListed() refuses unknown hashes with 'unregistered torrent' and the similar hint", () => {
   const known = "aaaaaaaaaa" + "0".repeat(25) + "bbbbb";
   const registry = {
+    hasInfoHash: (b: Uint8Array) => toHex(b) === known,
     has: (hex: string) => hex === known,
     findSimilar: (hex: string) =>
       hex.startsWith("aaaaaaaaaa") && hex !== known ? { infoHashHex: known, name: "K" } : null,
   };
   const ac = new AccessControl({ isListed: true, registry });
-  ac.checkListed(known);
-  equal(ac.isAllowed(known), true);
-  const plain = assertThrowsCode(() => ac.checkListed("c".repeat(40)), TrackerError, "unregistered");
+  ac.checkListed(fromHex(known)!);
+  equal(ac.isAllowed(fromHex(known)!), true);
+  const plain = assertThrowsCode(() => ac.checkListed(fromHex("c".repeat(40))!), TrackerError, "unregistered");
   equal(plain.reason, UNREGISTERED_REASON);
   const hinted = assertThrowsCode(
-    () => ac.checkListed("aaaaaaaaaa" + "1".repeat(25) + "bbbbb"),
+    () => ac.checkListed(fromHex("aaaaaaaaaa" + "1".repeat(25) + "bbbbb")!),
     TrackerError,
     "unregistered",
   );
   ok(hinted.reason.startsWith(`${UNREGISTERED_REASON}; close to registered torrent ${known} ("K")`));
-  new AccessControl({ registry }).checkListed("c".repeat(40));
+  new AccessControl({ registry }).checkListed(fromHex("c".repeat(40))!);
+});
+
+Deno.test("key20() is a 10-char key that keyToHex20() turns back into hex", () => {
+  const bytes = Uint8Array.from({ length: 20 }, (_, i) => (i * 37 + 1) & 0xff);
+  const key = key20(bytes);
+  equal(key.length, 10);
+  equal(keyToHex20(key), toHex(bytes));
+  equal(keyToHex20("x" + key, 1), toHex(bytes));
+  ok(key20(new Uint8Array(20)) !== key20(new Uint8Array(20).fill(1)));
 });

@@ -185,3 +185,18 @@ Deno.test("Registry.reload() picks up changes made through another handle of the
     db.close();
   }
 });
+
+Deno.test("Registry.hasInfoHash() follows register, unregister and reload (#6)", () => {
+  withRegistry((reg) => {
+    const bytes = Uint8Array.from({ length: 20 }, (_, i) => i);
+    const hex = "000102030405060708090a0b0c0d0e0f10111213";
+    equal(reg.hasInfoHash(bytes), false);
+    reg.register({ infoHashHex: hex.toUpperCase() }, 1);
+    equal(reg.hasInfoHash(bytes), true);
+    equal(reg.hasInfoHash(bytes.subarray(0, 19)), false);
+    reg.reload();
+    equal(reg.hasInfoHash(bytes), true);
+    reg.unregister(hex);
+    equal(reg.hasInfoHash(bytes), false);
+  });
+});
