@@ -370,7 +370,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   /** Partial pieces assembled in memory (null: written block by block and verified from disk). */
   const pieceBuffers = new Map<number, Uint8Array | null>();
   let bufferedBytes = 0;
-  /** Free piece-sized buffers (at most MAX_PIECE_BUFFER_BYTES of them). */
+  /** Free piece-sized buffers (with the live ones, at most MAX_PIECE_BUFFER_BYTES). */
   const bufferPool: Uint8Array[] = [];
   /** Recently served pieces, least recently used first. */
   const readCache = new Map<number, { data: Promise<Uint8Array>; size: number }>();
@@ -597,6 +597,12 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     } finally {
       conn.close();
       peers.delete(entry.id);
+      const k = entry.isIncoming ? undefined : known.get(entry.address);
+      if (k !== undefined) {
+        // Two finished peers have nothing to trade: do not dial it again soon. Others: wait a little.
+        const isUseless = picker.isComplete && entry.pieces.isComplete;
+        k.nextTryMs = now() + (isUseless ? MAX_RETRY_MS : RETRY_BASE_MS);
+      }
       picker.removePeer(entry.id);
       entry.requested.clear();
       // Blocks released by this peer go to others.
@@ -869,7 +875,11 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     } finally {
       bufferedBytes -= data.length;
       // Reuse full-size buffers: every block of the next piece overwrites its span before the piece is complete.
-      if (data.length === meta.pieceLength && bufferPool.length * data.length < MAX_PIECE_BUFFER_BYTES) {
+      // Pooled plus live buffers stay within MAX_PIECE_BUFFER_BYTES.
+      if (
+        data.length === meta.pieceLength &&
+        bufferedBytes + (bufferPool.length + 1) * data.length <= MAX_PIECE_BUFFER_BYTES
+      ) {
         bufferPool.push(data);
       }
     }
