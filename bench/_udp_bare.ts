@@ -3,7 +3,11 @@
 // lib/tracker/udp_server.ts (same loop count and send cap), so the ratio measures the tracker's own logic.
 // Run: deno run --allow-net bench/_udp_bare.ts PORT [LOOPS]. Never use it as a tracker.
 
-import { DEFAULT_RECEIVE_LOOPS, MAX_PENDING_SENDS, UDP_RECEIVE_BUFFER_BYTES } from "../lib/tracker/udp_server.ts";
+import {
+  DEFAULT_UDP_RECEIVE_LOOPS,
+  MAX_UDP_PENDING_SENDS,
+  UDP_RECEIVE_BUFFER_BYTES,
+} from "../lib/tracker/udp_server.ts";
 
 const PEERS = 50;
 
@@ -24,7 +28,7 @@ async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters:
   const buf = new Uint8Array(UDP_RECEIVE_BUFFER_BYTES);
   const done = () => {
     state.pending--;
-    if (state.waiters.length > 0 && state.pending < MAX_PENDING_SENDS) state.waiters.splice(0).forEach((w) => w());
+    if (state.waiters.length > 0 && state.pending < MAX_UDP_PENDING_SENDS) state.waiters.splice(0).forEach((w) => w());
   };
   for (;;) {
     let data: Uint8Array;
@@ -43,13 +47,13 @@ async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters:
     reply.set(data.subarray(12, 16), 4);
     state.pending++;
     conn.send(reply, remote).then(done, done);
-    if (state.pending >= MAX_PENDING_SENDS) await new Promise<void>((r) => state.waiters.push(r));
+    if (state.pending >= MAX_UDP_PENDING_SENDS) await new Promise<void>((r) => state.waiters.push(r));
   }
 }
 
 if (import.meta.main) {
   const port = Number(Deno.args[0] ?? "0");
-  const loops = Number(Deno.args[1] ?? String(DEFAULT_RECEIVE_LOOPS));
+  const loops = Number(Deno.args[1] ?? String(DEFAULT_UDP_RECEIVE_LOOPS));
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
   console.log(`listening ${(conn.addr as Deno.NetAddr).port}`);
   const state = { pending: 0, waiters: [] as (() => void)[] };

@@ -31,22 +31,26 @@ import {
 } from "./udp_codec.ts";
 
 /** Largest reply we send (INTEROP.md 13: stay under one unfragmented datagram on any path). */
-export const MAX_UDP_REPLY_BYTES = 1200;
+export const MAX_UDP_TRACKER_REPLY_BYTES = 1200;
 /** Announce reply header: action, transaction id, interval, leechers, seeders. */
 const ANNOUNCE_REPLY_HEADER_BYTES = 20;
 /** Peers per reply to an IPv4 asker: (1200 − 20) / 6. */
-export const MAX_UDP_PEERS4 = Math.floor((MAX_UDP_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER4_BYTES);
+export const MAX_UDP_PEERS4 = Math.floor(
+  (MAX_UDP_TRACKER_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER4_BYTES,
+);
 /** Peers per reply to an IPv6 asker: (1200 − 20) / 18. */
-export const MAX_UDP_PEERS6 = Math.floor((MAX_UDP_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER6_BYTES);
+export const MAX_UDP_PEERS6 = Math.floor(
+  (MAX_UDP_TRACKER_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER6_BYTES,
+);
 /**
  * Receive buffer. The largest valid request is a scrape of 74 hashes (1,496 bytes) or an announce with 1 KiB of
  * BEP 41 URL data; a datagram that fills the whole buffer may have been cut by the kernel, so it is dropped.
  */
 export const UDP_RECEIVE_BUFFER_BYTES = 2048;
 /** Cap on sends not yet completed per socket: past it the receive loop waits (backpressure, bounded memory). */
-export const MAX_PENDING_SENDS = 256;
+export const MAX_UDP_PENDING_SENDS = 256;
 /** Receive loops per socket: a few outstanding receives keep the socket busy while one datagram is handled. */
-export const DEFAULT_RECEIVE_LOOPS = 2;
+export const DEFAULT_UDP_RECEIVE_LOOPS = 2;
 
 /** In a swarm mixing IPv4 and IPv6 peers, how many times numWant to sample when the asker's family fell short. */
 export const MIXED_SWARM_OVERSAMPLE = 4;
@@ -269,7 +273,7 @@ export interface UdpTrackerOptions extends UdpHandlerOptions {
   hostname?: string;
   /** UDP port; 0 picks a free one (the same for both families). */
   port: number;
-  /** Concurrent receive loops per socket (default DEFAULT_RECEIVE_LOOPS). */
+  /** Concurrent receive loops per socket (default DEFAULT_UDP_RECEIVE_LOOPS). */
   receiveLoops?: number;
 }
 
@@ -290,7 +294,7 @@ export interface UdpTracker {
 export function startUdpTracker(options: UdpTrackerOptions): UdpTracker {
   const handler = createUdpHandler(options);
   const conns = openSockets(options.hostname ?? "0.0.0.0", options.port);
-  const loopsPerSocket = Math.max(1, options.receiveLoops ?? DEFAULT_RECEIVE_LOOPS);
+  const loopsPerSocket = Math.max(1, options.receiveLoops ?? DEFAULT_UDP_RECEIVE_LOOPS);
   const loops: Promise<void>[] = [];
   for (const conn of conns) {
     const sender = createSender(conn);
@@ -350,7 +354,7 @@ interface Sender {
   send(reply: Uint8Array, to: Deno.NetAddr): Promise<void> | null;
 }
 
-// Sends are not awaited one by one (that would serialize the loop on the kernel); at most MAX_PENDING_SENDS are in
+// Sends are not awaited one by one (that would serialize the loop on the kernel); at most MAX_UDP_PENDING_SENDS are in
 // flight per socket, and past that the caller waits for one to finish. A failed send (e.g. ICMP unreachable surfaced
 // as an error) only loses that reply.
 function createSender(conn: Deno.DatagramConn): Sender {
@@ -358,7 +362,7 @@ function createSender(conn: Deno.DatagramConn): Sender {
   let waiters: (() => void)[] = [];
   const done = () => {
     pending--;
-    if (waiters.length > 0 && pending < MAX_PENDING_SENDS) {
+    if (waiters.length > 0 && pending < MAX_UDP_PENDING_SENDS) {
       const w = waiters;
       waiters = [];
       for (const resolve of w) resolve();
@@ -368,7 +372,7 @@ function createSender(conn: Deno.DatagramConn): Sender {
     send(reply, to) {
       pending++;
       conn.send(reply, to).then(done, done);
-      if (pending < MAX_PENDING_SENDS) return null;
+      if (pending < MAX_UDP_PENDING_SENDS) return null;
       return new Promise<void>((resolve) => waiters.push(resolve));
     },
   };

@@ -18,7 +18,7 @@ import {
   createUdpHandler,
   MAX_UDP_PEERS4,
   MAX_UDP_PEERS6,
-  MAX_UDP_REPLY_BYTES,
+  MAX_UDP_TRACKER_REPLY_BYTES,
   type UdpAccessRequest,
   type UdpHandlerOptions,
 } from "../../../lib/tracker/udp_server.ts";
@@ -219,10 +219,10 @@ Deno.test("createUdpHandler() num_want -1 means the default, 0 means none, big a
   equal(announce(h, V4, 1, { numWant: 0 }).peers.length, 0);
   equal(announce(h, V4, 1, { numWant: 7 }).peers.length, 7 * 6);
   const big4 = h.handler.handle(announcePacket(h.connectionIds.issue(V4, 0), 1, { numWant: 100_000 }), V4, 4001)!;
-  ok(big4.length <= MAX_UDP_REPLY_BYTES && (big4.length - 20) / 6 <= MAX_UDP_PEERS4, `${big4.length} bytes`);
+  ok(big4.length <= MAX_UDP_TRACKER_REPLY_BYTES && (big4.length - 20) / 6 <= MAX_UDP_PEERS4, `${big4.length} bytes`);
   ok((big4.length - 20) / 6 >= 100, "still a useful number of peers");
   const big6 = h.handler.handle(announcePacket(h.connectionIds.issue(V6, 0), 1001, { numWant: 1000 }), V6, 5001)!;
-  ok(big6.length <= MAX_UDP_REPLY_BYTES && (big6.length - 20) / 18 <= MAX_UDP_PEERS6, `${big6.length} bytes`);
+  ok(big6.length <= MAX_UDP_TRACKER_REPLY_BYTES && (big6.length - 20) / 18 <= MAX_UDP_PEERS6, `${big6.length} bytes`);
   // 80 of 340 peers are IPv6: a store sample of numWantMax (200) holds about 47 of them.
   ok((big6.length - 20) / 18 >= 30, "the mixed swarm was oversampled for the IPv6 asker");
 });
@@ -288,7 +288,7 @@ Deno.test("createUdpHandler() scrape: seeders, completed, leechers per hash in r
     4000,
   )!;
   equal(ok74.length, 8 + 74 * 12);
-  ok(ok74.length <= MAX_UDP_REPLY_BYTES);
+  ok(ok74.length <= MAX_UDP_TRACKER_REPLY_BYTES);
   const tooMany = reply(h.handler.handle(
     encodeUdpRequest({ type: "scrape", connectionId: id, transactionId: 11, infoHashes: [...many, HASH] }),
     V4,
