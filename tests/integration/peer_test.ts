@@ -8,7 +8,7 @@ import { createSession, type Session, type SessionEvent } from "../../lib/peer/s
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { pieceSize } from "../../lib/pieces.ts";
 import { createMemoryStorage, type Storage } from "../../lib/storage/storage.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
+import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
 import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { equal, match, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -107,12 +107,13 @@ async function exitCode(child: Child, ms = STEP_TIMEOUT_MS): Promise<number> {
   }
 }
 
-function startTracker(): { url: string; close(): Promise<void> } {
+function startTracker(): { url: string; tracker: Tracker; close(): Promise<void> } {
   const db = TrackerDb.open(":memory:");
   const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 2, minIntervalS: 1 });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
   return {
     url: `http://127.0.0.1:${server.addr.port}/announce`,
+    tracker,
     async close() {
       tracker.close();
       await server.shutdown();
@@ -168,6 +169,10 @@ Deno.test({
         children.push(...leechers);
         for (const l of leechers) equal(await exitCode(l), 0, l.output());
         for (const n of [1, 2, 3]) await assertTree(`${dir}/l${n}/set`, files);
+        // Each leecher announced `completed`, then `stopped` on exit: only the seed is left in the swarm.
+        const totals = tracker.tracker.stats(true).totals;
+        equal(totals.completed, 3);
+        equal(totals.peers, 1);
         seed.kill("SIGTERM");
         equal(await exitCode(seed), 0, seed.output());
         match(seed.output(), /stopped \(signal\)/);
