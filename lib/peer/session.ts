@@ -1075,7 +1075,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   // Trackers
 
   const tiers = new TrackerTiers(
-    options.announceList ?? meta.announceList,
+    // BEP 27: a private torrent talks only to the trackers in its own metainfo.
+    meta.isPrivate ? meta.announceList : (options.announceList ?? meta.announceList),
     { random },
   );
   const trackerKey = Math.floor(random() * 0x1_0000_0000) >>> 0;
