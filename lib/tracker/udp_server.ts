@@ -49,6 +49,8 @@ export const MAX_UDP_PEERS6 = Math.floor(
 export const UDP_RECEIVE_BUFFER_BYTES = 2048;
 /** Cap on sends not yet completed per socket: past it the receive loop waits (backpressure, bounded memory). */
 export const MAX_UDP_PENDING_SENDS = 256;
+/** Consecutive receive errors (other than closing and ICMP reports) after which a receive loop gives up. */
+export const MAX_UDP_RECEIVE_FAILURES = 100;
 /** Receive loops per socket: a few outstanding receives keep the socket busy while one datagram is handled. */
 export const DEFAULT_UDP_RECEIVE_LOOPS = 2;
 
@@ -293,12 +295,13 @@ export interface UdpTracker {
  */
 export function startUdpTracker(options: UdpTrackerOptions): UdpTracker {
   const handler = createUdpHandler(options);
+  const onWarning = options.onWarning ?? (() => {});
   const conns = openSockets(options.hostname ?? "0.0.0.0", options.port);
   const loopsPerSocket = Math.max(1, options.receiveLoops ?? DEFAULT_UDP_RECEIVE_LOOPS);
   const loops: Promise<void>[] = [];
   for (const conn of conns) {
     const sender = createSender(conn);
-    for (let i = 0; i < loopsPerSocket; i++) loops.push(receiveLoop(conn, handler, sender));
+    for (let i = 0; i < loopsPerSocket; i++) loops.push(receiveLoop(conn, handler, sender, onWarning));
   }
   let isClosed = false;
   return {
@@ -378,21 +381,34 @@ function createSender(conn: Deno.DatagramConn): Sender {
   };
 }
 
-async function receiveLoop(conn: Deno.DatagramConn, handler: UdpHandler, sender: Sender): Promise<void> {
+async function receiveLoop(
+  conn: Deno.DatagramConn,
+  handler: UdpHandler,
+  sender: Sender,
+  onWarning: (message: string) => void,
+): Promise<void> {
   // One buffer per loop: a datagram is handled synchronously before this loop receives again, and replies are fresh
   // arrays, so nothing aliases it.
   const buf = new Uint8Array(UDP_RECEIVE_BUFFER_BYTES);
+  let failures = 0;
   for (;;) {
     let data: Uint8Array;
     let remote: Deno.Addr;
     try {
       [data, remote] = await conn.receive(buf);
     } catch (err: unknown) {
-      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
-      // An ICMP error from an earlier send can surface on receive (e.g. ConnectionReset); keep serving.
+      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return; // closed
+      // An ICMP error from an earlier send can surface on receive (e.g. ConnectionReset): keep serving. Anything
+      // else is reported; only a run of failures with no datagram in between stops this loop (no busy spin).
       if (err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.ConnectionRefused) continue;
-      return;
+      if (++failures >= MAX_UDP_RECEIVE_FAILURES) {
+        onWarning(`UDP receive loop stopped after ${failures} failures: ${errorText(err)}`);
+        return;
+      }
+      onWarning(`UDP receive failed: ${errorText(err)}`);
+      continue;
     }
+    failures = 0;
     if (remote.transport !== "udp" || data.length >= UDP_RECEIVE_BUFFER_BYTES) {
       handler.stats.received++;
       handler.stats.dropped++;
