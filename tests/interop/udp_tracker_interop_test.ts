@@ -4,8 +4,8 @@
 // meet. Every wait is time-bounded; the Python child is killed by PID in `finally`.
 // Found here: libtorrent shares one UDP connection id cache among all sessions of a process, so the leecher announced
 // with the seeder's id from another source port; ids are therefore bound to the address only (as opentracker does).
-// transmission-cli is not tested here: it drops tracker-supplied peers in 127.0.0.0/8 (INTEROP.md 20), so on
-// loopback it would only show the seeder connecting to it, not that it uses our tracker's peer list.
+// transmission-cli drops tracker-supplied peers in 127.0.0.0/8 (INTEROP.md 20): its test shows that it announces
+// over UDP (BEP 15, no URL data) so that the libtorrent seeder, re-announcing, learns of it and connects to it.
 
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { interopTool } from "../_helpers/tools.ts";
@@ -17,6 +17,7 @@ import { MemorySwarmStore } from "../../lib/tracker/swarm_store.ts";
 import { startUdpTracker } from "../../lib/tracker/udp_server.ts";
 
 const tool = interopTool("libtorrent");
+const transmission = interopTool("transmission-cli");
 const TIMEOUT_MS = 90_000;
 const DATA_BYTES = 3 * 65536 + 1234;
 const PASSKEY = "0123456789abcdef0123456789abcdef";
@@ -123,6 +124,124 @@ Deno.test({
           // already exited
         }
         await child.status;
+        await udp.close();
+      }
+    }),
+});
+
+const SEED_SCRIPT = `
+import json, os, sys, time, libtorrent as lt
+d, tracker = sys.argv[1], sys.argv[2]
+settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+            "allow_multiple_connections_per_ip": True, "listen_interfaces": "127.0.0.1:0",
+            "alert_mask": lt.alert.category_t.all_categories}
+fs = lt.file_storage()
+lt.add_files(fs, os.path.join(d, "data.bin"))
+t = lt.create_torrent(fs, 65536, flags=lt.create_torrent.v1_only)
+t.add_tracker(tracker)
+lt.set_piece_hashes(t, d)
+open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
+ses = lt.session(settings)
+h = ses.add_torrent({"ti": lt.torrent_info(os.path.join(d, "t.torrent")), "save_path": d})
+print("ready", flush=True)
+# Re-announce every second so the seeder learns of the Transmission leecher from the tracker and connects to it.
+deadline = time.time() + 60
+while time.time() < deadline:
+    ses.wait_for_alert(1000)
+    ses.pop_alerts()
+    h.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+`;
+
+async function waitForFile(path: string, want: Uint8Array, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const got = await Deno.readFile(path).catch(() => null);
+    if (got !== null && got.length === want.length && got.every((b, i) => b === want[i])) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+function freeTcpPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: "transmission-cli announces to the UDP tracker and gets the file from a libtorrent seeder it finds there",
+  ignore: tool.ignore || transmission.ignore,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const data = randomBytes(seededRandom(12), DATA_BYTES);
+      await Deno.writeFile(`${dir}/data.bin`, data);
+      await Deno.mkdir(`${dir}/tr-config`);
+      await Deno.mkdir(`${dir}/tr-out`);
+      await Deno.writeTextFile(
+        `${dir}/tr-config/settings.json`,
+        JSON.stringify({ "dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false }),
+      );
+      const store = new MemorySwarmStore({ maxPeers: 1000 });
+      const udp = startUdpTracker({ store, hostname: "127.0.0.1", port: 0 });
+      const children: Deno.ChildProcess[] = [];
+      let seederStderr: ReadableStream<Uint8Array> | undefined;
+      const timer = setTimeout(() => {
+        for (const c of children) {
+          try {
+            c.kill("SIGKILL");
+          } catch {
+            // already exited
+          }
+        }
+      }, TIMEOUT_MS);
+      try {
+        const seeder = new Deno.Command(tool.path, {
+          args: ["-c", SEED_SCRIPT, dir, `udp://127.0.0.1:${udp.port}/announce`],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        children.push(seeder);
+        seederStderr = seeder.stderr;
+        const lines = seeder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let out = "";
+        while (!out.includes("ready")) {
+          const { value, done } = await lines.read();
+          if (done) throw new Error(`seeder exited: ${out}`);
+          out += value;
+        }
+        const leecher = new Deno.Command(transmission.path, {
+          args: [
+            "-g",
+            `${dir}/tr-config`,
+            "-w",
+            `${dir}/tr-out`,
+            "-p",
+            String(freeTcpPort()),
+            "-M",
+            `${dir}/t.torrent`,
+          ],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        children.push(leecher);
+        const isDone = await waitForFile(`${dir}/tr-out/data.bin`, data, 60_000);
+        ok(isDone, `transmission did not get the file; tracker stats ${JSON.stringify(udp.stats)}`);
+        ok(udp.stats.announces >= 2 && udp.stats.dropped === 0, JSON.stringify(udp.stats));
+        await lines.cancel();
+      } finally {
+        clearTimeout(timer);
+        for (const c of children) {
+          try {
+            c.kill("SIGKILL");
+          } catch {
+            // already exited
+          }
+          await c.status;
+        }
+        await seederStderr?.cancel().catch(() => {});
         await udp.close();
       }
     }),
