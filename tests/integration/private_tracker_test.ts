@@ -2,7 +2,11 @@
 // forms), revoke/rotate taking effect at once (API and another process's db handle), listed mode, the /api admin
 // calls, per-user accounting in /stats, and the failed-passkey limiter.
 
-import { deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { runBtool } from "../_helpers/tools.ts";
+import { buildTorrent } from "../_helpers/torrent.ts";
+import { TrackerError } from "../../lib/errors.ts";
+import { parseMetainfo } from "../../lib/metainfo.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, decodeBencode } from "../../lib/bencode.ts";
@@ -260,4 +264,77 @@ Deno.test("private tracker: an IP sending many wrong passkeys is refused, even w
   } finally {
     await t.close();
   }
+});
+
+Deno.test("PrivateMode.checkUdp(): passkey from BEP 41 URL data (query or path form), listed check on announces", () => {
+  const db = TrackerDb.open(":memory:");
+  const t = createTracker({
+    db,
+    adminToken: TOKEN,
+    sweepIntervalMs: 0,
+    snapshotIntervalS: 0,
+    privatePollIntervalMs: 0,
+    isPrivate: true,
+    isListed: true,
+  });
+  try {
+    const pm = t.privateMode;
+    const pk = pm.users.add("udp", 1).passkeyHex;
+    pm.access.setUsers(pm.users.activeAccessUsers());
+    t.registry.register({ infoHashHex: toHex(HASH_A) }, 1);
+    const ip = new Uint8Array([127, 0, 0, 1]);
+    const bytes = (s: string) => new TextEncoder().encode(s);
+    const req = (urlData: string, hash = HASH_A, type: "announce" | "scrape" = "announce") => () =>
+      pm.checkUdp({ type, infoHashes: [hash], urlData: bytes(urlData), ip });
+    req(`/announce?passkey=${pk}`)();
+    req(`/announce/${pk}`)();
+    req(`/scrape?passkey=${pk}`, HASH_B, "scrape")(); // scrapes of unregistered hashes just count zeros
+    assertThrowsCode(req(`/announce?passkey=${pk}`, HASH_B), TrackerError, "unregistered");
+    assertThrowsCode(req(""), TrackerError, "passkey_missing");
+    assertThrowsCode(req(`/announce?passkey=${"0".repeat(32)}`), TrackerError, "passkey_invalid");
+  } finally {
+    t.close();
+    db.close();
+  }
+});
+
+Deno.test("btool tracker user add|list|revoke|rotate, torrent-for and unregister on the db", async () => {
+  await withTempDir(async (dir) => {
+    const db = ["--db", `${dir}/t.db`];
+    const add = await runBtool(["tracker", "user", "add", "frank", ...db, "--url", "http://tracker.example:6969"]);
+    equal(add.code, 0, add.stderr);
+    const url = add.stdout.trim().split("\n").at(-1)!;
+    ok(/^http:\/\/tracker\.example:6969\/announce\?passkey=[0-9a-f]{32}$/.test(url), url);
+    equal((await runBtool(["tracker", "user", "add", "frank", ...db])).code, 1);
+    const { bytes } = buildTorrent({
+      data: new Uint8Array(1000),
+      top: { announce: "http://tracker.example:6969/announce" },
+    });
+    await Deno.writeFile(`${dir}/in.torrent`, bytes);
+    const tf = await runBtool([
+      "tracker",
+      "torrent-for",
+      "frank",
+      `${dir}/in.torrent`,
+      "-o",
+      `${dir}/out.torrent`,
+      ...db,
+    ]);
+    equal(tf.code, 0, tf.stderr);
+    const out = parseMetainfo(await Deno.readFile(`${dir}/out.torrent`));
+    equal(out.announce, url);
+    equal(out.infoHash.hex, parseMetainfo(bytes).infoHash.hex);
+    const rotated = await runBtool(["tracker", "user", "rotate", "frank", ...db]);
+    ok(!rotated.stdout.includes(url.slice(-32)));
+    equal((await runBtool(["tracker", "user", "revoke", "frank", ...db])).code, 0);
+    const list = JSON.parse((await runBtool(["tracker", "user", "list", "--json", ...db])).stdout);
+    deepEqual(list.map((u: { name: string; isRevoked: boolean }) => [u.name, u.isRevoked]), [["frank", true]]);
+    ok(!JSON.stringify(list).includes("passkey"));
+    const handle = TrackerDb.open(`${dir}/t.db`);
+    handle.registerTorrent({ infoHashHex: toHex(HASH_A) }, 1);
+    handle.close();
+    const un = await runBtool(["tracker", "unregister", toHex(HASH_A), ...db]);
+    ok(un.stdout.startsWith("unregistered"), un.stdout);
+    equal((await runBtool(["tracker", "user", "frob", ...db])).code, 2);
+  });
 });
