@@ -164,6 +164,8 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   function announce(r: UdpAnnounceRequest, senderIp: Uint8Array): Uint8Array {
     access?.({ type: "announce", infoHashes: [r.infoHash], urlData: r.urlData, ip: senderIp });
     // BEP 15: `ip` 0 means the sender's address; anything else is honoured only behind a trusted relay (INTEROP.md 7).
+    // `key` is not needed: peers are keyed by (info hash, peer id) and take the sender's current address on every
+    // announce, so an address change is followed without it (and a key cannot move someone else's entry).
     let ip = senderIp;
     if (isTrustProxy && r.ip !== 0) {
       ip = new Uint8Array([r.ip >>> 24, (r.ip >>> 16) & 0xff, (r.ip >>> 8) & 0xff, r.ip & 0xff]);
