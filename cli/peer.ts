@@ -177,158 +177,180 @@ export async function run(argv: string[]): Promise<number> {
   const selectedFiles = values.only === undefined ? null : parseOnly(values.only, meta);
   if (selectedFiles !== null && values.seed) throw new UsageError("--only cannot be used with --seed");
 
-  // 1. What is already there.
-  let have: Bitfield;
-  const resume = await readResume(meta, dir);
-  const isFresh = resume !== null && isResumeFresh(resume, await readFileStamps(meta, dir));
-  if (values.seed) {
-    if (isFresh && resume.have.isComplete) {
-      have = resume.have;
-      say(`${meta.name}: all ${meta.pieceCount} pieces verified (resume file is up to date)`);
-    } else {
-      const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
-      const report = await checkData(meta, dir, { onProgress: (n) => bar.update(n) });
-      bar.finish();
-      say(formatReport(report));
-      if (!report.isComplete) {
-        const bad = report.files.filter((f) => f.status !== "ok").map((f) => f.path);
-        console.error(`btool peer: cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`);
-        return 1;
-      }
-      have = new Bitfield(meta.pieceCount, { isFull: true });
-      await writeResume(meta, dir, have).catch(() => {});
-    }
-  } else {
-    if (selectedFiles === null) await createEmptyFiles(meta, dir);
-    else await createSelectedEmptyFiles(meta, dir, selectedFiles);
-    if (isFresh) {
-      have = resume.have;
-      say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces from the resume file`);
-    } else {
-      const checkStorage = createFsStorage(meta, dir, { isReadOnly: true });
-      const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
-      try {
-        have = await checkPieces(checkStorage, { onProgress: (n) => bar.update(n) });
-      } finally {
-        bar.finish();
-        await checkStorage.close();
-      }
-      if (have.count > 0) say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces already verified`);
-    }
-  }
-
-  // 2. Trade.
-  const storage = createFsStorage(meta, dir, { isReadOnly: values.seed });
+  // Ctrl+C/SIGTERM: during the check it stops the check; while trading it stops the session cleanly.
   const { promise: finished, resolve: finish } = Promise.withResolvers<"done" | "signal" | "ratio" | "fatal">();
-  let fatalError: unknown = null;
-  let lastLineLength = 0;
-  const drawTty = (line: string) => {
-    const width = (() => {
-      try {
-        return Deno.consoleSize().columns || 80;
-      } catch {
-        return 80;
-      }
-    })();
-    const text = line.slice(0, Math.max(10, width - 1));
-    lastLineLength = text.length;
-    try {
-      Deno.stderr.writeSync(ENCODER.encode(`\r${text}\x1b[K`));
-    } catch {
-      // a closed terminal must not stop the transfer
-    }
+  let isInterrupted = false;
+  const onSignal = () => {
+    isInterrupted = true;
+    finish("signal");
   };
-  const clearTty = () => {
-    if (!isTty || lastLineLength === 0) return;
-    try {
-      Deno.stderr.writeSync(ENCODER.encode("\r\x1b[K"));
-    } catch {
-      // ignore
-    }
-    lastLineLength = 0;
-  };
-  const warn = (message: string) => {
-    if (isQuiet) return;
-    clearTty();
-    console.error(`btool peer: ${message}`);
-  };
-
-  let session: Session | undefined;
-  try {
-    session = createSession(meta, {
-      storage,
-      have,
-      port,
-      maxPeers,
-      peers: extraPeers,
-      ...(selectedFiles === null ? {} : { selectedFiles }),
-      ...(uploadLimit === null ? {} : { uploadLimit }),
-      ...(downloadLimit === null ? {} : { downloadLimit }),
-      ...(seedRatio === undefined ? {} : { seedRatio }),
-      onWarning: warn,
-      onProgress: (s) => {
-        if (isJson) console.log(jsonLine(meta, session?.port ?? port, "status", s));
-        else if (isTty) drawTty(formatStatusLine(meta.name, s));
-      },
-      onEvent: (e) => {
-        if (e.type === "listening" && !isQuiet && !isJson) {
-          clearTty();
-          console.error(
-            `btool peer: ${meta.name} (${meta.infoHash.hex}): listening on port ${e.port}, ` +
-              `${values.seed || have.isComplete ? "seeding" : "downloading"}`,
-          );
-        }
-      },
-      onComplete: () => {
-        const s = session?.status();
-        if (s !== undefined && isJson) console.log(jsonLine(meta, session!.port, "complete", s));
-        if (!isJson && !isQuiet) {
-          clearTty();
-          console.error(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`);
-        }
-        void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) =>
-          warn(err instanceof Error ? err.message : String(err))
-        );
-        if (values["exit-when-done"]) finish("done");
-      },
-      onSeedRatio: () => finish("ratio"),
-      onFatal: (err) => {
-        fatalError = err;
-        finish("fatal");
-      },
-    });
-  } catch (err: unknown) {
-    await storage.close();
-    throw err;
-  }
-  if (values["exit-when-done"] && session.status().isComplete) finish("done");
-
-  const onSignal = () => finish("signal");
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
-  let reason: "done" | "signal" | "ratio" | "fatal";
+  const progressOf = (bar: ProgressBar) => (n: number) => {
+    if (isInterrupted) throw new Interrupted();
+    bar.update(n);
+  };
   try {
-    reason = await finished;
+    // 1. What is already there.
+    let have: Bitfield;
+    const resume = await readResume(meta, dir);
+    const isFresh = resume !== null && isResumeFresh(resume, await readFileStamps(meta, dir));
+    if (values.seed) {
+      if (isFresh && resume.have.isComplete) {
+        have = resume.have;
+        say(`${meta.name}: all ${meta.pieceCount} pieces verified (resume file is up to date)`);
+      } else {
+        const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
+        const report = await checkData(meta, dir, { onProgress: progressOf(bar) }).finally(() => bar.finish());
+        say(formatReport(report));
+        if (!report.isComplete) {
+          const bad = report.files.filter((f) => f.status !== "ok").map((f) => f.path);
+          console.error(`btool peer: cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`);
+          return 1;
+        }
+        have = new Bitfield(meta.pieceCount, { isFull: true });
+        await writeResume(meta, dir, have).catch(() => {});
+      }
+    } else {
+      if (selectedFiles === null) await createEmptyFiles(meta, dir);
+      else await createSelectedEmptyFiles(meta, dir, selectedFiles);
+      if (isFresh) {
+        have = resume.have;
+        say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces from the resume file`);
+      } else {
+        const checkStorage = createFsStorage(meta, dir, { isReadOnly: true });
+        const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
+        try {
+          have = await checkPieces(checkStorage, { onProgress: progressOf(bar) });
+        } finally {
+          bar.finish();
+          await checkStorage.close();
+        }
+        if (have.count > 0) say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces already verified`);
+      }
+    }
+
+    // 2. Trade.
+    const storage = createFsStorage(meta, dir, { isReadOnly: values.seed });
+    let fatalError: unknown = null;
+    let lastLineLength = 0;
+    const drawTty = (line: string) => {
+      const width = (() => {
+        try {
+          return Deno.consoleSize().columns || 80;
+        } catch {
+          return 80;
+        }
+      })();
+      const text = line.slice(0, Math.max(10, width - 1));
+      lastLineLength = text.length;
+      try {
+        Deno.stderr.writeSync(ENCODER.encode(`\r${text}\x1b[K`));
+      } catch {
+        // a closed terminal must not stop the transfer
+      }
+    };
+    const clearTty = () => {
+      if (!isTty || lastLineLength === 0) return;
+      try {
+        Deno.stderr.writeSync(ENCODER.encode("\r\x1b[K"));
+      } catch {
+        // ignore
+      }
+      lastLineLength = 0;
+    };
+    const warn = (message: string) => {
+      if (isQuiet) return;
+      clearTty();
+      console.error(`btool peer: ${message}`);
+    };
+
+    let session: Session | undefined;
+    try {
+      session = createSession(meta, {
+        storage,
+        have,
+        port,
+        maxPeers,
+        peers: extraPeers,
+        ...(selectedFiles === null ? {} : { selectedFiles }),
+        ...(uploadLimit === null ? {} : { uploadLimit }),
+        ...(downloadLimit === null ? {} : { downloadLimit }),
+        ...(seedRatio === undefined ? {} : { seedRatio }),
+        onWarning: warn,
+        onProgress: (s) => {
+          if (isJson) console.log(jsonLine(meta, session?.port ?? port, "status", s));
+          else if (isTty) drawTty(formatStatusLine(meta.name, s));
+        },
+        onEvent: (e) => {
+          if (e.type === "listening" && !isQuiet && !isJson) {
+            clearTty();
+            console.error(
+              `btool peer: ${meta.name} (${meta.infoHash.hex}): listening on port ${e.port}, ` +
+                `${values.seed || have.isComplete ? "seeding" : "downloading"}`,
+            );
+          }
+        },
+        onComplete: () => {
+          const s = session?.status();
+          if (s !== undefined && isJson) console.log(jsonLine(meta, session!.port, "complete", s));
+          if (!isJson && !isQuiet) {
+            clearTty();
+            console.error(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`);
+          }
+          void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) =>
+            warn(err instanceof Error ? err.message : String(err))
+          );
+          if (values["exit-when-done"]) finish("done");
+        },
+        onSeedRatio: () => finish("ratio"),
+        onFatal: (err) => {
+          fatalError = err;
+          finish("fatal");
+        },
+      });
+    } catch (err: unknown) {
+      await storage.close();
+      throw err;
+    }
+    if (values["exit-when-done"] && session.status().isComplete) finish("done");
+
+    let reason: "done" | "signal" | "ratio" | "fatal";
+    try {
+      reason = await finished;
+    } finally {
+      await session.stop();
+      await storage.close();
+      clearTty();
+    }
+    const final = session.status();
+    // Save what is verified, so a restart skips the hash check (only valid while nothing writes the files).
+    if (!values.seed) await writeResume(meta, dir, session.haveBitfield()).catch(() => {});
+    if (isJson) console.log(jsonLine(meta, session.port, "stopped", final));
+    else if (!isQuiet) {
+      console.error(
+        `btool peer: ${meta.name}: stopped (${reason}); ${formatBytes(final.haveBytes)} of ${
+          formatBytes(final.totalBytes)
+        } verified, downloaded ${formatBytes(final.downloaded)}, uploaded ${formatBytes(final.uploaded)}`,
+      );
+    }
+    if (reason === "fatal") {
+      const msg = fatalError instanceof Error ? fatalError.message : String(fatalError);
+      throw new BtoolError("peer_fatal", msg, { cause: fatalError });
+    }
+    return 0;
+  } catch (err: unknown) {
+    if (!(err instanceof Interrupted)) throw err;
+    say(`${meta.name}: interrupted during the check; nothing was announced`);
+    return 0;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
-    await session.stop();
-    await storage.close();
-    clearTty();
   }
-  const final = session.status();
-  // Save what is verified, so a restart skips the hash check (only valid while nothing writes the files).
-  if (!values.seed) await writeResume(meta, dir, session.haveBitfield()).catch(() => {});
-  if (isJson) console.log(jsonLine(meta, session.port, "stopped", final));
-  else if (!isQuiet) {
-    console.error(
-      `btool peer: ${meta.name}: stopped (${reason}); ${formatBytes(final.haveBytes)} of ${
-        formatBytes(final.totalBytes)
-      } verified, downloaded ${formatBytes(final.downloaded)}, uploaded ${formatBytes(final.uploaded)}`,
-    );
+}
+
+/** Thrown from a check's progress callback when a signal arrived. */
+class Interrupted extends BtoolError {
+  constructor() {
+    super("interrupted", "Interrupted by a signal");
   }
-  if (reason === "fatal") {
-    const msg = fatalError instanceof Error ? fatalError.message : String(fatalError);
-    throw new BtoolError("peer_fatal", msg, { cause: fatalError });
-  }
-  return 0;
 }
