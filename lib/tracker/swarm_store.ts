@@ -142,10 +142,19 @@ const ID_WORDS = 5;
 /** Records a new swarm has room for (most swarms are small). */
 const MIN_CAP = 2;
 const TWO_32 = 4294967296;
+/** Largest arena block: 2^16 records (2.5 MiB); larger swarms (rare) get their own array. */
+const MAX_ORDER = 16;
+const EMPTY_WORDS = new Uint32Array(0);
 
 class Swarm {
   readonly key: string;
-  rec: Uint32Array = new Uint32Array(MIN_CAP * REC_WORDS);
+  /** The arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0 in it. */
+  rec: Uint32Array = EMPTY_WORDS;
+  base = 0;
+  /** Records the block holds (a power of two). */
+  cap = 0;
+  /** log2(cap) for an arena block; -1 for an own array. */
+  order = -1;
   /** Live records. */
   n = 0;
   /** Leechers: records [0, nLeech). */
@@ -195,9 +204,15 @@ function keyBytes(key: string): Uint8Array {
   return out;
 }
 
-/** Hash of a peer id's words (the last ones are the random part). */
-function idHash(w2: number, w4: number, w6: number): number {
-  return Math.imul(w6 ^ Math.imul(w4, 0x9e3779b1) ^ (w2 >>> 7), 0x85ebca6b) >>> 0;
+/** Hash of a peer id's last three words (the random part; the first ones are often a client prefix). */
+function idHash(w2: number, w3: number, w4: number): number {
+  // Murmur3's finalizer: the table masks the low bits, so every input bit must reach them.
+  let h = w4 ^ Math.imul(w3, 0x9e3779b1) ^ Math.imul(w2, 0x7feb352d);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** The in-memory SwarmStore: 40 bytes per peer in per-swarm typed arrays (plus growth slack), ~250 per swarm. */
@@ -218,6 +233,14 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #out6: Uint8Array;
   readonly #outIds4: Uint8Array;
   readonly #outIds6: Uint8Array;
+  /** One reserved arena of records for every swarm's block (a buddy allocator over power-of-two blocks). Fresh
+   * large ArrayBuffers are zero pages the OS commits only when first written, so RSS follows the blocks in use;
+   * per-swarm ArrayBuffers cost ~100 bytes of allocator overhead each and fragment the native heap. */
+  readonly #arena: Uint32Array;
+  readonly #arenaCap: number;
+  #arenaHigh = 0;
+  /** Free arena blocks (record offsets) by order. */
+  readonly #freeBlocks: Set<number>[] = Array.from({ length: MAX_ORDER + 1 }, () => new Set<number>());
   #marks = new Uint32Array(256);
   #gen = 0;
   #n4 = 0;
@@ -234,6 +257,75 @@ export class MemorySwarmStore implements SwarmStore {
     this.#out6 = new Uint8Array(numWantMax * COMPACT_PEER6_BYTES);
     this.#outIds4 = new Uint8Array(numWantMax * PEER_ID_BYTES);
     this.#outIds6 = new Uint8Array(numWantMax * PEER_ID_BYTES);
+    // Doubling leaves each block at most half empty, plus buddy slack and the tiny blocks of empty swarms.
+    const top = 1 << MAX_ORDER;
+    this.#arenaCap =
+      (Math.ceil((2 * this.#maxPeers + 2 * MIN_CAP * Math.min(this.#maxTorrents, this.#maxPeers)) / top) +
+        1) * top;
+    this.#arena = new Uint32Array(this.#arenaCap * REC_WORDS);
+  }
+
+  // --- arena --------------------------------------------------------------------------------------------------
+
+  /** A free block of 2^order records (its record offset). @throws {TrackerError} tracker_full */
+  #arenaAlloc(order: number): number {
+    for (let k = order; k <= MAX_ORDER; k++) {
+      const free = this.#freeBlocks[k]!;
+      if (free.size === 0) continue;
+      const off: number = free.values().next().value!;
+      free.delete(off);
+      // Split: keep the lower half, free the upper one, down to the wanted order.
+      while (k > order) {
+        k--;
+        this.#freeBlocks[k]!.add(off + (1 << k));
+      }
+      return off;
+    }
+    const top = 1 << MAX_ORDER;
+    if (this.#arenaHigh + top > this.#arenaCap) throw new TrackerError("tracker_full", "Tracker is full: no memory");
+    const off = this.#arenaHigh;
+    this.#arenaHigh += top;
+    for (let k = MAX_ORDER; k > order;) {
+      k--;
+      this.#freeBlocks[k]!.add(off + (1 << k));
+    }
+    return off;
+  }
+
+  #arenaFree(off: number, order: number): void {
+    // Merge with the buddy while it is free too, so blocks freed by growing swarms serve larger ones.
+    while (order < MAX_ORDER) {
+      const buddy = off ^ (1 << order);
+      const free = this.#freeBlocks[order]!;
+      if (!free.has(buddy)) break;
+      free.delete(buddy);
+      off = Math.min(off, buddy);
+      order++;
+    }
+    this.#freeBlocks[order]!.add(off);
+  }
+
+  /** Give `swarm` a new block of `cap` records (the caller copies and frees the old one). */
+  #place(swarm: Swarm, cap: number): void {
+    const order = 31 - Math.clz32(cap);
+    if (order <= MAX_ORDER) {
+      const off = this.#arenaAlloc(order);
+      swarm.rec = this.#arena;
+      swarm.base = off * REC_WORDS;
+      swarm.order = order;
+    } else {
+      swarm.rec = new Uint32Array(cap * REC_WORDS);
+      swarm.base = 0;
+      swarm.order = -1;
+    }
+    swarm.cap = cap;
+  }
+
+  #dropSwarm(swarm: Swarm): void {
+    this.#swarms.delete(swarm.key);
+    if (swarm.order >= 0) this.#arenaFree(swarm.base / REC_WORDS, swarm.order);
+    swarm.rec = EMPTY_WORDS;
+    swarm.order = -1;
   }
 
   #loadWant(peerId: Uint8Array): void {
@@ -251,19 +343,20 @@ export class MemorySwarmStore implements SwarmStore {
     const want = this.#want;
     const w4 = want[4]!, w3 = want[3]!, w2 = want[2]!, w1 = want[1]!, w0 = want[0]!;
     const rec = swarm.rec;
+    const base = swarm.base;
     const table = swarm.table;
     if (table !== null) {
       const mask = table.length - 1;
-      for (let h = idHash(w0, w2, w4) & mask;; h = (h + 1) & mask) {
+      for (let h = idHash(w2, w3, w4) & mask;; h = (h + 1) & mask) {
         const v = table[h]!;
         if (v === 0) return -1;
-        const o = (v - 1) * REC_WORDS + W_ID;
+        const o = base + (v - 1) * REC_WORDS + W_ID;
         if (rec[o + 4] === w4 && rec[o + 3] === w3 && rec[o + 2] === w2 && rec[o + 1] === w1 && rec[o] === w0) {
           return v - 1;
         }
       }
     }
-    for (let i = 0, o = W_ID; i < swarm.n; i++, o += REC_WORDS) {
+    for (let i = 0, o = base + W_ID; i < swarm.n; i++, o += REC_WORDS) {
       if (rec[o + 4] === w4 && rec[o + 3] === w3 && rec[o + 2] === w2 && rec[o + 1] === w1 && rec[o] === w0) return i;
     }
     return -1;
@@ -272,18 +365,18 @@ export class MemorySwarmStore implements SwarmStore {
   /** Table cell holding position `pos` (the record at `pos` must still hold its id). */
   #cellOf(swarm: Swarm, table: Int32Array, pos: number): number {
     const rec = swarm.rec;
-    const o = pos * REC_WORDS + W_ID;
+    const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
-    let h = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+    let h = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
     while (table[h] !== pos + 1) h = (h + 1) & mask;
     return h;
   }
 
   #tableInsert(swarm: Swarm, table: Int32Array, pos: number): void {
     const rec = swarm.rec;
-    const o = pos * REC_WORDS + W_ID;
+    const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
-    let h = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+    let h = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
     while (table[h] !== 0) h = (h + 1) & mask;
     table[h] = pos + 1;
   }
@@ -296,8 +389,8 @@ export class MemorySwarmStore implements SwarmStore {
     for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
       const v = table[j]!;
       if (v === 0) break;
-      const o = (v - 1) * REC_WORDS + W_ID;
-      const home = idHash(rec[o]!, rec[o + 2]!, rec[o + 4]!) & mask;
+      const o = swarm.base + (v - 1) * REC_WORDS + W_ID;
+      const home = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
       // Move v back into the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = v;
@@ -313,7 +406,7 @@ export class MemorySwarmStore implements SwarmStore {
       return;
     }
     let size = 64;
-    while (size < swarm.rec.length / REC_WORDS * 2) size *= 2;
+    while (size < swarm.cap * 2) size *= 2;
     const table = new Int32Array(size);
     swarm.table = table;
     for (let i = 0; i < swarm.n; i++) this.#tableInsert(swarm, table, i);
@@ -326,7 +419,7 @@ export class MemorySwarmStore implements SwarmStore {
     if (from === to) return;
     if (swarm.table !== null) swarm.table[this.#cellOf(swarm, swarm.table, from)] = to + 1;
     const rec = swarm.rec;
-    const f = from * REC_WORDS, t = to * REC_WORDS;
+    const f = swarm.base + from * REC_WORDS, t = swarm.base + to * REC_WORDS;
     for (let w = 0; w < REC_WORDS; w++) rec[t + w] = rec[f + w]!;
   }
 
@@ -341,7 +434,7 @@ export class MemorySwarmStore implements SwarmStore {
       table[cb] = a + 1;
     }
     const rec = swarm.rec;
-    const oa = a * REC_WORDS, ob = b * REC_WORDS;
+    const oa = swarm.base + a * REC_WORDS, ob = swarm.base + b * REC_WORDS;
     for (let w = 0; w < REC_WORDS; w++) {
       const x = rec[oa + w]!;
       rec[oa + w] = rec[ob + w]!;
@@ -350,16 +443,17 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   #resize(swarm: Swarm, cap: number): void {
-    const rec = new Uint32Array(cap * REC_WORDS);
-    rec.set(swarm.rec.subarray(0, swarm.n * REC_WORDS));
-    swarm.rec = rec;
+    const old = swarm.rec, oldBase = swarm.base, oldOrder = swarm.order;
+    this.#place(swarm, cap);
+    swarm.rec.set(old.subarray(oldBase, oldBase + swarm.n * REC_WORDS), swarm.base);
+    if (oldOrder >= 0) this.#arenaFree(oldBase / REC_WORDS, oldOrder);
     if (swarm.table !== null || swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
   }
 
   #removeAt(swarm: Swarm, i: number): void {
     const rec = swarm.rec;
-    const flags = rec[i * REC_WORDS + W_PORT]! >>> 16;
-    if (flags & FLAG_IPV6) this.#freeV6(rec[i * REC_WORDS + W_ADDR]!);
+    const o = swarm.base + i * REC_WORDS;
+    if ((rec[o + W_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(rec[o + W_ADDR]!);
     if (swarm.table !== null) this.#tableDelete(swarm, swarm.table, i);
     const last = swarm.n - 1;
     if (i < swarm.nLeech) {
@@ -379,7 +473,7 @@ export class MemorySwarmStore implements SwarmStore {
 
   /** Shrink a swarm's arrays when it is at most a quarter full (after expiry). */
   #maybeShrink(swarm: Swarm): void {
-    const cap = swarm.rec.length / REC_WORDS;
+    const cap = swarm.cap;
     if (cap > MIN_CAP && swarm.n * 4 <= cap) this.#resize(swarm, Math.max(MIN_CAP, cap >>> 1));
   }
 
@@ -407,7 +501,7 @@ export class MemorySwarmStore implements SwarmStore {
   /** Write address, port, flags, last seen and left into the record at `i` (its id is already there). */
   #setPeer(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): void {
     const rec = swarm.rec;
-    const o = i * REC_WORDS;
+    const o = swarm.base + i * REC_WORDS;
     const old = rec[o + W_PORT]! >>> 16;
     let flags = old & FLAG_COUNTED;
     if (ip.length === 16) {
@@ -434,6 +528,7 @@ export class MemorySwarmStore implements SwarmStore {
       throw new TrackerError("tracker_full", "Tracker is full: too many torrents");
     }
     swarm = new Swarm(key);
+    this.#place(swarm, MIN_CAP);
     this.#swarms.set(key, swarm);
     return swarm;
   }
@@ -444,10 +539,9 @@ export class MemorySwarmStore implements SwarmStore {
     const isSeeder = left === 0;
     if (i < 0) {
       if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
-      const cap = swarm.rec.length / REC_WORDS;
-      if (swarm.n === cap) this.#resize(swarm, cap * 2);
+      if (swarm.n === swarm.cap) this.#resize(swarm, swarm.cap * 2);
       i = swarm.n++;
-      const o = i * REC_WORDS;
+      const o = swarm.base + i * REC_WORDS;
       swarm.rec.set(this.#want, o + W_ID);
       swarm.rec[o + W_PORT] = 0;
       if (swarm.table !== null) this.#tableInsert(swarm, swarm.table, i);
@@ -491,7 +585,7 @@ export class MemorySwarmStore implements SwarmStore {
       const i = this.#find(swarm);
       let isNewlyCompleted = false;
       if (i >= 0) {
-        const flags = swarm.rec[i * REC_WORDS + W_PORT]! >>> 16;
+        const flags = swarm.rec[swarm.base + i * REC_WORDS + W_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
         if (req.left === 0 && i < swarm.nLeech && (flags & FLAG_COUNTED) === 0) {
           swarm.completed++;
@@ -507,7 +601,7 @@ export class MemorySwarmStore implements SwarmStore {
         isNewlyCompleted,
         isNewSwarm: false,
       };
-      if (swarm.n === 0 && swarm.completed === 0) this.#swarms.delete(key);
+      if (swarm.n === 0 && swarm.completed === 0) this.#dropSwarm(swarm);
       return result;
     }
     const sizeBefore = this.#swarms.size;
@@ -518,7 +612,7 @@ export class MemorySwarmStore implements SwarmStore {
     // `completed` counts once per peer; so does a known leecher reaching left=0 without the event (some clients
     // skip it), but a peer first seen as a seeder does not count.
     const isFinished = req.event === "completed" || (req.left === 0 && this.#wasLeecher);
-    const pw = i * REC_WORDS + W_PORT;
+    const pw = swarm.base + i * REC_WORDS + W_PORT;
     if (isFinished && ((swarm.rec[pw]! >>> 16) & FLAG_COUNTED) === 0) {
       swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
       swarm.completed++;
@@ -537,8 +631,8 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   /** Copy the record at `i` into the output buffers. */
-  #take(rec: Uint32Array, i: number, withIds: boolean): void {
-    const o = i * REC_WORDS;
+  #take(rec: Uint32Array, base: number, i: number, withIds: boolean): void {
+    const o = base + i * REC_WORDS;
     const a = rec[o + W_ADDR]!;
     const pw = rec[o + W_PORT]!;
     if ((pw >>> 16) & FLAG_IPV6) {
@@ -588,11 +682,12 @@ export class MemorySwarmStore implements SwarmStore {
     const want = Math.min(numWant, eligible, this.#out4.length / COMPACT_PEER4_BYTES);
     if (want <= 0) return;
     const rec = swarm.rec;
+    const base = swarm.base;
     const withIds = options.withPeerIds === true;
     this.#n4 = 0;
     this.#n6 = 0;
     if (want === eligible) {
-      for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, i, withIds);
+      for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, base, i, withIds);
     } else {
       // Random distinct positions, marked with a generation stamp (no per-call allocation): a bounded number of
       // tries, then a linear fill from a random start.
@@ -610,7 +705,7 @@ export class MemorySwarmStore implements SwarmStore {
         const i = (random() * range) | 0;
         if (marks[i] === gen) continue;
         marks[i] = gen;
-        this.#take(rec, i, withIds);
+        this.#take(rec, base, i, withIds);
         taken++;
       }
       if (taken < want) {
@@ -619,7 +714,7 @@ export class MemorySwarmStore implements SwarmStore {
           let i = start + k;
           if (i >= range) i -= range;
           if (marks[i] === gen) continue;
-          this.#take(rec, i, withIds);
+          this.#take(rec, base, i, withIds);
           taken++;
         }
       }
@@ -651,7 +746,7 @@ export class MemorySwarmStore implements SwarmStore {
 
   #stored(infoHash: Uint8Array, swarm: Swarm, i: number): StoredPeer {
     const rec = swarm.rec;
-    const o = i * REC_WORDS;
+    const o = swarm.base + i * REC_WORDS;
     const pw = rec[o + W_PORT]!;
     const flags = pw >>> 16;
     const a = rec[o + W_ADDR]!;
@@ -703,7 +798,7 @@ export class MemorySwarmStore implements SwarmStore {
     this.#loadWant(peer.peerId);
     const i = this.#upsert(swarm, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
-      const pw = i * REC_WORDS + W_PORT;
+      const pw = swarm.base + i * REC_WORDS + W_PORT;
       swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
     }
   }
@@ -735,12 +830,12 @@ export class MemorySwarmStore implements SwarmStore {
       // Downwards: a removal only moves already-examined records (from higher positions) into the hole.
       for (let i = swarm.n - 1; i >= 0; i--) {
         examined++;
-        if (swarm.rec[i * REC_WORDS + W_SEEN]! < cutoffS) {
+        if (swarm.rec[swarm.base + i * REC_WORDS + W_SEEN]! < cutoffS) {
           this.#removeAt(swarm, i);
           dropped++;
         }
       }
-      if (swarm.n === 0 && swarm.completed === 0) this.#swarms.delete(swarm.key);
+      if (swarm.n === 0 && swarm.completed === 0) this.#dropSwarm(swarm);
       else this.#maybeShrink(swarm);
     }
     return dropped;

@@ -274,3 +274,20 @@ function ports6(peers6: Uint8Array): number[] {
   for (let i = 0; i < peers6.length; i += 18) out.push((peers6[i + 16]! << 8) | peers6[i + 17]!);
   return out;
 }
+
+Deno.test("MemorySwarmStore moves a swarm past the arena's largest block to its own array and back", () => {
+  const store = new MemorySwarmStore({ peerTimeoutS: 100 });
+  const count = 70_000;
+  for (let n = 0; n < count; n++) {
+    const r = req(n, { numWant: 0 });
+    r.port = 1 + (n % 65_535);
+    store.announce(r, opts(n < 100 ? T0 + 200_000 : T0));
+  }
+  equal(store.totals().peers, count);
+  const s = store.announce(req(5, { numWant: 50 }), opts(T0 + 200_000));
+  equal(ports(s.peers4).length, 50);
+  equal(s.peers6.length, 0);
+  equal(store.expire(T0 + 200_000), count - 100);
+  deepEqual(ports(store.announce(req(5, { numWant: 200 }), opts(T0 + 200_000)).peers4).length, 99);
+  equal(store.peersOf(HASH).length, 100);
+});
