@@ -71,6 +71,8 @@ export const READ_CACHE_BYTES = 16 * 1024 * 1024;
 export const REQUEST_TIMEOUT_MS = 60_000;
 /** A peer whose requests timed out gets no new ones for this long. */
 export const SNUB_MS = 60_000;
+/** Blocks read for one peer and not yet written to its socket. */
+export const MAX_SERVE_INFLIGHT_BLOCKS = 16;
 /** Status/rate tick. */
 export const TICK_MS = 1_000;
 /** Weight of the newest second in the exponential rate averages. */
@@ -179,6 +181,10 @@ interface PeerEntry {
   requested: Map<number, BlockRequest>;
   /** When a requested block last arrived (or requests started), for the request timeout. */
   lastBlockMs: number;
+  /** Its requests waiting to be read and sent, oldest first. */
+  serveQueue: BlockRequest[];
+  /** Blocks being read or written for it now. */
+  serving: number;
   /** No requests to this peer before this time (it let requests time out). */
   snubbedUntilMs: number;
   /** Least queue length for this peer: doubled each time its pipeline runs dry (faster than the rate average). */
@@ -571,6 +577,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       requested: new Map(),
       lastBlockMs: now(),
       snubbedUntilMs: 0,
+      serveQueue: [],
+      serving: 0,
       queueFloor: MIN_QUEUE_BLOCKS,
     };
     peers.set(entry.id, entry);
@@ -729,32 +737,52 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     if (entry.requested.size === 0 && !picker.isInteresting(entry.id)) send(entry, { type: "notInterested" });
   }
 
-  function serve(entry: PeerEntry, req: { pieceIndex: number; begin: number; length: number }): void {
+  function serve(entry: PeerEntry, req: BlockRequest): void {
     if (!picker.hasPiece(req.pieceIndex)) {
       void entry.conn.reject(req).catch(() => {});
       return;
     }
-    track((async () => {
-      let block: Uint8Array;
-      try {
-        block = await readForServe(req.pieceIndex, req.begin, req.length);
-      } catch (err: unknown) {
-        warn(`Cannot serve piece ${req.pieceIndex}: ${errorText(err)}`);
-        void entry.conn.reject(req).catch(() => {});
-        return;
+    // The connection caps unanswered requests (MAX_PEER_REQUESTS), so this queue is bounded too.
+    entry.serveQueue.push(req);
+    pumpServe(entry);
+  }
+
+  /** Serve queued requests with at most MAX_SERVE_INFLIGHT_BLOCKS blocks read and not yet written per peer. */
+  function pumpServe(entry: PeerEntry): void {
+    while (entry.serving < MAX_SERVE_INFLIGHT_BLOCKS && entry.serveQueue.length > 0 && !entry.conn.isClosed) {
+      const req = entry.serveQueue.shift()!;
+      if (!entry.conn.isRequestPending(req)) continue; // cancelled, or dropped by a choke
+      entry.serving++;
+      track(
+        serveOne(entry, req).finally(() => {
+          entry.serving--;
+          pumpServe(entry);
+        }),
+      );
+    }
+  }
+
+  async function serveOne(entry: PeerEntry, req: BlockRequest): Promise<void> {
+    let block: Uint8Array;
+    try {
+      block = await readForServe(req.pieceIndex, req.begin, req.length);
+    } catch (err: unknown) {
+      warn(`Cannot serve piece ${req.pieceIndex}: ${errorText(err)}`);
+      void entry.conn.reject(req).catch(() => {});
+      return;
+    }
+    try {
+      if (uploadLimiter !== null) await uploadLimiter.take(block.length);
+      // Resolves once written: the peer's socket sets the pace (backpressure).
+      if (await entry.conn.sendPiece(req, block)) {
+        entry.uploaded += block.length;
+        entry.tickUp += block.length;
+        uploaded += block.length;
+        tickUp += block.length;
       }
-      try {
-        if (uploadLimiter !== null) await uploadLimiter.take(block.length);
-        if (await entry.conn.sendPiece(req, block)) {
-          entry.uploaded += block.length;
-          entry.tickUp += block.length;
-          uploaded += block.length;
-          tickUp += block.length;
-        }
-      } catch {
-        // connection closed
-      }
-    })());
+    } catch {
+      // connection closed
+    }
   }
 
   /** Peers ask for a piece's blocks in a row: read the piece once and serve its blocks from memory. */
@@ -783,7 +811,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       readCache.delete(index);
       readCache.set(index, piece);
     }
-    return piece.data.then((data) => data.subarray(begin, begin + length));
+    // A copy: a queued block must not keep a whole evicted piece alive.
+    return piece.data.then((data) => data.slice(begin, begin + length));
   }
 
   function receive(entry: PeerEntry, msg: { pieceIndex: number; begin: number; block: Uint8Array }): void {
