@@ -291,3 +291,18 @@ Deno.test("MemorySwarmStore moves a swarm past the arena's largest block to its 
   deepEqual(ports(store.announce(req(5, { numWant: 200 }), opts(T0 + 200_000)).peers4).length, 99);
   equal(store.peersOf(HASH).length, 100);
 });
+
+Deno.test("MemorySwarmStore.announce() samples every eligible peer about equally often", () => {
+  const store = new MemorySwarmStore();
+  for (let n = 0; n < 200; n++) store.announce(req(n, { numWant: 0 }), opts());
+  const hits = new Array<number>(200).fill(0);
+  const random = seededRandom(99);
+  for (let round = 0; round < 2000; round++) {
+    const s = store.announce(req(0, { numWant: 20 }), { ip: IP, nowMs: T0, random });
+    for (const p of ports(s.peers4)) hits[p - 10_000]!++;
+  }
+  equal(hits[0], 0);
+  // Expected 2000 * 20 / 199 ≈ 201 per peer.
+  const others = hits.slice(1);
+  ok(Math.min(...others) > 120 && Math.max(...others) < 300, `hits ${Math.min(...others)}..${Math.max(...others)}`);
+});
