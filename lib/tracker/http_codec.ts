@@ -33,31 +33,41 @@ export interface ParseAnnounceOptions {
 function decodeHashParam(text: string, start: number, end: number, name: string, bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
   let n = 0;
-  for (let i = start; i < end; i++) {
-    if (n === bytes) {
-      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: more than ${bytes} bytes`);
-    }
+  let i = start;
+  // Hot path: one pass, a table for hex digits, the error paths out of line.
+  while (i < end) {
+    if (n === bytes) throw hashError(name, `more than ${bytes} bytes`);
     const c = text.charCodeAt(i);
     if (c === 37) {
-      const hi = i + 2 < end ? hexNibble(text.charCodeAt(i + 1)) : -1;
-      const lo = i + 2 < end ? hexNibble(text.charCodeAt(i + 2)) : -1;
-      if (hi < 0 || lo < 0) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: bad percent-encoding`);
+      if (i + 2 >= end) throw hashError(name, "bad percent-encoding");
+      const hi = HEX_VALUE[text.charCodeAt(i + 1) & 0x1ff]!;
+      const lo = HEX_VALUE[text.charCodeAt(i + 2) & 0x1ff]!;
+      if ((hi | lo) < 0 || text.charCodeAt(i + 1) > 0xff || text.charCodeAt(i + 2) > 0xff) {
+        throw hashError(name, "bad percent-encoding");
+      }
       out[n++] = (hi << 4) | lo;
-      i += 2;
-    } else if (c > 0xff) {
-      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: bad percent-encoding`);
-    } else out[n++] = c;
+      i += 3;
+    } else {
+      if (c > 0xff) throw hashError(name, "bad percent-encoding");
+      out[n++] = c;
+      i++;
+    }
   }
-  if (n !== bytes) throw new TrackerError(`invalid_${name}`, `Invalid ${name}: expected ${bytes} bytes, got ${n}`);
+  if (n !== bytes) throw hashError(name, `expected ${bytes} bytes, got ${n}`);
   return out;
 }
 
-function hexNibble(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 97 && code <= 102) return code - 87;
-  if (code >= 65 && code <= 70) return code - 55;
-  return -1;
+function hashError(name: string, detail: string): TrackerError {
+  return new TrackerError(`invalid_${name}`, `Invalid ${name}: ${detail}`);
 }
+
+/** Hex digit values by char code (-1 for anything else); 512 entries so `code & 0x1ff` needs no bounds check. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(512).fill(-1);
+  for (let d = 0; d < 10; d++) t[48 + d] = d;
+  for (let d = 0; d < 6; d++) t[97 + d] = t[65 + d] = 10 + d;
+  return t;
+})();
 
 /**
  * A decimal integer parameter: negative values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER
@@ -281,8 +291,13 @@ function latin1Bytes(text: string): Uint8Array {
 }
 
 function decimalDigits(n: number): number {
-  let d = n < 0 ? 2 : 1;
-  for (let v = Math.abs(n); v >= 10; v = Math.floor(v / 10)) d++;
+  if (n < 0) return 1 + decimalDigits(-n);
+  if (n < 10) return 1;
+  if (n < 100) return 2;
+  if (n < 1000) return 3;
+  if (n < 10000) return 4;
+  let d = 5;
+  for (let v = Math.floor(n / 100000); v > 0; v = Math.floor(v / 10)) d++;
   return d;
 }
 

@@ -193,3 +193,26 @@ Deno.test("encodeScrapeResult() sorts files by raw hash", () => {
       `20:${"a".repeat(20)}d8:completei1e10:downloadedi2e10:incompletei3eeee`,
   );
 });
+
+Deno.test("encodeAnnounceResult() writes every count width exactly (matches encodeBencode)", () => {
+  for (const n of [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 123_456_789, 2 ** 53 - 1]) {
+    const result: AnnounceResult = {
+      complete: n,
+      incomplete: n,
+      interval: n,
+      minInterval: n,
+      peers4: new Uint8Array(6),
+      peers6: new Uint8Array(0),
+    };
+    const decoded = decodeBencode(encodeAnnounceResult(result, { isCompact: true })) as Map<string, unknown>;
+    equal(decoded.get("complete"), n);
+    equal(decoded.get("min interval"), n);
+  }
+});
+
+Deno.test("parseAnnounceQuery() refuses percent escapes with non-hex or wide characters", () => {
+  for (const bad of ["%G0", "%0\u0130", "%\u0230A", "\u0100"]) {
+    const hash = percentEncode(HASH.subarray(0, 18)) + bad + "a";
+    assertThrowsCode(() => parseAnnounceQuery(`info_hash=${hash}&${BASE}`), TrackerError, "invalid_info_hash");
+  }
+});
