@@ -2,6 +2,8 @@
 // bencoded body, in one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
 // 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
+//   [--baseline DIR] (also runs DIR/main.ts, e.g. an older checkout from `git archive`, as "btool baseline")
+//   [--v8-flags FLAGS] (passed to the btool tracker, e.g. --max-semi-space-size=4)
 // btool runs with --db :memory: and no periodic snapshot: a snapshot of the ~1M peers the random peer ids pile up
 // would stall the event loop mid-measurement (SQLite writes are synchronous).
 
@@ -103,15 +105,16 @@ interface Target {
   start(port: number, dir: string): Deno.ChildProcess;
 }
 
-const TARGETS: Target[] = [
-  {
-    name: "btool tracker",
+function btoolTarget(name: string, main: string, v8Flags: string): Target {
+  return {
+    name,
     start: (port) =>
       new Deno.Command(Deno.execPath(), {
         args: [
           "run",
           "--allow-all",
-          MAIN,
+          ...(v8Flags === "" ? [] : [`--v8-flags=${v8Flags}`]),
+          main,
           "tracker",
           "--host",
           "127.0.0.1",
@@ -128,7 +131,10 @@ const TARGETS: Target[] = [
         stdout: "null",
         stderr: "inherit",
       }).spawn(),
-  },
+  };
+}
+
+const TARGETS: Target[] = [
   {
     name: "opentracker",
     start: (port, dir) => {
@@ -163,6 +169,8 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "64" },
       threads: { type: "string", default: "2" },
       "bare-server": { type: "string" },
+      baseline: { type: "string" },
+      "v8-flags": { type: "string", default: "" },
     },
   });
   if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]));
@@ -179,7 +187,12 @@ async function main(): Promise<void> {
   o.hashesFile = `${dir}/hashes.txt`;
   Deno.writeTextFileSync(o.hashesFile, hashes.map(percentEncode).join("\n") + "\n");
   const isOpentracker = await Deno.stat("/usr/bin/opentracker").then(() => true, () => false);
-  const targets = TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker);
+  const v8Flags = values["v8-flags"];
+  const targets = [
+    btoolTarget("btool tracker", MAIN, v8Flags),
+    ...(values.baseline === undefined ? [] : [btoolTarget("btool baseline", `${values.baseline}/main.ts`, v8Flags)]),
+    ...TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker),
+  ];
   const results = new Map<string, Sample[]>();
   console.log(
     `tracker-http: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, ${TORRENTS} torrents, median of ${runs}` +
@@ -242,6 +255,10 @@ async function main(): Promise<void> {
   }
   console.log(`  close:     btool / bare Deno.serve = ${ratio(bc, med("close", "bare Deno.serve").rate)}`);
   console.log(`  keepalive: btool / bare Deno.serve = ${ratio(bk, med("keepalive", "bare Deno.serve").rate)} (≥ 0.9)`);
+  if (values.baseline !== undefined) {
+    console.log(`  close:     btool / baseline        = ${ratio(bc, med("close", "btool baseline").rate)}`);
+    console.log(`  keepalive: btool / baseline        = ${ratio(bk, med("keepalive", "btool baseline").rate)}`);
+  }
   if (isOpentracker) {
     console.log(`  keepalive: btool / opentracker     = ${ratio(bk, med("keepalive", "opentracker").rate)}`);
   }
