@@ -64,7 +64,7 @@ export const MAX_PENDING_WRITE_BYTES = 16 * 1024 * 1024;
 /** Pieces up to this size are assembled in memory, hashed, then written at once. */
 export const MAX_BUFFERED_PIECE_BYTES = 16 * 1024 * 1024;
 /** Bytes of partial pieces held in memory at once; further pieces are written block by block. */
-export const MAX_PIECE_BUFFER_BYTES = 16 * 1024 * 1024;
+export const MAX_PIECE_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Bytes of recently served pieces kept in memory. */
 export const READ_CACHE_BYTES = 16 * 1024 * 1024;
 /** Requests unanswered this long are given to other peers. */
