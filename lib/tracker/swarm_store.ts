@@ -145,6 +145,8 @@ const TWO_32 = 4294967296;
 /** Largest arena block: 2^16 records (2.5 MiB); larger swarms (rare) get their own array. */
 const MAX_ORDER = 16;
 const EMPTY_WORDS = new Uint32Array(0);
+/** End of a free list. */
+const NO_BLOCK = 0xffffffff;
 /** Records taken in a row when sampling a large swarm (8 records = 5 cache lines). */
 const SAMPLE_RUN = 8;
 
@@ -241,8 +243,11 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #arena: Uint32Array;
   readonly #arenaCap: number;
   #arenaHigh = 0;
-  /** Free arena blocks (record offsets) by order. */
-  readonly #freeBlocks: Set<number>[] = Array.from({ length: MAX_ORDER + 1 }, () => new Set<number>());
+  /** Free arena blocks by order: doubly linked lists threaded through the free blocks' first two words (previous,
+   * next record offset; NO_BLOCK ends), so allocation, buddy removal and freeing are O(1) with no JS objects. */
+  readonly #freeHead = new Int32Array(MAX_ORDER + 1).fill(-1);
+  /** By record offset / 2: 1 + the order of the free block starting there, or 0. */
+  readonly #freeOrder: Int8Array;
   #marks = new Uint32Array(256);
   #gen = 0;
   #n4 = 0;
@@ -265,31 +270,53 @@ export class MemorySwarmStore implements SwarmStore {
       (Math.ceil((2 * this.#maxPeers + 2 * MIN_CAP * Math.min(this.#maxTorrents, this.#maxPeers)) / top) +
         1) * top;
     this.#arena = new Uint32Array(this.#arenaCap * REC_WORDS);
+    this.#freeOrder = new Int8Array(this.#arenaCap >>> 1);
   }
 
   // --- arena --------------------------------------------------------------------------------------------------
 
+  #pushFree(off: number, order: number): void {
+    const arena = this.#arena;
+    const next = this.#freeHead[order]!;
+    arena[off * REC_WORDS] = NO_BLOCK;
+    arena[off * REC_WORDS + 1] = next < 0 ? NO_BLOCK : next;
+    if (next >= 0) arena[next * REC_WORDS] = off;
+    this.#freeHead[order] = off;
+    this.#freeOrder[off >>> 1] = order + 1;
+  }
+
+  #unlinkFree(off: number, order: number): void {
+    const arena = this.#arena;
+    const prev = arena[off * REC_WORDS]!;
+    const next = arena[off * REC_WORDS + 1]!;
+    if (prev === NO_BLOCK) this.#freeHead[order] = next === NO_BLOCK ? -1 : next;
+    else arena[prev * REC_WORDS + 1] = next;
+    if (next !== NO_BLOCK) arena[next * REC_WORDS] = prev;
+    this.#freeOrder[off >>> 1] = 0;
+  }
+
   /** A free block of 2^order records (its record offset). @throws {TrackerError} tracker_full */
   #arenaAlloc(order: number): number {
-    for (let k = order; k <= MAX_ORDER; k++) {
-      const free = this.#freeBlocks[k]!;
-      if (free.size === 0) continue;
-      const off: number = free.values().next().value!;
-      free.delete(off);
-      // Split: keep the lower half, free the upper one, down to the wanted order.
-      while (k > order) {
-        k--;
-        this.#freeBlocks[k]!.add(off + (1 << k));
+    let off = -1;
+    let k = order;
+    for (; k <= MAX_ORDER; k++) {
+      off = this.#freeHead[k]!;
+      if (off >= 0) {
+        this.#unlinkFree(off, k);
+        break;
       }
-      return off;
     }
-    const top = 1 << MAX_ORDER;
-    if (this.#arenaHigh + top > this.#arenaCap) throw new TrackerError("tracker_full", "Tracker is full: no memory");
-    const off = this.#arenaHigh;
-    this.#arenaHigh += top;
-    for (let k = MAX_ORDER; k > order;) {
+    if (off < 0) {
+      const top = 1 << MAX_ORDER;
+      if (this.#arenaHigh + top > this.#arenaCap) throw new TrackerError("tracker_full", "Tracker is full: no memory");
+      off = this.#arenaHigh;
+      this.#arenaHigh += top;
+      k = MAX_ORDER;
+    }
+    // Split: keep the lower half, free the upper one, down to the wanted order.
+    while (k > order) {
       k--;
-      this.#freeBlocks[k]!.add(off + (1 << k));
+      this.#pushFree(off + (1 << k), k);
     }
     return off;
   }
@@ -298,13 +325,12 @@ export class MemorySwarmStore implements SwarmStore {
     // Merge with the buddy while it is free too, so blocks freed by growing swarms serve larger ones.
     while (order < MAX_ORDER) {
       const buddy = off ^ (1 << order);
-      const free = this.#freeBlocks[order]!;
-      if (!free.has(buddy)) break;
-      free.delete(buddy);
+      if (this.#freeOrder[buddy >>> 1] !== order + 1) break;
+      this.#unlinkFree(buddy, order);
       off = Math.min(off, buddy);
       order++;
     }
-    this.#freeBlocks[order]!.add(off);
+    this.#pushFree(off, order);
   }
 
   /** Give `swarm` a new block of `cap` records (the caller copies and frees the old one). */

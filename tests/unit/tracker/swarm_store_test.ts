@@ -306,3 +306,20 @@ Deno.test("MemorySwarmStore.announce() samples every eligible peer about equally
   const others = hits.slice(1);
   ok(Math.min(...others) > 120 && Math.max(...others) < 300, `hits ${Math.min(...others)}..${Math.max(...others)}`);
 });
+
+Deno.test("MemorySwarmStore returns every arena block when swarms grow and go (no leak over many rounds)", () => {
+  const store = new MemorySwarmStore({ maxPeers: 1000, maxTorrents: 1000 });
+  const random = seededRandom(5);
+  for (let round = 0; round < 120; round++) {
+    const joined: [number, Uint8Array][] = [];
+    for (let k = 0; k < 1000; k++) {
+      const hash = new Uint8Array(20);
+      hash[0] = Math.floor(random() * 40);
+      store.announce(req(k, { hash, numWant: 3 }), opts());
+      joined.push([k, hash]);
+    }
+    equal(store.totals().peers, 1000);
+    for (const [k, hash] of joined) store.announce(req(k, { hash, event: "stopped" }), opts());
+    equal(store.totals().torrents, 0, `round ${round}`);
+  }
+});
