@@ -12,6 +12,7 @@ export * from "./lib/storage/storage.ts";
 export * from "./lib/tracker/udp_codec.ts";
 export * from "./lib/tracker/client.ts";
 export {
+  type AccountingBatch,
   type CounterChange,
   PersistError,
   SCHEMA_VERSION,
@@ -20,6 +21,8 @@ export {
   type TorrentRecord,
   TrackerDb,
   type TrackerDbOptions,
+  type UserPeerCounters,
+  type UserRecord,
 } from "./lib/persist/db.ts";
 export { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS, type SimilarOptions } from "./lib/tracker/registry.ts";
 export { DASHBOARD_HTML } from "./lib/tracker/dashboard.ts";
@@ -77,3 +80,19 @@ export {
 } from "./lib/tracker/http_codec.ts";
 export { MemorySwarmStore, type SwarmStore } from "./lib/tracker/swarm_store.ts";
 export { createTracker, type Stats, type Tracker, type TrackerOptions } from "./lib/tracker/server.ts";
+export {
+  AccessControl,
+  type AccessUser,
+  createPasskey,
+  FailedPasskeyLimiter,
+  isPasskeyHex,
+  LeakDetector,
+  passkeyFromQuery,
+  PasskeyIndex,
+  splitPasskeyPath,
+  UNREGISTERED_REASON,
+} from "./lib/tracker/access.ts";
+export { Accounting, memberAnnounceUrl, personalizeTorrent, Users } from "./lib/tracker/users.ts";
+export { PrivateMode, type StatsUser } from "./lib/tracker/private_mode.ts";
+export * from "./lib/register.ts";
+export * from "./lib/tracker/udp_server.ts";
