@@ -96,3 +96,5 @@ export { Accounting, memberAnnounceUrl, personalizeTorrent, Users } from "./lib/
 export { PrivateMode, type StatsUser } from "./lib/tracker/private_mode.ts";
 export * from "./lib/register.ts";
 export * from "./lib/tracker/udp_server.ts";
+export * from "./lib/peer/session.ts";
+export * from "./lib/peer/resume.ts";
