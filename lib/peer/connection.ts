@@ -41,7 +41,7 @@ export interface PeerConnectionOptions {
   geometry: PieceGeometry;
   /** Offer BEP 6 (default true). */
   isFastExtension?: boolean;
-  /** Advertise BEP 10 (default false: we do not send an extension handshake yet). */
+  /** Advertise BEP 10 (default false); the caller sends the extended handshake when both sides set the bit. */
   isExtensionProtocol?: boolean;
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -79,7 +79,7 @@ export class PeerConnection {
   readonly remoteReserved: Uint8Array;
   /** Both sides set the BEP 6 bit. */
   readonly isFastExtension: boolean;
-  /** The peer advertises BEP 10. */
+  /** Both sides set the BEP 10 bit (send and expect an extended handshake). */
   readonly isExtensionProtocol: boolean;
   /** We choke the peer (initially true). */
   amChoking = true;
@@ -119,7 +119,7 @@ export class PeerConnection {
     this.remotePeerId = handshake.peerId;
     this.remoteReserved = handshake.reserved;
     this.isFastExtension = (options.isFastExtension ?? true) && hasFastExtension(handshake.reserved);
-    this.isExtensionProtocol = hasExtensionProtocol(handshake.reserved);
+    this.isExtensionProtocol = (options.isExtensionProtocol ?? false) && hasExtensionProtocol(handshake.reserved);
     decoder.isFastExtension = this.isFastExtension;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     this.#keepAliveIntervalMs = options.keepAliveIntervalMs ?? KEEP_ALIVE_INTERVAL_MS;

@@ -24,11 +24,13 @@ import {
   TrackerTiers,
 } from "../tracker/client.ts";
 import { Bitfield } from "../wire/bitfield.ts";
-import type { WireMessage } from "../wire/messages.ts";
+import { decodeExtendedHandshake, encodeExtendedHandshake, type WireMessage } from "../wire/messages.ts";
 import { CHOKE_INTERVAL_MS, type ChokerState, createChokerState, decideChokes, UNCHOKE_SLOTS } from "./choker.ts";
-import { PeerConnection } from "./connection.ts";
+import { MAX_PEER_REQUESTS, PeerConnection } from "./connection.ts";
 import { type BlockRequest, PiecePicker } from "./picker.ts";
 
+/** Our client name and version, sent as `v` in the BEP 10 extended handshake (matches the peer id prefix). */
+export const CLIENT_NAME = "btool 0.1.0";
 /** Default connection cap (`--max-peers`). */
 export const DEFAULT_MAX_PEERS = 50;
 /** Fewest blocks kept in flight per unchoked peer. */
@@ -189,6 +191,8 @@ interface PeerEntry {
   snubbedUntilMs: number;
   /** Least queue length for this peer: doubled each time its pipeline runs dry (faster than the rate average). */
   queueFloor: number;
+  /** Most requests this peer queues (its BEP 10 `reqq`), or null when it did not say. */
+  maxRequests: number | null;
 }
 
 interface KnownPeer {
@@ -502,6 +506,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       infoHash: meta.infoHash,
       peerId,
       geometry: meta,
+      isExtensionProtocol: true,
       ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
     };
   }
@@ -580,6 +585,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       serveQueue: [],
       serving: 0,
       queueFloor: MIN_QUEUE_BLOCKS,
+      maxRequests: null,
     };
     peers.set(entry.id, entry);
     picker.addPeer(entry.id);
@@ -590,6 +596,17 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   async function runPeer(entry: PeerEntry): Promise<void> {
     const conn = entry.conn;
     try {
+      if (conn.isExtensionProtocol) {
+        // BEP 10: the extended handshake goes right after the BitTorrent handshake. We offer no extensions; `reqq`
+        // tells the peer how many requests we hold unanswered before refusing more.
+        const payload = encodeExtendedHandshake({
+          extensions: new Map(),
+          clientName: CLIENT_NAME,
+          listenPort: port,
+          maxRequests: MAX_PEER_REQUESTS,
+        });
+        void conn.send({ type: "extended", extendedId: 0, payload }).catch(() => {});
+      }
       const have = picker.haveBitfield();
       if (conn.isFastExtension && have.isComplete) void conn.send({ type: "haveAll" }).catch(() => {});
       else if (conn.isFastExtension && have.isEmpty) void conn.send({ type: "haveNone" }).catch(() => {});
@@ -689,8 +706,13 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       case "port":
       case "suggest":
       case "allowedFast":
-      case "extended":
       case "unknown":
+        return;
+      case "extended":
+        if (msg.extendedId === 0 && entry.conn.isExtensionProtocol) {
+          const hs = decodeExtendedHandshake(msg.payload);
+          entry.maxRequests = hs.maxRequests ?? null;
+        }
         return;
       default: {
         const never: never = msg;
@@ -723,7 +745,9 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     if (isStopping || conn.isClosed || conn.peerChoking || !conn.amInterested || picker.isComplete) return;
     if (entry.snubbedUntilMs > now()) return;
     if (entry.requested.size === 0) entry.lastBlockMs = now();
-    const queue = Math.max(entry.queueFloor, queueBlocksFor(entry.downloadRate));
+    let queue = Math.max(entry.queueFloor, queueBlocksFor(entry.downloadRate));
+    // Never queue more than the peer said it keeps (BEP 10 `reqq`): the excess would be dropped or rejected.
+    if (entry.maxRequests !== null) queue = Math.min(queue, entry.maxRequests);
     const want = queue - entry.requested.size;
     if (want <= 0) return;
     // Batch: ask for at least a few blocks at once, so each arrival does not cost a picker pass.
