@@ -133,7 +133,7 @@ export interface SessionOptions {
   peerId?: Uint8Array;
   /** TCP port to listen on (0 = any free port). */
   port?: number;
-  /** Address to listen on (default 0.0.0.0). */
+  /** Address to listen on (default "::", dual-stack IPv6 + IPv4, or 0.0.0.0 where IPv6 is unavailable). */
   hostname?: string;
   /** Cap on connections (default DEFAULT_MAX_PEERS). */
   maxPeers?: number;
@@ -327,6 +327,30 @@ function blockKey(r: { pieceIndex: number; begin: number }): number {
   return r.pieceIndex * 65536 + r.begin / BLOCK_BYTES;
 }
 
+/**
+ * Listen on `hostname`, or by default on `::` — dual-stack on Linux (IPv4 peers arrive as ::ffff:a.b.c.d) — falling
+ * back to 0.0.0.0 where IPv6 is unavailable.
+ */
+function listenTcp(hostname: string | undefined, port: number): Deno.Listener {
+  if (hostname !== undefined) return Deno.listen({ hostname, port, transport: "tcp" });
+  try {
+    return Deno.listen({ hostname: "::", port, transport: "tcp" });
+  } catch {
+    return Deno.listen({ hostname: "0.0.0.0", port, transport: "tcp" });
+  }
+}
+
+/** An IPv4-mapped IPv6 address (from a dual-stack socket or a `peers6` entry) as plain dotted IPv4. */
+function unmapIPv4(host: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return m === null ? host : m[1]!;
+}
+
+/** "host:port", with IPv6 hosts in brackets ("[::1]:6881"): one key per peer address. */
+function formatAddress(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
 function isLoopbackOrAny(host: string): boolean {
   return host.startsWith("127.") || host === "::1" || host === "0.0.0.0" || host === "::" || host === "localhost";
 }
@@ -363,7 +387,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
 
   let listener: Deno.Listener;
   try {
-    listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 0, transport: "tcp" });
+    listener = listenTcp(options.hostname, options.port ?? 0);
   } catch (err: unknown) {
     throw new BtoolError("listen_failed", `Cannot listen on port ${options.port ?? 0}: ${errorText(err)}`, {
       cause: err,
@@ -442,8 +466,9 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   // ---------------------------------------------------------------------------------------------------------
   // Connections
 
-  function addKnown(hostname: string, p: number): void {
-    const address = `${hostname}:${p}`;
+  function addKnown(host: string, p: number): void {
+    const hostname = unmapIPv4(host);
+    const address = formatAddress(hostname, p);
     if (known.has(address) || known.size >= MAX_KNOWN_PEERS) return;
     if (p === port && isLoopbackOrAny(hostname)) return; // ourselves
     if (p <= 0 || p > 65535) return;
@@ -526,7 +551,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
         continue;
       }
       const remote = conn.remoteAddr as Deno.NetAddr;
-      const address = `${remote.hostname}:${remote.port}`;
+      const address = formatAddress(unmapIPv4(remote.hostname), remote.port);
       connecting++;
       track((async () => {
         try {
