@@ -3,6 +3,7 @@
 // open and `btool tracker --listed --private` in one run, one connection per announce and keep-alive, median of 3.
 // bench/tracker_http.ts's ratios hold with private mode on when private / open ≈ 1.
 // Run: deno run -A bench/tracker_private.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
+//   [--baseline DIR] (also runs DIR/main.ts --listed --private, e.g. an older checkout from `git archive`)
 
 import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
       runs: { type: "string", default: "3" },
       connections: { type: "string", default: "64" },
       threads: { type: "string", default: "2" },
+      baseline: { type: "string" },
     },
   });
   const o = {
@@ -88,9 +90,18 @@ async function main(): Promise<void> {
   Deno.writeTextFileSync(`${dir}/passkeys.txt`, passkeys.join("\n") + "\n");
   const env = { TRACKER_HASHES: `${dir}/hashes.txt`, TRACKER_PASSKEYS: `${dir}/passkeys.txt` };
   const targets = [
-    { name: "open", args: ["--db", ":memory:"] },
-    { name: "listed+private", args: ["--db", `${dir}/private.db`, "--listed", "--private"] },
+    { name: "open", main: MAIN, args: ["--db", ":memory:"] },
+    { name: "listed+private", main: MAIN, args: ["--db", `${dir}/private.db`, "--listed", "--private"] },
   ];
+  if (values.baseline !== undefined) {
+    // Its own copy of the db: two trackers must not share one SQLite file.
+    Deno.copyFileSync(`${dir}/private.db`, `${dir}/baseline.db`);
+    targets.push({
+      name: "baseline l+p",
+      main: `${values.baseline}/main.ts`,
+      args: ["--db", `${dir}/baseline.db`, "--listed", "--private"],
+    });
+  }
   console.log(
     `tracker-private: wrk -t${o.threads} -c${o.connections} -d${o.duration}s, ${TORRENTS} torrents, ${MEMBERS} members,` +
       ` median of ${runs} (machine shared with other work: figures are noisy)`,
@@ -106,7 +117,7 @@ async function main(): Promise<void> {
           args: [
             "run",
             "--allow-all",
-            MAIN,
+            t.main,
             "tracker",
             "--host",
             "127.0.0.1",
@@ -164,7 +175,9 @@ async function main(): Promise<void> {
     console.log(
       `  ${mode.padEnd(9)} open ${open.toFixed(0)}/s, listed+private ${priv.toFixed(0)}/s: ratio ${
         (priv / open).toFixed(2)
-      }`,
+      }` + (values.baseline === undefined
+        ? ""
+        : `; baseline l+p / open ${(median(results.get(`${mode}|baseline l+p`) ?? []) / open).toFixed(2)}`),
     );
   }
 }
