@@ -40,6 +40,8 @@ export interface FsStorageOptions {
 export const VERIFY_CHUNK_BYTES = 1024 * 1024;
 /** Most files kept open at once; older handles are closed first. */
 export const MAX_OPEN_FILES = 64;
+/** Writes running at once, each on its own handle (no shared file position), so they never queue behind reads. */
+export const MAX_CONCURRENT_WRITES = 4;
 
 function checkRange(meta: Metainfo, index: number, begin: number, length: number): number {
   if (!isPieceIndex(meta, index)) {
@@ -91,8 +93,11 @@ interface Handle {
 }
 
 /**
- * Storage over files below `dir`. Operations run one at a time (a seek followed by a read must not interleave with
- * another); at most MAX_OPEN_FILES handles stay open. Writing creates missing folders and files.
+ * Storage over files below `dir`. Reads and verifications run one at a time on shared handles (a seek followed by a
+ * read must not interleave with another); at most MAX_OPEN_FILES of those stay open. Writes run up to
+ * MAX_CONCURRENT_WRITES at once, each on a handle of its own taken from a small per-file pool (Deno has no pwrite:
+ * a private handle makes seek + write positional), so a download's writes overlap instead of queueing.
+ * Writing creates missing folders and files. Callers must not read a range while it is being written.
  */
 export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageOptions = {}): Storage {
   const isReadOnly = options.isReadOnly ?? false;
@@ -100,6 +105,51 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
   const handles = new Map<number, Handle>(); // insertion order = least recently used first
   let queue: Promise<unknown> = Promise.resolve();
   let isClosed = false;
+  /** Idle write handles per file (at most MAX_CONCURRENT_WRITES in all, plus those in use). */
+  const writeHandles = new Map<number, Deno.FsFile[]>();
+  let idleWriteHandles = 0;
+  let writesRunning = 0;
+  const writeWaiters: (() => void)[] = [];
+  const writesInFlight = new Set<Promise<unknown>>();
+
+  async function writeSlot<T>(fn: () => Promise<T>): Promise<T> {
+    while (writesRunning >= MAX_CONCURRENT_WRITES) await new Promise<void>((resolve) => writeWaiters.push(resolve));
+    writesRunning++;
+    try {
+      return await fn();
+    } finally {
+      writesRunning--;
+      writeWaiters.shift()?.();
+    }
+  }
+
+  async function takeWriteHandle(fileIndex: number): Promise<Deno.FsFile> {
+    const idle = writeHandles.get(fileIndex)?.pop();
+    if (idle !== undefined) {
+      idleWriteHandles--;
+      return idle;
+    }
+    const path = paths[fileIndex]!;
+    try {
+      const cut = path.lastIndexOf("/");
+      if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
+      return await Deno.open(path, { read: true, write: true, create: true });
+    } catch (err: unknown) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
+    }
+  }
+
+  function giveWriteHandle(fileIndex: number, file: Deno.FsFile): void {
+    if (isClosed || idleWriteHandles >= MAX_CONCURRENT_WRITES) {
+      file.close();
+      return;
+    }
+    let list = writeHandles.get(fileIndex);
+    if (list === undefined) writeHandles.set(fileIndex, list = []);
+    list.push(file);
+    idleWriteHandles++;
+  }
 
   function serial<T>(fn: () => Promise<T>): Promise<T> {
     if (isClosed) return Promise.reject(new StorageError("closed", "Cannot use storage: it is closed"));
@@ -146,10 +196,11 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
   }
 
   async function readAt(fileIndex: number, fileOffset: number, length: number, out?: Uint8Array): Promise<Uint8Array> {
-    const buf = out ?? new Uint8Array(length);
     // BEP 47 padding files are zeros that never exist on disk.
-    if (meta.files[fileIndex]!.isPadding) return buf.fill(0, 0, length);
+    if (meta.files[fileIndex]!.isPadding) return (out ?? new Uint8Array(length)).fill(0, 0, length);
+    // Open first: checking absent data (a fresh download) must not allocate a piece-sized buffer per piece.
     const file = await handle(fileIndex, false);
+    const buf = out ?? new Uint8Array(length);
     const path = paths[fileIndex]!;
     try {
       await file.seek(fileOffset, Deno.SeekMode.Start);
@@ -174,15 +225,17 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
 
   async function writeAt(fileIndex: number, fileOffset: number, data: Uint8Array): Promise<void> {
     if (meta.files[fileIndex]!.isPadding) return;
-    const file = await handle(fileIndex, true);
+    const file = await takeWriteHandle(fileIndex);
     try {
       await file.seek(fileOffset, Deno.SeekMode.Start);
       let done = 0;
       while (done < data.length) done += await file.write(data.subarray(done));
     } catch (err: unknown) {
+      file.close();
       const msg = err instanceof Error ? err.message : String(err);
       throw new StorageError("io", `Cannot write "${paths[fileIndex]}": ${msg}`, { cause: err });
     }
+    giveWriteHandle(fileIndex, file);
   }
 
   async function readRange(start: number, length: number): Promise<Uint8Array> {
@@ -204,7 +257,8 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       return serial(() => readRange(checkRange(meta, index, 0, pieceSizeOr0(meta, index)), pieceSizeOr0(meta, index)));
     },
     writeBlock(index, begin, data) {
-      return serial(async () => {
+      if (isClosed) return Promise.reject(new StorageError("closed", "Cannot use storage: it is closed"));
+      const run = writeSlot(async () => {
         const start = checkRange(meta, index, begin, data.length);
         if (isReadOnly) throw new StorageError("read_only", `Cannot write piece ${index}: storage is read-only`);
         let at = 0;
@@ -213,6 +267,10 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
           at += seg.length;
         }
       });
+      const settled = run.catch(() => {});
+      writesInFlight.add(settled);
+      void settled.finally(() => writesInFlight.delete(settled));
+      return run;
     },
     verifyPiece(index) {
       return serial(() => {
@@ -222,10 +280,13 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
     },
     async close() {
       if (isClosed) return;
-      await queue;
+      await Promise.all([queue, ...writesInFlight]);
       isClosed = true;
       for (const h of handles.values()) h.file.close();
       handles.clear();
+      for (const list of writeHandles.values()) for (const f of list) f.close();
+      writeHandles.clear();
+      idleWriteHandles = 0;
     },
   };
 }
