@@ -3,7 +3,7 @@
 // and a member's copy of a .torrent. Time comes in as `nowMs`; never logs, never prints a passkey by itself.
 
 import { type BencodeValue, decodeBencode, encodeBencode, isBytes, isDict, rawValue } from "../bencode.ts";
-import { compare, concat, fromHex, fromLatin1, toHex, utf8 } from "../bytes.ts";
+import { compare, concat, fromHex, fromLatin1, utf8 } from "../bytes.ts";
 import { MetainfoError } from "../errors.ts";
 import type { AccountingBatch, TrackerDb, UserPeerCounters, UserRecord } from "../persist/db.ts";
 import { type AccessUser, createPasskey } from "./access.ts";
@@ -63,13 +63,15 @@ export function memberAnnounceUrl(base: string, passkeyHex: string): string {
 
 /** Entries a PeerCounters table holds before it first grows (it doubles up to its cap). */
 const INITIAL_COUNTER_ENTRIES = 1024;
-/** Bytes of a key: 20-byte info hash then 20-byte peer id (the user id is a column of its own). */
-const KEY_BYTES = 40;
-
-/** Reads 4 bytes little-endian (any alignment: the bytes may be a view into a request buffer). */
-function word(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
-}
+/**
+ * Int32 words per entry in `#words` (one 64-byte cache line): user id low and high, info hash (5), peer id (5), the
+ * entry's hash, its index in the dirty list (-1 = clean), 2 spare.
+ */
+const ENTRY_WORDS = 16;
+const W_HASH = 12;
+const W_DIRTY = 13;
+/** Float64 columns per entry in `#numbers`: last uploaded, last downloaded, last seen (ms). */
+const ENTRY_NUMBERS = 4;
 
 function mixWord(h: number, w: number): number {
   // murmur3's 32-bit block mix.
@@ -80,44 +82,41 @@ function mixWord(h: number, w: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
-/** A 32-bit hash of (user, info hash, peer id), computed once per announce and kept with the entry. */
-export function hashPeerKey(userId: number, infoHash: Uint8Array, peerId: Uint8Array): number {
-  let h = mixWord(0x9747b28c, userId | 0);
-  h = mixWord(h, (userId / 0x1_0000_0000) | 0);
-  for (let i = 0; i < 20; i += 4) h = mixWord(h, word(infoHash, i));
-  for (let i = 0; i < 20; i += 4) h = mixWord(h, word(peerId, i));
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+/** Copy 20 bytes as 5 little-endian words (any alignment: the bytes may be a view into a request buffer). */
+function readWords(b: Uint8Array, out: Int32Array, at: number): void {
+  for (let i = 0; i < 5; i++) {
+    const j = 4 * i;
+    out[at + i] = b[j]! | (b[j + 1]! << 8) | (b[j + 2]! << 16) | (b[j + 3]! << 24);
+  }
 }
 
 /**
- * Last counters per (user, torrent, peer), without a JS object or string per entry (the announce hot path allocates
- * nothing, so 250k entries cost the garbage collector nothing): columns in typed arrays, entries dense in
- * `0..size-1`, found through an open-addressing slot table (linear probing, load ≤ 1/2, backward-shift deletion).
- * Invariants: `#slots` holds `entry + 1` for every entry exactly once, reachable from `#hashes[entry] & #mask`
- * without crossing an empty slot; `#dirtyPos[e]` is e's index in `#dirtyList` or -1; size ≤ maxEntries.
+ * Last counters per (user, torrent, peer) without a JS object or string per entry, so the announce path allocates
+ * nothing and 250k entries cost the garbage collector nothing. An entry is one 64-byte line of `#words` (key, hash,
+ * dirty mark) plus 4 numbers; entries are dense in `0..size-1` and found through an open-addressing slot table of
+ * (hash, entry + 1) pairs (linear probing, load ≤ 1/2, backward-shift deletion: no tombstones).
+ * Invariants: every entry is in exactly one slot, reachable from `hash & #mask` without crossing an empty slot;
+ * an entry's dirty word is its index in `#dirtyList` or -1; size ≤ maxEntries.
  */
 export class PeerCounters {
   readonly #maxEntries: number;
+  readonly #hashMask: number;
   #capacity = 0;
   #mask = 0;
   #size = 0;
   #slots = new Int32Array(0);
-  #hashes = new Uint32Array(0);
-  #keys = new Uint8Array(0);
-  #userIds = new Float64Array(0);
-  #uploaded = new Float64Array(0);
-  #downloaded = new Float64Array(0);
-  #lastSeenMs = new Float64Array(0);
-  #dirtyPos = new Int32Array(0);
+  #words = new Int32Array(0);
+  #numbers = new Float64Array(0);
   #dirtyList = new Int32Array(0);
   #dirtyCount = 0;
+  /** The key of the last `find` or `insert` as words, and its hash. */
+  readonly #key = new Int32Array(12);
+  #hash = 0;
 
-  constructor(maxEntries: number) {
+  /** @param options.hashMask tests only: narrows every hash to force collisions */
+  constructor(maxEntries: number, options: { hashMask?: number } = {}) {
     this.#maxEntries = Math.max(1, maxEntries);
+    this.#hashMask = options.hashMask ?? -1;
     this.#resize(Math.min(this.#maxEntries, INITIAL_COUNTER_ENTRIES));
   }
 
@@ -132,71 +131,70 @@ export class PeerCounters {
   }
 
   #resize(capacity: number): void {
-    const old = {
-      hashes: this.#hashes,
-      keys: this.#keys,
-      userIds: this.#userIds,
-      uploaded: this.#uploaded,
-      downloaded: this.#downloaded,
-      lastSeenMs: this.#lastSeenMs,
-      dirtyPos: this.#dirtyPos,
-      dirtyList: this.#dirtyList,
-    };
+    const words = this.#words;
+    const numbers = this.#numbers;
+    const dirtyList = this.#dirtyList;
     let slotCount = 2;
     while (slotCount < 2 * capacity) slotCount *= 2;
     this.#capacity = capacity;
     this.#mask = slotCount - 1;
-    this.#slots = new Int32Array(slotCount);
-    this.#hashes = new Uint32Array(capacity);
-    this.#keys = new Uint8Array(capacity * KEY_BYTES);
-    this.#userIds = new Float64Array(capacity);
-    this.#uploaded = new Float64Array(capacity);
-    this.#downloaded = new Float64Array(capacity);
-    this.#lastSeenMs = new Float64Array(capacity);
-    this.#dirtyPos = new Int32Array(capacity);
+    this.#slots = new Int32Array(2 * slotCount);
+    this.#words = new Int32Array(capacity * ENTRY_WORDS);
+    this.#numbers = new Float64Array(capacity * ENTRY_NUMBERS);
     this.#dirtyList = new Int32Array(capacity);
-    const n = this.#size;
-    this.#hashes.set(old.hashes.subarray(0, n));
-    this.#keys.set(old.keys.subarray(0, n * KEY_BYTES));
-    this.#userIds.set(old.userIds.subarray(0, n));
-    this.#uploaded.set(old.uploaded.subarray(0, n));
-    this.#downloaded.set(old.downloaded.subarray(0, n));
-    this.#lastSeenMs.set(old.lastSeenMs.subarray(0, n));
-    this.#dirtyPos.set(old.dirtyPos.subarray(0, n));
-    this.#dirtyList.set(old.dirtyList.subarray(0, this.#dirtyCount));
-    for (let e = 0; e < n; e++) {
-      let s = this.#hashes[e]! & this.#mask;
-      while (this.#slots[s] !== 0) s = (s + 1) & this.#mask;
-      this.#slots[s] = e + 1;
-    }
+    this.#words.set(words.subarray(0, this.#size * ENTRY_WORDS));
+    this.#numbers.set(numbers.subarray(0, this.#size * ENTRY_NUMBERS));
+    this.#dirtyList.set(dirtyList.subarray(0, this.#dirtyCount));
+    for (let e = 0; e < this.#size; e++) this.#place(this.#words[e * ENTRY_WORDS + W_HASH]!, e);
   }
 
-  /** The entry of (userId, infoHash, peerId) whose `hashPeerKey` is `hash`, or -1. */
-  find(hash: number, userId: number, infoHash: Uint8Array, peerId: Uint8Array): number {
+  #place(hash: number, e: number): void {
     const slots = this.#slots;
+    let s = hash & this.#mask;
+    while (slots[2 * s + 1] !== 0) s = (s + 1) & this.#mask;
+    slots[2 * s] = hash;
+    slots[2 * s + 1] = e + 1;
+  }
+
+  #prepare(userId: number, infoHash: Uint8Array, peerId: Uint8Array): void {
+    const key = this.#key;
+    key[0] = userId | 0;
+    key[1] = (userId / 0x1_0000_0000) | 0;
+    readWords(infoHash, key, 2);
+    readWords(peerId, key, 7);
+    let h = 0x9747b28c;
+    for (let i = 0; i < 12; i++) h = mixWord(h, key[i]!);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    this.#hash = (h ^ (h >>> 16)) & this.#hashMask;
+  }
+
+  /** The entry of (userId, infoHash, peerId), or -1. */
+  find(userId: number, infoHash: Uint8Array, peerId: Uint8Array): number {
+    this.#prepare(userId, infoHash, peerId);
+    const hash = this.#hash;
+    const key = this.#key;
+    const slots = this.#slots;
+    const words = this.#words;
     const mask = this.#mask;
-    const keys = this.#keys;
     for (let s = hash & mask;; s = (s + 1) & mask) {
-      const v = slots[s]!;
+      const v = slots[2 * s + 1]!;
       if (v === 0) return -1;
-      const e = v - 1;
-      if (this.#hashes[e] !== hash || this.#userIds[e] !== userId) continue;
-      const at = e * KEY_BYTES;
+      if (slots[2 * s] !== hash) continue;
+      const at = (v - 1) * ENTRY_WORDS;
       let i = 0;
-      while (i < 20 && keys[at + i] === infoHash[i]) i++;
-      if (i < 20) continue;
-      i = 0;
-      while (i < 20 && keys[at + 20 + i] === peerId[i]) i++;
-      if (i === 20) return e;
+      while (i < 12 && words[at + i] === key[i]) i++;
+      if (i === 12) return v - 1;
     }
   }
 
   /**
-   * Add an entry (the caller checked `find` missed) and mark it dirty when `isDirty`.
+   * Add an entry (the caller checked that `find` missed) and mark it dirty when `isDirty`.
    * @returns its index, or -1 when the table is full (the cap: the peer is not remembered)
    */
   insert(
-    hash: number,
     userId: number,
     infoHash: Uint8Array,
     peerId: Uint8Array,
@@ -206,72 +204,81 @@ export class PeerCounters {
       if (this.#capacity >= this.#maxEntries) return -1;
       this.#resize(Math.min(this.#maxEntries, this.#capacity * 2));
     }
+    this.#prepare(userId, infoHash, peerId);
     const e = this.#size++;
-    this.#hashes[e] = hash;
-    this.#userIds[e] = userId;
-    const keys = this.#keys;
-    const at = e * KEY_BYTES;
-    for (let i = 0; i < 20; i++) keys[at + i] = infoHash[i]!;
-    for (let i = 0; i < 20; i++) keys[at + 20 + i] = peerId[i]!;
-    this.#uploaded[e] = counters.uploaded;
-    this.#downloaded[e] = counters.downloaded;
-    this.#lastSeenMs[e] = counters.lastSeenMs;
-    this.#dirtyPos[e] = -1;
+    const at = e * ENTRY_WORDS;
+    this.#words.set(this.#key, at);
+    this.#words[at + W_HASH] = this.#hash;
+    this.#words[at + W_DIRTY] = -1;
+    const n = e * ENTRY_NUMBERS;
+    this.#numbers[n] = counters.uploaded;
+    this.#numbers[n + 1] = counters.downloaded;
+    this.#numbers[n + 2] = counters.lastSeenMs;
+    this.#numbers[n + 3] = userId;
     if (counters.isDirty) this.#markDirty(e);
-    let s = hash & this.#mask;
-    while (this.#slots[s] !== 0) s = (s + 1) & this.#mask;
-    this.#slots[s] = e + 1;
+    this.#place(this.#hash, e);
     return e;
   }
 
   /** Set entry `e`'s last counters and mark it dirty. */
   update(e: number, uploaded: number, downloaded: number, lastSeenMs: number): void {
-    this.#uploaded[e] = uploaded;
-    this.#downloaded[e] = downloaded;
-    this.#lastSeenMs[e] = lastSeenMs;
+    const n = e * ENTRY_NUMBERS;
+    this.#numbers[n] = uploaded;
+    this.#numbers[n + 1] = downloaded;
+    this.#numbers[n + 2] = lastSeenMs;
     this.#markDirty(e);
   }
 
   #markDirty(e: number): void {
-    if (this.#dirtyPos[e]! >= 0) return;
-    this.#dirtyPos[e] = this.#dirtyCount;
+    const at = e * ENTRY_WORDS + W_DIRTY;
+    if (this.#words[at]! >= 0) return;
+    this.#words[at] = this.#dirtyCount;
     this.#dirtyList[this.#dirtyCount++] = e;
   }
 
   uploadedAt(e: number): number {
-    return this.#uploaded[e]!;
+    return this.#numbers[e * ENTRY_NUMBERS]!;
   }
 
   downloadedAt(e: number): number {
-    return this.#downloaded[e]!;
+    return this.#numbers[e * ENTRY_NUMBERS + 1]!;
   }
 
   lastSeenMsAt(e: number): number {
-    return this.#lastSeenMs[e]!;
+    return this.#numbers[e * ENTRY_NUMBERS + 2]!;
   }
 
   userIdAt(e: number): number {
-    return this.#userIds[e]!;
+    return this.#numbers[e * ENTRY_NUMBERS + 3]!;
+  }
+
+  #keyHex(e: number, word: number): string {
+    let hex = "";
+    for (let i = 0; i < 5; i++) {
+      const w = this.#words[e * ENTRY_WORDS + word + i]!;
+      for (let b = 0; b < 32; b += 8) hex += HEX_BYTES[(w >>> b) & 0xff];
+    }
+    return hex;
   }
 
   /** Hex of entry `e`'s info hash. */
   infoHashHexAt(e: number): string {
-    return toHex(this.#keys.subarray(e * KEY_BYTES, e * KEY_BYTES + 20));
+    return this.#keyHex(e, 2);
   }
 
   /** Hex of entry `e`'s peer id. */
   peerIdHexAt(e: number): string {
-    return toHex(this.#keys.subarray(e * KEY_BYTES + 20, (e + 1) * KEY_BYTES));
+    return this.#keyHex(e, 7);
   }
 
-  /** The dirty entries' indexes (valid until the next insert, remove or expire). */
+  /** The dirty entries' indexes (a copy). */
   dirtyEntries(): Int32Array {
     return this.#dirtyList.slice(0, this.#dirtyCount);
   }
 
   /** Mark every entry clean (after they were written). */
   clearDirty(): void {
-    for (let i = 0; i < this.#dirtyCount; i++) this.#dirtyPos[this.#dirtyList[i]!] = -1;
+    for (let i = 0; i < this.#dirtyCount; i++) this.#words[this.#dirtyList[i]! * ENTRY_WORDS + W_DIRTY] = -1;
     this.#dirtyCount = 0;
   }
 
@@ -280,7 +287,7 @@ export class PeerCounters {
     let n = 0;
     // Downwards: removing `e` moves the last entry (already visited) into it.
     for (let e = this.#size - 1; e >= 0; e--) {
-      if (this.#lastSeenMs[e]! < beforeMs && this.#dirtyPos[e] === -1) {
+      if (this.lastSeenMsAt(e) < beforeMs && this.#words[e * ENTRY_WORDS + W_DIRTY] === -1) {
         this.#remove(e);
         n++;
       }
@@ -289,45 +296,38 @@ export class PeerCounters {
   }
 
   #slotOf(e: number): number {
-    let s = this.#hashes[e]! & this.#mask;
-    while (this.#slots[s] !== e + 1) s = (s + 1) & this.#mask;
+    let s = this.#words[e * ENTRY_WORDS + W_HASH]! & this.#mask;
+    while (this.#slots[2 * s + 1] !== e + 1) s = (s + 1) & this.#mask;
     return s;
   }
 
+  /** Remove clean entry `e`. */
   #remove(e: number): void {
     const slots = this.#slots;
     const mask = this.#mask;
     // Backward-shift deletion: pull later entries of the probe run into the hole, so lookups need no tombstones.
     let hole = this.#slotOf(e);
-    for (let j = (hole + 1) & mask; slots[j] !== 0; j = (j + 1) & mask) {
-      const home = this.#hashes[slots[j]! - 1]! & mask;
+    for (let j = (hole + 1) & mask; slots[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      const home = slots[2 * j]! & mask;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        slots[hole] = slots[j]!;
+        slots[2 * hole] = slots[2 * j]!;
+        slots[2 * hole + 1] = slots[2 * j + 1]!;
         hole = j;
       }
     }
-    slots[hole] = 0;
+    slots[2 * hole] = 0;
+    slots[2 * hole + 1] = 0;
     const last = --this.#size;
-    if (this.#dirtyPos[e]! >= 0) {
-      // Keep the dirty list dense: the list's last element takes e's place.
-      const pos = this.#dirtyPos[e]!;
-      const moved = this.#dirtyList[--this.#dirtyCount]!;
-      this.#dirtyList[pos] = moved;
-      this.#dirtyPos[moved] = pos;
-    }
     if (e === last) return;
-    slots[this.#slotOf(last)] = e + 1;
-    this.#hashes[e] = this.#hashes[last]!;
-    this.#keys.copyWithin(e * KEY_BYTES, last * KEY_BYTES, (last + 1) * KEY_BYTES);
-    this.#userIds[e] = this.#userIds[last]!;
-    this.#uploaded[e] = this.#uploaded[last]!;
-    this.#downloaded[e] = this.#downloaded[last]!;
-    this.#lastSeenMs[e] = this.#lastSeenMs[last]!;
-    const pos = this.#dirtyPos[last]!;
-    this.#dirtyPos[e] = pos;
+    slots[2 * this.#slotOf(last) + 1] = e + 1;
+    this.#words.copyWithin(e * ENTRY_WORDS, last * ENTRY_WORDS, (last + 1) * ENTRY_WORDS);
+    this.#numbers.copyWithin(e * ENTRY_NUMBERS, last * ENTRY_NUMBERS, (last + 1) * ENTRY_NUMBERS);
+    const pos = this.#words[e * ENTRY_WORDS + W_DIRTY]!;
     if (pos >= 0) this.#dirtyList[pos] = e;
   }
 }
+
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Per-user totals not yet in the db, as returned by `Accounting.pending`. */
 export interface PendingTotals {
@@ -358,9 +358,8 @@ export class Accounting {
       const infoHash = fromHex(p.infoHashHex);
       const peerId = fromHex(p.peerIdHex);
       if (infoHash === null || peerId === null || infoHash.length !== 20 || peerId.length !== 20) continue;
-      const hash = hashPeerKey(p.userId, infoHash, peerId);
-      if (this.#peers.find(hash, p.userId, infoHash, peerId) >= 0) continue;
-      const e = this.#peers.insert(hash, p.userId, infoHash, peerId, {
+      if (this.#peers.find(p.userId, infoHash, peerId) >= 0) continue;
+      const e = this.#peers.insert(p.userId, infoHash, peerId, {
         uploaded: p.lastUploaded,
         downloaded: p.lastDownloaded,
         lastSeenMs: p.lastSeenMs,
@@ -375,7 +374,7 @@ export class Accounting {
     return this.#peers.size;
   }
 
-  /** Count one announce of `userId`. Allocates nothing (one hash, one probe run); `flush()` writes the db. */
+  /** Count one announce of `userId`. Allocates nothing on a known peer; `flush()` writes the db. */
   record(
     userId: number,
     infoHash: Uint8Array,
@@ -384,14 +383,13 @@ export class Accounting {
   ): void {
     const { uploaded, downloaded, nowMs } = counters;
     const peers = this.#peers;
-    const hash = hashPeerKey(userId, infoHash, peerId);
-    const e = peers.find(hash, userId, infoHash, peerId);
+    const e = peers.find(userId, infoHash, peerId);
     let dUp: number;
     let dDown: number;
     if (e < 0) {
       dUp = counters.isStarted === true ? uploaded : 0;
       dDown = counters.isStarted === true ? downloaded : 0;
-      peers.insert(hash, userId, infoHash, peerId, { uploaded, downloaded, lastSeenMs: nowMs, isDirty: true });
+      peers.insert(userId, infoHash, peerId, { uploaded, downloaded, lastSeenMs: nowMs, isDirty: true });
     } else {
       const lastUp = peers.uploadedAt(e);
       const lastDown = peers.downloadedAt(e);
