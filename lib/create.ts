@@ -4,7 +4,7 @@
 
 import type { HashJob, HashSegment } from "./_hash_job.ts";
 import { JobReader } from "./_hash_job.ts";
-import type { HashReply } from "./_hash_worker.ts";
+import type { HashReply, HashStart } from "./_hash_worker.ts";
 import { encodeBencode, rawValue } from "./bencode.ts";
 import { compare, utf8 } from "./bytes.ts";
 import { BtoolError, StorageError } from "./errors.ts";
@@ -34,8 +34,6 @@ export const JOB_BYTES = 8 * 1024 * 1024;
  * to load before it hashes anything, while one core hashes 64 MiB in about 50 ms (measured on the 2-core dev box).
  */
 export const INLINE_MAX_BYTES = 64 * 1024 * 1024;
-/** Jobs queued per Worker, so a Worker never waits for the main thread between jobs. */
-const JOBS_IN_FLIGHT_PER_WORKER = 2;
 /** Upper bound on hashing Workers, whatever the core count says. */
 export const MAX_WORKERS = 16;
 
@@ -326,10 +324,11 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * Hash with `workerCount` Workers plus the main thread: the main thread starts at once (Workers take tens of
- * milliseconds to boot) and between its own jobs keeps every Worker fed with JOBS_IN_FLIGHT_PER_WORKER jobs.
- * A Worker that dies (e.g. its module is missing from a `deno compile` binary built without `--include`) is
- * dropped and its jobs are hashed by the main thread; read errors reported by a Worker stop everything.
+ * Hash with `workerCount` Workers plus the main thread. Every hasher claims the next job from one shared counter
+ * (Atomics), so no hasher waits for the main thread to feed it and the tail balances itself; the main thread starts
+ * at once (Workers take tens of milliseconds to boot). A Worker that dies (e.g. its module is missing from a
+ * `deno compile` binary built without `--include`) is dropped and the jobs it did not finish are hashed by the main
+ * thread; read errors reported by a Worker stop everything.
  */
 async function hashWithWorkers(
   jobs: Generator<HashJob>,
@@ -338,41 +337,29 @@ async function hashWithWorkers(
   workerCount: number,
   options: HashOptions,
 ): Promise<Uint8Array> {
+  const allJobs = [...jobs];
+  const next = new Int32Array(new SharedArrayBuffer(4));
+  const isDone = new Uint8Array(allJobs.length);
   const workers: Worker[] = [];
-  const pending = new Map<number, { job: HashJob; worker: Worker }>();
-  const orphans: HashJob[] = [];
+  let running = 0;
   const reader = new JobReader();
   let bytesHashed = 0;
-  let isExhausted = false;
   // Written by callbacks, so kept in an object: TypeScript does not narrow it across awaits.
   const state: { failure: { err: unknown } | null; wake: (() => void) | null } = { failure: null, wake: null };
   const wake = () => state.wake?.();
+  const stopClaims = () => Atomics.store(next, 0, allJobs.length);
   const fail = (err: unknown) => {
     state.failure ??= { err };
+    stopClaims();
     wake();
   };
   const throwIfFailed = () => {
     if (state.failure !== null) throw state.failure.err;
   };
-  const nextJob = (): HashJob | null => {
-    const orphan = orphans.shift();
-    if (orphan !== undefined) return orphan;
-    if (isExhausted) return null;
-    const r = jobs.next();
-    if (r.done) {
-      isExhausted = true;
-      return null;
-    }
-    return r.value;
-  };
-  const feed = (worker: Worker) => {
-    if (orphans.length > 0) return; // orphans go to the main thread, which is alive for sure
-    const job = nextJob();
-    if (job === null) return;
-    pending.set(job.id, { job, worker });
-    worker.postMessage(job);
-  };
-  const done = (job: HashJob, digests: Uint8Array) => {
+  const done = (id: number, digests: Uint8Array) => {
+    const job = allJobs[id]!;
+    if (isDone[id] === 1) return;
+    isDone[id] = 1;
     out.set(digests, job.firstPiece * 20);
     bytesHashed += job.byteLength;
     options.onProgress?.({ bytesHashed, totalBytes });
@@ -384,49 +371,56 @@ async function hashWithWorkers(
     for (let i = 0; i < workerCount; i++) {
       const w = new Worker(new URL("./_hash_worker.ts", import.meta.url).href, { type: "module" });
       workers.push(w);
+      running++;
+      let isRunning = true;
+      const stop = () => {
+        if (!isRunning) return;
+        isRunning = false;
+        running--;
+        wake();
+      };
       w.onmessage = (e: MessageEvent<HashReply>) => {
         const reply = e.data;
-        const entry = pending.get(reply.id);
-        if (entry === undefined || state.failure !== null) return;
-        pending.delete(reply.id);
+        if (state.failure !== null) return;
+        if (reply.type === "finished") return stop();
         if (reply.type === "error") return fail(new StorageError(reply.code, reply.message));
         try {
-          done(entry.job, reply.digests);
-          feed(w);
+          done(reply.id, reply.digests);
         } catch (err: unknown) {
           fail(err);
         }
-        wake();
       };
       w.onerror = (e: ErrorEvent) => {
         e.preventDefault();
         w.terminate();
-        for (const [id, entry] of pending) {
-          if (entry.worker !== w) continue;
-          pending.delete(id);
-          orphans.push(entry.job);
-        }
-        wake();
+        stop();
       };
-      for (let k = 0; k < JOBS_IN_FLIGHT_PER_WORKER; k++) feed(w);
+      w.postMessage({ jobs: allJobs, next } satisfies HashStart);
     }
     for (;;) {
       await yieldToEventLoop();
       throwIfFailed();
-      const job = nextJob();
-      if (job !== null) {
-        done(job, reader.run(job));
+      const id = Atomics.add(next, 0, 1);
+      if (id < allJobs.length) {
+        done(id, reader.run(allJobs[id]!));
         continue;
       }
-      if (pending.size === 0) break;
+      if (running === 0) break;
       const { promise, resolve } = Promise.withResolvers<void>();
       state.wake = resolve;
       await promise;
       state.wake = null;
     }
     throwIfFailed();
+    // Jobs claimed by a Worker that died.
+    for (let id = 0; id < allJobs.length; id++) {
+      if (isDone[id] === 1) continue;
+      options.signal?.throwIfAborted();
+      done(id, reader.run(allJobs[id]!));
+    }
     return out;
   } finally {
+    stopClaims();
     reader.close();
     options.signal?.removeEventListener("abort", onAbort);
     for (const w of workers) w.terminate();
