@@ -7,14 +7,6 @@ export function sha1(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha1").update(data).digest());
 }
 
-/**
- * SHA-1 digest of `data` computed off the JS thread (WebCrypto runs it on a worker thread), so a peer session keeps
- * reading sockets while whole pieces are hashed. `data` is copied at the call: the caller may reuse it at once.
- */
-export async function sha1Async(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-1", data as Uint8Array<ArrayBuffer>));
-}
-
 /** Incremental SHA-1: feed with `update`, finish with `digest`. */
 export interface Sha1 {
   update(data: Uint8Array): Sha1;

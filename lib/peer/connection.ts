@@ -259,6 +259,15 @@ export class PeerConnection {
   }
 
   /**
+   * Queue several `request`, `cancel` or `have` messages as one write with one promise (a refill of the request
+   * pipeline sends dozens at once). Resolves once written.
+   */
+  sendMany(msgs: readonly Extract<WireMessage, { type: "request" | "cancel" | "have" }>[]): Promise<void> {
+    if (msgs.length === 0) return Promise.resolve();
+    return this.#enqueue(msgs.map((m) => encodeMessage(m)));
+  }
+
+  /**
    * Answer a pending request with its block; returns false (and sends nothing) when the request is no longer
    * pending (cancelled, or dropped by a choke).
    */

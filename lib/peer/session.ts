@@ -15,7 +15,7 @@ import { BtoolError, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { filePieces, pieceSegments } from "../file_map.ts";
 import { BLOCK_BYTES, pieceHash, pieceSize } from "../pieces.ts";
-import { createSha1, sha1Async } from "../sha1.ts";
+import { createSha1 } from "../sha1.ts";
 import type { Storage } from "../storage/storage.ts";
 import {
   announceToTiers,
@@ -779,10 +779,10 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     // Refill in batches of a quarter queue: one socket write carries many requests.
     if (entry.requested.size > 0 && want < Math.max(4, queue >> 2)) return;
     const reqs = picker.nextRequests(entry.id, want);
-    for (const r of reqs) {
-      entry.requested.set(blockKey(r), r);
-      send(entry, { type: "request", pieceIndex: r.pieceIndex, begin: r.begin, length: r.length });
-    }
+    for (const r of reqs) entry.requested.set(blockKey(r), r);
+    // One write and one promise for the whole refill.
+    conn.sendMany(reqs.map((r) => ({ type: "request", pieceIndex: r.pieceIndex, begin: r.begin, length: r.length })))
+      .catch(() => {});
     if (entry.requested.size === 0 && !picker.isInteresting(entry.id)) send(entry, { type: "notInterested" });
   }
 
@@ -936,8 +936,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
 
   async function finishBuffered(index: number, data: Uint8Array): Promise<void> {
     try {
-      // Hashed off the JS thread: sockets keep being read meanwhile (SHA-1 is ~0.6 s per GiB).
-      if (!equals(await sha1Async(data), pieceHash(meta, index))) {
+      if (!equals(hashOf(data), pieceHash(meta, index))) {
         await pieceBad(index, data);
         return;
       }

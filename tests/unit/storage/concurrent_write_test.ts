@@ -1,7 +1,6 @@
 import { concat } from "../../../lib/bytes.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
 import { blockSpans } from "../../../lib/pieces.ts";
-import { sha1, sha1Async } from "../../../lib/sha1.ts";
 import { createFsStorage, MAX_CONCURRENT_WRITES } from "../../../lib/storage/storage.ts";
 import { deepEqual, ok } from "../../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
@@ -42,12 +41,4 @@ Deno.test("createFsStorage() writeBlock: many concurrent writes (positional, own
     const files = await Promise.all(FILES.map((f) => Deno.readFile(`${dir}/many/${f.path.join("/")}`)));
     deepEqual(concat(files), TORRENT.data);
   });
-});
-
-Deno.test("sha1Async() equals sha1() and copies its input at the call", async () => {
-  const data = randomBytes(seededRandom(3), 100_000);
-  const expected = sha1(data);
-  const pending = sha1Async(data);
-  data.fill(0);
-  deepEqual(await pending, expected);
 });
