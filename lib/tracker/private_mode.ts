@@ -126,11 +126,18 @@ export class PrivateMode {
   /**
    * The UDP tracker's access hook (udp_server.ts UdpAccessHook): the passkey comes from BEP 41 URL data
    * (`/announce?passkey=…` or `/announce/<passkey>`; INTEROP.md 14: only libtorrent-family clients send it).
-   * Announces of unregistered torrents are refused in listed mode; scrapes of them just count zeros.
+   * Announces of unregistered torrents are refused in listed mode; scrapes of them just count zeros. A member's
+   * announce with `announce` counters is accounted like an HTTP one.
    * @throws {TrackerError} as `check`
    */
   checkUdp(
-    request: { type: "announce" | "scrape"; infoHashes: readonly Uint8Array[]; urlData: Uint8Array; ip: Uint8Array },
+    request: {
+      type: "announce" | "scrape";
+      infoHashes: readonly Uint8Array[];
+      urlData: Uint8Array;
+      ip: Uint8Array;
+      announce?: { peerId: Uint8Array; uploaded: number; downloaded: number; isStarted: boolean };
+    },
   ): void {
     if (this.access.isOpen) return;
     let passkey: string | undefined;
@@ -141,7 +148,17 @@ export class PrivateMode {
       passkey = splitPasskeyPath(path)?.passkey ?? (q < 0 ? undefined : passkeyFromQuery(text.slice(q + 1)));
     }
     const hash = request.type === "announce" ? request.infoHashes[0] : undefined;
-    this.check(passkey, request.ip, hash ?? null, this.#now());
+    const nowMs = this.#now();
+    const user = this.check(passkey, request.ip, hash ?? null, nowMs);
+    const a = request.announce;
+    if (user !== null && hash !== undefined && a !== undefined) {
+      this.accounting.record(user.id, hash, a.peerId, {
+        uploaded: a.uploaded,
+        downloaded: a.downloaded,
+        isStarted: a.isStarted,
+        nowMs,
+      });
+    }
   }
 
   /** Reload users and registry when another process changed the db. @returns whether it reloaded */

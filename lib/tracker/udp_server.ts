@@ -66,6 +66,8 @@ export interface UdpAccessRequest {
   urlData: Uint8Array;
   /** The sender's address, 4 or 16 bytes. */
   ip: Uint8Array;
+  /** An announce's peer id and session counters, for per-user accounting (issue #6); absent on scrapes. */
+  announce?: { peerId: Uint8Array; uploaded: number; downloaded: number; isStarted: boolean };
 }
 
 /**
@@ -162,7 +164,18 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   }
 
   function announce(r: UdpAnnounceRequest, senderIp: Uint8Array): Uint8Array {
-    access?.({ type: "announce", infoHashes: [r.infoHash], urlData: r.urlData, ip: senderIp });
+    access?.({
+      type: "announce",
+      infoHashes: [r.infoHash],
+      urlData: r.urlData,
+      ip: senderIp,
+      announce: {
+        peerId: r.peerId,
+        uploaded: r.uploaded,
+        downloaded: r.downloaded,
+        isStarted: r.event === UdpEvent.Started,
+      },
+    });
     // BEP 15: `ip` 0 means the sender's address; anything else is honoured only behind a trusted relay (INTEROP.md 7).
     // `key` is not needed: peers are keyed by (info hash, peer id) and take the sender's current address on every
     // announce, so an address change is followed without it (and a key cannot move someone else's entry).

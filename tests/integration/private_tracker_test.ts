@@ -292,6 +292,21 @@ Deno.test("PrivateMode.checkUdp(): passkey from BEP 41 URL data (query or path f
     assertThrowsCode(req(`/announce?passkey=${pk}`, HASH_B), TrackerError, "unregistered");
     assertThrowsCode(req(""), TrackerError, "passkey_missing");
     assertThrowsCode(req(`/announce?passkey=${"0".repeat(32)}`), TrackerError, "passkey_invalid");
+    // Accounting over UDP: started counts, then positive deltas; a refused announce counts nothing.
+    const user = pm.users.get("udp")!;
+    const peerId = new Uint8Array(20).fill(7);
+    const counted = (uploaded: number, downloaded: number, isStarted: boolean, urlData = `/announce?passkey=${pk}`) =>
+      pm.checkUdp({
+        type: "announce",
+        infoHashes: [HASH_A],
+        urlData: bytes(urlData),
+        ip,
+        announce: { peerId, uploaded, downloaded, isStarted },
+      });
+    counted(10, 5, true);
+    counted(110, 5, false);
+    assertThrowsCode(() => counted(5_000, 5_000, false, ""), TrackerError, "passkey_missing");
+    deepEqual(pm.accounting.pending(user.id), { uploaded: 110, downloaded: 5 });
   } finally {
     t.close();
     db.close();
