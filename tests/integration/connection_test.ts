@@ -364,3 +364,28 @@ Deno.test("PeerConnection drops a peer that stops reading (write timeout)", asyn
     listener.close();
   }
 });
+
+Deno.test("PeerConnection.sendMany() delivers several requests in order with one promise", async () => {
+  const { client, server, listener } = await socketPair();
+  let a: PeerConnection | null = null;
+  let b: PeerConnection | null = null;
+  try {
+    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+    const toA = new Inbox(a);
+    const toB = new Inbox(b);
+    await b.send({ type: "unchoke" });
+    deepEqual(await nextOf(toA), { type: "unchoke" });
+    const requests = [0, 1, 2].map((i) => ({ type: "request" as const, pieceIndex: i, begin: 0, length: BLOCK_BYTES }));
+    await a.sendMany([...requests, { type: "have", pieceIndex: 7 }]);
+    await a.sendMany([]);
+    for (const r of requests) deepEqual(await nextOf(toB), r);
+    deepEqual(await nextOf(toB), { type: "have", pieceIndex: 7 });
+    equal(b.pendingRequests, 3);
+    a.close();
+    equal(await toB.next(), null);
+  } finally {
+    a?.close();
+    b?.close();
+    listener.close();
+  }
+});
