@@ -8,7 +8,10 @@ import { MetainfoError } from "../errors.ts";
 import type { AccountingBatch, TrackerDb, UserPeerCounters, UserRecord } from "../persist/db.ts";
 import { type AccessUser, createPasskey } from "./access.ts";
 
-/** Cap on (user, torrent, peer) counters kept in memory (~100 bytes each); beyond it new peers are not remembered. */
+/**
+ * Cap on (user, torrent, peer) counters kept in memory (~130 bytes each: ~32 MB at the cap, allocated as the table
+ * grows); beyond it new peers are not remembered.
+ */
 export const MAX_ACCOUNTED_PEERS = 250_000;
 
 /** User management over the db (the CLI and the admin API call the same methods). */
