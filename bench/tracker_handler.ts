@@ -62,7 +62,6 @@ if (import.meta.main) {
     const times: number[] = [];
     for (let round = 0; round < 3; round++) {
       const urls = makeUrls(requests, hashes, random);
-      const t0 = performance.now();
       if (values["store-only"]) {
         const ip = new Uint8Array([127, 0, 0, 1]);
         const reqs = urls.map((u) => parseAnnounceQuery(u.slice(u.indexOf("?") + 1)));

@@ -35,11 +35,11 @@ export const MAX_UDP_TRACKER_REPLY_BYTES = 1200;
 /** Announce reply header: action, transaction id, interval, leechers, seeders. */
 const ANNOUNCE_REPLY_HEADER_BYTES = 20;
 /** Peers per reply to an IPv4 asker: (1200 − 20) / 6. */
-export const MAX_UDP_PEERS4 = Math.floor(
+export const MAX_UDP_PEERS4: number = Math.floor(
   (MAX_UDP_TRACKER_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER4_BYTES,
 );
 /** Peers per reply to an IPv6 asker: (1200 − 20) / 18. */
-export const MAX_UDP_PEERS6 = Math.floor(
+export const MAX_UDP_PEERS6: number = Math.floor(
   (MAX_UDP_TRACKER_REPLY_BYTES - ANNOUNCE_REPLY_HEADER_BYTES) / COMPACT_PEER6_BYTES,
 );
 /**

@@ -1,7 +1,7 @@
 // Test assertions: node:assert/strict plus helpers that check a BtoolError's `code`.
 
 import assert from "node:assert/strict";
-import { BtoolError } from "../../lib/errors.ts";
+import type { BtoolError } from "../../lib/errors.ts";
 
 export { assert };
 export const equal: typeof assert.equal = assert.equal;
