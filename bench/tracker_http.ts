@@ -9,13 +9,21 @@
 
 import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
+import {
+  freePort,
+  median,
+  parseWrkMs,
+  runWrk as runCommonWrk,
+  stopChildren,
+  waitTcpReady,
+  writeOpentrackerConfig,
+  type WrkMode,
+} from "./_common.ts";
 
 const TORRENTS = 1_000;
-const READY_TIMEOUT_MS = 30_000;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
 
-type Mode = "close" | "keepalive";
 interface Sample {
   rate: number;
   p99Ms: number;
@@ -42,62 +50,13 @@ function serveBare(port: number): void {
   );
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let exited = false;
-  child.status.then(() => exited = true);
-  while (Date.now() < deadline && !exited) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`server on port ${port} did not start`);
-}
-
-function parseMs(text: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
-  if (m === null) return NaN;
-  const v = Number(m[1]);
-  return m[2] === "us" ? v / 1000 : m[2] === "ms" ? v : m[2] === "s" ? v * 1000 : v * 60_000;
-}
-
 async function runWrk(
   port: number,
-  mode: Mode,
+  mode: WrkMode,
   o: { duration: number; connections: number; threads: number; hashesFile: string },
 ): Promise<Sample> {
-  const args = ["-t", String(o.threads), "-c", String(o.connections), "-d", `${o.duration}s`, "--latency", "-s", LUA];
-  if (mode === "close") args.push("-H", "Connection: close");
-  args.push(`http://127.0.0.1:${port}/announce`);
-  const out = await new Deno.Command("wrk", {
-    args,
-    env: { TRACKER_HASHES: o.hashesFile },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-  const p99Ms = parseMs(/\s99%\s+(\S+)/.exec(text)?.[1] ?? "");
-  const errs = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
-    .filter((x) => x !== undefined).join("; ");
-  if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
-  return { rate, p99Ms, errors: errs };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const r = await runCommonWrk(port, mode, { ...o, lua: LUA, env: { TRACKER_HASHES: o.hashesFile } });
+  return { rate: r.rate, p99Ms: parseWrkMs(r.p99 === "?" ? "" : r.p99), errors: r.errors };
 }
 
 interface Target {
@@ -137,17 +96,12 @@ function btoolTarget(name: string, main: string, v8Flags: string): Target {
 const TARGETS: Target[] = [
   {
     name: "opentracker",
-    start: (port, dir) => {
-      Deno.writeTextFileSync(
-        `${dir}/opentracker.conf`,
-        `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ${dir}/whitelist.txt\n`,
-      );
-      return new Deno.Command("/usr/bin/opentracker", {
-        args: ["-f", `${dir}/opentracker.conf`],
+    start: (port, dir) =>
+      new Deno.Command("/usr/bin/opentracker", {
+        args: ["-f", writeOpentrackerConfig(port, dir)],
         stdout: "null",
         stderr: "null",
-      }).spawn();
-    },
+      }).spawn(),
   },
   {
     name: "bare Deno.serve",
@@ -205,11 +159,11 @@ async function main(): Promise<void> {
       const port = freePort();
       const child = t.start(port, dir);
       children.push(child);
-      await waitReady(port, child);
+      await waitTcpReady(port, { child });
       ports.set(t.name, port);
       await runWrk(port, "keepalive", { ...o, duration: 2 }); // warm-up (JIT)
     }
-    for (const mode of ["close", "keepalive"] as Mode[]) {
+    for (const mode of ["close", "keepalive"] as WrkMode[]) {
       for (let r = 0; r < runs; r++) {
         for (const t of targets) {
           const s = await runWrk(ports.get(t.name)!, mode, o);
@@ -223,22 +177,15 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      await c.status;
-    }
+    await stopChildren(children);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   console.log("\nmedians:");
-  const med = (mode: Mode, name: string) => {
+  const med = (mode: WrkMode, name: string) => {
     const xs = results.get(`${mode}|${name}`) ?? [];
     return { rate: median(xs.map((x) => x.rate)), p99: median(xs.map((x) => x.p99Ms)) };
   };
-  for (const mode of ["close", "keepalive"] as Mode[]) {
+  for (const mode of ["close", "keepalive"] as WrkMode[]) {
     for (const t of targets) {
       const m = med(mode, t.name);
       console.log(

@@ -1,0 +1,115 @@
+// Harness pieces shared by the benchmarks (bench/run.ts skips files starting with `_`).
+
+/** The middle value (upper middle for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Deterministic xorshift32 in [0, 1), so that runs are comparable. */
+export function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+/** The 1-, 5- and 15-minute load averages from /proc/loadavg, "?" when unreadable. */
+export function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/**
+ * Connect to 127.0.0.1:port every 100 ms until it accepts, for at most `timeoutMs`; gives up early when `child`
+ * (if given) exits. Throws `${what} on port N did not start`.
+ */
+export async function waitTcpReady(
+  port: number,
+  o: { child?: Deno.ChildProcess; what?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  let exited = false;
+  o.child?.status.then(() => exited = true);
+  while (Date.now() < deadline && !exited) {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      c.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${o.what ?? "server"} on port ${port} did not start`);
+}
+
+/** SIGTERM each child (ignoring ones already gone) and wait for it to exit. */
+export async function stopChildren(children: Deno.ChildProcess[]): Promise<void> {
+  for (const c of children) {
+    try {
+      c.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await c.status;
+  }
+}
+
+/** Write `${dir}/opentracker.conf` (listening on TCP+UDP `port`, whitelist `${dir}/whitelist.txt`); its path. */
+export function writeOpentrackerConfig(port: number, dir: string): string {
+  const path = `${dir}/opentracker.conf`;
+  Deno.writeTextFileSync(path, `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ${dir}/whitelist.txt\n`);
+  return path;
+}
+
+/** One connection per request (`Connection: close`) or keep-alive. */
+export type WrkMode = "close" | "keepalive";
+
+/** What one wrk run printed: requests/s, the 99th percentile latency as printed ("?" if absent), error lines. */
+export interface WrkResult {
+  rate: number;
+  p99: string;
+  errors: string;
+}
+
+/** Run wrk with a Lua script against http://127.0.0.1:port/announce; throws when wrk printed no rate. */
+export async function runWrk(
+  port: number,
+  mode: WrkMode,
+  o: { lua: string; duration: number; connections: number; threads: number; env: Record<string, string> },
+): Promise<WrkResult> {
+  const args = ["-t", String(o.threads), "-c", String(o.connections), "-d", `${o.duration}s`, "--latency", "-s", o.lua];
+  if (mode === "close") args.push("-H", "Connection: close");
+  args.push(`http://127.0.0.1:${port}/announce`);
+  const out = await new Deno.Command("wrk", { args, env: o.env, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
+  const errors = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
+    .filter((x) => x !== undefined).join("; ");
+  return { rate, p99: /\s99%\s+(\S+)/.exec(text)?.[1] ?? "?", errors };
+}
+
+/** A wrk latency ("812.00us", "1.20ms", "2.00s", "1.00m") in ms; NaN when unparsable. */
+export function parseWrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (m === null) return NaN;
+  const v = Number(m[1]);
+  return m[2] === "us" ? v / 1000 : m[2] === "ms" ? v : m[2] === "s" ? v * 1000 : v * 60_000;
+}
