@@ -6,33 +6,12 @@
 import { parseArgs } from "node:util";
 import { encodeBencode } from "../lib/bencode.ts";
 import { sha1 } from "../lib/sha1.ts";
+import { freePort, median, waitTcpReady } from "./_common.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const READY_TIMEOUT_MS = 30_000;
 const RUN_TIMEOUT_MS = 300_000;
 const GOAL_PER_S = 2_000;
 const TOKEN = "bench";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitReady(port: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`tracker on port ${port} did not start`);
-}
 
 /** `n` small valid torrents (1-3 files, private) in 100 folders two levels deep. */
 async function generate(dir: string, n: number, announce: string): Promise<void> {
@@ -71,11 +50,6 @@ async function timeRegister(dir: string, base: string): Promise<{ s: number; sum
   const text = new TextDecoder().decode(out.stdout).trim();
   if (!out.success) throw new Error(`btool register failed: ${text} ${new TextDecoder().decode(out.stderr)}`);
   return { s, summary: text };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function main(): Promise<void> {
@@ -118,7 +92,7 @@ async function main(): Promise<void> {
         stderr: "inherit",
       }).spawn();
       try {
-        await waitReady(port);
+        await waitTcpReady(port, { what: "tracker" });
         const first = await timeRegister(`${dir}/torrents`, base);
         const second = await timeRegister(`${dir}/torrents`, base);
         fresh.push(first.s);

@@ -9,57 +9,12 @@ import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { Users } from "../lib/tracker/users.ts";
+import { freePort, median, runWrk, stopChildren, waitTcpReady, type WrkMode } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const MEMBERS = 100;
-const READY_TIMEOUT_MS = 30_000;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LUA = new URL("./tracker_private.lua", import.meta.url).pathname;
-
-type Mode = "close" | "keepalive";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-async function waitReady(port: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`server on port ${port} did not start`);
-}
-
-async function runWrk(
-  port: number,
-  mode: Mode,
-  o: { duration: number; connections: number; threads: number; env: Record<string, string> },
-): Promise<{ rate: number; p99: string; errors: string; failures: boolean }> {
-  const args = ["-t", String(o.threads), "-c", String(o.connections), "-d", `${o.duration}s`, "--latency", "-s", LUA];
-  if (mode === "close") args.push("-H", "Connection: close");
-  args.push(`http://127.0.0.1:${port}/announce`);
-  const out = await new Deno.Command("wrk", { args, env: o.env, stdout: "piped", stderr: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-  if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
-  const errors = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
-    .filter((x) => x !== undefined).join("; ");
-  return { rate, p99: /\s99%\s+(\S+)/.exec(text)?.[1] ?? "?", errors, failures: false };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -133,9 +88,9 @@ async function main(): Promise<void> {
           stderr: "inherit",
         }).spawn(),
       );
-      await waitReady(port);
+      await waitTcpReady(port);
       ports.set(t.name, port);
-      await runWrk(port, "keepalive", { ...o, duration: 2, env }); // warm-up (JIT)
+      await runWrk(port, "keepalive", { ...o, lua: LUA, duration: 2, env }); // warm-up (JIT)
     }
     // Private mode answers "invalid passkey" bodies with 200 too: check one reply is a real announce.
     const probe = await fetch(
@@ -144,10 +99,10 @@ async function main(): Promise<void> {
       }&peer_id=-PR0001-123456789012&port=1234&uploaded=0&downloaded=0&left=0&compact=1`,
     ).then((r) => r.text());
     if (probe.includes("failure reason")) throw new Error(`private tracker refused the bench's announce: ${probe}`);
-    for (const mode of ["close", "keepalive"] as Mode[]) {
+    for (const mode of ["close", "keepalive"] as WrkMode[]) {
       for (let r = 0; r < runs; r++) {
         for (const t of targets) {
-          const s = await runWrk(ports.get(t.name)!, mode, { ...o, env });
+          const s = await runWrk(ports.get(t.name)!, mode, { ...o, lua: LUA, env });
           const key = `${mode}|${t.name}`;
           results.set(key, [...(results.get(key) ?? []), s.rate]);
           console.log(
@@ -158,18 +113,11 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      await c.status;
-    }
+    await stopChildren(children);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   console.log("\nmedians and ratios (goal: listed+private / open ≈ 1.0):");
-  for (const mode of ["close", "keepalive"] as Mode[]) {
+  for (const mode of ["close", "keepalive"] as WrkMode[]) {
     const open = median(results.get(`${mode}|open`) ?? []);
     const priv = median(results.get(`${mode}|listed+private`) ?? []);
     console.log(
