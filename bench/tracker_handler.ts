@@ -8,21 +8,10 @@ import { percentEncode } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { createTracker } from "../lib/tracker/server.ts";
 import { parseAnnounceQuery } from "../lib/tracker/http_codec.ts";
+import { xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
 
 function makeUrls(count: number, hashes: string[], random: () => number): string[] {
   const urls: string[] = [];

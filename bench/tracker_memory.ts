@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import type { AnnounceRequest } from "../lib/tracker/announce.ts";
 import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
+import { xorshift } from "./_common.ts";
 
 const GOAL_RSS_BYTES = 150 * 1024 * 1024;
 const SETTLE_MS = 12_000;
@@ -18,19 +19,6 @@ function mb(bytes: number): string {
 function collect(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc !== undefined) { for (let i = 0; i < 3; i++) gc(); }
-}
-
-/** Deterministic xorshift so that runs are comparable. */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
 }
 
 if (import.meta.main) {

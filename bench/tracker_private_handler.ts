@@ -10,22 +10,11 @@ import { TrackerDb } from "../lib/persist/db.ts";
 import { key20 } from "../lib/tracker/access.ts";
 import { createTracker, type Tracker } from "../lib/tracker/server.ts";
 import { Accounting, Users } from "../lib/tracker/users.ts";
+import { median, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const MEMBERS = 100;
 const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
 
 function makeUrls(count: number, o: { hashes: string[]; passkeys: string[]; random: () => number }): string[] {
   const { hashes, passkeys, random } = o;
@@ -81,10 +70,6 @@ function mapRecorder(): (userId: number, ih: Uint8Array, pid: Uint8Array, up: nu
     if (t === undefined) pending.set(userId, { uploaded: d, downloaded: 0 });
     else t.uploaded += d;
   };
-}
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
 if (import.meta.main) {
