@@ -5,6 +5,7 @@
 
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
+import { loadAverage, median } from "./_common.ts";
 
 const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
 const RUNS = 3;
@@ -36,21 +37,8 @@ async function timed(cmd: string, args: string[]): Promise<{ ms: number; cpuS: n
   return { ms, cpuS: m === null ? NaN : Number(m[1]) + Number(m[2]) };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function infoHashOf(path: string): string {
   return InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false })).hex;
-}
-
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "?";
-  }
 }
 
 async function writeTestFile(path: string): Promise<void> {

@@ -3,6 +3,8 @@
 // (goal >= 1.0), and btool's peak RSS and CPU seconds. Both are timed as whole processes (start-up included).
 // BTOOL_BENCH_BYTES sets the size (default 1 GiB); the data lives in a temp dir removed at the end.
 
+import { loadAverage, median } from "./_common.ts";
+
 const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
 const RUNS = 3;
 const PIECE_BYTES = 1024 * 1024;
@@ -72,11 +74,6 @@ async function timed(cmd: string, args: string[]): Promise<Measured> {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function mibps(ms: number): number {
   return SIZE_BYTES / (1024 * 1024) / (ms / 1000);
 }
@@ -100,7 +97,7 @@ async function main(): Promise<void> {
   let seed: Deno.ChildProcess | null = null;
   try {
     console.log(`bench/peer: ${(SIZE_BYTES / 2 ** 20).toFixed(0)} MiB, ${PIECE_BYTES / 1024} KiB pieces, 127.0.0.1`);
-    console.log(`load average at start: ${Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ")}`);
+    console.log(`load average at start: ${loadAverage()}`);
     await writeTestFile(`${dir}/data.bin`);
     const made = await new Deno.Command(PYTHON, { args: ["-c", SCRIPT, "make", dir, String(PIECE_BYTES)] }).output();
     if (!made.success) throw new Error(`libtorrent make failed: ${new TextDecoder().decode(made.stderr)}`);

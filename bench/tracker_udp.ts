@@ -6,6 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { toHex } from "../lib/bytes.ts";
+import { median, stopChildren, writeOpentrackerConfig } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
@@ -53,19 +54,14 @@ const TARGETS: Target[] = [
   },
   {
     name: "opentracker",
-    start: (port, dir) => {
-      Deno.writeTextFileSync(
-        `${dir}/opentracker.conf`,
-        `listen.tcp_udp 127.0.0.1:${port}\naccess.whitelist ${dir}/whitelist.txt\n`,
-      );
-      return new Deno.Command("/usr/bin/opentracker", {
-        args: ["-f", `${dir}/opentracker.conf`],
+    start: (port, dir) =>
+      new Deno.Command("/usr/bin/opentracker", {
+        args: ["-f", writeOpentrackerConfig(port, dir)],
         cwd: dir,
         stdin: "null",
         stdout: "null",
         stderr: "null",
-      }).spawn();
-    },
+      }).spawn(),
   },
   {
     name: "bare Deno UDP",
@@ -139,11 +135,6 @@ async function runLoad(
   return { rate, p99Ms, note };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -204,14 +195,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const c of children) {
-      try {
-        c.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      await c.status;
-    }
+    await stopChildren(children);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   console.log("\nmedians:");
