@@ -113,3 +113,25 @@ export function parseWrkMs(text: string): number {
   const v = Number(m[1]);
   return m[2] === "us" ? v / 1000 : m[2] === "ms" ? v : m[2] === "s" ? v * 1000 : v * 60_000;
 }
+
+/** The repository's main.ts, the default entry point for spawned btool processes. */
+export const MAIN_TS: string = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * Spawn `deno run --allow-all [--v8-flags=…] MAIN tracker --host 127.0.0.1 --port PORT ...args` (stdin and stdout
+ * null, stderr inherited). `main` defaults to this checkout's main.ts (another one, e.g. a baseline checkout's).
+ */
+export function spawnBtoolTracker(
+  port: number,
+  args: string[],
+  o: { main?: string; v8Flags?: string } = {},
+): Deno.ChildProcess {
+  const v8 = o.v8Flags === undefined || o.v8Flags === "" ? [] : [`--v8-flags=${o.v8Flags}`];
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", ...v8, o.main ?? MAIN_TS, "tracker", "--host", "127.0.0.1", "--port", String(port)]
+      .concat(args),
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+}

@@ -6,9 +6,8 @@
 import { parseArgs } from "node:util";
 import { encodeBencode } from "../lib/bencode.ts";
 import { sha1 } from "../lib/sha1.ts";
-import { freePort, median, waitTcpReady } from "./_common.ts";
+import { freePort, MAIN_TS as MAIN, median, spawnBtoolTracker, waitTcpReady } from "./_common.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const RUN_TIMEOUT_MS = 300_000;
 const GOAL_PER_S = 2_000;
 const TOKEN = "bench";
@@ -69,28 +68,16 @@ async function main(): Promise<void> {
     const fresh: number[] = [];
     const again: number[] = [];
     for (let r = 0; r < runs; r++) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-all",
-          MAIN,
-          "tracker",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--no-udp",
-          "--db",
-          `${dir}/run${r}.db`,
-          "--admin-token",
-          TOKEN,
-          "--listed",
-          "--private",
-          "--quiet",
-        ],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn();
+      const child = spawnBtoolTracker(port, [
+        "--no-udp",
+        "--db",
+        `${dir}/run${r}.db`,
+        "--admin-token",
+        TOKEN,
+        "--listed",
+        "--private",
+        "--quiet",
+      ]);
       try {
         await waitTcpReady(port, { what: "tracker" });
         const first = await timeRegister(`${dir}/torrents`, base);

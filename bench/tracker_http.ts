@@ -11,9 +11,11 @@ import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import {
   freePort,
+  MAIN_TS,
   median,
   parseWrkMs,
   runWrk as runCommonWrk,
+  spawnBtoolTracker,
   stopChildren,
   waitTcpReady,
   writeOpentrackerConfig,
@@ -21,7 +23,6 @@ import {
 } from "./_common.ts";
 
 const TORRENTS = 1_000;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
 
 interface Sample {
@@ -68,28 +69,11 @@ function btoolTarget(name: string, main: string, v8Flags: string): Target {
   return {
     name,
     start: (port) =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-all",
-          ...(v8Flags === "" ? [] : [`--v8-flags=${v8Flags}`]),
-          main,
-          "tracker",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--db",
-          ":memory:",
-          "--admin-token",
-          "bench",
-          "--snapshot-interval",
-          "0",
-          "--quiet",
-        ],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn(),
+      spawnBtoolTracker(
+        port,
+        ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet"],
+        { main, v8Flags },
+      ),
   };
 }
 
@@ -143,7 +127,7 @@ async function main(): Promise<void> {
   const isOpentracker = await Deno.stat("/usr/bin/opentracker").then(() => true, () => false);
   const v8Flags = values["v8-flags"];
   const targets = [
-    btoolTarget("btool tracker", MAIN, v8Flags),
+    btoolTarget("btool tracker", MAIN_TS, v8Flags),
     ...(values.baseline === undefined ? [] : [btoolTarget("btool baseline", `${values.baseline}/main.ts`, v8Flags)]),
     ...TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker),
   ];

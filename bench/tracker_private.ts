@@ -9,11 +9,19 @@ import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { Users } from "../lib/tracker/users.ts";
-import { freePort, median, runWrk, stopChildren, waitTcpReady, type WrkMode } from "./_common.ts";
+import {
+  freePort,
+  MAIN_TS,
+  median,
+  runWrk,
+  spawnBtoolTracker,
+  stopChildren,
+  waitTcpReady,
+  type WrkMode,
+} from "./_common.ts";
 
 const TORRENTS = 1_000;
 const MEMBERS = 100;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LUA = new URL("./tracker_private.lua", import.meta.url).pathname;
 
 async function main(): Promise<void> {
@@ -45,8 +53,8 @@ async function main(): Promise<void> {
   Deno.writeTextFileSync(`${dir}/passkeys.txt`, passkeys.join("\n") + "\n");
   const env = { TRACKER_HASHES: `${dir}/hashes.txt`, TRACKER_PASSKEYS: `${dir}/passkeys.txt` };
   const targets = [
-    { name: "open", main: MAIN, args: ["--db", ":memory:"] },
-    { name: "listed+private", main: MAIN, args: ["--db", `${dir}/private.db`, "--listed", "--private"] },
+    { name: "open", main: MAIN_TS, args: ["--db", ":memory:"] },
+    { name: "listed+private", main: MAIN_TS, args: ["--db", `${dir}/private.db`, "--listed", "--private"] },
   ];
   if (values.baseline !== undefined) {
     // Its own copy of the db: two trackers must not share one SQLite file.
@@ -68,25 +76,7 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const port = freePort();
       children.push(
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--allow-all",
-            t.main,
-            "tracker",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            String(port),
-            "--no-udp",
-            "--admin-token",
-            "bench",
-            "--quiet",
-            ...t.args,
-          ],
-          stdout: "null",
-          stderr: "inherit",
-        }).spawn(),
+        spawnBtoolTracker(port, ["--no-udp", "--admin-token", "bench", "--quiet", ...t.args], { main: t.main }),
       );
       await waitTcpReady(port);
       ports.set(t.name, port);

@@ -6,11 +6,10 @@
 
 import { parseArgs } from "node:util";
 import { toHex } from "../lib/bytes.ts";
-import { median, stopChildren, writeOpentrackerConfig } from "./_common.ts";
+import { median, spawnBtoolTracker, stopChildren, writeOpentrackerConfig } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const BARE = new URL("./_udp_bare.ts", import.meta.url).pathname;
 const DEFAULT_UDPLOAD = new URL("../../shared/tools/udpload.c", import.meta.url).pathname;
 
@@ -29,28 +28,7 @@ const TARGETS: Target[] = [
   {
     name: "btool tracker",
     start: (port) =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-all",
-          MAIN,
-          "tracker",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--db",
-          ":memory:",
-          "--admin-token",
-          "bench",
-          "--snapshot-interval",
-          "0",
-          "--quiet",
-        ],
-        stdin: "null",
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn(),
+      spawnBtoolTracker(port, ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet"]),
   },
   {
     name: "opentracker",
