@@ -177,3 +177,33 @@ export function fromLatin1(text: string): Uint8Array {
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
   return out;
 }
+
+/**
+ * Read the whole body of a Request or Response, or return null once it passes `maxBytes` (declared by
+ * Content-Length or counted while streaming); the rest of an oversized body is cancelled, never buffered.
+ */
+export async function readBodyCapped(
+  message: { readonly body: ReadableStream<Uint8Array> | null; readonly headers: Headers },
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  const body = message.body;
+  if (body === null) return new Uint8Array(0);
+  if (Number(message.headers.get("content-length") ?? "0") > maxBytes) {
+    await body.cancel();
+    return null;
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  return concat(chunks);
+}

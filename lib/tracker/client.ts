@@ -4,7 +4,7 @@
 
 import { decodeBencode, isBytes, isDict } from "../bencode.ts";
 import type { BencodeDict, BencodeValue } from "../bencode.ts";
-import { fromLatin1, fromUtf8, percentEncode, readU16BE, toHex, utf8 } from "../bytes.ts";
+import { fromLatin1, fromUtf8, percentEncode, readBodyCapped, readU16BE, toHex, utf8 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import {
   decodeUdpReply,
@@ -267,32 +267,9 @@ async function httpGet(url: string, options: TrackerClientOptions): Promise<Uint
 }
 
 async function readCapped(response: Response, maxBytes: number, url: string): Promise<Uint8Array> {
-  if (response.body === null) return new Uint8Array(0);
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) {
-    await response.body.cancel();
-    throw new TrackerError("tracker_too_large", `Tracker reply over ${maxBytes} bytes: "${url}"`);
-  }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new TrackerError("tracker_too_large", `Tracker reply over ${maxBytes} bytes: "${url}"`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  const bytes = await readBodyCapped(response, maxBytes);
+  if (bytes === null) throw new TrackerError("tracker_too_large", `Tracker reply over ${maxBytes} bytes: "${url}"`);
+  return bytes;
 }
 
 function decodeReplyDict(body: Uint8Array): BencodeDict {

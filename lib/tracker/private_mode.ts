@@ -3,6 +3,7 @@
 // db (`btool tracker user revoke` while the tracker runs). The HTTP server calls it; it opens no socket itself and
 // never logs a passkey.
 
+import { readBodyCapped } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
@@ -335,26 +336,10 @@ function isHex40(v: unknown): v is string {
 /** @throws {TrackerError} body_too_large, bad_json */
 async function readJson(req: Request): Promise<unknown> {
   if (req.body === null) return null;
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > MAX_BULK_BODY_BYTES) {
-    await req.body.cancel();
-    throw new TrackerError("body_too_large", "Body is too large");
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of req.body) {
-    total += chunk.length;
-    if (total > MAX_BULK_BODY_BYTES) throw new TrackerError("body_too_large", "Body is too large");
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
+  const bytes = await readBodyCapped(req, MAX_BULK_BODY_BYTES);
+  if (bytes === null) throw new TrackerError("body_too_large", "Body is too large");
   try {
-    return JSON.parse(new TextDecoder().decode(all));
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch (err: unknown) {
     throw new TrackerError("bad_json", "Body is not JSON", { cause: err });
   }

@@ -3,7 +3,7 @@
 // and the dashboard. Tracker errors are HTTP 200 + bencoded `failure reason`, never a stack trace.
 // No socket of its own: the caller serves `handler`. Timers (expiry sweep, history, snapshots) stop on close().
 
-import { fromHex, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
+import { fromHex, readBodyCapped, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
 import { TrackerError } from "../errors.ts";
 import type { SnapshotPeer, TorrentMeta, TrackerDb } from "../persist/db.ts";
@@ -591,26 +591,8 @@ export function createTracker(options: TrackerOptions): Tracker {
 
 /** Read a request body as text, or null when it passes `maxBytes`. */
 async function readCappedText(req: Request, maxBytes: number): Promise<string | null> {
-  if (req.body === null) return "";
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) {
-    await req.body.cancel();
-    return null;
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of req.body) {
-    total += chunk.length;
-    if (total > maxBytes) return null;
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  const bytes = await readBodyCapped(req, maxBytes);
+  return bytes === null ? null : new TextDecoder().decode(bytes);
 }
 
 const META_FIELDS: Record<string, keyof TorrentMeta> = {

@@ -6,6 +6,7 @@ import {
   fromLatin1,
   percentDecode,
   percentEncode,
+  readBodyCapped,
   readI32BE,
   readU16BE,
   readU32BE,
@@ -67,4 +68,18 @@ Deno.test("concat(), equals(), compare(), timingSafeEquals() and Latin-1 keys", 
   ok(!timingSafeEquals(a, new Uint8Array([1, 3])));
   const bin = new Uint8Array([0, 0x80, 0xff]);
   deepEqual(fromLatin1(toLatin1(bin)), bin);
+});
+
+Deno.test("readBodyCapped() reads a body whole and refuses one past the cap", async () => {
+  deepEqual(await readBodyCapped(new Response(new Uint8Array([1, 2, 3])), 3), new Uint8Array([1, 2, 3]));
+  deepEqual(await readBodyCapped(new Response(null), 3), new Uint8Array(0));
+  equal(await readBodyCapped(new Response(new Uint8Array(4)), 3), null);
+  const streamed = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new Uint8Array(2));
+      c.enqueue(new Uint8Array(2));
+      c.close();
+    },
+  });
+  equal(await readBodyCapped(new Response(streamed), 3), null);
 });
