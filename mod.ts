@@ -9,6 +9,7 @@ export * from "./lib/metainfo.ts";
 export * from "./lib/pieces.ts";
 export * from "./lib/file_map.ts";
 export * from "./lib/storage/storage.ts";
+export * from "./lib/storage/check.ts";
 export * from "./lib/tracker/udp_codec.ts";
 export * from "./lib/tracker/client.ts";
 export {

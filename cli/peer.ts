@@ -12,12 +12,13 @@ import {
   type Session,
   type SessionStatus,
 } from "../lib/peer/session.ts";
+import { checkData } from "../lib/storage/check.ts";
 import { createEmptyFiles, createFsStorage, dataPath } from "../lib/storage/storage.ts";
 import { Bitfield } from "../lib/wire/bitfield.ts";
 import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, formatEta, formatRate, ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
-import { checkData, formatReport } from "./verify.ts";
+import { formatReport } from "./verify.ts";
 
 /** Default listening port. */
 export const DEFAULT_PORT = 6881;

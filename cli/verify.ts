@@ -2,10 +2,8 @@
 // memory), and prints a verdict per file. Data lives at DIR/<name> (single-file) or DIR/<name>/<path…> (multi-file).
 
 import { BtoolError, UsageError } from "../lib/errors.ts";
-import { pieceSegments } from "../lib/file_map.ts";
 import type { Metainfo } from "../lib/metainfo.ts";
-import { pieceSize } from "../lib/pieces.ts";
-import { createFsStorage, dataPath } from "../lib/storage/storage.ts";
+import { checkData, type FileVerdict, type VerifyReport } from "../lib/storage/check.ts";
 import { parseCommand } from "./args.ts";
 import { ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
@@ -22,91 +20,6 @@ Options:
   -h, --help    show this help
 
 Exit codes: 0 complete and correct, 1 incomplete, damaged or unreadable, 2 bad usage.`;
-
-/** What `btool verify` found for one file. */
-export interface FileVerdict {
-  path: string;
-  length: number;
-  /** `ok`, `bad` (some pieces touching it fail), `missing`, `wrong_size` (size differs from the torrent's). */
-  status: "ok" | "bad" | "missing" | "wrong_size";
-  /** Failing pieces that hold bytes of this file (a piece straddling two files counts for both). */
-  badPieces: number;
-  /** Size on disk, null when missing. */
-  actualSize: number | null;
-}
-
-/** The outcome of checking a torrent's data. */
-export interface VerifyReport {
-  files: FileVerdict[];
-  goodPieces: number;
-  pieceCount: number;
-  goodBytes: number;
-  totalLength: number;
-  isComplete: boolean;
-}
-
-/**
- * Check every piece of `meta` against the data below `dir` (a read-only Storage). Pieces that touch a missing file are counted bad
- * without reading. `onProgress(doneBytes)` is called after each piece.
- * @throws {StorageError} io (an unreadable file that exists)
- */
-export async function checkData(
-  meta: Metainfo,
-  dir: string,
-  options: { onProgress?: (doneBytes: number) => void } = {},
-): Promise<VerifyReport> {
-  const files: FileVerdict[] = [];
-  for (const f of meta.files) {
-    const path = dataPath(dir, f);
-    let actualSize: number | null = f.isPadding ? f.length : null;
-    if (!f.isPadding) {
-      try {
-        const st = await Deno.stat(path);
-        actualSize = st.isFile ? st.size : null;
-      } catch (err: unknown) {
-        if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) throw err;
-      }
-    }
-    files.push({
-      path: f.path.join("/"),
-      length: f.length,
-      status: actualSize === null ? "missing" : actualSize !== f.length ? "wrong_size" : "ok",
-      badPieces: 0,
-      actualSize,
-    });
-  }
-  const storage = createFsStorage(meta, dir, { isReadOnly: true });
-  let goodPieces = 0;
-  let goodBytes = 0;
-  let doneBytes = 0;
-  try {
-    for (let i = 0; i < meta.pieceCount; i++) {
-      const segments = pieceSegments(meta, i);
-      const isReadable = segments.every((s) => files[s.fileIndex]!.status !== "missing");
-      const size = pieceSize(meta, i);
-      if (isReadable && await storage.verifyPiece(i)) {
-        goodPieces++;
-        goodBytes += size;
-      } else {
-        for (const s of segments) files[s.fileIndex]!.badPieces++;
-      }
-      doneBytes += size;
-      options.onProgress?.(doneBytes);
-    }
-  } finally {
-    await storage.close();
-  }
-  for (const f of files) if (f.status === "ok" && f.badPieces > 0) f.status = "bad";
-  return {
-    // BEP 47 padding files are not on disk, so they get no verdict of their own.
-    files: files.filter((_, i) => !meta.files[i]!.isPadding),
-    goodPieces,
-    pieceCount: meta.pieceCount,
-    goodBytes,
-    totalLength: meta.totalLength,
-    isComplete: goodPieces === meta.pieceCount && files.every((f) => f.status === "ok"),
-  };
-}
 
 /** Percentage with one decimal, rounded down so that 100.0% means every byte is good. */
 export function formatPercent(good: number, total: number): string {

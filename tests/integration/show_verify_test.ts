@@ -1,7 +1,8 @@
 // `btool show` and `btool verify` end to end: torrents built in the test, data written to a temp dir.
 
 import { parseMetainfo } from "../../lib/metainfo.ts";
-import { checkData, formatPercent } from "../../cli/verify.ts";
+import { formatPercent } from "../../cli/verify.ts";
+import { checkData } from "../../lib/storage/check.ts";
 import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { fixturePath, withTempDir } from "../_helpers/tmp.ts";
