@@ -11,6 +11,7 @@ import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT } from "../_helpers/libtorrent.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -23,46 +24,12 @@ const MAX_MESSAGES = 10_000;
 /** Connections we accept from the libtorrent leecher (it may retry after a refused encrypted handshake). */
 const MAX_CONNECTIONS = 8;
 
-const SCRIPT = `
-import json, os, sys, time, libtorrent as lt
-mode, d = sys.argv[1], sys.argv[2]
-settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-            "enable_incoming_utp": False, "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
-            "listen_interfaces": "127.0.0.1:0", "alert_mask": lt.alert.category_t.all_categories}
-if mode == "make":
-    fs = lt.file_storage()
-    lt.add_files(fs, os.path.join(d, "data.bin"))
-    t = lt.create_torrent(fs, int(sys.argv[3]))
-    lt.set_piece_hashes(t, d)
-    open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
-    sys.exit(0)
-ses = lt.session(settings)
-ti = lt.torrent_info(os.path.join(d, "t.torrent"))
-deadline = time.time() + 30
-if mode == "seed":
-    h = ses.add_torrent({"ti": ti, "save_path": d})
-    while time.time() < deadline and not h.status().is_seeding:
-        ses.wait_for_alert(100); ses.pop_alerts()
-    print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
-    sys.stdin.read()
-else:
-    out = os.path.join(d, "out")
-    os.makedirs(out, exist_ok=True)
-    h = ses.add_torrent({"ti": ti, "save_path": out})
-    h.connect_peer(("127.0.0.1", int(sys.argv[3])))
-    errors = []
-    while time.time() < deadline and not h.status().is_seeding:
-        ses.wait_for_alert(100)
-        for a in ses.pop_alerts():
-            if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert)):
-                errors.append(a.message())
-    print(json.dumps({"seeding": h.status().is_seeding, "errors": errors[:5]}), flush=True)
-`;
-
 async function makeTorrent(dir: string): Promise<Uint8Array> {
   const data = randomBytes(seededRandom(5), DATA_BYTES);
   await Deno.writeFile(`${dir}/data.bin`, data);
-  const made = await runTool(tool.path, ["-c", SCRIPT, "make", dir, String(PIECE_LENGTH)], { timeoutMs: TIMEOUT_MS });
+  const made = await runTool(tool.path, ["-c", SCRIPT, "make", dir, "data.bin", String(PIECE_LENGTH), "hybrid"], {
+    timeoutMs: TIMEOUT_MS,
+  });
   equal(made.code, 0, made.stderr);
   return data;
 }
@@ -204,7 +171,7 @@ Deno.test({
         equal(run.code, 0, run.stderr);
         const result = JSON.parse(run.stdout);
         ok(result.seeding, `libtorrent finished: ${JSON.stringify(result.errors)}`);
-        deepEqual(await Deno.readFile(`${dir}/out/data.bin`), data);
+        deepEqual(await Deno.readFile(`${dir}/lt_out/data.bin`), data);
         ok(served >= meta.pieceCount);
         console.log(`libtorrent leecher: ${served} blocks served, ${handshakeFailures} refused handshake(s)`);
       } finally {

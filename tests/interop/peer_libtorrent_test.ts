@@ -9,48 +9,12 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT } from "../_helpers/libtorrent.ts";
 import { interopTool, runBtool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
 const TIMEOUT_MS = 60_000;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-const SCRIPT = `
-import json, os, sys, time, libtorrent as lt
-mode, d = sys.argv[1], sys.argv[2]
-settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-            "enable_incoming_utp": False, "enable_outgoing_utp": False, "allow_multiple_connections_per_ip": True,
-            "listen_interfaces": "127.0.0.1:0", "alert_mask": lt.alert.category_t.all_categories}
-if mode == "make":
-    src, piece, flags = sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    fs = lt.file_storage()
-    lt.add_files(fs, os.path.join(d, src))
-    t = lt.create_torrent(fs, piece, flags=lt.create_torrent.v1_only if flags == "v1" else 0)
-    lt.set_piece_hashes(t, d)
-    open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
-    sys.exit(0)
-ses = lt.session(settings)
-ti = lt.torrent_info(os.path.join(d, "t.torrent"))
-deadline = time.time() + 50
-if mode == "seed":
-    h = ses.add_torrent({"ti": ti, "save_path": d})
-    while time.time() < deadline and not h.status().is_seeding:
-        ses.wait_for_alert(100); ses.pop_alerts()
-    print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
-    sys.stdin.read()
-else:
-    out = os.path.join(d, "lt_out")
-    os.makedirs(out, exist_ok=True)
-    h = ses.add_torrent({"ti": ti, "save_path": out})
-    h.connect_peer(("127.0.0.1", int(sys.argv[3])))
-    errors = []
-    while time.time() < deadline and not h.status().is_seeding:
-        ses.wait_for_alert(100)
-        for a in ses.pop_alerts():
-            if isinstance(a, (lt.peer_error_alert, lt.peer_disconnected_alert)):
-                errors.append(a.message())
-    print(json.dumps({"seeding": h.status().is_seeding, "errors": errors[:5]}), flush=True)
-`;
 
 interface Tree {
   path: string;
