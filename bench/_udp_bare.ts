@@ -3,6 +3,7 @@
 // lib/tracker/udp_server.ts (same loop count and send cap), so the ratio measures the tracker's own logic.
 // Run: deno run --allow-net bench/_udp_bare.ts PORT [LOOPS]. Never use it as a tracker.
 
+import { allocBytes } from "../lib/bytes.ts";
 import {
   DEFAULT_UDP_RECEIVE_LOOPS,
   MAX_UDP_PENDING_SENDS,
@@ -41,9 +42,11 @@ async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters:
     if (data.length < 16) continue;
     const action = data[11];
     let reply: Uint8Array;
-    if (action === 0 && data.length >= 16) reply = connect.slice();
-    else if (action === 1 && data.length >= 98) reply = announce.slice();
+    // Fresh arrays carved from a slab (allocBytes), as the tracker's replies are: the fastest a reply can be made.
+    if (action === 0 && data.length >= 16) reply = allocBytes(connect.length);
+    else if (action === 1 && data.length >= 98) reply = allocBytes(announce.length);
     else continue;
+    reply.set(action === 0 ? connect : announce);
     reply.set(data.subarray(12, 16), 4);
     state.pending++;
     conn.send(reply, remote).then(done, done);

@@ -207,3 +207,29 @@ export async function readBodyCapped(
   }
   return concat(chunks);
 }
+
+/** Bytes per slab of allocBytes: one fresh ArrayBuffer serves many small allocations. */
+const SLAB_BYTES = 64 * 1024;
+/** Requests above this size get their own buffer (a slab's tail stays useful). */
+const SLAB_MAX_REQUEST = 4 * 1024;
+let slab = new Uint8Array(0);
+let slabAt = 0;
+
+/**
+ * A zero-filled `Uint8Array` of `length` bytes, like `new Uint8Array(length)` but carved from a shared slab: in Deno
+ * 2.9 every fresh ArrayBuffer costs about 1 µs (measured: `new Uint8Array(20)` 0.86 µs, a view 0.04 µs), which is
+ * most of a tracker announce's own cost. Regions are never reused (a bump pointer; a new slab when full), so a
+ * result may be kept or handed to Deno (a Response body, a datagram) like any array. Its `.buffer` is the slab:
+ * never transfer or detach it, and always honour `byteOffset`.
+ */
+export function allocBytes(length: number): Uint8Array<ArrayBuffer> {
+  if (length > SLAB_MAX_REQUEST) return new Uint8Array(length);
+  if (slabAt + length > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabAt = 0;
+  }
+  const out = slab.subarray(slabAt, slabAt + length);
+  // 8-byte steps keep later views aligned (cheap reads of whole words by anyone who wants them).
+  slabAt += (length + 7) & ~7;
+  return out;
+}

@@ -4,6 +4,7 @@
 // Replies are written straight into one exact-size buffer (hot path); keys are in bencode's sorted order.
 
 import { encodeBencode } from "../bencode.ts";
+import { allocBytes } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import {
   type AnnounceEvent,
@@ -31,7 +32,7 @@ export interface ParseAnnounceOptions {
 
 /** Decode `text[start, end)`, a percent-encoded fixed-size value (INTEROP.md 1: %XX either case, `+` literal). */
 function decodeHashParam(text: string, start: number, end: number, name: string, bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes);
+  const out = allocBytes(bytes);
   let n = 0;
   let i = start;
   // Hot path: one pass, a table for hex digits, the error paths out of line.
@@ -253,7 +254,7 @@ export function encodeAnnounceResult(result: AnnounceResult, options: EncodeAnno
     K_PEERS.length + decimalDigits(peers4.length) + 1 + peers4.length + 1;
   if (peers6.length > 0) size += K_PEERS6.length + decimalDigits(peers6.length) + 1 + peers6.length;
   if (warning !== undefined) size += K_WARNING.length + decimalDigits(warning.length) + 1 + warning.length;
-  const buf = new Uint8Array(size);
+  const buf = allocBytes(size);
   let at = 0;
   buf.set(K_COMPLETE, at);
   at = writeDecimal(buf, at + K_COMPLETE.length, complete);

@@ -3,6 +3,7 @@
 // (no reply: no amplification, no reflection), a bad connection id is "error" (an action-3 reply echoing the id).
 
 import {
+  allocBytes,
   fromUtf8,
   readI32BE,
   readU16BE,
@@ -284,13 +285,13 @@ function writeHeader(out: Uint8Array, action: number, transactionId: number): vo
 export function encodeUdpReply(reply: UdpReply): Uint8Array {
   switch (reply.type) {
     case "connect": {
-      const out = new Uint8Array(16);
+      const out = allocBytes(16);
       writeHeader(out, UdpAction.Connect, reply.transactionId);
       out.set(reply.connectionId.subarray(0, CONNECTION_ID_BYTES), 8);
       return out;
     }
     case "announce": {
-      const out = new Uint8Array(20 + reply.peers.length);
+      const out = allocBytes(20 + reply.peers.length);
       writeHeader(out, UdpAction.Announce, reply.transactionId);
       // BEP 15 order: interval, leechers, seeders (INTEROP.md 13).
       writeU32BE(out, 8, clampU32(reply.interval));
@@ -300,7 +301,7 @@ export function encodeUdpReply(reply: UdpReply): Uint8Array {
       return out;
     }
     case "scrape": {
-      const out = new Uint8Array(8 + 12 * reply.files.length);
+      const out = allocBytes(8 + 12 * reply.files.length);
       writeHeader(out, UdpAction.Scrape, reply.transactionId);
       let at = 8;
       for (const f of reply.files) {
@@ -508,7 +509,9 @@ export function createConnectionIdIssuer(options: ConnectionIdIssuerOptions): Co
 
   return {
     issue(address, port) {
-      return compute(Math.floor(now() / periodMs), address, port).slice();
+      const id = allocBytes(CONNECTION_ID_BYTES);
+      id.set(compute(Math.floor(now() / periodMs), address, port));
+      return id;
     },
     verify(connectionId, address, port) {
       if (connectionId.length !== CONNECTION_ID_BYTES) return false;

@@ -3,7 +3,7 @@
 // answers junk (no amplification, no reflection) and never sends a reply larger than ~1,200 bytes.
 // Invariant: the store is the HTTP tracker's own object, so peers of both transports see each other.
 
-import { toHex, writeU32BE } from "../bytes.ts";
+import { allocBytes, toHex, writeU32BE } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import type { TrackerDb } from "../persist/db.ts";
 import {
@@ -222,7 +222,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
     stats.announces++;
     // BEP 15 announce reply, written directly (the hot path): action 1, transaction id, interval, leechers, seeders,
     // then the peers copied out of the store's scratch buffer. Counts are < 2^32 (the store's caps).
-    const out = new Uint8Array(ANNOUNCE_REPLY_HEADER_BYTES + cut);
+    const out = allocBytes(ANNOUNCE_REPLY_HEADER_BYTES + cut);
     out[3] = UdpAction.Announce;
     writeU32BE(out, 4, r.transactionId);
     writeU32BE(out, 8, jitterInterval(intervalS, random));

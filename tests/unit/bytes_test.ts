@@ -1,4 +1,5 @@
 import {
+  allocBytes,
   compare,
   concat,
   equals,
@@ -82,4 +83,19 @@ Deno.test("readBodyCapped() reads a body whole and refuses one past the cap", as
     },
   });
   equal(await readBodyCapped(new Response(streamed), 3), null);
+});
+
+Deno.test("allocBytes() gives zero-filled, disjoint arrays that stay valid, small or large", () => {
+  const arrays: Uint8Array[] = [];
+  // Enough to cross several slabs, with odd sizes and one past the slab threshold.
+  for (let i = 0; i < 3000; i++) {
+    const a = allocBytes(i === 1500 ? 100_000 : 1 + (i * 37) % 300);
+    ok(a.every((b) => b === 0), `array ${i} is zero-filled`);
+    a.fill(i & 0xff);
+    arrays.push(a);
+  }
+  // No array was handed out twice or overlaps another: each still holds its own fill.
+  arrays.forEach((a, i) => ok(a.every((b) => b === (i & 0xff)), `array ${i} kept its bytes`));
+  equal(allocBytes(0).length, 0);
+  equal(allocBytes(100_000).byteOffset, 0);
 });
