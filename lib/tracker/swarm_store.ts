@@ -717,6 +717,9 @@ export class MemorySwarmStore implements SwarmStore {
     const withIds = options.withPeerIds === true;
     this.#n4 = 0;
     this.#n6 = 0;
+    // IPv4 records without ids are copied inline (the hot path: one loop, no call per peer); the rest via #take.
+    const out4 = this.#out4;
+    const isSlow = withIds;
     if (want === eligible) {
       for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, base, i, withIds);
     } else {
@@ -739,7 +742,19 @@ export class MemorySwarmStore implements SwarmStore {
         for (let k = 0; k < SAMPLE_RUN && taken < want; k++) {
           if (marks[i] !== gen) {
             marks[i] = gen;
-            this.#take(rec, base, i, withIds);
+            const o = base + i * REC_WORDS;
+            const pw = rec[o + W_PORT]!;
+            if (isSlow || (pw >>> 16) & FLAG_IPV6) this.#take(rec, base, i, withIds);
+            else {
+              const a = rec[o + W_ADDR]!;
+              const at = this.#n4++ * COMPACT_PEER4_BYTES;
+              out4[at] = a >>> 24;
+              out4[at + 1] = a >>> 16;
+              out4[at + 2] = a >>> 8;
+              out4[at + 3] = a;
+              out4[at + 4] = pw >>> 8;
+              out4[at + 5] = pw;
+            }
             taken++;
           }
           if (++i === range) i = 0;

@@ -1,0 +1,101 @@
+// Piece Worker for `PieceWriter` (lib/storage/piece_writer.ts): checks a downloaded piece's SHA-1 and, when it
+// matches, writes the piece's ranges to their files, so neither hashing nor file writes run on the session's JS
+// thread. Jobs are handled one at a time in arrival order. Piece bytes arrive in a SharedArrayBuffer (nothing is
+// copied or transferred; the main thread keeps them intact until the reply). Loaded only by piece_writer.ts via a
+// static `new URL(..., import.meta.url)`; never prints.
+
+import { sha1 } from "./sha1.ts";
+
+/** One file range to write: `length` bytes of the piece from `at`, to `path` at `fileOffset`. */
+export interface PieceWrite {
+  path: string;
+  fileOffset: number;
+  at: number;
+  length: number;
+}
+
+/** What the main thread posts: a piece to check and write, or the request to close every file. */
+export type PieceRequest =
+  | { type: "job"; id: number; data: Uint8Array; expected: Uint8Array; writes: PieceWrite[] }
+  | { type: "close" };
+
+/** What the worker posts back: the verdict on a job (written when `ok`), a failed write, or that files are closed. */
+export type PieceReply =
+  | { type: "done"; id: number; ok: boolean }
+  | { type: "error"; id: number; message: string }
+  | { type: "closed" };
+
+/** Files kept open at once; the least recently used is closed first. */
+const MAX_OPEN_FILES = 64;
+
+interface WorkerScope {
+  onmessage: ((e: MessageEvent<PieceRequest>) => void) | null;
+  postMessage(message: PieceReply): void;
+}
+
+const scope = self as unknown as WorkerScope;
+const files = new Map<string, Deno.FsFile>(); // insertion order = least recently used first
+
+function open(path: string): Deno.FsFile {
+  const cached = files.get(path);
+  if (cached !== undefined) {
+    files.delete(path);
+    files.set(path, cached);
+    return cached;
+  }
+  while (files.size >= MAX_OPEN_FILES) {
+    const [oldest, f] = files.entries().next().value as [string, Deno.FsFile];
+    files.delete(oldest);
+    f.close();
+  }
+  const cut = path.lastIndexOf("/");
+  if (cut > 0) Deno.mkdirSync(path.slice(0, cut), { recursive: true });
+  const file = Deno.openSync(path, { write: true, create: true });
+  files.set(path, file);
+  return file;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+scope.onmessage = (e) => {
+  const m = e.data;
+  if (m.type === "close") {
+    for (const f of files.values()) f.close();
+    files.clear();
+    scope.postMessage({ type: "closed" });
+    return;
+  }
+  const { id, data, expected, writes } = m;
+  if (!sameBytes(sha1(data), expected)) {
+    scope.postMessage({ type: "done", id, ok: false });
+    return;
+  }
+  let path = "";
+  try {
+    for (const w of writes) {
+      path = w.path;
+      const file = open(w.path);
+      file.seekSync(w.fileOffset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < w.length) done += file.writeSync(data.subarray(w.at + done, w.at + w.length));
+    }
+  } catch (err: unknown) {
+    const f = files.get(path);
+    if (f !== undefined) {
+      files.delete(path);
+      try {
+        f.close();
+      } catch {
+        // already closed
+      }
+    }
+    const message = `Cannot write "${path}": ${err instanceof Error ? err.message : String(err)}`;
+    scope.postMessage({ type: "error", id, message });
+    return;
+  }
+  scope.postMessage({ type: "done", id, ok: true });
+};
