@@ -737,6 +737,7 @@ export class MemorySwarmStore implements SwarmStore {
       if (self < range) marks[self] = gen;
       const random = options.random;
       let taken = 0;
+      let n4 = 0;
       for (let runs = Math.ceil(want / SAMPLE_RUN) * 3; runs > 0 && taken < want; runs--) {
         let i = (random() * range) | 0;
         for (let k = 0; k < SAMPLE_RUN && taken < want; k++) {
@@ -744,10 +745,14 @@ export class MemorySwarmStore implements SwarmStore {
             marks[i] = gen;
             const o = base + i * REC_WORDS;
             const pw = rec[o + W_PORT]!;
-            if (isSlow || (pw >>> 16) & FLAG_IPV6) this.#take(rec, base, i, withIds);
+            if (isSlow || (pw >>> 16) & FLAG_IPV6) {
+              this.#n4 = n4;
+              this.#take(rec, base, i, withIds);
+              n4 = this.#n4;
+            }
             else {
               const a = rec[o + W_ADDR]!;
-              const at = this.#n4++ * COMPACT_PEER4_BYTES;
+              const at = n4++ * COMPACT_PEER4_BYTES;
               out4[at] = a >>> 24;
               out4[at + 1] = a >>> 16;
               out4[at + 2] = a >>> 8;
@@ -760,6 +765,7 @@ export class MemorySwarmStore implements SwarmStore {
           if (++i === range) i = 0;
         }
       }
+      this.#n4 = n4;
       if (taken < want) {
         const start = (random() * range) | 0;
         for (let k = 0; k < range && taken < want; k++) {
