@@ -18,6 +18,10 @@ export const MAX_BULK_BODY_BYTES = 64 * 1024 * 1024;
 export const MAX_BULK_TORRENTS = 10_000;
 /** Cap on file entries kept per torrent in registered metadata (the count is always kept). */
 export const MAX_META_FILES = 1_000;
+/** Default period of the background accounting flush (the tracker's snapshot then finds little left to write). */
+export const DEFAULT_ACCOUNTING_FLUSH_MS = 10_000;
+/** Peer rows per background flush step (~12 µs each): one step, then the event loop serves announces again. */
+export const ACCOUNTING_FLUSH_CHUNK_PEERS = 1_000;
 
 /** Per-user totals in an admin /stats. */
 export interface StatsUser {
@@ -45,7 +49,11 @@ export interface PrivateModeOptions {
   onWarning: (message: string) => void;
   /** 0 turns the db poll off (tests call poll()). */
   pollIntervalMs?: number;
-  /** Accounting is written by `flush()`, which the tracker calls with each swarm snapshot; this adds a timer. */
+  /**
+   * Period of the background accounting flush, written ACCOUNTING_FLUSH_CHUNK_PEERS peers per event-loop turn
+   * (default 0: none; `createTracker` passes DEFAULT_ACCOUNTING_FLUSH_MS). `flush()` (snapshots, close) writes
+   * everything at once.
+   */
   flushIntervalMs?: number;
 }
 
@@ -69,6 +77,8 @@ export class PrivateMode {
   readonly #now: () => number;
   readonly #onWarning: (message: string) => void;
   readonly #timers: ReturnType<typeof setInterval>[] = [];
+  /** The next step of a running background flush, or null. */
+  #flushStep: ReturnType<typeof setTimeout> | null = null;
   #dataVersion: number;
   readonly #peerTimeoutMs: number;
 
@@ -97,7 +107,7 @@ export class PrivateMode {
     const pollMs = options.pollIntervalMs ?? DB_POLL_INTERVAL_MS;
     if (pollMs > 0) this.#timers.push(setInterval(() => this.#guard("reload users", () => this.poll()), pollMs));
     const flushMs = options.flushIntervalMs ?? 0;
-    if (flushMs > 0) this.#timers.push(setInterval(() => this.#guard("save accounting", () => this.flush()), flushMs));
+    if (flushMs > 0) this.#timers.push(setInterval(() => this.#backgroundFlush(), flushMs));
   }
 
   #guard(what: string, fn: () => unknown): void {
@@ -176,7 +186,31 @@ export class PrivateMode {
     this.access.setUsers(this.users.activeAccessUsers());
   }
 
-  /** Write accounting deltas now. @returns peer rows written */
+  /**
+   * Write accounting a chunk per event-loop turn until nothing is left, then expire idle counters. At most one runs;
+   * a failed step is reported and the rest waits for the next period (nothing is lost).
+   */
+  #backgroundFlush(): void {
+    if (this.#flushStep !== null) return;
+    const step = () => {
+      this.#flushStep = null;
+      try {
+        this.accounting.flush(ACCOUNTING_FLUSH_CHUNK_PEERS);
+        if (this.accounting.dirtyCount > 0) this.#flushStep = setTimeout(step, 0);
+        else this.accounting.expire(this.#now() - this.#peerTimeoutMs);
+      } catch (err: unknown) {
+        this.#onWarning(`Cannot save accounting: ${errorText(err)}`);
+      }
+    };
+    step();
+  }
+
+  /** True while a background flush has steps left. */
+  get isFlushing(): boolean {
+    return this.#flushStep !== null;
+  }
+
+  /** Write accounting deltas now, all of them. @returns peer rows written */
   flush(): number {
     const n = this.accounting.flush();
     // Counters of peers gone from the swarm (silent past the peer timeout) are dropped, in memory and db.
@@ -205,6 +239,8 @@ export class PrivateMode {
   close(): void {
     for (const t of this.#timers) clearInterval(t);
     this.#timers.length = 0;
+    if (this.#flushStep !== null) clearTimeout(this.#flushStep);
+    this.#flushStep = null;
     this.#guard("save accounting", () => this.flush());
   }
 

@@ -27,7 +27,7 @@ import {
   parseAnnounceQuery,
   parseScrapeQuery,
 } from "./http_codec.ts";
-import { isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
+import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
 import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
 import { MemorySwarmStore, type SwarmStore } from "./swarm_store.ts";
 
@@ -100,6 +100,8 @@ export interface TrackerOptions {
   leakMaxIps?: number;
   /** How often to notice user/registry changes made by other processes (default 1 s); 0 = never. */
   privatePollIntervalMs?: number;
+  /** Period of the background accounting flush (default DEFAULT_ACCOUNTING_FLUSH_MS); 0 = only with snapshots. */
+  accountingFlushIntervalMs?: number;
 }
 
 /** One history sample of /stats. */
@@ -209,6 +211,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     now,
     onWarning,
     ...(options.privatePollIntervalMs === undefined ? {} : { pollIntervalMs: options.privatePollIntervalMs }),
+    flushIntervalMs: options.accountingFlushIntervalMs ?? DEFAULT_ACCOUNTING_FLUSH_MS,
   });
   const startedMs = now();
 

@@ -73,8 +73,9 @@ const INITIAL_COUNTER_ENTRIES = 1024;
 const ENTRY_WORDS = 16;
 const W_HASH = 12;
 const W_DIRTY = 13;
-/** Float64 columns per entry in `#numbers`: last uploaded, last downloaded, last seen (ms). */
-const ENTRY_NUMBERS = 4;
+/** Float64 columns per entry in `#numbers`: last uploaded, last downloaded, last seen (ms), user id, and the
+ * uploaded and downloaded deltas not yet written (so a partial flush writes each entry's deltas with its counters). */
+const ENTRY_NUMBERS = 6;
 
 function mixWord(h: number, w: number): number {
   // murmur3's 32-bit block mix.
@@ -218,6 +219,8 @@ export class PeerCounters {
     this.#numbers[n + 1] = counters.downloaded;
     this.#numbers[n + 2] = counters.lastSeenMs;
     this.#numbers[n + 3] = userId;
+    this.#numbers[n + 4] = 0;
+    this.#numbers[n + 5] = 0;
     if (counters.isDirty) this.#markDirty(e);
     this.#place(this.#hash, e);
     return e;
@@ -279,10 +282,41 @@ export class PeerCounters {
     return this.#dirtyList.slice(0, this.#dirtyCount);
   }
 
-  /** Mark every entry clean (after they were written). */
+  /** Mark every entry clean (after they were written); their unwritten deltas become zero. */
   clearDirty(): void {
-    for (let i = 0; i < this.#dirtyCount; i++) this.#words[this.#dirtyList[i]! * ENTRY_WORDS + W_DIRTY] = -1;
-    this.#dirtyCount = 0;
+    this.cleanDirtyTail(this.#dirtyCount);
+  }
+
+  /** The last `max` dirty entries (a copy): what `cleanDirtyTail(result.length)` cleans. */
+  dirtyTail(max: number): Int32Array {
+    return this.#dirtyList.slice(Math.max(0, this.#dirtyCount - max), this.#dirtyCount);
+  }
+
+  /** Mark the last `count` dirty entries clean (after they were written); their unwritten deltas become zero. */
+  cleanDirtyTail(count: number): void {
+    const from = Math.max(0, this.#dirtyCount - count);
+    for (let i = from; i < this.#dirtyCount; i++) {
+      const e = this.#dirtyList[i]!;
+      this.#words[e * ENTRY_WORDS + W_DIRTY] = -1;
+      this.#numbers[e * ENTRY_NUMBERS + 4] = 0;
+      this.#numbers[e * ENTRY_NUMBERS + 5] = 0;
+    }
+    this.#dirtyCount = from;
+  }
+
+  /** Add unwritten deltas to entry `e` (which is dirty: `update` or a dirty `insert` came first). */
+  addPending(e: number, uploaded: number, downloaded: number): void {
+    const n = e * ENTRY_NUMBERS;
+    this.#numbers[n + 4] = Math.min(Number.MAX_SAFE_INTEGER, this.#numbers[n + 4]! + uploaded);
+    this.#numbers[n + 5] = Math.min(Number.MAX_SAFE_INTEGER, this.#numbers[n + 5]! + downloaded);
+  }
+
+  pendingUploadedAt(e: number): number {
+    return this.#numbers[e * ENTRY_NUMBERS + 4]!;
+  }
+
+  pendingDownloadedAt(e: number): number {
+    return this.#numbers[e * ENTRY_NUMBERS + 5]!;
   }
 
   /** Remove clean entries last seen before `beforeMs`. @returns how many were removed */
@@ -330,6 +364,16 @@ export class PeerCounters {
   }
 }
 
+/** Add to a user's totals in `map` (capped at MAX_SAFE_INTEGER). */
+function addTotals(map: Map<number, PendingTotals>, userId: number, uploaded: number, downloaded: number): void {
+  const t = map.get(userId);
+  if (t === undefined) map.set(userId, { uploaded, downloaded });
+  else {
+    t.uploaded = Math.min(Number.MAX_SAFE_INTEGER, t.uploaded + uploaded);
+    t.downloaded = Math.min(Number.MAX_SAFE_INTEGER, t.downloaded + downloaded);
+  }
+}
+
 const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Per-user totals not yet in the db, as returned by `Accounting.pending`. */
@@ -343,15 +387,18 @@ export interface PendingTotals {
  * (user, torrent, peer) the last values are kept and only positive deltas are added; a decrease means a restart,
  * so the new value itself is the delta. A peer seen for the first time counts its values only on `started` (a new
  * session); otherwise (the tracker restarted, or forgot it) they are its baseline: never counted twice.
- * Deltas and last counters are written together by `flush()` in one transaction (the tracker calls it with each
- * swarm snapshot), so after a crash totals and last counters agree: at most one snapshot period is lost.
- * Invariant: `#pending` holds exactly the deltas since the last flush; the dirty entries of `#peers` exactly the
- * last counters changed since then.
+ * Each peer's deltas are written with its last counters in one transaction by `flush()`, whole or a chunk of
+ * peers at a time (so a large flush need not stall the tracker), so after a crash totals and last counters agree:
+ * nothing is counted twice and at most the unwritten deltas are lost.
+ * Invariants: the dirty entries of `#peers` are exactly the last counters changed since they were written, each
+ * carrying its unwritten deltas; `#loose` holds the unwritten deltas of peers the capped table could not hold;
+ * `#pending` is, per user, the sum of both.
  */
 export class Accounting {
   readonly #db: TrackerDb;
   readonly #peers: PeerCounters;
   readonly #pending = new Map<number, PendingTotals>();
+  readonly #loose = new Map<number, PendingTotals>();
 
   /** Loads the last counters seen since `sinceMs` (the peer timeout) from the db. */
   constructor(db: TrackerDb, options: { sinceMs?: number; maxPeers?: number } = {}) {
@@ -386,13 +433,13 @@ export class Accounting {
   ): void {
     const { uploaded, downloaded, nowMs } = counters;
     const peers = this.#peers;
-    const e = peers.find(userId, infoHash, peerId);
+    let e = peers.find(userId, infoHash, peerId);
     let dUp: number;
     let dDown: number;
     if (e < 0) {
       dUp = counters.isStarted === true ? uploaded : 0;
       dDown = counters.isStarted === true ? downloaded : 0;
-      peers.insert(userId, infoHash, peerId, { uploaded, downloaded, lastSeenMs: nowMs, isDirty: true });
+      e = peers.insert(userId, infoHash, peerId, { uploaded, downloaded, lastSeenMs: nowMs, isDirty: true });
     } else {
       const lastUp = peers.uploadedAt(e);
       const lastDown = peers.downloadedAt(e);
@@ -401,12 +448,9 @@ export class Accounting {
       peers.update(e, uploaded, downloaded, nowMs);
     }
     if (dUp === 0 && dDown === 0) return;
-    const t = this.#pending.get(userId);
-    if (t === undefined) this.#pending.set(userId, { uploaded: dUp, downloaded: dDown });
-    else {
-      t.uploaded = Math.min(Number.MAX_SAFE_INTEGER, t.uploaded + dUp);
-      t.downloaded = Math.min(Number.MAX_SAFE_INTEGER, t.downloaded + dDown);
-    }
+    if (e >= 0) peers.addPending(e, dUp, dDown);
+    else addTotals(this.#loose, userId, dUp, dDown);
+    addTotals(this.#pending, userId, dUp, dDown);
   }
 
   /** Deltas of `userId` not yet flushed. */
@@ -414,17 +458,30 @@ export class Accounting {
     return { ...(this.#pending.get(userId) ?? { uploaded: 0, downloaded: 0 }) };
   }
 
+  /** Peers whose last counters (and deltas) are not written yet. */
+  get dirtyCount(): number {
+    return this.#peers.dirtyCount;
+  }
+
   /**
-   * Write pending deltas and changed last counters in one transaction. On failure nothing is lost: the same
-   * values are written by the next flush. @returns how many peer rows were written
+   * Write unwritten deltas and changed last counters of up to `maxPeers` peers (all by default) in one transaction;
+   * call again while `dirtyCount` > 0 to write the rest. On failure nothing is lost: the same values are written by
+   * the next flush. @returns how many peer rows were written
    * @throws {PersistError} `db_busy`, `write_failed`
    */
-  flush(): number {
+  flush(maxPeers: number = Number.POSITIVE_INFINITY): number {
     const p = this.#peers;
+    const entries = p.dirtyTail(maxPeers);
+    const written = new Map<number, PendingTotals>();
+    for (const [userId, t] of this.#loose) addTotals(written, userId, t.uploaded, t.downloaded);
     const peers: UserPeerCounters[] = [];
-    for (const e of p.dirtyEntries()) {
+    for (const e of entries) {
+      const userId = p.userIdAt(e);
+      const up = p.pendingUploadedAt(e);
+      const down = p.pendingDownloadedAt(e);
+      if (up !== 0 || down !== 0) addTotals(written, userId, up, down);
       peers.push({
-        userId: p.userIdAt(e),
+        userId,
         infoHashHex: p.infoHashHexAt(e),
         peerIdHex: p.peerIdHexAt(e),
         lastUploaded: p.uploadedAt(e),
@@ -433,12 +490,19 @@ export class Accounting {
       });
     }
     const batch: AccountingBatch = {
-      deltas: [...this.#pending].map(([userId, t]) => ({ userId, ...t })),
+      deltas: [...written].map(([userId, t]) => ({ userId, ...t })),
       peers,
     };
     this.#db.saveAccounting(batch);
-    p.clearDirty();
-    this.#pending.clear();
+    p.cleanDirtyTail(entries.length);
+    this.#loose.clear();
+    for (const [userId, t] of written) {
+      const left = this.#pending.get(userId);
+      if (left === undefined) continue;
+      left.uploaded = Math.max(0, left.uploaded - t.uploaded);
+      left.downloaded = Math.max(0, left.downloaded - t.downloaded);
+      if (left.uploaded === 0 && left.downloaded === 0) this.#pending.delete(userId);
+    }
     return peers.length;
   }
 

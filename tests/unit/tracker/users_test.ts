@@ -78,6 +78,60 @@ Deno.test("Accounting resumes from the db after a restart: nothing counted twice
   });
 });
 
+/** Peer id number `i` (distinct 20-byte ids). */
+function peerNo(i: number): Uint8Array {
+  const id = new Uint8Array(20);
+  new DataView(id.buffer).setUint32(16, i);
+  return id;
+}
+
+Deno.test("Accounting.flush(max) writes a chunk of peers with exactly their deltas: a crash in between counts nothing twice", () => {
+  withDb((db) => {
+    const users = new Users(db);
+    const u = users.add("alice", 0).id;
+    const v = users.add("bob", 0).id;
+    const first = new Accounting(db);
+    for (let i = 0; i < 10; i++) {
+      const who = i < 7 ? u : v;
+      first.record(who, HASH, peerNo(i), { uploaded: 0, downloaded: 0, isStarted: true, nowMs: 1 });
+      first.record(who, HASH, peerNo(i), { uploaded: 100, downloaded: 10, nowMs: 2 });
+    }
+    equal(first.dirtyCount, 10);
+    equal(first.flush(4), 4);
+    equal(first.dirtyCount, 6);
+    // The db holds the 4 written peers' counters and exactly their deltas; the rest is still pending in memory.
+    const written = db.getUser("alice")!.uploaded + db.getUser("bob")!.uploaded;
+    equal(written, 400);
+    equal(db.getUser("alice")!.downloaded + db.getUser("bob")!.downloaded, 40);
+    equal(first.pending(u).uploaded + first.pending(v).uploaded, 600);
+    // Crash now: a restarted tracker knows the 4 written peers; the others become baselines (their deltas are lost,
+    // never doubled). Every peer then announces 50 more.
+    const second = new Accounting(db, { sinceMs: 0 });
+    equal(second.size, 4);
+    for (let i = 0; i < 10; i++) {
+      second.record(i < 7 ? u : v, HASH, peerNo(i), { uploaded: 150, downloaded: 10, nowMs: 3 });
+    }
+    second.flush();
+    equal(db.getUser("alice")!.uploaded + db.getUser("bob")!.uploaded, 400 + 4 * 50);
+  });
+  withDb((db) => {
+    // Without a crash, chunks add up to the whole.
+    const u = new Users(db).add("alice", 0).id;
+    const acc = new Accounting(db, { maxPeers: 8 });
+    for (let i = 0; i < 10; i++) {
+      acc.record(u, HASH, peerNo(i), { uploaded: 7, downloaded: 1, isStarted: true, nowMs: 1 });
+    }
+    let rounds = 0;
+    while (acc.dirtyCount > 0 && rounds++ < 10) acc.flush(3);
+    equal(rounds, 3);
+    deepEqual(acc.pending(u), { uploaded: 0, downloaded: 0 });
+    const row = db.getUser("alice")!;
+    // 8 remembered peers and 2 the capped table could not hold: every delta is written once.
+    deepEqual([row.uploaded, row.downloaded], [70, 10]);
+    equal(db.loadUserPeers(0).length, 8);
+  });
+});
+
 Deno.test("Accounting memory is capped; expire() forgets idle counters", () => {
   withDb((db) => {
     const u = new Users(db).add("alice", 0).id;
