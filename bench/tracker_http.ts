@@ -41,13 +41,23 @@ function bareBody(): Uint8Array {
   return out;
 }
 
-/** `--bare-server PORT`: the reference handler, run in its own process like the others. */
-function serveBare(port: number): void {
+/**
+ * `--bare-server PORT`: the reference handler, run in its own process like the others. With `--bare-read` it also
+ * reads what every tracker must (the request URL and the client's address) before answering the same fixed body:
+ * the floor of any tracker on Deno.serve.
+ */
+function serveBare(port: number, isReading: boolean): void {
   const body = bareBody();
   const headers = { "content-type": "text/plain" };
+  let sink = 0;
   Deno.serve(
     { hostname: "127.0.0.1", port, onListen: () => {} },
-    () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
+    isReading
+      ? (req, info) => {
+        sink += req.url.length + (info.remoteAddr as Deno.NetAddr).hostname.length;
+        return new Response(body as Uint8Array<ArrayBuffer>, { headers: sink >= 0 ? headers : {} });
+      }
+      : () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
   );
 }
 
@@ -96,6 +106,15 @@ const TARGETS: Target[] = [
         stderr: "inherit",
       }).spawn(),
   },
+  {
+    name: "bare + read URL",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-read"],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
 ];
 
 async function main(): Promise<void> {
@@ -107,11 +126,12 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "64" },
       threads: { type: "string", default: "2" },
       "bare-server": { type: "string" },
+      "bare-read": { type: "boolean", default: false },
       baseline: { type: "string" },
       "v8-flags": { type: "string", default: "" },
     },
   });
-  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]));
+  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-read"]);
   const o = {
     duration: Number(values.duration),
     connections: Number(values.connections),
@@ -186,6 +206,14 @@ async function main(): Promise<void> {
   }
   console.log(`  close:     btool / bare Deno.serve = ${ratio(bc, med("close", "bare Deno.serve").rate)}`);
   console.log(`  keepalive: btool / bare Deno.serve = ${ratio(bk, med("keepalive", "bare Deno.serve").rate)} (≥ 0.9)`);
+  // The runtime's own ceilings: what no tracker on Deno.serve can beat, whatever its logic costs.
+  for (const mode of ["close", "keepalive"] as WrkMode[]) {
+    const bare = med(mode, "bare Deno.serve").rate;
+    console.log(
+      `  ${(mode + ":").padEnd(10)} bare + read URL / bare = ${ratio(med(mode, "bare + read URL").rate, bare)}` +
+        (isOpentracker ? `; bare Deno.serve / opentracker = ${ratio(bare, med(mode, "opentracker").rate)}` : ""),
+    );
+  }
   if (values.baseline !== undefined) {
     console.log(`  close:     btool / baseline        = ${ratio(bc, med("close", "btool baseline").rate)}`);
     console.log(`  keepalive: btool / baseline        = ${ratio(bk, med("keepalive", "btool baseline").rate)}`);
