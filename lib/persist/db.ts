@@ -31,7 +31,7 @@ export interface TorrentRecord extends TorrentMeta {
   completed: number;
 }
 
-/** One live peer as stored in the swarm snapshot. */
+/** One live peer of a swarm snapshot in the row format of schema versions 1–2 (`loadLegacySwarmSnapshot`). */
 export interface SnapshotPeer {
   infoHashHex: string;
   peerIdHex: string;
@@ -41,6 +41,19 @@ export interface SnapshotPeer {
   uploaded: number;
   downloaded: number;
   lastSeenMs: number;
+}
+
+/** The current swarm snapshot: chunks of records written by `writeSwarmChunk`, made current by `commitSwarmSnapshot`. */
+export interface SwarmSnapshot {
+  generation: number;
+  /** The record format the writer named (the db stores records as opaque bytes). */
+  format: string;
+  peers: number;
+  savedMs: number;
+  /** Chunk count. */
+  chunkCount: number;
+  /** The chunks in order, read one at a time (valid while the db is open and this snapshot is current). */
+  chunks(): Iterable<Uint8Array>;
 }
 
 /** A committed change to a torrent's counters, reported to `TrackerDb.observeCounters` listeners. */
@@ -157,6 +170,15 @@ export const MIGRATIONS: readonly string[] = [
      last_seen_ms    INTEGER NOT NULL,
      PRIMARY KEY (user_id, info_hash, peer_id)
    ) WITHOUT ROWID;`,
+  // 3: the swarm snapshot as chunks of fixed-size binary records (about 1 MiB each, written one per event-loop turn)
+  // by generation; settings.swarm_snapshot_generation names the complete one. Rows left in swarm_snapshot by an
+  // older build are restored once (loadLegacySwarmSnapshot) and the table is dropped by the first commit.
+  `CREATE TABLE swarm_chunks (
+     generation INTEGER NOT NULL,
+     seq        INTEGER NOT NULL,
+     records    BLOB NOT NULL,
+     PRIMARY KEY (generation, seq)
+   );`,
 ];
 
 /** The schema version this build writes. */
@@ -265,9 +287,11 @@ function arrayToRecord(r: unknown[]): TorrentRecord {
 const TORRENT_COLUMNS =
   "info_hash, is_registered, name, size, piece_length, comment, created_by, extra, first_seen_ms, last_seen_ms, completed";
 
-/** Rows per INSERT when writing the swarm snapshot: fewer statement calls, well under SQLite's 32766 variables. */
-const SNAPSHOT_BATCH_ROWS = 200;
-const SNAPSHOT_COLUMNS = 8;
+/** Settings of the swarm snapshot. */
+const SNAPSHOT_GENERATION_KEY = "swarm_snapshot_generation";
+const SNAPSHOT_FORMAT_KEY = "swarm_snapshot_format";
+const SNAPSHOT_PEERS_KEY = "swarm_snapshot_peers";
+const SNAPSHOT_MS_KEY = "swarm_snapshot_ms";
 
 /** The tracker's persistent state. One instance per process; other processes may open the same file. */
 export class TrackerDb {
@@ -275,6 +299,8 @@ export class TrackerDb {
   readonly #stmts = new Map<string, StatementSync>();
   readonly #counterListeners = new Set<(change: CounterChange) => void>();
   readonly #migrations: readonly string[];
+  /** The swarm snapshot generation being written (begun, not yet committed); at most one. */
+  #writingGeneration: number | null = null;
 
   private constructor(db: DatabaseSync, migrations: readonly string[]) {
     this.#db = db;
@@ -501,35 +527,137 @@ export class TrackerDb {
     this.#emit({ type: "seen", infoHashHexes: hexes, nowMs });
   }
 
+  // --- swarm snapshot ----------------------------------------------------------------------------------------
+  // A snapshot is written as a new generation of chunks, each in its own small transaction (so a writer can yield
+  // to the event loop between them), then made current by one tiny transaction. Until then the previous generation
+  // stays current; a crash mid-way leaves chunks of a generation that never became current, which
+  // `pruneSwarmChunks` deletes like the previous generation's after a commit.
+
   /**
-   * Replace the swarm snapshot with `peers` atomically (a crash mid-way leaves the previous snapshot).
-   * Peer values are trusted (they come from the swarm store, which validated them). Errors thrown by `peers`
-   * pass through unchanged after the rollback.
-   * @throws {PersistError} `db_busy`, `write_failed`
+   * Start writing a new snapshot generation and return its number. One generation is written at a time: beginning
+   * another abandons this one (its further writes throw `snapshot_abandoned`; its chunks become prunable).
    */
-  saveSwarmSnapshot(peers: Iterable<SnapshotPeer>, nowMs: number): void {
+  beginSwarmSnapshot(): number {
+    const row = this.#stmt("SELECT max(generation) AS g FROM swarm_chunks").get();
+    const generation = Math.max((row?.g as number | null) ?? 0, this.#currentGeneration()) + 1;
+    this.#writingGeneration = generation;
+    return generation;
+  }
+
+  /**
+   * Store chunk `seq` of the generation being written (its own transaction; the bytes are copied).
+   * @throws {PersistError} `snapshot_abandoned` (another generation was begun since), `db_busy`, `write_failed`
+   */
+  writeSwarmChunk(generation: number, seq: number, records: Uint8Array): void {
+    this.#checkWriting(generation);
     this.#transaction(() => {
-      this.#stmt("DELETE FROM swarm_snapshot").run();
-      const placeholders = `(${new Array(SNAPSHOT_COLUMNS).fill("?").join(", ")})`;
-      const insertSql = (rows: number) =>
-        `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
-         VALUES ${new Array(rows).fill(placeholders).join(", ")}`;
-      const batchStmt = this.#stmt(insertSql(SNAPSHOT_BATCH_ROWS));
-      const values: (string | number)[] = [];
-      for (const p of peers) {
-        values.push(p.infoHashHex, p.peerIdHex, p.ip, p.port, p.left, p.uploaded, p.downloaded, p.lastSeenMs);
-        if (values.length === SNAPSHOT_BATCH_ROWS * SNAPSHOT_COLUMNS) {
-          batchStmt.run(...values);
-          values.length = 0;
-        }
-      }
-      if (values.length > 0) this.#db.prepare(insertSql(values.length / SNAPSHOT_COLUMNS)).run(...values);
-      this.#setSetting("swarm_snapshot_ms", String(nowMs));
+      this.#stmt("INSERT INTO swarm_chunks (generation, seq, records) VALUES (?, ?, ?)").run(generation, seq, records);
     });
   }
 
-  /** The peers of the last snapshot (empty when none was saved). */
-  loadSwarmSnapshot(): SnapshotPeer[] {
+  /**
+   * Make `generation` the current snapshot in one small transaction (and drop an older build's snapshot table).
+   * The previous generation's chunks stay until `pruneSwarmChunks`.
+   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   */
+  commitSwarmSnapshot(generation: number, meta: { nowMs: number; peers: number; format: string }): void {
+    this.#checkWriting(generation);
+    this.#transaction(() => {
+      this.#setSetting(SNAPSHOT_GENERATION_KEY, String(generation));
+      this.#setSetting(SNAPSHOT_FORMAT_KEY, meta.format);
+      this.#setSetting(SNAPSHOT_PEERS_KEY, String(meta.peers));
+      this.#setSetting(SNAPSHOT_MS_KEY, String(meta.nowMs));
+      if (this.#hasLegacyTable()) this.#db.exec("DROP TABLE swarm_snapshot");
+    });
+    this.#writingGeneration = null;
+  }
+
+  /**
+   * Delete up to `maxChunks` chunks of generations that are neither current nor being written (the previous
+   * snapshot after a commit, unfinished ones after a crash or an abandon). One small transaction.
+   * @returns chunks deleted (fewer than `maxChunks`: nothing is left to prune)
+   */
+  pruneSwarmChunks(maxChunks: number = Number.MAX_SAFE_INTEGER): number {
+    const keep = this.#writingGeneration ?? -1;
+    return this.#transaction(() =>
+      this.#stmt(
+        `DELETE FROM swarm_chunks WHERE rowid IN
+           (SELECT rowid FROM swarm_chunks WHERE generation NOT IN (?, ?) LIMIT ?)`,
+      ).run(this.#currentGeneration(), keep, maxChunks).changes as number
+    );
+  }
+
+  /**
+   * Save a whole snapshot synchronously: begin, write `chunks` in order, commit, prune. Errors thrown by `chunks`
+   * pass through unchanged and leave the previous snapshot current.
+   * @returns the new generation
+   */
+  saveSwarmSnapshot(chunks: Iterable<Uint8Array>, meta: { nowMs: number; peers: number; format: string }): number {
+    const generation = this.beginSwarmSnapshot();
+    let seq = 0;
+    try {
+      for (const chunk of chunks) this.writeSwarmChunk(generation, seq++, chunk);
+      this.commitSwarmSnapshot(generation, meta);
+    } catch (err: unknown) {
+      if (this.#writingGeneration === generation) this.#writingGeneration = null;
+      throw err;
+    }
+    this.pruneSwarmChunks();
+    return generation;
+  }
+
+  /** The current swarm snapshot, or null when none was committed. */
+  loadSwarmSnapshot(): SwarmSnapshot | null {
+    const generation = this.#currentGeneration();
+    if (generation < 0) return null;
+    const seqs = (this.#stmt("SELECT seq FROM swarm_chunks WHERE generation = ? ORDER BY seq").all(generation))
+      .map((r) => r.seq as number);
+    const read = this.#stmt("SELECT records FROM swarm_chunks WHERE generation = ? AND seq = ?");
+    return {
+      generation,
+      format: this.getSetting(SNAPSHOT_FORMAT_KEY) ?? "",
+      peers: Number(this.getSetting(SNAPSHOT_PEERS_KEY) ?? 0),
+      savedMs: Number(this.getSetting(SNAPSHOT_MS_KEY) ?? 0),
+      chunkCount: seqs.length,
+      *chunks(): Iterable<Uint8Array> {
+        for (const seq of seqs) {
+          const row = read.get(generation, seq);
+          if (row !== undefined) yield row.records as Uint8Array;
+        }
+      },
+    };
+  }
+
+  /** Write the WAL back into the database file without waiting for readers (keeps the WAL small). */
+  checkpoint(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+  }
+
+  #currentGeneration(): number {
+    const value = this.getSetting(SNAPSHOT_GENERATION_KEY);
+    return value === null ? -1 : Number(value);
+  }
+
+  #checkWriting(generation: number): void {
+    if (this.#writingGeneration !== generation) {
+      throw new PersistError(
+        "snapshot_abandoned",
+        `Cannot write swarm snapshot generation "${generation}": it is not the one being written`,
+      );
+    }
+  }
+
+  #hasLegacyTable(): boolean {
+    return this.#stmt("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'swarm_snapshot'")
+      .get()?.n === 1;
+  }
+
+  /**
+   * The peers of a snapshot saved in rows by a build before schema version 3 (empty when none). Restore them once:
+   * the next `commitSwarmSnapshot` drops them.
+   */
+  loadLegacySwarmSnapshot(): SnapshotPeer[] {
+    if (!this.#hasLegacyTable()) return [];
     const stmt = this.#db.prepare(
       "SELECT info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms FROM swarm_snapshot",
     ) as StatementSync & Partial<ArrayRows>;

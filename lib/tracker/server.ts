@@ -6,7 +6,7 @@
 import { fromHex, readBodyCapped, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
 import { TrackerError } from "../errors.ts";
-import type { SnapshotPeer, TorrentMeta, TrackerDb } from "../persist/db.ts";
+import type { TorrentMeta, TrackerDb } from "../persist/db.ts";
 import {
   type AnnounceResult,
   DEFAULT_INTERVAL_S,
@@ -29,7 +29,13 @@ import {
 } from "./http_codec.ts";
 import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
 import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
-import { MemorySwarmStore, type SwarmStore } from "./swarm_store.ts";
+import {
+  MemorySwarmStore,
+  SWARM_RECORD_BYTES,
+  SWARM_RECORD_FORMAT,
+  type SwarmExportCursor,
+  type SwarmStore,
+} from "./swarm_store.ts";
 
 /** Peers examined per expiry tick: keeps one tick well under a millisecond per few thousand peers. */
 export const SWEEP_BUDGET_PEERS = 20_000;
@@ -41,6 +47,12 @@ export const HISTORY_INTERVAL_MS = 60_000;
 export const HISTORY_SAMPLES = 360;
 /** Default period of swarm snapshots (seconds). */
 export const DEFAULT_SNAPSHOT_INTERVAL_S = 300;
+/** Bytes of one swarm snapshot chunk (whole records, ~1 MiB): one SQLite write per event-loop turn, a few ms. */
+export const SNAPSHOT_CHUNK_BYTES = Math.floor(1_048_576 / SWARM_RECORD_BYTES) * SWARM_RECORD_BYTES;
+/** Chunks of the previous snapshot deleted per event-loop turn after a background snapshot. */
+export const SNAPSHOT_PRUNE_CHUNKS_PER_TURN = 2;
+/** Torrents whose last-seen time a background snapshot updates per event-loop turn (~6 µs each). */
+export const SNAPSHOT_TOUCH_PER_TURN = 1_000;
 /** Cap on JSON bodies of admin calls. */
 export const MAX_ADMIN_BODY_BYTES = 1_048_576;
 /** Cap on torrents listed by /stats (registered ones first, then the largest swarms). */
@@ -147,8 +159,19 @@ export interface Tracker {
   readonly registry: Registry;
   /** Passkeys, listed mode, accounting and the /api admin calls (issue #6). */
   readonly privateMode: PrivateMode;
-  /** Save the swarm snapshot (and last-seen times); returns the number of peers saved. */
+  /**
+   * Save the swarm snapshot (and last-seen times) synchronously, in one go (for /save_state and shutdown); a
+   * background snapshot still running is superseded (its promise resolves with this count).
+   * @returns the number of peers saved
+   */
   snapshot(): number;
+  /**
+   * Save the swarm snapshot a chunk per event-loop turn (what the periodic timer does), so that announces are
+   * answered meanwhile; the previous snapshot stays current until this one is complete. While one runs, a second
+   * call returns the running one's promise (the timer skips its tick).
+   * @returns the number of peers saved, or null when close() stopped it first
+   */
+  snapshotInBackground(): Promise<number | null>;
   /** Expire silent peers now (all of them unless `budget`); returns peers dropped. */
   sweep(budget?: number): number;
   stats(isAdmin: boolean): Stats;
@@ -227,7 +250,7 @@ export function createTracker(options: TrackerOptions): Tracker {
   }
   const adminTokenBytes = utf8(adminToken);
 
-  // Counters first, then live peers (a restored peer keeps its completion flag only via the count).
+  // Counters first, then live peers (with their completion flags, so a restored peer's completion counts once).
   for (const rec of db.listTorrents()) {
     if (rec.completed > 0) {
       const hash = fromHex(rec.infoHashHex);
@@ -235,15 +258,33 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
   }
   let restoredPeers = 0;
+  /** The db holds an older build's row snapshot: converted to the chunk format once the tracker is built. */
+  let isLegacySnapshot = false;
   if (options.isRestoringSnapshot !== false) {
-    const cutoffMs = startedMs - peerTimeoutS * 1000;
-    for (const p of db.loadSwarmSnapshot()) {
-      const infoHash = fromHex(p.infoHashHex);
-      const peerId = fromHex(p.peerIdHex);
-      const ip = parseIp(p.ip);
-      if (infoHash === null || peerId === null || ip === null || p.lastSeenMs < cutoffMs) continue;
-      store.restorePeer({ infoHash, peerId, ip, port: p.port, left: p.left, lastSeenMs: p.lastSeenMs });
-      restoredPeers++;
+    const minLastSeenMs = startedMs - peerTimeoutS * 1000;
+    const saved = db.loadSwarmSnapshot();
+    try {
+      if (saved === null) {
+        const legacy = db.loadLegacySwarmSnapshot();
+        isLegacySnapshot = legacy.length > 0;
+        for (const p of legacy) {
+          const infoHash = fromHex(p.infoHashHex);
+          const peerId = fromHex(p.peerIdHex);
+          const ip = parseIp(p.ip);
+          if (infoHash === null || peerId === null || ip === null || p.lastSeenMs < minLastSeenMs) continue;
+          store.restorePeer({ infoHash, peerId, ip, port: p.port, left: p.left, lastSeenMs: p.lastSeenMs });
+          restoredPeers++;
+        }
+      } else if (saved.format !== SWARM_RECORD_FORMAT) {
+        onWarning(`Not restoring the swarm snapshot: unknown record format "${saved.format}"`);
+      } else {
+        for (const chunk of saved.chunks()) restoredPeers += store.importRecords(chunk, { minLastSeenMs });
+      }
+    } catch (err: unknown) {
+      // tracker_full: a smaller --max-peers than the snapshot's; keep what fits.
+      if (!(err instanceof TrackerError)) throw err;
+      onWarning(`Restored ${restoredPeers} peers of the swarm snapshot, then: ${errorText(err)}`);
+      restoredPeers = store.totals().peers;
     }
   }
 
@@ -436,30 +477,117 @@ export function createTracker(options: TrackerOptions): Tracker {
     };
   };
 
+  // Swarm snapshots: records exported a chunk at a time (whole swarms, straight from the store's arena) into one
+  // reused buffer, each chunk its own small write, then one tiny transaction makes the new generation current (see
+  // TrackerDb.beginSwarmSnapshot). Then the live torrents' last-seen times, in info-hash order (a batch then updates
+  // a few neighbouring pages of the torrents table, not a page per torrent). One snapshot at a time: the synchronous
+  // one supersedes a background one.
+  let chunkBuffer: Uint8Array | null = null;
+  const buffer = () => chunkBuffer ??= new Uint8Array(SNAPSHOT_CHUNK_BYTES);
+
+  interface BackgroundSnapshot {
+    timer: ReturnType<typeof setTimeout> | undefined;
+    promise: Promise<number | null>;
+    finish(count: number | null): void;
+  }
+  let background: BackgroundSnapshot | null = null;
+
   const snapshot = (): number => {
-    const nowMs = now();
-    let count = 0;
-    const live: string[] = [];
-    for (const sw of store.swarms()) if (sw.seeders + sw.leechers > 0) live.push(sw.infoHashHex);
-    function* rows(): Iterable<SnapshotPeer> {
-      for (const p of store.peers()) {
-        count++;
-        yield {
-          infoHashHex: toHex(p.infoHash),
-          peerIdHex: toHex(p.peerId),
-          ip: formatIp(p.ip),
-          port: p.port,
-          left: p.left,
-          uploaded: 0,
-          downloaded: 0,
-          lastSeenMs: p.lastSeenMs,
-        };
+    const run = background;
+    background = null;
+    if (run !== null) clearTimeout(run.timer);
+    try {
+      const nowMs = now();
+      const out = buffer();
+      const cursor = store.exportCursor();
+      const live = new HashList();
+      const generation = db.beginSwarmSnapshot();
+      for (let seq = 0;; seq++) {
+        const n = store.exportRecords(cursor, out);
+        if (n === 0) break;
+        const chunk = out.subarray(0, n);
+        db.writeSwarmChunk(generation, seq, chunk);
+        live.addFromRecords(chunk);
       }
+      db.commitSwarmSnapshot(generation, { nowMs, peers: cursor.records, format: SWARM_RECORD_FORMAT });
+      db.pruneSwarmChunks();
+      db.touchTorrents(live.hexes(live.sortedOrder(), 0, live.count), nowMs);
+      privateMode.flush();
+      run?.finish(cursor.records);
+      return cursor.records;
+    } catch (err: unknown) {
+      run?.finish(null);
+      throw err;
     }
-    db.saveSwarmSnapshot(rows(), nowMs);
-    db.touchTorrents(live, nowMs);
-    privateMode.flush();
-    return count;
+  };
+
+  const snapshotInBackground = (): Promise<number | null> => {
+    if (background !== null) return background.promise;
+    const { promise, resolve, reject } = Promise.withResolvers<number | null>();
+    const nowMs = now();
+    const out = buffer();
+    const live = new HashList();
+    let cursor: SwarmExportCursor | null = null;
+    let generation = -1;
+    let seq = 0;
+    let isCommitted = false;
+    let order: Uint32Array | null = null;
+    let touched = 0;
+    const run: BackgroundSnapshot = { timer: undefined, promise, finish: resolve };
+    /** One step per event-loop turn: prune leftovers; write chunks; commit; touch torrents; prune the previous. */
+    const step = () => {
+      run.timer = undefined;
+      if (background !== run) return;
+      try {
+        if (cursor === null) {
+          // Leftovers of an unfinished snapshot (a crash, a superseded run) first, a few chunks per turn.
+          if (db.pruneSwarmChunks(SNAPSHOT_PRUNE_CHUNKS_PER_TURN) < SNAPSHOT_PRUNE_CHUNKS_PER_TURN) {
+            cursor = store.exportCursor();
+            generation = db.beginSwarmSnapshot();
+          }
+        } else if (!isCommitted) {
+          const n = store.exportRecords(cursor, out);
+          if (n > 0) {
+            const chunk = out.subarray(0, n);
+            db.writeSwarmChunk(generation, seq++, chunk);
+            live.addFromRecords(chunk);
+          } else {
+            db.commitSwarmSnapshot(generation, { nowMs, peers: cursor.records, format: SWARM_RECORD_FORMAT });
+            isCommitted = true;
+          }
+        } else if (touched < live.count) {
+          order ??= live.sortedOrder();
+          const end = Math.min(live.count, touched + SNAPSHOT_TOUCH_PER_TURN);
+          db.touchTorrents(live.hexes(order, touched, end), nowMs);
+          touched = end;
+        } else if (db.pruneSwarmChunks(SNAPSHOT_PRUNE_CHUNKS_PER_TURN) < SNAPSHOT_PRUNE_CHUNKS_PER_TURN) {
+          db.checkpoint();
+          background = null;
+          privateMode.flush();
+          resolve(cursor.records);
+          return;
+        }
+        // Keep the WAL small: each turn copies back what it wrote (~1 MiB) rather than an autocheckpoint copying
+        // 4 MiB on some later commit (maybe an announce's).
+        db.checkpoint();
+        run.timer = setTimeout(step, 0);
+      } catch (err: unknown) {
+        background = null;
+        reject(err);
+      }
+    };
+    background = run;
+    run.timer = setTimeout(step, 0);
+    return promise;
+  };
+
+  /** Stop a running background snapshot (its chunks are pruned later); its promise resolves with null. */
+  const stopBackground = (): void => {
+    const run = background;
+    if (run === null) return;
+    background = null;
+    clearTimeout(run.timer);
+    run.finish(null);
   };
 
   const addTorrentInfo = async (req: Request): Promise<Response> => {
@@ -565,12 +693,18 @@ export function createTracker(options: TrackerOptions): Tracker {
   const snapshotS = options.snapshotIntervalS ?? DEFAULT_SNAPSHOT_INTERVAL_S;
   if (snapshotS > 0) {
     timers.push(setInterval(() => {
-      try {
-        snapshot();
-      } catch (err: unknown) {
-        onWarning(`Cannot save the swarm snapshot: ${errorText(err)}`);
-      }
+      // A tick while the previous snapshot still runs is skipped.
+      if (background !== null) return;
+      snapshotInBackground().catch((err: unknown) => onWarning(`Cannot save the swarm snapshot: ${errorText(err)}`));
     }, snapshotS * 1000));
+  }
+  if (isLegacySnapshot) {
+    // Rows of an older build: write them in this build's format now (before serving), which drops the rows.
+    try {
+      snapshot();
+    } catch (err: unknown) {
+      onWarning(`Cannot convert the swarm snapshot: ${errorText(err)}`);
+    }
   }
 
   return {
@@ -582,14 +716,61 @@ export function createTracker(options: TrackerOptions): Tracker {
     registry,
     privateMode,
     snapshot,
+    snapshotInBackground,
     sweep,
     stats,
     close() {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
+      stopBackground();
       privateMode.close();
     },
   };
+}
+
+/** The info hashes of the swarms in a snapshot, as bytes (20 each; hex strings of 100k+ torrents cost far more). */
+class HashList {
+  bytes = new Uint8Array(20 * 1024);
+  count = 0;
+
+  /** Add the info hash of each run of records in `records` (an export holds each swarm in one run). */
+  addFromRecords(records: Uint8Array): void {
+    const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+    for (let at = 0; at < records.length; at += SWARM_RECORD_BYTES) {
+      const prev = at - SWARM_RECORD_BYTES;
+      if (
+        at > 0 && view.getUint32(at, true) === view.getUint32(prev, true) &&
+        view.getUint32(at + 4, true) === view.getUint32(prev + 4, true) &&
+        view.getUint32(at + 8, true) === view.getUint32(prev + 8, true) &&
+        view.getUint32(at + 12, true) === view.getUint32(prev + 12, true) &&
+        view.getUint32(at + 16, true) === view.getUint32(prev + 16, true)
+      ) continue;
+      if ((this.count + 1) * 20 > this.bytes.length) {
+        const grown = new Uint8Array(this.bytes.length * 2);
+        grown.set(this.bytes);
+        this.bytes = grown;
+      }
+      this.bytes.set(records.subarray(at, at + 20), this.count++ * 20);
+    }
+  }
+
+  /** Indices ordered by the first two bytes (a counting sort, O(n)): close enough to key order for page locality. */
+  sortedOrder(): Uint32Array {
+    const b = this.bytes;
+    const starts = new Uint32Array(65_537);
+    for (let i = 0; i < this.count; i++) starts[((b[i * 20]! << 8) | b[i * 20 + 1]!) + 1]!++;
+    for (let k = 1; k < starts.length; k++) starts[k]! += starts[k - 1]!;
+    const order = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) order[starts[(b[i * 20]! << 8) | b[i * 20 + 1]!]!++] = i;
+    return order;
+  }
+
+  /** Hex of the hashes at `order[from, to)`. */
+  hexes(order: Uint32Array, from: number, to: number): string[] {
+    const out: string[] = [];
+    for (let k = from; k < to; k++) out.push(toHex(this.bytes.subarray(order[k]! * 20, order[k]! * 20 + 20)));
+    return out;
+  }
 }
 
 /** Read a request body as text, or null when it passes `maxBytes`. */

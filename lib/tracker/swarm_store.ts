@@ -79,6 +79,25 @@ export interface StoredPeer {
   isCompletedCounted?: boolean;
 }
 
+/**
+ * The snapshot record (little-endian, fixed size): info hash (20 bytes) at 0, peer id (20) at 20, address (16) at 40
+ * (IPv4 in its first 4 bytes, the rest zero, unless FLAG_IPV6), port (u16) at 56, flags (u8) at 58 (1 IPv6,
+ * 2 completion counted), a zero byte, last seen in seconds (u32) at 60, left (u64 as low, high u32) at 64.
+ */
+export const SWARM_RECORD_BYTES = 72;
+/** Names the record layout; stored with each snapshot so that a changed layout is never misread. */
+export const SWARM_RECORD_FORMAT = "btool-swarm-72-v1";
+/** Flags byte of a snapshot record. */
+export const SwarmRecordFlag = { Ipv6: 1, CompletionCounted: 2 } as const;
+
+/** Where an export over the swarms stands (from `exportCursor()`). */
+export interface SwarmExportCursor {
+  /** Records exported so far. */
+  readonly records: number;
+  /** Every swarm has been exported. */
+  readonly isDone: boolean;
+}
+
 /** Counts of one swarm. */
 export interface SwarmCounts {
   infoHashHex: string;
@@ -113,6 +132,23 @@ export interface SwarmStore {
   peers(): Iterable<StoredPeer>;
   /** Put back a snapshotted peer (keeps its last-seen time). */
   restorePeer(peer: StoredPeer): void;
+  /** A new position for `exportRecords`, before the first swarm. */
+  exportCursor(): SwarmExportCursor;
+  /**
+   * Copy the next live peers as SWARM_RECORD_BYTES-byte records (the snapshot format; see `SWARM_RECORD_FORMAT`)
+   * into `out`, resuming at `cursor`: whole swarms while they fit, each copied in one go so that its records are
+   * consistent. Between calls the store may change (announces, expiry): swarms not yet reached are exported as they
+   * are then. A swarm larger than `out` is copied at once into the cursor and handed out over several calls.
+   * @returns bytes written (whole records; at least one record unless the export is done); 0 when done
+   */
+  exportRecords(cursor: SwarmExportCursor, out: Uint8Array): number;
+  /**
+   * Put back the peers of exported records (whole records only), keeping last-seen times and completion flags.
+   * Records last seen before `minLastSeenMs` or malformed (port 0) are skipped.
+   * @returns peers restored
+   * @throws {TrackerError} tracker_full when the store's caps are reached (peers before it stay restored)
+   */
+  importRecords(records: Uint8Array, options?: { minLastSeenMs?: number }): number;
   /** Set a torrent's completed count (from persistent state). */
   setCompleted(infoHash: Uint8Array, count: number): void;
   /** Drop peers silent since before `nowMs - peerTimeout`, examining at most `budget` peers; returns peers dropped. */
@@ -749,8 +785,7 @@ export class MemorySwarmStore implements SwarmStore {
               this.#n4 = n4;
               this.#take(rec, base, i, withIds);
               n4 = this.#n4;
-            }
-            else {
+            } else {
               const a = rec[o + W_ADDR]!;
               const at = n4++ * COMPACT_PEER4_BYTES;
               out4[at] = a >>> 24;
@@ -861,6 +896,174 @@ export class MemorySwarmStore implements SwarmStore {
     }
   }
 
+  exportCursor(): SwarmExportCursor {
+    return new ExportCursor(this, this.#swarms.values());
+  }
+
+  exportRecords(cursor: SwarmExportCursor, out: Uint8Array): number {
+    if (!(cursor instanceof ExportCursor) || cursor.store !== this) {
+      throw new TrackerError("bad_cursor", "Cannot export: the cursor belongs to another store");
+    }
+    const cap = out.length - out.length % SWARM_RECORD_BYTES;
+    if (cap === 0) throw new TrackerError("bad_buffer", "Cannot export: the buffer holds no whole record");
+    const c = cursor;
+    if (c.overflow !== null) {
+      const n = Math.min(cap, c.overflow.length - c.overflowAt);
+      out.set(c.overflow.subarray(c.overflowAt, c.overflowAt + n));
+      c.overflowAt += n;
+      if (c.overflowAt === c.overflow.length) c.overflow = null;
+      return n;
+    }
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let at = 0;
+    while (!c.isIterDone) {
+      let swarm = c.pending;
+      c.pending = null;
+      if (swarm === null) {
+        const next = c.iter.next();
+        if (next.done === true) {
+          c.isIterDone = true;
+          break;
+        }
+        swarm = next.value;
+      }
+      // A dropped swarm has n = 0 (a swarm is only dropped empty).
+      const n = swarm.n;
+      if (n === 0) continue;
+      const bytes = n * SWARM_RECORD_BYTES;
+      if (at + bytes <= cap) {
+        this.#writeRecords(swarm, view, at);
+        at += bytes;
+        c.records += n;
+        continue;
+      }
+      if (at > 0) {
+        c.pending = swarm; // next call, whole
+        break;
+      }
+      // Larger than `out`: copy it whole now, hand it out over the next calls.
+      const whole = new Uint8Array(bytes);
+      this.#writeRecords(swarm, new DataView(whole.buffer), 0);
+      c.records += n;
+      out.set(whole.subarray(0, cap));
+      c.overflow = whole;
+      c.overflowAt = cap;
+      return cap;
+    }
+    return at;
+  }
+
+  /** Write every record of `swarm` as snapshot records at byte `at` of `view`. */
+  #writeRecords(swarm: Swarm, view: DataView, at: number): void {
+    const rec = swarm.rec;
+    const v6 = this.#v6;
+    const k = swarm.key;
+    const h0 = k.charCodeAt(0) | k.charCodeAt(1) << 8 | k.charCodeAt(2) << 16 | k.charCodeAt(3) << 24;
+    const h1 = k.charCodeAt(4) | k.charCodeAt(5) << 8 | k.charCodeAt(6) << 16 | k.charCodeAt(7) << 24;
+    const h2 = k.charCodeAt(8) | k.charCodeAt(9) << 8 | k.charCodeAt(10) << 16 | k.charCodeAt(11) << 24;
+    const h3 = k.charCodeAt(12) | k.charCodeAt(13) << 8 | k.charCodeAt(14) << 16 | k.charCodeAt(15) << 24;
+    const h4 = k.charCodeAt(16) | k.charCodeAt(17) << 8 | k.charCodeAt(18) << 16 | k.charCodeAt(19) << 24;
+    const end = swarm.base + swarm.n * REC_WORDS;
+    for (let o = swarm.base; o < end; o += REC_WORDS, at += SWARM_RECORD_BYTES) {
+      view.setUint32(at, h0, true);
+      view.setUint32(at + 4, h1, true);
+      view.setUint32(at + 8, h2, true);
+      view.setUint32(at + 12, h3, true);
+      view.setUint32(at + 16, h4, true);
+      view.setUint32(at + R_ID, rec[o + W_ID]!, true);
+      view.setUint32(at + R_ID + 4, rec[o + W_ID + 1]!, true);
+      view.setUint32(at + R_ID + 8, rec[o + W_ID + 2]!, true);
+      view.setUint32(at + R_ID + 12, rec[o + W_ID + 3]!, true);
+      view.setUint32(at + R_ID + 16, rec[o + W_ID + 4]!, true);
+      const pw = rec[o + W_PORT]!;
+      const flags = pw >>> 16;
+      const a = rec[o + W_ADDR]!;
+      let recordFlags = 0;
+      if (flags & FLAG_IPV6) {
+        // Slab words hold the address big-endian, as the bytes go on the wire.
+        view.setUint32(at + R_ADDR, v6[a * 4]!);
+        view.setUint32(at + R_ADDR + 4, v6[a * 4 + 1]!);
+        view.setUint32(at + R_ADDR + 8, v6[a * 4 + 2]!);
+        view.setUint32(at + R_ADDR + 12, v6[a * 4 + 3]!);
+        recordFlags = SwarmRecordFlag.Ipv6;
+      } else {
+        view.setUint32(at + R_ADDR, a);
+        view.setUint32(at + R_ADDR + 4, 0);
+        view.setUint32(at + R_ADDR + 8, 0);
+        view.setUint32(at + R_ADDR + 12, 0);
+      }
+      if (flags & FLAG_COUNTED) recordFlags |= SwarmRecordFlag.CompletionCounted;
+      // Port, flags and the zero byte as one little-endian word.
+      view.setUint32(at + R_PORT, (pw & 0xffff) | recordFlags << 16, true);
+      view.setUint32(at + R_SEEN, rec[o + W_SEEN]!, true);
+      view.setUint32(at + R_LEFT, rec[o + W_LEFT_LO]!, true);
+      view.setUint32(at + R_LEFT + 4, rec[o + W_LEFT_HI]!, true);
+    }
+  }
+
+  importRecords(records: Uint8Array, options: { minLastSeenMs?: number } = {}): number {
+    const minLastSeenMs = options.minLastSeenMs ?? Number.NEGATIVE_INFINITY;
+    const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+    const end = records.length - records.length % SWARM_RECORD_BYTES;
+    const isKept = (at: number) =>
+      view.getUint16(at + R_PORT, true) !== 0 && view.getUint32(at + R_SEEN, true) * 1000 >= minLastSeenMs;
+    const ip4 = new Uint8Array(4);
+    const ip6 = new Uint8Array(16);
+    const want = this.#want;
+    let swarm: Swarm | null = null;
+    let h0 = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0;
+    let restored = 0;
+    for (let at = 0; at < end; at += SWARM_RECORD_BYTES) {
+      if (!isKept(at)) continue;
+      if (
+        swarm === null || view.getUint32(at, true) !== h0 || view.getUint32(at + 4, true) !== h1 ||
+        view.getUint32(at + 8, true) !== h2 || view.getUint32(at + 12, true) !== h3 ||
+        view.getUint32(at + 16, true) !== h4
+      ) {
+        h0 = view.getUint32(at, true);
+        h1 = view.getUint32(at + 4, true);
+        h2 = view.getUint32(at + 8, true);
+        h3 = view.getUint32(at + 12, true);
+        h4 = view.getUint32(at + 16, true);
+        swarm = this.#swarmFor(bytesKey(records.subarray(at, at + INFO_HASH_BYTES)));
+        // Records of a swarm come together: size its block once instead of doubling it record by record.
+        let run = 1;
+        for (let b = at + SWARM_RECORD_BYTES; b < end; b += SWARM_RECORD_BYTES) {
+          if (
+            view.getUint32(b, true) !== h0 || view.getUint32(b + 4, true) !== h1 ||
+            view.getUint32(b + 8, true) !== h2 || view.getUint32(b + 12, true) !== h3 ||
+            view.getUint32(b + 16, true) !== h4
+          ) break;
+          if (isKept(b)) run++;
+        }
+        const need = Math.min(swarm.n + run, this.#maxPeers);
+        if (need > swarm.cap) {
+          let cap = swarm.cap;
+          while (cap < need) cap *= 2;
+          this.#resize(swarm, cap);
+        }
+      }
+      for (let w = 0; w < ID_WORDS; w++) want[w] = view.getUint32(at + R_ID + 4 * w, true);
+      const flags = records[at + R_FLAGS]!;
+      let ip: Uint8Array;
+      if (flags & SwarmRecordFlag.Ipv6) {
+        for (let b = 0; b < 16; b++) ip6[b] = records[at + R_ADDR + b]!;
+        ip = ip6;
+      } else {
+        for (let b = 0; b < 4; b++) ip4[b] = records[at + R_ADDR + b]!;
+        ip = ip4;
+      }
+      const left = view.getUint32(at + R_LEFT + 4, true) * TWO_32 + view.getUint32(at + R_LEFT, true);
+      const i = this.#upsert(swarm, ip, view.getUint16(at + R_PORT, true), left, view.getUint32(at + R_SEEN, true));
+      if (flags & SwarmRecordFlag.CompletionCounted) {
+        const pw = swarm.base + i * REC_WORDS + W_PORT;
+        swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
+      }
+      restored++;
+    }
+    return restored;
+  }
+
   setCompleted(infoHash: Uint8Array, count: number): void {
     if (count <= 0 && !this.#swarms.has(bytesKey(infoHash))) return;
     this.#swarmFor(bytesKey(infoHash)).completed = count;
@@ -909,6 +1112,34 @@ export class MemorySwarmStore implements SwarmStore {
       leechers: this.#peerCount - this.#seederCount,
       completed,
     };
+  }
+}
+
+/** Byte offsets in a snapshot record (SWARM_RECORD_BYTES). */
+const R_ID = 20;
+const R_ADDR = 40;
+const R_PORT = 56;
+const R_FLAGS = 58;
+const R_SEEN = 60;
+const R_LEFT = 64;
+
+/** MemorySwarmStore's SwarmExportCursor: a Map iterator over the swarms stays valid while the map changes. */
+class ExportCursor implements SwarmExportCursor {
+  readonly store: MemorySwarmStore;
+  readonly iter: Iterator<Swarm>;
+  records = 0;
+  isIterDone = false;
+  /** The swarm reached that did not fit into the last buffer (written whole, by the next call). */
+  pending: Swarm | null = null;
+  /** A swarm larger than the caller's buffer, copied whole, handed out from `overflowAt`. */
+  overflow: Uint8Array | null = null;
+  overflowAt = 0;
+  constructor(store: MemorySwarmStore, iter: Iterator<Swarm>) {
+    this.store = store;
+    this.iter = iter;
+  }
+  get isDone(): boolean {
+    return this.isIterDone && this.overflow === null;
   }
 }
 

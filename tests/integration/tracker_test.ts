@@ -5,8 +5,10 @@ import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/bencode.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
+import { DatabaseSync } from "node:sqlite";
+import { MIGRATIONS, TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
+import { MemorySwarmStore } from "../../lib/tracker/swarm_store.ts";
 
 const TOKEN = "test-admin-token";
 const T0 = 1_700_000_000_000;
@@ -242,7 +244,7 @@ Deno.test("tracker: admin API needs the token; /stats shows addresses only to th
     await res.body?.cancel();
     res = await fetch(`${t.base}/save_state`, { headers: AUTH });
     deepEqual(await res.json(), { ok: true, peers: 1 });
-    equal(t.db.loadSwarmSnapshot().length, 1);
+    equal(t.db.loadSwarmSnapshot()?.peers, 1);
     const html = await (await fetch(`${t.base}/`)).text();
     match(html, /<html/i);
   } finally {
@@ -294,9 +296,185 @@ Deno.test("tracker: a restart keeps registry, completed counters and peers", asy
       const d = await bdict(announceUrl(second.base, HASH_A, 3));
       deepEqual(ports(d.get("peers")), [6001, 6002]);
       equal(second.tracker.registry.get(toHex(HASH_A))?.name, "Kept");
-      // The restored peer's completion does not count twice.
+      // The restored peer's completion does not count twice (the snapshot keeps its completion flag)...
       await bdict(announceUrl(second.base, HASH_A, 1, { event: "completed", left: 0 }));
+      equal(scrapeOf(await bdict(scrapeUrl(second.base, HASH_A)), HASH_A).downloaded, 1);
+      // ...while the restored leecher's does count.
+      await bdict(announceUrl(second.base, HASH_A, 2, { event: "completed", left: 0 }));
       equal(scrapeOf(await bdict(scrapeUrl(second.base, HASH_A)), HASH_A).downloaded, 2);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+/** Peers put straight into the store for the snapshot tests (announcing 200k over HTTP would take long). */
+const MANY_PEERS = 200_000;
+
+function fillStore(store: MemorySwarmStore, peers: number, nowMs: number): void {
+  const infoHash = new Uint8Array(20);
+  const id = new Uint8Array(20);
+  const ip = new Uint8Array([10, 0, 0, 0]);
+  const random = () => 0.5;
+  for (let i = 0; i < peers; i++) {
+    infoHash[0] = i % 251;
+    infoHash[1] = (i >> 8) % 97;
+    id[0] = i & 0xff;
+    id[1] = (i >> 8) & 0xff;
+    id[2] = (i >> 16) & 0xff;
+    ip[2] = (i >> 8) & 0xff;
+    ip[3] = i & 0xff;
+    store.announce({
+      infoHash,
+      peerId: id,
+      port: 1024 + (i % 60_000),
+      uploaded: 0,
+      downloaded: 0,
+      left: i % 3 === 0 ? 0 : 1000,
+      event: "started",
+      numWant: 0,
+      isCompact: true,
+      isNoPeerId: false,
+    }, { ip, nowMs, random });
+  }
+}
+
+Deno.test("tracker: a background snapshot of 200k peers yields to the event loop; a restart restores them", async () => {
+  await withTempDir(async (dir) => {
+    const dbPath = `${dir}/state.db`;
+    const now = Date.now();
+    const store = new MemorySwarmStore();
+    fillStore(store, MANY_PEERS, now);
+    const first = await start({ dbPath, store });
+    let savedPeers: number | null = null;
+    try {
+      await bdict(announceUrl(first.base, HASH_A, 1));
+      let isDone = false;
+      const saving = first.tracker.snapshotInBackground().then((n) => {
+        isDone = true;
+        return n;
+      });
+      equal(first.tracker.snapshotInBackground(), first.tracker.snapshotInBackground(), "one at a time");
+      // A chain of zero-delay timers counts the event-loop turns that run while it saves.
+      let turns = 0;
+      let tick: ReturnType<typeof setTimeout> | undefined;
+      const count = () => {
+        if (isDone) return;
+        turns++;
+        tick = setTimeout(count, 0);
+      };
+      tick = setTimeout(count, 0);
+      try {
+        await new Promise((r) => setTimeout(r, 0));
+        equal(isDone, false, "a timer ran before the snapshot completed");
+        // An announce handled in a turn between two steps of the snapshot.
+        const res = await first.tracker.handler(new Request(announceUrl(first.base, HASH_A, 2)), {
+          remoteAddr: { hostname: "127.0.0.1" },
+        });
+        const d = decodeBencode(new Uint8Array(await res.arrayBuffer()));
+        ok(d instanceof Map);
+        deepEqual(ports(d.get("peers")), [6001]);
+        equal(isDone, false, "an announce was answered before the snapshot completed");
+        equal(first.db.loadSwarmSnapshot(), null, "nothing is current until the snapshot is complete");
+        savedPeers = await saving;
+      } finally {
+        clearTimeout(tick);
+      }
+      ok(turns > 1, `${turns} timer turns ran during the snapshot`);
+      // The announce of peer 2 may or may not have made it into the snapshot (its swarm may have been exported).
+      ok(savedPeers === MANY_PEERS + 1 || savedPeers === MANY_PEERS + 2, `saved ${savedPeers}`);
+      equal(first.db.loadSwarmSnapshot()?.peers, savedPeers);
+      equal(first.db.pruneSwarmChunks(), 0, "nothing left to prune");
+    } finally {
+      await first.close();
+    }
+    const second = await start({ dbPath });
+    try {
+      equal(second.tracker.restoredPeers, savedPeers);
+      equal(second.tracker.store.totals().peers, savedPeers);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+Deno.test("tracker: snapshot() supersedes a running background snapshot; close() stops one", async () => {
+  await withTempDir(async (dir) => {
+    const dbPath = `${dir}/state.db`;
+    const store = new MemorySwarmStore();
+    fillStore(store, MANY_PEERS / 4, Date.now());
+    const t = await start({ dbPath, store });
+    try {
+      const background = t.tracker.snapshotInBackground();
+      await new Promise((r) => setTimeout(r, 0));
+      equal(t.tracker.snapshot(), MANY_PEERS / 4);
+      equal(await background, MANY_PEERS / 4, "the background run resolves with the synchronous one's count");
+      equal(t.db.loadSwarmSnapshot()?.peers, MANY_PEERS / 4);
+      // A new background run, stopped by close() before it completes.
+      const stopped = t.tracker.snapshotInBackground();
+      t.tracker.close();
+      equal(await stopped, null);
+      equal(t.db.loadSwarmSnapshot()?.peers, MANY_PEERS / 4, "the complete snapshot stays current");
+    } finally {
+      await t.close();
+    }
+    // Its leftovers are pruned by the next snapshot; a restart restores the complete one.
+    const again = await start({ dbPath });
+    try {
+      equal(again.tracker.restoredPeers, MANY_PEERS / 4);
+      equal(await again.tracker.snapshotInBackground(), MANY_PEERS / 4);
+      equal(again.db.pruneSwarmChunks(), 0);
+    } finally {
+      await again.close();
+    }
+  });
+});
+
+Deno.test("tracker: the periodic timer saves the snapshot in the background", async () => {
+  await withTempDir(async (dir) => {
+    const t = await start({ dbPath: `${dir}/state.db`, snapshotIntervalS: 1 });
+    try {
+      await bdict(announceUrl(t.base, HASH_A, 1));
+      const deadline = Date.now() + 20_000;
+      while (t.db.loadSwarmSnapshot() === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      equal(t.db.loadSwarmSnapshot()?.peers, 1);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+Deno.test("tracker: a db with an older build's row snapshot is restored from it once, then converted", async () => {
+  await withTempDir(async (dir) => {
+    const dbPath = `${dir}/state.db`;
+    TrackerDb.open(dbPath, { migrations: MIGRATIONS.slice(0, 2) }).close();
+    const raw = new DatabaseSync(dbPath);
+    const insert = raw.prepare(
+      `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const nowMs = Date.now();
+    insert.run(toHex(HASH_A), toHex(peerId(1)), "127.0.0.1", 6001, 0, 0, 0, nowMs);
+    insert.run(toHex(HASH_A), toHex(peerId(2)), "::1", 6002, 100, 0, 0, nowMs);
+    insert.run(toHex(HASH_A), toHex(peerId(3)), "127.0.0.1", 6003, 100, 0, 0, 1_000); // long expired
+    raw.close();
+    const first = await start({ dbPath });
+    try {
+      equal(first.tracker.restoredPeers, 2);
+      const d = await bdict(announceUrl(first.base, HASH_A, 4));
+      deepEqual(ports(d.get("peers")), [6001]);
+      const peers6 = d.get("peers6");
+      ok(peers6 instanceof Uint8Array);
+      equal(peers6.length, 18);
+      // Converted at start: the rows are gone, a snapshot in the new format holds the peers.
+      equal(first.db.loadSwarmSnapshot()?.peers, 2);
+      deepEqual(first.db.loadLegacySwarmSnapshot(), []);
+    } finally {
+      await first.close();
+    }
+    const second = await start({ dbPath });
+    try {
+      equal(second.tracker.restoredPeers, 2);
     } finally {
       await second.close();
     }

@@ -1,5 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
-import { MIGRATIONS, PersistError, SCHEMA_VERSION, type SnapshotPeer, TrackerDb } from "../../../lib/persist/db.ts";
+import { MIGRATIONS, PersistError, SCHEMA_VERSION, TrackerDb } from "../../../lib/persist/db.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
 
@@ -123,56 +123,126 @@ Deno.test("TrackerDb.addCompleted() and touchTorrents() create unregistered rows
   });
 });
 
-function makePeers(n: number): SnapshotPeer[] {
-  const peers: SnapshotPeer[] = [];
-  for (let i = 0; i < n; i++) {
-    peers.push({
-      infoHashHex: (i % 7).toString(16).padStart(40, "0"),
-      peerIdHex: "ab" + i.toString(16).padStart(38, "0"),
-      ip: i % 2 === 0 ? `10.0.${i >> 8 & 255}.${i & 255}` : "::1",
-      port: 1 + (i % 65535),
-      left: i * 3,
-      uploaded: 2 ** 40 + i,
-      downloaded: i,
-      lastSeenMs: 1_700_000_000_000 + i,
-    });
-  }
-  return peers;
+const FORMAT = "test-records-1";
+
+/** `count` chunks of `bytes` bytes, each filled with a value naming the generation `tag` and its index. */
+function makeChunks(tag: number, count: number, bytes = 1000): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => new Uint8Array(bytes).fill((tag * 16 + i) & 0xff));
+}
+
+function chunksOf(db: TrackerDb): Uint8Array[] {
+  return [...(db.loadSwarmSnapshot()?.chunks() ?? [])];
 }
 
 Deno.test("TrackerDb.saveSwarmSnapshot() replaces the snapshot and loadSwarmSnapshot() restores it", () => {
   withDb((db) => {
-    deepEqual(db.loadSwarmSnapshot(), []);
-    const peers = makePeers(1234); // not a multiple of the insert batch
-    db.saveSwarmSnapshot(peers, 42);
-    const sortKey = (p: SnapshotPeer) => p.peerIdHex;
-    deepEqual(db.loadSwarmSnapshot().sort((a, b) => sortKey(a) < sortKey(b) ? -1 : 1), peers);
+    equal(db.loadSwarmSnapshot(), null);
+    const first = makeChunks(1, 3);
+    db.saveSwarmSnapshot(first, { nowMs: 42, peers: 30, format: FORMAT });
+    const snap = db.loadSwarmSnapshot();
+    equal(snap?.format, FORMAT);
+    equal(snap?.peers, 30);
+    equal(snap?.savedMs, 42);
+    equal(snap?.chunkCount, 3);
+    deepEqual(chunksOf(db), first);
     equal(db.getSetting("swarm_snapshot_ms"), "42");
-    db.saveSwarmSnapshot(peers.slice(0, 3), 43);
-    equal(db.loadSwarmSnapshot().length, 3);
-    db.saveSwarmSnapshot([], 44);
-    deepEqual(db.loadSwarmSnapshot(), []);
+    // The next one replaces it; the previous one's chunks were pruned by the save.
+    const second = makeChunks(2, 1, 5);
+    db.saveSwarmSnapshot(second, { nowMs: 43, peers: 1, format: FORMAT });
+    deepEqual(chunksOf(db), second);
+    equal(db.pruneSwarmChunks(), 0);
+    // An empty swarm saves an empty snapshot (not "none").
+    db.saveSwarmSnapshot([], { nowMs: 44, peers: 0, format: FORMAT });
+    equal(db.loadSwarmSnapshot()?.chunkCount, 0);
+    equal(db.loadSwarmSnapshot()?.peers, 0);
+    deepEqual(chunksOf(db), []);
   });
 });
 
 Deno.test("TrackerDb.saveSwarmSnapshot() keeps the previous snapshot when the source throws", () => {
   withDb((db) => {
-    db.saveSwarmSnapshot(makePeers(5), 1);
-    function* broken(): Generator<SnapshotPeer> {
-      yield* makePeers(500);
+    const kept = makeChunks(1, 2);
+    db.saveSwarmSnapshot(kept, { nowMs: 1, peers: 5, format: FORMAT });
+    function* broken(): Generator<Uint8Array> {
+      yield* makeChunks(2, 3);
       throw new Error("boom");
     }
     let threw = false;
     try {
-      db.saveSwarmSnapshot(broken(), 2);
-    } catch {
-      threw = true;
+      db.saveSwarmSnapshot(broken(), { nowMs: 2, peers: 9, format: FORMAT });
+    } catch (err: unknown) {
+      threw = err instanceof Error && err.message === "boom";
     }
-    ok(threw);
-    equal(db.loadSwarmSnapshot().length, 5);
+    ok(threw, "the source's error passes through");
+    deepEqual(chunksOf(db), kept);
+    equal(db.loadSwarmSnapshot()?.peers, 5);
     equal(db.getSetting("swarm_snapshot_ms"), "1");
-    // The db is still usable after the rollback.
+    equal(db.pruneSwarmChunks(), 3, "the unfinished generation's chunks are garbage");
+    // The db is still usable.
     equal(db.registerTorrent({ infoHashHex: H1 }, 3), "added");
+  });
+});
+
+Deno.test("TrackerDb swarm snapshot generations: the old one stays current until the new one is committed", () => {
+  withDb((db) => {
+    const old = makeChunks(1, 2);
+    db.saveSwarmSnapshot(old, { nowMs: 1, peers: 2, format: FORMAT });
+    const gen = db.beginSwarmSnapshot();
+    db.writeSwarmChunk(gen, 0, new Uint8Array(10).fill(7));
+    // A chunk is copied at write: a view of a larger buffer stores just its bytes.
+    const big = new Uint8Array(64).fill(8);
+    db.writeSwarmChunk(gen, 1, big.subarray(16, 26));
+    big.fill(0);
+    deepEqual(chunksOf(db), old, "mid-write, the previous snapshot is the current one");
+    equal(db.pruneSwarmChunks(), 0, "the generation being written is not pruned");
+    db.commitSwarmSnapshot(gen, { nowMs: 2, peers: 20, format: FORMAT });
+    deepEqual(chunksOf(db), [new Uint8Array(10).fill(7), new Uint8Array(10).fill(8)]);
+    equal(db.pruneSwarmChunks(1), 1, "a limited prune deletes at most that many chunks");
+    equal(db.pruneSwarmChunks(5), 1);
+    equal(db.pruneSwarmChunks(), 0);
+    // One writer at a time: beginning another abandons the first.
+    const a = db.beginSwarmSnapshot();
+    db.writeSwarmChunk(a, 0, new Uint8Array(3));
+    const b = db.beginSwarmSnapshot();
+    ok(b > a);
+    assertThrowsCode(() => db.writeSwarmChunk(a, 1, new Uint8Array(3)), PersistError, "snapshot_abandoned");
+    assertThrowsCode(
+      () => db.commitSwarmSnapshot(a, { nowMs: 3, peers: 0, format: FORMAT }),
+      PersistError,
+      "snapshot_abandoned",
+    );
+    equal(db.pruneSwarmChunks(), 1, "the abandoned generation's chunk");
+    db.commitSwarmSnapshot(b, { nowMs: 4, peers: 0, format: FORMAT });
+    deepEqual(chunksOf(db), []);
+    equal(db.loadSwarmSnapshot()?.generation, b);
+  });
+});
+
+Deno.test("TrackerDb: a crash mid-snapshot leaves the previous one current; its leftovers are pruned", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/crash.db`;
+    const first = TrackerDb.open(path);
+    const old = makeChunks(1, 2);
+    first.saveSwarmSnapshot(old, { nowMs: 1, peers: 2, format: FORMAT });
+    const gen = first.beginSwarmSnapshot();
+    first.writeSwarmChunk(gen, 0, new Uint8Array(100));
+    first.writeSwarmChunk(gen, 1, new Uint8Array(100));
+    first.close(); // as if killed here: each chunk was its own committed transaction
+    const again = TrackerDb.open(path);
+    try {
+      deepEqual(chunksOf(again), old);
+      equal(again.getSetting("swarm_snapshot_ms"), "1");
+      const next = again.beginSwarmSnapshot();
+      ok(next > gen, "a new generation never reuses an unfinished one's number");
+      equal(again.pruneSwarmChunks(), 2);
+      again.writeSwarmChunk(next, 0, new Uint8Array(1).fill(9));
+      again.commitSwarmSnapshot(next, { nowMs: 2, peers: 1, format: FORMAT });
+      equal(again.pruneSwarmChunks(), 2, "the previous generation");
+      deepEqual(chunksOf(again), [new Uint8Array(1).fill(9)]);
+    } finally {
+      again.close();
+    }
+    return Promise.resolve();
   });
 });
 
@@ -191,7 +261,7 @@ Deno.test("TrackerDb.open() persists to a file in WAL mode and reopens with ever
     const db = TrackerDb.open(path);
     db.registerTorrent({ infoHashHex: H1, name: "é ☃ <b>", comment: "c", createdBy: "mktorrent" }, 1);
     db.addCompleted(H1, 7, 2);
-    db.saveSwarmSnapshot(makePeers(10), 3);
+    db.saveSwarmSnapshot(makeChunks(1, 10), { nowMs: 3, peers: 10, format: FORMAT });
     db.setSetting("k", "v");
     db.close();
     const raw = new DatabaseSync(path);
@@ -210,7 +280,7 @@ Deno.test("TrackerDb.open() persists to a file in WAL mode and reopens with ever
         lastSeenMs: 2,
         completed: 7,
       });
-      equal(again.loadSwarmSnapshot().length, 10);
+      deepEqual(chunksOf(again), makeChunks(1, 10));
       equal(again.getSetting("k"), "v");
     } finally {
       again.close();
@@ -394,32 +464,29 @@ Deno.test("TrackerDb waits for another writer up to busy_timeout, then throws db
   });
 });
 
-// The child saves snapshot generations 1, 2, 3, … of SNAPSHOT_PEERS peers each (port = generation), printing a
-// line after each commit; it is killed while writing a later one.
+// The child saves snapshot generations 1, 2, 3, … of SNAPSHOT_CHUNKS chunks each (every byte = the generation), printing
+// a line after each commit; it is killed while writing a later one.
 const SNAPSHOT_CHILD_SCRIPT = `
 import { TrackerDb } from ${JSON.stringify(new URL("../../../lib/persist/db.ts", import.meta.url).href)};
 const db = TrackerDb.open(Deno.args[0]);
 const n = Number(Deno.args[1]);
 const enc = new TextEncoder();
 for (let gen = 1; ; gen++) {
-  function* peers() {
-    for (let i = 0; i < n; i++) {
-      yield { infoHashHex: (i % 97).toString(16).padStart(40, "0"), peerIdHex: i.toString(16).padStart(40, "0"),
-        ip: "127.0.0.1", port: gen, left: 0, uploaded: 0, downloaded: 0, lastSeenMs: gen };
-    }
+  function* chunks() {
+    for (let i = 0; i < n; i++) yield new Uint8Array(65536).fill(gen & 0xff);
   }
-  db.saveSwarmSnapshot(peers(), gen);
+  db.saveSwarmSnapshot(chunks(), { nowMs: gen, peers: n, format: "kill-test" });
   Deno.stdout.writeSync(enc.encode("S " + gen + "\\n"));
 }
 `;
-const SNAPSHOT_PEERS = 20_000;
+const SNAPSHOT_CHUNKS = 40;
 const KILL_AFTER_SNAPSHOTS = 3;
 
 Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves one whole snapshot", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/snap.db`;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-lock", SNAPSHOT_CHILD_SCRIPT, path, String(SNAPSHOT_PEERS)],
+      args: ["eval", "--no-lock", SNAPSHOT_CHILD_SCRIPT, path, String(SNAPSHOT_CHUNKS)],
       stdout: "piped",
       stderr: "null",
     }).spawn();
@@ -451,16 +518,81 @@ Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves on
     ok(lastReported >= KILL_AFTER_SNAPSHOTS);
     const db = TrackerDb.open(path);
     try {
-      const peers = db.loadSwarmSnapshot();
-      equal(peers.length, SNAPSHOT_PEERS);
-      const gens = new Set(peers.map((p) => p.port));
-      equal(gens.size, 1, "one generation, never a mix");
-      const gen = [...gens][0] ?? 0;
+      const snap = db.loadSwarmSnapshot();
+      equal(snap?.chunkCount, SNAPSHOT_CHUNKS);
+      const gen = snap?.savedMs ?? 0;
       ok(gen === lastReported || gen === lastReported + 1, `generation ${gen} vs reported ${lastReported}`);
-      equal(db.getSetting("swarm_snapshot_ms"), String(gen));
+      for (const chunk of snap?.chunks() ?? []) {
+        ok(chunk.length === 65536 && chunk.every((b) => b === (gen & 0xff)), "one generation, never a mix");
+      }
+      db.pruneSwarmChunks();
+      equal(db.loadSwarmSnapshot()?.chunkCount, SNAPSHOT_CHUNKS);
     } finally {
       db.close();
     }
+  });
+});
+
+Deno.test("TrackerDb: an older build's row snapshot stays readable after the upgrade until the next commit", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/legacy.db`;
+    TrackerDb.open(path, { migrations: MIGRATIONS.slice(0, 2) }).close();
+    const raw = new DatabaseSync(path);
+    const insert = raw.prepare(
+      `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run(H1, H2, "10.0.0.1", 6881, 0, 5, 6, 1_700_000_000_000);
+    insert.run(H1, H1, "::1", 6882, 2 ** 40, 0, 0, 1_700_000_001_000);
+    raw.prepare("INSERT INTO settings (key, value) VALUES ('swarm_snapshot_ms', '7')").run();
+    raw.close();
+    const db = TrackerDb.open(path);
+    try {
+      equal(db.loadSwarmSnapshot(), null);
+      deepEqual(db.loadLegacySwarmSnapshot(), [
+        {
+          infoHashHex: H1,
+          peerIdHex: H2,
+          ip: "10.0.0.1",
+          port: 6881,
+          left: 0,
+          uploaded: 5,
+          downloaded: 6,
+          lastSeenMs: 1_700_000_000_000,
+        },
+        {
+          infoHashHex: H1,
+          peerIdHex: H1,
+          ip: "::1",
+          port: 6882,
+          left: 2 ** 40,
+          uploaded: 0,
+          downloaded: 0,
+          lastSeenMs: 1_700_000_001_000,
+        },
+      ]);
+      // A failed snapshot keeps the rows; the first committed one drops them.
+      try {
+        db.saveSwarmSnapshot(
+          (function* () {
+            yield new Uint8Array(1);
+            throw new Error("boom");
+          })(),
+          { nowMs: 8, peers: 1, format: FORMAT },
+        );
+      } catch {
+        // expected
+      }
+      equal(db.loadLegacySwarmSnapshot().length, 2);
+      db.saveSwarmSnapshot(makeChunks(1, 1), { nowMs: 9, peers: 2, format: FORMAT });
+      deepEqual(db.loadLegacySwarmSnapshot(), []);
+    } finally {
+      db.close();
+    }
+    const check = new DatabaseSync(path);
+    equal(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'swarm_snapshot'").get()?.n, 0);
+    check.close();
+    return Promise.resolve();
   });
 });
 

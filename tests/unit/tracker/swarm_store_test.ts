@@ -3,7 +3,13 @@ import { assertThrowsCode } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
 import { TrackerError } from "../../../lib/errors.ts";
 import type { AnnounceEvent, AnnounceRequest } from "../../../lib/tracker/announce.ts";
-import { INDEX_MIN_PEERS, MemorySwarmStore } from "../../../lib/tracker/swarm_store.ts";
+import { toHex } from "../../../lib/bytes.ts";
+import {
+  INDEX_MIN_PEERS,
+  MemorySwarmStore,
+  SWARM_RECORD_BYTES,
+  SwarmRecordFlag,
+} from "../../../lib/tracker/swarm_store.ts";
 
 const HASH = new Uint8Array(20).fill(7);
 const IP = new Uint8Array([127, 0, 0, 1]);
@@ -322,4 +328,175 @@ Deno.test("MemorySwarmStore returns every arena block when swarms grow and go (n
     for (const [k, hash] of joined) store.announce(req(k, { hash, event: "stopped" }), opts());
     equal(store.totals().torrents, 0, `round ${round}`);
   }
+});
+
+// --- snapshot records (exportRecords / importRecords) ---------------------------------------------------------------
+
+function hashOf(n: number): Uint8Array {
+  const h = new Uint8Array(20).fill(0x30);
+  h[0] = n & 0xff;
+  h[1] = (n >> 8) & 0xff;
+  return h;
+}
+
+/** Every peer of `store`, with hex ids, in a stable order (positions inside a swarm may differ after a restore). */
+function peerSet(store: MemorySwarmStore): string[] {
+  return [...store.peers()].map((p) =>
+    JSON.stringify([toHex(p.infoHash), toHex(p.peerId), [...p.ip], p.port, p.left, p.lastSeenMs, p.isCompletedCounted])
+  ).sort();
+}
+
+/** Export all of `store` through a buffer of `bufferBytes`; returns the chunks (copies) and the cursor. */
+function exportAll(store: MemorySwarmStore, bufferBytes: number): { chunks: Uint8Array[]; records: number } {
+  const out = new Uint8Array(bufferBytes);
+  const cursor = store.exportCursor();
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const n = store.exportRecords(cursor, out);
+    if (n === 0) break;
+    equal(n % SWARM_RECORD_BYTES, 0, "whole records only");
+    chunks.push(out.slice(0, n));
+  }
+  ok(cursor.isDone);
+  return { chunks, records: cursor.records };
+}
+
+/** A store with IPv4 and IPv6 peers, seeders and leechers, counted completions and a huge `left`, over 3 swarms. */
+function mixedStore(): MemorySwarmStore {
+  const store = new MemorySwarmStore();
+  const ip6 = new Uint8Array([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]);
+  for (let n = 1; n <= 40; n++) { // swarm 1: > INDEX_MIN_PEERS, so it has a peer id table
+    const isSeeder = n % 4 === 0;
+    store.announce(
+      req(n, { hash: hashOf(1), left: isSeeder ? 0 : n * 1000, event: n % 8 === 0 ? "completed" : "started" }),
+      opts(T0 + n * 1000, n % 5 === 0 ? ip6 : new Uint8Array([10, 0, 0, n])),
+    );
+  }
+  store.announce(req(100, { hash: hashOf(2), left: 5 * 2 ** 40 + 3 }), opts(T0, ip6)); // left > 2^32, IPv6
+  store.announce(req(101, { hash: hashOf(2), left: 2 ** 32 }), opts(T0 + 1000));
+  store.announce(req(102, { hash: hashOf(3), left: 0, event: "completed" }), opts(T0));
+  store.setCompleted(hashOf(3), 9);
+  return store;
+}
+
+Deno.test("MemorySwarmStore.exportRecords() → importRecords() round-trips every peer and flag", () => {
+  const store = mixedStore();
+  // A 5-record buffer: swarm 1 (40 peers) is larger, so it is handed out from the cursor's copy over several calls.
+  for (const bufferBytes of [5 * SWARM_RECORD_BYTES, 5 * SWARM_RECORD_BYTES + 7, 1 << 20]) {
+    const { chunks, records } = exportAll(store, bufferBytes);
+    equal(records, 43);
+    const copy = new MemorySwarmStore();
+    let restored = 0;
+    for (const chunk of chunks) restored += copy.importRecords(chunk);
+    equal(restored, 43);
+    deepEqual(peerSet(copy), peerSet(store));
+    // Completed counts are not part of the records (they are persisted as counters and set with setCompleted).
+    deepEqual(copy.totals(), { ...store.totals(), completed: 0 });
+    for (const n of [1, 2, 3]) {
+      deepEqual({ ...copy.scrape(hashOf(n)), downloaded: 0 }, { ...store.scrape(hashOf(n)), downloaded: 0 });
+    }
+  }
+});
+
+Deno.test("MemorySwarmStore.importRecords() keeps completion flags: a restored peer's completion counts once", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { left: 0, event: "completed" }), opts());
+  store.announce(req(2, { left: 50 }), opts());
+  const { chunks } = exportAll(store, 1024);
+  const copy = new MemorySwarmStore();
+  copy.setCompleted(HASH, 1);
+  for (const chunk of chunks) copy.importRecords(chunk);
+  equal(copy.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
+  equal(copy.announce(req(2, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
+  equal(copy.scrape(HASH).downloaded, 2);
+});
+
+Deno.test("MemorySwarmStore snapshot records have the documented layout", () => {
+  const store = new MemorySwarmStore();
+  const peerId = id(7);
+  store.announce(
+    { ...req(7, { left: 2 ** 33 + 5, event: "completed" }), port: 0x1ae1 },
+    opts(T0 + 999, new Uint8Array([192, 0, 2, 1])),
+  );
+  const { chunks } = exportAll(store, 1024);
+  equal(chunks.length, 1);
+  const r = chunks[0]!;
+  equal(r.length, SWARM_RECORD_BYTES);
+  const view = new DataView(r.buffer);
+  deepEqual(r.subarray(0, 20), HASH);
+  deepEqual(r.subarray(20, 40), peerId);
+  deepEqual(r.subarray(40, 56), new Uint8Array([192, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+  equal(view.getUint16(56, true), 0x1ae1);
+  equal(r[58], SwarmRecordFlag.CompletionCounted);
+  equal(r[59], 0);
+  equal(view.getUint32(60, true), Math.floor((T0 + 999) / 1000));
+  equal(view.getUint32(64, true) + view.getUint32(68, true) * 2 ** 32, 2 ** 33 + 5);
+});
+
+Deno.test("MemorySwarmStore.importRecords() skips stale and malformed records and ignores a partial tail", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1), opts(T0));
+  store.announce(req(2), opts(T0 + 60_000));
+  store.announce(req(3, { hash: hashOf(9) }), opts(T0));
+  const { chunks } = exportAll(store, 1024);
+  const bytes = new Uint8Array(chunks[0]!.length + SWARM_RECORD_BYTES + 10);
+  bytes.set(chunks[0]!);
+  bytes.set(chunks[0]!.subarray(0, SWARM_RECORD_BYTES), chunks[0]!.length); // a copy of a record with port 0:
+  bytes[chunks[0]!.length + 56] = 0;
+  bytes[chunks[0]!.length + 57] = 0;
+  const copy = new MemorySwarmStore();
+  equal(copy.importRecords(bytes, { minLastSeenMs: T0 + 30_000 }), 1);
+  deepEqual(copy.peersOf(HASH).map((p) => p.port), [10_002]);
+  equal(copy.totals().torrents, 1, "no empty swarm is created for skipped records");
+  // Restoring the same records again updates the peers in place (no duplicates).
+  equal(copy.importRecords(chunks[0]!), 3);
+  equal(copy.totals().peers, 3);
+});
+
+Deno.test("MemorySwarmStore.exportRecords() resumes while the store changes, each swarm copied whole", () => {
+  const store = new MemorySwarmStore();
+  for (let s = 1; s <= 4; s++) {
+    for (let n = 1; n <= 3; n++) store.announce(req(s * 10 + n, { hash: hashOf(s) }), opts());
+  }
+  const out = new Uint8Array(4 * SWARM_RECORD_BYTES); // one 3-peer swarm per call
+  const cursor = store.exportCursor();
+  const seen: string[] = [];
+  const take = () => {
+    const n = store.exportRecords(cursor, out);
+    for (let at = 0; at < n; at += SWARM_RECORD_BYTES) {
+      seen.push(`${out[at]}:${new DataView(out.buffer).getUint16(at + 56, true)}`);
+    }
+    return n;
+  };
+  equal(take(), 3 * SWARM_RECORD_BYTES);
+  // Between calls: swarm 2 gains a peer (4 no longer fits with nothing else), swarm 3 empties and is dropped,
+  // a new swarm 5 appears.
+  store.announce(req(24, { hash: hashOf(2) }), opts());
+  for (let n = 1; n <= 3; n++) store.announce(req(30 + n, { hash: hashOf(3), event: "stopped" }), opts());
+  store.announce(req(51, { hash: hashOf(5) }), opts());
+  while (take() > 0);
+  deepEqual(
+    seen.sort(),
+    [
+      ...[11, 12, 13, 21, 22, 23, 24, 41, 42, 43, 51].map((n) => `${Math.floor(n / 10)}:${10_000 + n}`),
+    ].sort(),
+  );
+  equal(cursor.records, 11);
+  ok(cursor.isDone);
+  equal(store.exportRecords(cursor, out), 0);
+});
+
+Deno.test("MemorySwarmStore.exportRecords() refuses another store's cursor and a buffer smaller than a record", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1), opts());
+  assertThrowsCode(
+    () => store.exportRecords(new MemorySwarmStore().exportCursor(), new Uint8Array(1024)),
+    TrackerError,
+    "bad_cursor",
+  );
+  assertThrowsCode(
+    () => store.exportRecords(store.exportCursor(), new Uint8Array(SWARM_RECORD_BYTES - 1)),
+    TrackerError,
+    "bad_buffer",
+  );
 });

@@ -1,0 +1,203 @@
+// The tracker's swarm snapshot at scale: 1,000,000 live peers over 100,000 torrents in a MemorySwarmStore, saved to
+// a SQLite file by the tracker's periodic snapshot timer, then restored by a new tracker as at start.
+// Run: deno run -A bench/tracker_snapshot.ts [--peers N] [--torrents N] [--periods N] [--dir DIR]
+// Prints, for each periodic snapshot: the longest event-loop stall while it ran (a 2 ms interval timer measures the
+// gaps between its ticks: no announce can be answered during a stall) and its wall time; then the time of a
+// synchronous snapshot (what /save_state, SIGINT and POST /shutdown do), the restore time at start, and RSS.
+// Uses only APIs the pre-chunking tracker had too (createTracker, snapshot(), getSetting), so the same file can run
+// against an older checkout (`git worktree add /tmp/old <commit>`) for a before/after comparison.
+
+import { parseArgs } from "node:util";
+import { TrackerDb } from "../lib/persist/db.ts";
+import type { AnnounceRequest } from "../lib/tracker/announce.ts";
+import { createTracker } from "../lib/tracker/server.ts";
+import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
+import { loadAverage, xorshift } from "./_common.ts";
+
+/** Tick of the stall monitor. */
+const MONITOR_MS = 2;
+/** Watch this long after a snapshot's completion is seen (background clean-up of the previous one). */
+const AFTER_MS = 1_500;
+/** Give up on one period after this long. */
+const PERIOD_TIMEOUT_MS = 120_000;
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function fill(store: MemorySwarmStore, peers: number, torrents: number, nowMs: number): void {
+  const random = xorshift(42);
+  const infoHash = new Uint8Array(20);
+  const peerId = new Uint8Array(20);
+  const ip = new Uint8Array(4);
+  const ip6 = new Uint8Array(16);
+  ip6[0] = 0x20;
+  ip6[1] = 0x01;
+  const req: AnnounceRequest = {
+    infoHash,
+    peerId,
+    port: 6881,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: "started",
+    numWant: 0,
+    isCompact: true,
+    isNoPeerId: false,
+  };
+  for (let i = 0; i < peers; i++) {
+    const t = i % torrents;
+    infoHash[0] = t & 0xff;
+    infoHash[1] = (t >> 8) & 0xff;
+    infoHash[2] = (t >> 16) & 0xff;
+    for (let k = 0; k < 20; k++) peerId[k] = (random() * 256) | 0;
+    req.port = 1024 + (i % 60000);
+    req.left = i % 3 === 0 ? 0 : 1_000_000 + i;
+    req.event = i % 7 === 0 ? "completed" : "started";
+    if (i % 50 === 0) {
+      ip6[15] = i & 0xff;
+      ip6[14] = (i >> 8) & 0xff;
+      store.announce(req, { ip: ip6, nowMs, random });
+    } else {
+      ip[0] = 10;
+      ip[1] = (i >> 16) & 0xff;
+      ip[2] = (i >> 8) & 0xff;
+      ip[3] = i & 0xff;
+      store.announce(req, { ip, nowMs, random });
+    }
+  }
+}
+
+interface Period {
+  stallMs: number;
+  wallMs: number;
+  peakRss: number;
+}
+
+/** Wait for the periodic snapshot to complete `count` times, measuring stalls while each one runs. */
+function watchPeriods(db: TrackerDb, count: number): Promise<Period[]> {
+  const { promise, resolve, reject } = Promise.withResolvers<Period[]>();
+  const periods: Period[] = [];
+  let last = performance.now();
+  let stall = 0;
+  let peakRss = 0;
+  let ticks = 0;
+  let seen = db.getSetting("swarm_snapshot_ms");
+  let periodStart = performance.now();
+  let doneAt = -1;
+  let wallMs = 0;
+  const timer = setInterval(() => {
+    const t = performance.now();
+    stall = Math.max(stall, t - last);
+    last = t;
+    if (++ticks % 50 === 0) peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+    if (doneAt < 0) {
+      const value = db.getSetting("swarm_snapshot_ms");
+      if (value !== seen) {
+        seen = value;
+        doneAt = t;
+        wallMs = t - periodStart;
+      } else if (t - periodStart > PERIOD_TIMEOUT_MS) {
+        clearInterval(timer);
+        reject(new Error("the periodic snapshot did not complete"));
+      }
+    } else if (t - doneAt >= AFTER_MS) {
+      peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+      periods.push({ stallMs: stall, wallMs, peakRss });
+      stall = 0;
+      peakRss = 0;
+      doneAt = -1;
+      periodStart = performance.now();
+      if (periods.length === count) {
+        clearInterval(timer);
+        resolve(periods);
+      }
+    }
+  }, MONITOR_MS);
+  return promise;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      peers: { type: "string", default: "1000000" },
+      torrents: { type: "string", default: "100000" },
+      periods: { type: "string", default: "2" },
+      dir: { type: "string" },
+    },
+  });
+  const peers = Number(values.peers);
+  const torrents = Number(values.torrents);
+  const periodCount = Number(values.periods);
+  const dir = values.dir ?? await Deno.makeTempDir({ prefix: "btool-snapshot-bench-" });
+  const dbPath = `${dir}/state.db`;
+  console.log(
+    `tracker-snapshot: ${peers.toLocaleString("en")} peers over ${
+      torrents.toLocaleString("en")
+    } torrents, db ${dbPath}` +
+      ` (load ${loadAverage()}; machine shared with other work: figures are noisy)`,
+  );
+  try {
+    const nowMs = Date.now();
+    const store = new MemorySwarmStore({ maxPeers: peers + 1 });
+    let t = performance.now();
+    fill(store, peers, torrents, nowMs);
+    console.log(
+      `  filled in ${((performance.now() - t) / 1000).toFixed(1)} s; RSS ${mb(Deno.memoryUsage().rss)}`,
+    );
+
+    let db = TrackerDb.open(dbPath);
+    let tracker = createTracker({
+      db,
+      store,
+      adminToken: "bench",
+      snapshotIntervalS: 1,
+      sweepIntervalMs: 0,
+      isRestoringSnapshot: false,
+    });
+    const periods = await watchPeriods(db, periodCount);
+    tracker.close();
+    periods.forEach((p, i) => {
+      console.log(
+        `  periodic snapshot ${i + 1}: longest event-loop stall ${p.stallMs.toFixed(1)} ms, done after` +
+          ` ${(p.wallMs / 1000).toFixed(2)} s (from 1 s timer start), peak RSS ${mb(p.peakRss)}`,
+      );
+    });
+
+    t = performance.now();
+    const saved = tracker.snapshot();
+    console.log(
+      `  synchronous snapshot (/save_state, SIGINT): ${saved.toLocaleString("en")} peers in ` +
+        `${(performance.now() - t).toFixed(0)} ms; RSS ${mb(Deno.memoryUsage().rss)}`,
+    );
+    db.close();
+    const dbBytes = [dbPath, `${dbPath}-wal`].reduce((sum, p) => {
+      try {
+        return sum + Deno.statSync(p).size;
+      } catch {
+        return sum;
+      }
+    }, 0);
+    console.log(`  db file ${mb(dbBytes)}`);
+
+    db = TrackerDb.open(dbPath);
+    t = performance.now();
+    tracker = createTracker({
+      db,
+      store: new MemorySwarmStore({ maxPeers: peers + 1 }),
+      adminToken: "bench",
+      snapshotIntervalS: 0,
+      sweepIntervalMs: 0,
+    });
+    const restoreMs = performance.now() - t;
+    tracker.close();
+    db.close();
+    console.log(
+      `  restore at start: ${tracker.restoredPeers.toLocaleString("en")} peers in ${restoreMs.toFixed(0)} ms` +
+        ` (createTracker); RSS ${mb(Deno.memoryUsage().rss)}`,
+    );
+  } finally {
+    if (values.dir === undefined) await Deno.remove(dir, { recursive: true });
+  }
+}
