@@ -116,11 +116,17 @@ function hexValue(c: number): number {
  */
 export class PasskeyIndex {
   readonly #bySelector = new Map<number, { user: AccessUser; bytes: Uint8Array }[]>();
+  readonly #equals: (a: Uint8Array, b: Uint8Array) => boolean;
   /** Scratch for the passkey being looked up (the announce hot path allocates nothing here). */
   readonly #scratch = new Uint8Array(PASSKEY_HEX_CHARS / 2);
   #size = 0;
 
-  constructor(users: Iterable<AccessUser> = []) {
+  /** @param options.equals tests only: the passkey comparison (default: the constant-time `timingSafeEquals`) */
+  constructor(
+    users: Iterable<AccessUser> = [],
+    options: { equals?: (a: Uint8Array, b: Uint8Array) => boolean } = {},
+  ) {
+    this.#equals = options.equals ?? timingSafeEquals;
     for (const user of users) {
       const bytes = new Uint8Array(PASSKEY_HEX_CHARS / 2);
       const key = decodePasskey(user.passkeyHex, bytes);
@@ -147,7 +153,7 @@ export class PasskeyIndex {
     if (bucket === undefined) return null;
     let found: AccessUser | null = null;
     // Compare against every candidate (not stopping at the first hit): the work does not depend on the match.
-    for (const entry of bucket) if (timingSafeEquals(bytes, entry.bytes)) found = entry.user;
+    for (const entry of bucket) if (this.#equals(bytes, entry.bytes)) found = entry.user;
     return found;
   }
 }
