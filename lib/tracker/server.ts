@@ -511,7 +511,11 @@ export function createTracker(options: TrackerOptions): Tracker {
       }
       db.commitSwarmSnapshot(generation, { nowMs, peers: cursor.records, format: SWARM_RECORD_FORMAT });
       db.pruneSwarmChunks();
-      db.touchTorrents(live.hexes(live.sortedOrder(), 0, live.count), nowMs);
+      const order = live.sortedOrder();
+      // Batches bound the transient hex strings (a few MB for 1M torrents instead of hundreds).
+      for (let from = 0; from < live.count; from += SNAPSHOT_TOUCH_PER_TURN * 10) {
+        db.touchTorrents(live.hexes(order, from, Math.min(live.count, from + SNAPSHOT_TOUCH_PER_TURN * 10)), nowMs);
+      }
       privateMode.flush();
       run?.finish(cursor.records);
       return cursor.records;
