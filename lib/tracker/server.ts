@@ -169,7 +169,7 @@ export interface Tracker {
    * Save the swarm snapshot a chunk per event-loop turn (what the periodic timer does), so that announces are
    * answered meanwhile; the previous snapshot stays current until this one is complete. While one runs, a second
    * call returns the running one's promise (the timer skips its tick).
-   * @returns the number of peers saved, or null when close() stopped it first
+   * @returns the number of peers saved, or null when close() stopped it first (or had been called)
    */
   snapshotInBackground(): Promise<number | null>;
   /** Expire silent peers now (all of them unless `budget`); returns peers dropped. */
@@ -491,6 +491,8 @@ export function createTracker(options: TrackerOptions): Tracker {
     finish(count: number | null): void;
   }
   let background: BackgroundSnapshot | null = null;
+  /** close() was called: no new background snapshot starts (its timers would outlive the tracker). */
+  let isClosed = false;
 
   const snapshot = (): number => {
     const run = background;
@@ -527,6 +529,7 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   const snapshotInBackground = (): Promise<number | null> => {
     if (background !== null) return background.promise;
+    if (isClosed) return Promise.resolve(null);
     const { promise, resolve, reject } = Promise.withResolvers<number | null>();
     const nowMs = now();
     const out = buffer();
@@ -726,6 +729,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     close() {
       for (const t of timers) clearInterval(t);
       timers.length = 0;
+      isClosed = true;
       stopBackground();
       privateMode.close();
     },

@@ -414,6 +414,7 @@ Deno.test("tracker: snapshot() supersedes a running background snapshot; close()
       const stopped = t.tracker.snapshotInBackground();
       t.tracker.close();
       equal(await stopped, null);
+      equal(await t.tracker.snapshotInBackground(), null, "none starts after close()");
       equal(t.db.loadSwarmSnapshot()?.peers, MANY_PEERS / 4, "the complete snapshot stays current");
     } finally {
       await t.close();
