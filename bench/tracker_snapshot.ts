@@ -177,16 +177,17 @@ if (import.meta.main) {
       isRestoringSnapshot: false,
     });
     const periods = await watchPeriods(db, periodCount);
-    tracker.close();
     // This build's background snapshot, timed from start to end (pruning included); older builds have none.
     const inBackground = (tracker as { snapshotInBackground?: () => Promise<number | null> }).snapshotInBackground;
     let backgroundLine = "  background snapshot: n/a in this build (the periodic one is synchronous)";
     if (inBackground !== undefined) {
+      await inBackground(); // let a periodic one still running finish first
       t = performance.now();
       const n = await inBackground();
       backgroundLine = `  background snapshot (snapshotInBackground): ${n?.toLocaleString("en")} peers in ` +
         `${((performance.now() - t) / 1000).toFixed(2)} s wall time, a chunk per event-loop turn`;
     }
+    tracker.close();
     periods.forEach((p, i) => {
       console.log(
         `  periodic snapshot ${i + 1}: longest event-loop stall ${p.stallMs.toFixed(1)} ms, peak RSS ${mb(p.peakRss)}`,

@@ -51,8 +51,8 @@ export const DEFAULT_SNAPSHOT_INTERVAL_S = 300;
 export const SNAPSHOT_CHUNK_BYTES = Math.floor(1_048_576 / SWARM_RECORD_BYTES) * SWARM_RECORD_BYTES;
 /** Chunks of the previous snapshot deleted per event-loop turn after a background snapshot. */
 export const SNAPSHOT_PRUNE_CHUNKS_PER_TURN = 2;
-/** Torrents whose last-seen time a background snapshot updates per event-loop turn (~6 µs each). */
-export const SNAPSHOT_TOUCH_PER_TURN = 1_000;
+/** Torrents whose last-seen time a background snapshot updates per event-loop turn (~3 µs each). */
+export const SNAPSHOT_TOUCH_PER_TURN = 2_000;
 /** Cap on JSON bodies of admin calls. */
 export const MAX_ADMIN_BODY_BYTES = 1_048_576;
 /** Cap on torrents listed by /stats (registered ones first, then the largest swarms). */

@@ -656,3 +656,17 @@ Deno.test("TrackerDb.listTorrents() returns the same records as getTorrent()", (
     deepEqual(db.listTorrents(), [db.getTorrent(H1), db.getTorrent(H2)]);
   });
 });
+
+Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large lists in one statement", () => {
+  withDb((db) => {
+    db.touchTorrents([H1, H1.toUpperCase(), H2], 10);
+    db.touchTorrents([H2, H2], 5); // never moves back
+    equal(db.getTorrent(H1)?.lastSeenMs, 10);
+    equal(db.getTorrent(H2)?.lastSeenMs, 10);
+    equal(db.getTorrent(H2)?.firstSeenMs, 10);
+    const many = Array.from({ length: 5000 }, (_, i) => i.toString(16).padStart(40, "0"));
+    db.touchTorrents(many, 20);
+    equal(db.listTorrents().length, 5002);
+    equal(db.getTorrent(many[4999]!)?.lastSeenMs, 20);
+  });
+});
