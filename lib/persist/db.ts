@@ -468,6 +468,21 @@ export class TrackerDb {
     return (stmt.all() as unknown as unknown[][]).map(arrayToRecord);
   }
 
+  /** Info hash and completed count of every torrent with a count (what a starting tracker needs: no metadata). */
+  listCompletedCounts(): { infoHashHex: string; completed: number }[] {
+    const stmt = this.#stmt("SELECT info_hash, completed FROM torrents WHERE completed > 0") as
+      & StatementSync
+      & Partial<ArrayRows>;
+    if (typeof stmt.setReturnArrays !== "function") {
+      return stmt.all().map((r) => ({ infoHashHex: r.info_hash as string, completed: r.completed as number }));
+    }
+    stmt.setReturnArrays(true);
+    return (stmt.all() as unknown as unknown[][]).map((r) => ({
+      infoHashHex: r[0] as string,
+      completed: r[1] as number,
+    }));
+  }
+
   /**
    * Delete unregistered torrents last seen before `lastSeenBeforeMs` that have no completed count, so an open
    * tracker's table does not grow forever with one-off hashes.

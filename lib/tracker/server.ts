@@ -251,11 +251,9 @@ export function createTracker(options: TrackerOptions): Tracker {
   const adminTokenBytes = utf8(adminToken);
 
   // Counters first, then live peers (with their completion flags, so a restored peer's completion counts once).
-  for (const rec of db.listTorrents()) {
-    if (rec.completed > 0) {
-      const hash = fromHex(rec.infoHashHex);
-      if (hash !== null) store.setCompleted(hash, rec.completed);
-    }
+  for (const rec of db.listCompletedCounts()) {
+    const hash = fromHex(rec.infoHashHex);
+    if (hash !== null) store.setCompleted(hash, rec.completed);
   }
   let restoredPeers = 0;
   /** The db holds an older build's row snapshot: converted to the chunk format once the tracker is built. */

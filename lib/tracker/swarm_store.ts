@@ -1025,7 +1025,6 @@ export class MemorySwarmStore implements SwarmStore {
         h2 = view.getUint32(at + 8, true);
         h3 = view.getUint32(at + 12, true);
         h4 = view.getUint32(at + 16, true);
-        swarm = this.#swarmFor(bytesKey(records.subarray(at, at + INFO_HASH_BYTES)));
         // Records of a swarm come together: size its block once instead of doubling it record by record.
         let run = 1;
         for (let b = at + SWARM_RECORD_BYTES; b < end; b += SWARM_RECORD_BYTES) {
@@ -1036,11 +1035,17 @@ export class MemorySwarmStore implements SwarmStore {
           ) break;
           if (isKept(b)) run++;
         }
-        const need = Math.min(swarm.n + run, this.#maxPeers);
-        if (need > swarm.cap) {
-          let cap = swarm.cap;
-          while (cap < need) cap *= 2;
-          this.#resize(swarm, cap);
+        const key = bytesKey(records.subarray(at, at + INFO_HASH_BYTES));
+        swarm = this.#swarms.get(key) ?? null;
+        if (swarm === null) {
+          if (this.#swarms.size >= this.#maxTorrents) {
+            throw new TrackerError("tracker_full", "Tracker is full: too many torrents");
+          }
+          swarm = new Swarm(key);
+          this.#place(swarm, capFor(Math.min(run, this.#maxPeers)));
+          this.#swarms.set(key, swarm);
+        } else if (swarm.n + run > swarm.cap) {
+          this.#resize(swarm, capFor(Math.min(swarm.n + run, this.#maxPeers)));
         }
       }
       for (let w = 0; w < ID_WORDS; w++) want[w] = view.getUint32(at + R_ID + 4 * w, true);
@@ -1113,6 +1118,13 @@ export class MemorySwarmStore implements SwarmStore {
       completed,
     };
   }
+}
+
+/** The block size (a power of two, at least MIN_CAP) that holds `records`. */
+function capFor(records: number): number {
+  let cap = MIN_CAP;
+  while (cap < records) cap *= 2;
+  return cap;
 }
 
 /** Byte offsets in a snapshot record (SWARM_RECORD_BYTES). */

@@ -670,3 +670,13 @@ Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large 
     equal(db.getTorrent(many[4999]!)?.lastSeenMs, 20);
   });
 });
+
+Deno.test("TrackerDb.listCompletedCounts() lists only torrents with a completed count", () => {
+  withDb((db) => {
+    deepEqual(db.listCompletedCounts(), []);
+    db.registerTorrent({ infoHashHex: H1, name: "no downloads yet" }, 1);
+    db.addCompleted(H2, 3, 2);
+    db.touchTorrents([H1.replace("0", "f")], 3);
+    deepEqual(db.listCompletedCounts(), [{ infoHashHex: H2, completed: 3 }]);
+  });
+});
