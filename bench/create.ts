@@ -1,14 +1,14 @@
 // bench/create: `btool create` (deno run -A main.ts create) vs `mktorrent -t 2` on the same 1 GiB file, 1 MiB pieces,
 // from a warm page cache; median of 3 runs each, interleaved; prints MiB/s and the ratio (goal >= 1.0), the best-of-3
 // ratio, and btool's fixed start-up cost (`main.ts --version`) measured in the same run.
-// Set BTOOL_BENCH_BYTES to bench another size. The file lives in a temp dir that is removed at the end.
+// Set BTOOL_BENCH_BYTES to bench another size, BTOOL_BENCH_RUNS for more runs. The file lives in a temp dir that is removed at the end.
 
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
 import { loadAverage, median } from "./_common.ts";
 
 const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
-const RUNS = 3;
+const RUNS = Number(Deno.env.get("BTOOL_BENCH_RUNS") ?? 3);
 const PIECE_LOG2 = 20;
 const TRACKER = "http://127.0.0.1:6969/announce";
 const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;

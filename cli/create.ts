@@ -2,6 +2,7 @@
 // The work is lib/create.ts; this file only talks to the user and the output file.
 
 import config from "../deno.json" with { type: "json" };
+import { discardPrewarmedHashWorker } from "../lib/_hash_pool.ts";
 import { AUTO_MAX_PIECES, checkPieceLength, CreateError, createTorrent, torrentName } from "../lib/create.ts";
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
@@ -145,6 +146,15 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array, options: 
 
 /** Run `btool create` with `argv` (after the subcommand); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
+  try {
+    return await create(argv);
+  } finally {
+    // The Worker cli/_create_prewarm.ts may have started, when hashing did not adopt it.
+    discardPrewarmedHashWorker();
+  }
+}
+
+async function create(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(argv, OPTIONS);
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length === 0 ? "Missing PATH" : `Expected one PATH, got ${positionals.length}`);

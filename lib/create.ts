@@ -4,6 +4,7 @@
 
 import type { HashJob, HashSegment } from "./_hash_job.ts";
 import { JobReader } from "./_hash_job.ts";
+import { hasPrewarmedHashWorker, spawnHashWorker, takePrewarmedHashWorker } from "./_hash_pool.ts";
 import type { HashReply, HashStart } from "./_hash_worker.ts";
 import { encodeBencode, rawValue } from "./bencode.ts";
 import { compare, utf8 } from "./bytes.ts";
@@ -340,6 +341,7 @@ async function hashWithWorkers(
   const allJobs = [...jobs];
   const next = new Int32Array(new SharedArrayBuffer(4));
   const isDone = new Uint8Array(allJobs.length);
+  let doneCount = 0;
   const workers: Worker[] = [];
   let running = 0;
   const reader = new JobReader();
@@ -360,16 +362,18 @@ async function hashWithWorkers(
     const job = allJobs[id]!;
     if (isDone[id] === 1) return;
     isDone[id] = 1;
+    doneCount++;
     out.set(digests, job.firstPiece * 20);
     bytesHashed += job.byteLength;
     options.onProgress?.({ bytesHashed, totalBytes });
+    wake();
   };
   const onAbort = () => fail(options.signal?.reason ?? new CreateError("aborted", "Hashing was aborted"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     options.signal?.throwIfAborted();
     for (let i = 0; i < workerCount; i++) {
-      const w = new Worker(new URL("./_hash_worker.ts", import.meta.url).href, { type: "module" });
+      const w = (i === 0 ? takePrewarmedHashWorker() : null) ?? spawnHashWorker();
       workers.push(w);
       running++;
       let isRunning = true;
@@ -405,7 +409,8 @@ async function hashWithWorkers(
         done(id, reader.run(allJobs[id]!));
         continue;
       }
-      if (running === 0) break;
+      // Every job done: no need to wait for a Worker's "finished" (a Worker still booting never claims one).
+      if (doneCount === allJobs.length || running === 0) break;
       const { promise, resolve } = Promise.withResolvers<void>();
       state.wake = resolve;
       await promise;
@@ -448,7 +453,9 @@ export async function hashPieces(
   const workerCount = Math.min(threads, jobCount) - 1;
   const jobs = planHashJobs(files, pieceLength);
   options.onProgress?.({ bytesHashed: 0, totalBytes });
-  if (workerCount < 1 || totalBytes <= (options.inlineMaxBytes ?? INLINE_MAX_BYTES)) {
+  // A prewarmed Worker (cli/_create_prewarm.ts) is already booting: worth using whatever the size.
+  const isSmall = totalBytes <= (options.inlineMaxBytes ?? INLINE_MAX_BYTES) && !hasPrewarmedHashWorker();
+  if (workerCount < 1 || isSmall) {
     return hashInProcess(jobs, out, totalBytes, options);
   }
   return await hashWithWorkers(jobs, out, totalBytes, workerCount, options);

@@ -58,6 +58,23 @@ async function makeFolder(root: string): Promise<void> {
 }
 
 Deno.test({
+  name: "btool create gives mktorrent's info hash on data big enough for the prewarmed hash Worker",
+  ignore: mktorrent.ignore,
+  fn: () =>
+    withTempDir(async (tmp) => {
+      // Above PREWARM_MIN_BYTES (cli/_create_prewarm.ts): main.ts starts a Worker early and lib/create.ts adopts it.
+      const block = randomBytes(seededRandom(5), 64 * 1024);
+      const data = new Uint8Array(40 * 1024 * 1024 + 12_345);
+      for (let at = 0; at < data.length; at += block.length) data.set(block.subarray(0, data.length - at), at);
+      for (let at = 0; at < data.length; at += 256 * 1024) data[at] = (at >> 18) & 0xff;
+      await Deno.writeFile(`${tmp}/big.bin`, data);
+      const ours = await btoolCreate(`${tmp}/big.bin`, `${tmp}/b.torrent`, ["-a", TRACKER, "--piece-length", "256K"]);
+      const theirs = await mktorrentCreate(`${tmp}/big.bin`, `${tmp}/m.torrent`, ["-a", TRACKER, "-l", "18"]);
+      equal(ours, theirs);
+    }),
+});
+
+Deno.test({
   name: "btool create gives mktorrent's info hash: single file, several piece lengths",
   ignore: mktorrent.ignore,
   fn: () =>

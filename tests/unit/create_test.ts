@@ -1,3 +1,10 @@
+import { PREWARM_MIN_BYTES, shouldPrewarmCreate } from "../../cli/_create_prewarm.ts";
+import {
+  discardPrewarmedHashWorker,
+  hasPrewarmedHashWorker,
+  prewarmHashWorker,
+  takePrewarmedHashWorker,
+} from "../../lib/_hash_pool.ts";
 import { decodeBencode, isDict, rawValue } from "../../lib/bencode.ts";
 import { concat, toHex, utf8 } from "../../lib/bytes.ts";
 import {
@@ -198,6 +205,48 @@ Deno.test("hashPieces() hashes pieces across file boundaries, in-process and wit
       equal(seen.at(-1), all.length);
       equal(toHex(await hashPieces(files, pl, { threads: 3, inlineMaxBytes: 0 })), want);
     }
+  });
+});
+
+Deno.test("hashPieces() adopts a prewarmed Worker, even below the in-process size; unused ones are discarded", async () => {
+  await withTempDir(async (tmp) => {
+    // Three 8 MiB jobs (so that a Worker is worth starting), pieces that differ from MiB to MiB.
+    const block = randomBytes(seededRandom(9), 64 * KiB);
+    const data = new Uint8Array(17 * MiB + 5);
+    for (let at = 0; at < data.length; at += block.length) data.set(block.subarray(0, data.length - at), at);
+    for (let at = 0; at < data.length; at += MiB) data[at] = at / MiB;
+    await Deno.writeFile(`${tmp}/f`, data);
+    const files = [{ fsPath: `${tmp}/f`, path: [], length: data.length }];
+    const want = toHex(expectedPieces(data, 256 * KiB));
+    prewarmHashWorker();
+    prewarmHashWorker(); // idempotent: still one spare
+    ok(hasPrewarmedHashWorker());
+    // 17 MiB is below INLINE_MAX_BYTES, yet the spare is used.
+    equal(toHex(await hashPieces(files, 256 * KiB, { threads: 2 })), want);
+    equal(hasPrewarmedHashWorker(), false, "adopted (and terminated by hashPieces)");
+    equal(takePrewarmedHashWorker(), null);
+    // threads: 1 never uses a Worker: the spare stays until discarded.
+    prewarmHashWorker();
+    equal(toHex(await hashPieces(files, 256 * KiB, { threads: 1 })), want);
+    ok(hasPrewarmedHashWorker());
+    discardPrewarmedHashWorker();
+    equal(hasPrewarmedHashWorker(), false);
+  });
+});
+
+Deno.test("shouldPrewarmCreate() guesses from argv: only create, not --help, with a folder or a big file", async () => {
+  await withTempDir(async (tmp) => {
+    await Deno.writeFile(`${tmp}/small`, new Uint8Array(10));
+    using big = await Deno.open(`${tmp}/big`, { write: true, create: true });
+    await big.truncate(PREWARM_MIN_BYTES); // sparse: no real bytes written
+    equal(shouldPrewarmCreate([]), false);
+    equal(shouldPrewarmCreate(["show", `${tmp}/big`]), false);
+    equal(shouldPrewarmCreate(["create", `${tmp}/small`, "-a", "http://t/a"]), false);
+    equal(shouldPrewarmCreate(["create", "-a", "http://t/a", `${tmp}/big`]), true);
+    equal(shouldPrewarmCreate(["create", tmp, "-a", "http://t/a"]), true);
+    equal(shouldPrewarmCreate(["create", tmp, "--help"]), false);
+    equal(shouldPrewarmCreate(["create", "-h", `${tmp}/big`]), false);
+    equal(shouldPrewarmCreate(["create", `${tmp}/missing`]), false);
   });
 });
 

@@ -1,0 +1,39 @@
+// Imported FIRST by main.ts. For `btool create` on enough data, start the hash Worker before the rest of btool's
+// modules are evaluated (node:crypto, node:util, … ~20 ms), so that the Worker's boot overlaps the main thread's.
+// Only a guess from argv: it never changes what `create` does, only whether a Worker is ready sooner
+// (lib/create.ts adopts it; cli/create.ts terminates it if unused). Imports nothing heavy.
+
+import { prewarmHashWorker } from "../lib/_hash_pool.ts";
+
+/**
+ * Smallest data worth a prewarmed Worker. Below ~24 MiB the main thread alone is done before the Worker would help
+ * (the spawn blocks the main thread ~20 ms; one core hashes ~1 MiB/ms).
+ */
+export const PREWARM_MIN_BYTES = 32 * 1024 * 1024;
+
+/** True when `args` (btool's argv) is a `btool create` that is likely to hash at least PREWARM_MIN_BYTES. */
+export function shouldPrewarmCreate(args: readonly string[]): boolean {
+  if (args[0] !== "create") return false;
+  const rest = args.slice(1);
+  const end = rest.indexOf("--");
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (flags.includes("--help") || flags.includes("-h")) return false;
+  if (Deno.permissions.querySync({ name: "read" }).state !== "granted") return false;
+  // PATH is one of the arguments that are not flags; the others (URLs, texts, the output) are rarely big files.
+  for (const a of rest) {
+    if (a.startsWith("-") && a !== "-") continue;
+    try {
+      const info = Deno.statSync(a);
+      if (info.isDirectory || info.size >= PREWARM_MIN_BYTES) return true;
+    } catch {
+      // not a path
+    }
+  }
+  return false;
+}
+
+try {
+  if (shouldPrewarmCreate(Deno.args)) prewarmHashWorker();
+} catch {
+  // a guess only: `create` spawns its own Workers if this failed
+}
