@@ -739,13 +739,18 @@ class HashList {
   bytes = new Uint8Array(20 * 1024);
   count = 0;
 
-  /** Add the info hash of each run of records in `records` (an export holds each swarm in one run). */
+  /**
+   * Add the info hash of each run of records in `records` (an export holds each swarm in one run; a swarm larger
+   * than a chunk continues the previous chunk's last run).
+   */
   addFromRecords(records: Uint8Array): void {
     const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
     for (let at = 0; at < records.length; at += SWARM_RECORD_BYTES) {
       const prev = at - SWARM_RECORD_BYTES;
-      if (
-        at > 0 && view.getUint32(at, true) === view.getUint32(prev, true) &&
+      if (at === 0) {
+        if (this.count > 0 && this.#isLast(records)) continue;
+      } else if (
+        view.getUint32(at, true) === view.getUint32(prev, true) &&
         view.getUint32(at + 4, true) === view.getUint32(prev + 4, true) &&
         view.getUint32(at + 8, true) === view.getUint32(prev + 8, true) &&
         view.getUint32(at + 12, true) === view.getUint32(prev + 12, true) &&
@@ -758,6 +763,13 @@ class HashList {
       }
       this.bytes.set(records.subarray(at, at + 20), this.count++ * 20);
     }
+  }
+
+  /** Whether `records` starts with the last hash added. */
+  #isLast(records: Uint8Array): boolean {
+    const last = (this.count - 1) * 20;
+    for (let i = 0; i < 20; i++) if (records[i] !== this.bytes[last + i]) return false;
+    return true;
   }
 
   /** Indices ordered by the first two bytes (a counting sort, O(n)): close enough to key order for page locality. */

@@ -7,8 +7,8 @@ import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/bencode.ts";
 import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS, TrackerDb } from "../../lib/persist/db.ts";
-import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
-import { MemorySwarmStore } from "../../lib/tracker/swarm_store.ts";
+import { createTracker, SNAPSHOT_CHUNK_BYTES, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
+import { MemorySwarmStore, SWARM_RECORD_BYTES } from "../../lib/tracker/swarm_store.ts";
 
 const TOKEN = "test-admin-token";
 const T0 = 1_700_000_000_000;
@@ -425,6 +425,58 @@ Deno.test("tracker: snapshot() supersedes a running background snapshot; close()
       equal(again.tracker.restoredPeers, MANY_PEERS / 4);
       equal(await again.tracker.snapshotInBackground(), MANY_PEERS / 4);
       equal(again.db.pruneSwarmChunks(), 0);
+    } finally {
+      await again.close();
+    }
+  });
+});
+
+Deno.test("tracker: a swarm larger than a snapshot chunk is saved whole and its torrent touched once", async () => {
+  await withTempDir(async (dir) => {
+    const dbPath = `${dir}/state.db`;
+    const big = 2 * Math.ceil(SNAPSHOT_CHUNK_BYTES / SWARM_RECORD_BYTES / 2) + 1_000; // even: half seeders
+    const store = new MemorySwarmStore();
+    fillStore(store, 3, Date.now()); // three small swarms
+    const bigHash = new Uint8Array(20).fill(0xbb);
+    const id = new Uint8Array(20);
+    for (let i = 0; i < big; i++) {
+      id[0] = i & 0xff;
+      id[1] = i >> 8;
+      store.announce({
+        infoHash: bigHash,
+        peerId: id,
+        port: 7000,
+        uploaded: 0,
+        downloaded: 0,
+        left: i % 2,
+        event: "started",
+        numWant: 0,
+        isCompact: true,
+        isNoPeerId: false,
+      }, { ip: new Uint8Array([10, 1, i >> 8, i & 0xff]), nowMs: Date.now(), random: () => 0.5 });
+    }
+    const t = await start({ dbPath, store });
+    const seen: string[] = [];
+    const stop = t.db.observeCounters((c) => {
+      if (c.type === "seen") seen.push(...c.infoHashHexes);
+    });
+    try {
+      for (const save of [() => Promise.resolve(t.tracker.snapshot()), () => t.tracker.snapshotInBackground()]) {
+        seen.length = 0;
+        equal(await save(), big + 3);
+        equal(seen.length, 4, "each live torrent touched once");
+        equal(new Set(seen).size, 4);
+        ok(seen.includes(toHex(bigHash)));
+        ok((t.db.loadSwarmSnapshot()?.chunkCount ?? 0) >= 2);
+      }
+    } finally {
+      stop();
+      await t.close();
+    }
+    const again = await start({ dbPath });
+    try {
+      equal(again.tracker.restoredPeers, big + 3);
+      deepEqual(again.tracker.store.scrape(bigHash), { complete: big / 2, downloaded: 0, incomplete: big / 2 });
     } finally {
       await again.close();
     }
