@@ -18,6 +18,7 @@ export {
   PersistError,
   SCHEMA_VERSION,
   type SnapshotPeer,
+  type SwarmSnapshot,
   type TorrentMeta,
   type TorrentRecord,
   TrackerDb,
@@ -84,7 +85,14 @@ export {
   parseAnnounceQuery,
   parseScrapeQuery,
 } from "./lib/tracker/http_codec.ts";
-export { MemorySwarmStore, type SwarmStore } from "./lib/tracker/swarm_store.ts";
+export {
+  MemorySwarmStore,
+  SWARM_RECORD_BYTES,
+  SWARM_RECORD_FORMAT,
+  type SwarmExportCursor,
+  SwarmRecordFlag,
+  type SwarmStore,
+} from "./lib/tracker/swarm_store.ts";
 export { createTracker, type Stats, type Tracker, type TrackerOptions } from "./lib/tracker/server.ts";
 export {
   AccessControl,
