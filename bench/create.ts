@@ -143,8 +143,33 @@ try {
   );
   // Start-up floor: what `deno run main.ts` costs before any hashing (module graph + node: built-ins), same run.
   // mktorrent keeps both cores busy from its first millisecond, so this gap cannot be hidden on 2 cores.
+  // Deno's own floor: `deno run` of an empty file (runtime start and exit, no module graph).
+  // btool create's whole fixed cost: a 1 MiB file (hashed in-process in a few ms).
+  const empty = `${dir}/empty.ts`;
+  const small = `${dir}/small.bin`;
+  await Deno.writeTextFile(empty, "");
+  await Deno.writeFile(small, new Uint8Array(1024 * 1024));
   const startup: number[] = [];
-  for (let i = 0; i < RUNS; i++) startup.push((await timed(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"])).ms);
+  const runtime: number[] = [];
+  const smallCreate: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    startup.push((await timed(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"])).ms);
+    runtime.push((await timed(Deno.execPath(), ["run", "-A", empty])).ms);
+    const args = [
+      "run",
+      "-A",
+      MAIN_TS,
+      "create",
+      small,
+      "-a",
+      TRACKER,
+      "--no-date",
+      "--force",
+      "-o",
+      `${dir}/s.torrent`,
+    ];
+    smallCreate.push((await timed(Deno.execPath(), args)).ms);
+  }
   const best = (xs: number[]) => Math.min(...xs);
   console.log(
     `best of ${RUNS} (least disturbed by neighbours): btool ${best(ours).toFixed(0)} ms, ` +
@@ -153,6 +178,10 @@ try {
   console.log(
     `btool start-up floor (deno run main.ts --version, median): ${median(startup).toFixed(0)} ms; ` +
       `ratio without it: ${(median(theirs) / (median(ours) - median(startup))).toFixed(2)}`,
+  );
+  console.log(
+    `fixed costs (median): deno run of an empty file ${median(runtime).toFixed(0)} ms, ` +
+      `btool create of a 1 MiB file ${median(smallCreate).toFixed(0)} ms`,
   );
   console.log(`load average after: ${loadAverage()} (the machine is shared: figures are noisy)`);
 } finally {
