@@ -11,6 +11,27 @@ import { prewarmHashWorker } from "../lib/_hash_pool.ts";
  */
 export const PREWARM_MIN_BYTES = 32 * 1024 * 1024;
 
+/** Entries a folder's size estimate may look at; past that, the folder counts as big. */
+export const PREWARM_MAX_ENTRIES = 1000;
+
+/** Whether the data under `path` reaches PREWARM_MIN_BYTES (bounded walk; symbolic links followed). */
+function isBigEnough(path: string, budget: { entries: number; bytes: number }): boolean {
+  const info = Deno.statSync(path);
+  if (!info.isDirectory) {
+    budget.bytes += info.isFile ? info.size : 0;
+    return budget.bytes >= PREWARM_MIN_BYTES;
+  }
+  for (const e of Deno.readDirSync(path)) {
+    if (--budget.entries < 0) return true;
+    try {
+      if (isBigEnough(`${path}/${e.name}`, budget)) return true;
+    } catch {
+      // unreadable or broken: create will say so
+    }
+  }
+  return false;
+}
+
 /** True when `args` (btool's argv) is a `btool create` that is likely to hash at least PREWARM_MIN_BYTES. */
 export function shouldPrewarmCreate(args: readonly string[]): boolean {
   if (args[0] !== "create") return false;
@@ -23,8 +44,7 @@ export function shouldPrewarmCreate(args: readonly string[]): boolean {
   for (const a of rest) {
     if (a.startsWith("-") && a !== "-") continue;
     try {
-      const info = Deno.statSync(a);
-      if (info.isDirectory || info.size >= PREWARM_MIN_BYTES) return true;
+      if (isBigEnough(a, { entries: PREWARM_MAX_ENTRIES, bytes: 0 })) return true;
     } catch {
       // not a path
     }

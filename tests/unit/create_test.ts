@@ -234,11 +234,18 @@ Deno.test("hashPieces() adopts a prewarmed Worker, even below the in-process siz
   });
 });
 
-Deno.test("shouldPrewarmCreate() guesses from argv: only create, not --help, with a folder or a big file", async () => {
+Deno.test("shouldPrewarmCreate() guesses from argv: only create, not --help, enough data", async () => {
   await withTempDir(async (tmp) => {
     await Deno.writeFile(`${tmp}/small`, new Uint8Array(10));
+    await Deno.mkdir(`${tmp}/d/e`, { recursive: true });
+    for (const name of ["d/a", "d/e/b"]) {
+      using f = await Deno.open(`${tmp}/${name}`, { write: true, create: true });
+      await f.truncate(PREWARM_MIN_BYTES / 2); // sparse: no real bytes written
+    }
+    equal(shouldPrewarmCreate(["create", `${tmp}/d/e`, "-a", "http://t/a"]), false, "a folder with too little data");
+    equal(shouldPrewarmCreate(["create", `${tmp}/d`, "-a", "http://t/a"]), true, "enough data over two files");
     using big = await Deno.open(`${tmp}/big`, { write: true, create: true });
-    await big.truncate(PREWARM_MIN_BYTES); // sparse: no real bytes written
+    await big.truncate(PREWARM_MIN_BYTES);
     equal(shouldPrewarmCreate([]), false);
     equal(shouldPrewarmCreate(["show", `${tmp}/big`]), false);
     equal(shouldPrewarmCreate(["create", `${tmp}/small`, "-a", "http://t/a"]), false);
