@@ -285,7 +285,7 @@ export interface HashProgress {
 export interface HashOptions {
   /** Hashing threads (default: the core count). 1 hashes in-process. */
   threads?: number;
-  /** Hash in-process up to this many bytes (default INLINE_MAX_BYTES). */
+  /** Hash in-process up to this many bytes (default INLINE_MAX_BYTES), unless a prewarmed Worker is there. */
   inlineMaxBytes?: number;
   onProgress?: (p: HashProgress) => void;
   signal?: AbortSignal;
@@ -434,7 +434,9 @@ async function hashWithWorkers(
 
 /**
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
- * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` - 1 Workers besides the main thread for more than `inlineMaxBytes`.
+ * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` - 1 Workers besides
+ * the main thread for more than `inlineMaxBytes`, or whenever a Worker was prewarmed (lib/_hash_pool.ts; it is
+ * adopted first, so its boot is already paid).
  * @throws {StorageError} read_failed, file_changed
  * @throws {CreateError} aborted
  */
