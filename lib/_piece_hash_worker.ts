@@ -1,8 +1,8 @@
 // Piece Worker for `PieceWriter` (lib/storage/piece_writer.ts): checks a downloaded piece's SHA-1 and, when it
 // matches, writes the piece's ranges to their files, so neither hashing nor file writes run on the session's JS
-// thread. Jobs are handled one at a time in arrival order. Piece bytes arrive in a SharedArrayBuffer (nothing is
-// copied or transferred; the main thread keeps them intact until the reply). Loaded only by piece_writer.ts via a
-// static `new URL(..., import.meta.url)`; never prints.
+// thread. Jobs are handled one at a time in arrival order. The piece's ArrayBuffer is transferred here (no copy) and
+// transferred back with the verdict, for reuse. Loaded only by piece_writer.ts via a static
+// `new URL(..., import.meta.url)`; never prints.
 
 import { sha1 } from "./sha1.ts";
 
@@ -16,13 +16,16 @@ export interface PieceWrite {
 
 /** What the main thread posts: a piece to check and write, or the request to close every file. */
 export type PieceRequest =
-  | { type: "job"; id: number; data: Uint8Array; expected: Uint8Array; writes: PieceWrite[] }
+  | { type: "job"; id: number; data: Uint8Array<ArrayBuffer>; expected: Uint8Array; writes: PieceWrite[] }
   | { type: "close" };
 
-/** What the worker posts back: the verdict on a job (written when `ok`), a failed write, or that files are closed. */
+/**
+ * What the worker posts back, with the job's bytes transferred back: the verdict on a job (written when `ok`), or a
+ * failed write; or that files are closed.
+ */
 export type PieceReply =
-  | { type: "done"; id: number; ok: boolean }
-  | { type: "error"; id: number; message: string }
+  | { type: "done"; id: number; ok: boolean; data: Uint8Array<ArrayBuffer> }
+  | { type: "error"; id: number; message: string; data: Uint8Array<ArrayBuffer> }
   | { type: "closed" };
 
 /** Files kept open at once; the least recently used is closed first. */
@@ -30,7 +33,7 @@ const MAX_OPEN_FILES = 64;
 
 interface WorkerScope {
   onmessage: ((e: MessageEvent<PieceRequest>) => void) | null;
-  postMessage(message: PieceReply): void;
+  postMessage(message: PieceReply, transfer?: Transferable[]): void;
 }
 
 const scope = self as unknown as WorkerScope;
@@ -71,7 +74,7 @@ scope.onmessage = (e) => {
   }
   const { id, data, expected, writes } = m;
   if (!sameBytes(sha1(data), expected)) {
-    scope.postMessage({ type: "done", id, ok: false });
+    scope.postMessage({ type: "done", id, ok: false, data }, [data.buffer]);
     return;
   }
   let path = "";
@@ -94,8 +97,8 @@ scope.onmessage = (e) => {
       }
     }
     const message = `Cannot write "${path}": ${err instanceof Error ? err.message : String(err)}`;
-    scope.postMessage({ type: "error", id, message });
+    scope.postMessage({ type: "error", id, message, data }, [data.buffer]);
     return;
   }
-  scope.postMessage({ type: "done", id, ok: true });
+  scope.postMessage({ type: "done", id, ok: true, data }, [data.buffer]);
 };

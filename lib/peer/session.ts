@@ -10,12 +10,13 @@
 // - #blockSources[i] names who sent each block of partial piece i; it is dropped when the piece passes or fails.
 // - Nothing in this file throws out of a peer's loop: a WireError or socket error ends that one connection.
 
-import { equals, toHex } from "../bytes.ts";
+import { toHex } from "../bytes.ts";
 import { BtoolError, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { filePieces, pieceSegments } from "../file_map.ts";
-import { BLOCK_BYTES, pieceHash, pieceSize } from "../pieces.ts";
+import { BLOCK_BYTES, pieceSize } from "../pieces.ts";
 import { createSha1 } from "../sha1.ts";
+import { type PieceRange, type PieceVerdict, PieceWriter, type PieceWriterOptions } from "../storage/piece_writer.ts";
 import type { Storage } from "../storage/storage.ts";
 import {
   announceToTiers,
@@ -161,6 +162,8 @@ export interface SessionOptions {
   onFatal?: (err: unknown) => void;
   /** Connection timeouts (tests). */
   handshakeTimeoutMs?: number;
+  /** How downloaded pieces are verified and written (Worker on/off, and for tests its module and stall bound). */
+  pieceWriter?: Omit<PieceWriterOptions, "onWarning">;
 }
 
 interface PeerEntry {
@@ -384,6 +387,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   });
   const warn = (m: string) => options.onWarning?.(m);
   const emit = (e: SessionEvent) => options.onEvent?.(e);
+  const pieceWriter = new PieceWriter(storage, { ...options.pieceWriter, onWarning: warn });
 
   let listener: Deno.Listener;
   try {
@@ -934,33 +938,43 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     }
   }
 
-  async function finishBuffered(index: number, data: Uint8Array): Promise<void> {
+  async function finishBuffered(index: number, buffer: Uint8Array): Promise<void> {
+    const size = buffer.length;
+    let data: Uint8Array | null = null;
     try {
-      if (!equals(hashOf(data), pieceHash(meta, index))) {
-        await pieceBad(index, data);
-        return;
-      }
-      pendingWriteBytes += data.length;
+      // Hashed and written off the JS thread (`buffer` is handed over; `data` comes back); counted as pending
+      // writes so that reading pauses when that lags.
+      pendingWriteBytes += size;
+      let verdict: PieceVerdict["verdict"];
       try {
-        await writeSelected(index, data);
+        ({ verdict, data } = await pieceWriter.verifyAndWrite(index, buffer, selectedRanges(index) ?? undefined));
       } catch (err: unknown) {
         fatal(err);
         return;
       } finally {
-        writeDone(data.length);
+        writeDone(size);
       }
-      pieceGood(index, data);
+      if (verdict === "written") pieceGood(index, data);
+      else if (verdict === "bad") await pieceBad(index, data);
+      else pieceLost(index);
     } finally {
-      bufferedBytes -= data.length;
+      bufferedBytes -= size;
       // Reuse full-size buffers: every block of the next piece overwrites its span before the piece is complete.
       // Pooled plus live buffers stay within MAX_PIECE_BUFFER_BYTES.
       if (
-        data.length === meta.pieceLength &&
-        bufferedBytes + (bufferPool.length + 1) * data.length <= MAX_PIECE_BUFFER_BYTES
+        data !== null && size === meta.pieceLength &&
+        bufferedBytes + (bufferPool.length + 1) * size <= MAX_PIECE_BUFFER_BYTES
       ) {
         bufferPool.push(data);
       }
     }
+  }
+
+  /** The bytes of a complete piece were lost with a failed piece Worker: fetch it again (nobody is to blame). */
+  function pieceLost(index: number): void {
+    blockSources.delete(index);
+    picker.pieceFailed(index);
+    for (const p of peers.values()) fillRequests(p);
   }
 
   async function finishOnDisk(index: number): Promise<void> {
@@ -1094,16 +1108,16 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     }
   }
 
-  function writeSelected(index: number, data: Uint8Array): Promise<void> {
-    if (selected === null || isWholePieceSelected(index)) return storage.writeBlock(index, 0, data);
-    return (async () => {
-      const start = index * meta.pieceLength;
-      for (const seg of pieceSegments(meta, index)) {
-        if (!selected.has(seg.fileIndex)) continue;
-        const at = meta.files[seg.fileIndex]!.offset + seg.fileOffset - start;
-        await storage.writeBlock(index, at, data.subarray(at, at + seg.length));
-      }
-    })();
+  /** The ranges of piece `index` to write (those in selected files), or null for all of it. */
+  function selectedRanges(index: number): PieceRange[] | null {
+    if (selected === null || isWholePieceSelected(index)) return null;
+    const start = index * meta.pieceLength;
+    const ranges: PieceRange[] = [];
+    for (const seg of pieceSegments(meta, index)) {
+      if (!selected.has(seg.fileIndex)) continue;
+      ranges.push({ begin: meta.files[seg.fileIndex]!.offset + seg.fileOffset - start, length: seg.length });
+    }
+    return ranges;
   }
 
   function isWholePieceSelected(index: number): boolean {
@@ -1257,6 +1271,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       for (const p of peers.values()) p.conn.close();
       // Wait for every peer loop, write and verification to finish (bounded: sockets are closed).
       while (tasks.size > 0) await Promise.allSettled([...tasks]);
+      pieceWriter.close();
       if (isAnnouncing) {
         const timeout = new AbortController();
         const timer = setTimeout(() => timeout.abort(), STOP_ANNOUNCE_TIMEOUT_MS);

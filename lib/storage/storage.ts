@@ -28,6 +28,11 @@ export interface Storage {
   verifyPiece(index: number): Promise<boolean>;
   /** Release open files. Further calls fail. */
   close(): Promise<void>;
+  /**
+   * The path of each of `meta.files` where this storage's data lives, for writers on other threads (PieceWriter's
+   * Worker); null or absent when the data cannot be written that way (read-only, in memory, wrapped).
+   */
+  writablePaths?(): readonly string[] | null;
 }
 
 /** Options for createFsStorage. */
@@ -277,6 +282,9 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
         checkRange(meta, index, 0, 0);
         return verifyWith(meta, index, (f, o, n) => readAt(f, o, n));
       });
+    },
+    writablePaths() {
+      return isReadOnly ? null : paths;
     },
     async close() {
       if (isClosed) return;
