@@ -187,7 +187,7 @@ export class PrivateMode {
   }
 
   /**
-   * Write accounting a chunk per event-loop turn until nothing is left, then expire idle counters. At most one runs;
+   * Write accounting a chunk per event-loop turn until nothing is left. At most one runs;
    * a failed step is reported and the rest waits for the next period (nothing is lost).
    */
   #backgroundFlush(): void {
@@ -196,8 +196,8 @@ export class PrivateMode {
       this.#flushStep = null;
       try {
         this.accounting.flush(ACCOUNTING_FLUSH_CHUNK_PEERS);
+        // Idle counters are expired by the full flush (with each swarm snapshot): the db side is a table scan.
         if (this.accounting.dirtyCount > 0) this.#flushStep = setTimeout(step, 0);
-        else this.accounting.expire(this.#now() - this.#peerTimeoutMs);
       } catch (err: unknown) {
         this.#onWarning(`Cannot save accounting: ${errorText(err)}`);
       }
