@@ -11,6 +11,7 @@ import {
   createReserved,
   encodeHandshake,
   encodeMessage,
+  encodeMessages,
   encodePieceHeader,
   type Handshake,
   hasExtensionProtocol,
@@ -31,6 +32,10 @@ export const READ_CHUNK_BYTES = 64 * 1024;
 export const MAX_PEER_REQUESTS = 2000;
 /** Largest single socket write we assemble from queued messages. */
 export const MAX_WRITE_BATCH_BYTES = 256 * 1024;
+/** The reused read buffer of a connection that lends its messages (`isLendingMessages`). */
+export const READ_RING_BYTES = 256 * 1024;
+/** Fewest free ring bytes worth a read; with less (a huge message is being buffered), the read gets its own buffer. */
+const MIN_RING_READ_BYTES = 16 * 1024;
 
 /** Options of `PeerConnection.open`. */
 export interface PeerConnectionOptions {
@@ -46,6 +51,12 @@ export interface PeerConnectionOptions {
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
   keepAliveIntervalMs?: number;
+  /**
+   * Read into one reused buffer (default false): the bytes of a yielded message (a piece block, a bitfield, an
+   * extended payload) are then valid only until the next message is asked for — copy what you keep. Saves a fresh
+   * 64 KiB buffer per read and a copy per block that spans two reads.
+   */
+  isLendingMessages?: boolean;
 }
 
 /** A peer request we have not answered yet. */
@@ -111,6 +122,9 @@ export class PeerConnection {
   #keepAliveIntervalMs: number;
   #iterating = false;
   #reader: { buf: Uint8Array | null } = { buf: null };
+  #ring: ReadRing | null;
+  /** Reused buffer for coalesced writes (only one write runs at a time). */
+  #writeBuffer: Uint8Array | null = null;
 
   private constructor(conn: Deno.Conn, decoder: MessageDecoder, handshake: Handshake, options: PeerConnectionOptions) {
     this.#conn = conn;
@@ -125,6 +139,7 @@ export class PeerConnection {
     this.#keepAliveIntervalMs = options.keepAliveIntervalMs ?? KEEP_ALIVE_INTERVAL_MS;
     this.#lastReceivedMs = Date.now();
     this.#lastSentMs = Date.now();
+    this.#ring = options.isLendingMessages ? { buf: null, at: 0, lapEnd: READ_RING_BYTES } : null;
     const tick = Math.max(1, Math.min(this.#idleTimeoutMs, this.#keepAliveIntervalMs) / 4);
     this.#timer = setInterval(() => this.#tick(), tick);
   }
@@ -203,8 +218,8 @@ export class PeerConnection {
 
   /**
    * Incoming messages until the connection closes. Refused requests are answered here and not yielded. Each
-   * yielded `piece` block is the caller's to keep. Only one iteration at a time; leaving the loop early closes
-   * the connection.
+   * yielded `piece` block is the caller's to keep, unless the connection was opened with `isLendingMessages`. Only
+   * one iteration at a time; leaving the loop early closes the connection.
    */
   async *messages(): AsyncGenerator<WireMessage, void, undefined> {
     if (this.#iterating) throw new BtoolError("connection_state", "PeerConnection.messages() is already iterating");
@@ -213,7 +228,9 @@ export class PeerConnection {
       while (!this.#isClosed) {
         let msg = this.#decoder.next();
         while (msg === null) {
-          const chunk = await readChunk(this.#conn, this.#reader);
+          const chunk = this.#ring === null
+            ? await readChunk(this.#conn, this.#reader)
+            : await readRing(this.#conn, this.#ring, this.#decoder.bufferedBytes);
           if (chunk === null) return;
           this.#lastReceivedMs = Date.now();
           this.#decoder.push(chunk);
@@ -264,7 +281,7 @@ export class PeerConnection {
    */
   sendMany(msgs: readonly Extract<WireMessage, { type: "request" | "cancel" | "have" }>[]): Promise<void> {
     if (msgs.length === 0) return Promise.resolve();
-    return this.#enqueue(msgs.map((m) => encodeMessage(m)));
+    return this.#enqueue([encodeMessages(msgs)]);
   }
 
   /**
@@ -411,12 +428,19 @@ export class PeerConnection {
           batch.push(p);
           size += p.size;
         }
-        const out = new Uint8Array(size);
-        let at = 0;
-        for (const p of batch) {
-          for (const b of p.bytes) {
-            out.set(b, at);
-            at += b.length;
+        let out: Uint8Array;
+        if (batch.length === 1 && batch[0]!.bytes.length === 1) {
+          out = batch[0]!.bytes[0]!; // nothing to gather
+        } else {
+          out = size <= MAX_WRITE_BATCH_BYTES
+            ? (this.#writeBuffer ??= new Uint8Array(MAX_WRITE_BATCH_BYTES)).subarray(0, size)
+            : new Uint8Array(size);
+          let at = 0;
+          for (const p of batch) {
+            for (const b of p.bytes) {
+              out.set(b, at);
+              at += b.length;
+            }
           }
         }
         try {
@@ -449,6 +473,55 @@ async function readChunk(conn: Deno.Conn, reader: { buf: Uint8Array | null }): P
   }
   reader.buf = null;
   return buf.subarray(0, n);
+}
+
+/** A reused read buffer: `at` is where the last read ended, `lapEnd` where the previous lap's data ended. */
+interface ReadRing {
+  buf: Uint8Array | null;
+  at: number;
+  lapEnd: number;
+}
+
+/**
+ * Read once into the ring, never over the `buffered` bytes the decoder has not consumed yet: they are the last
+ * `buffered` bytes read (at most), so they lie just before `at`, wrapping to `lapEnd` of the previous lap. When the
+ * ring has too little room left (a huge message is being assembled), the read gets a fresh buffer instead.
+ */
+async function readRing(conn: Deno.Conn, ring: ReadRing, buffered: number): Promise<Uint8Array | null> {
+  const buf = ring.buf ??= new Uint8Array(READ_RING_BYTES);
+  const size = buf.length;
+  let start = -1;
+  let end = -1;
+  if (buffered < size) {
+    const at = ring.at;
+    if (buffered <= at) {
+      // Unconsumed: [at - buffered, at).
+      if (size - at >= MIN_RING_READ_BYTES) {
+        start = at;
+        end = size;
+      } else if (at - buffered >= MIN_RING_READ_BYTES) {
+        ring.lapEnd = at;
+        start = 0;
+        end = at - buffered;
+      }
+    } else {
+      // Unconsumed: [lapEnd - (buffered - at), lapEnd) and [0, at).
+      const limit = ring.lapEnd - (buffered - at);
+      if (limit - at >= MIN_RING_READ_BYTES) {
+        start = at;
+        end = limit;
+      }
+    }
+  }
+  if (start < 0) {
+    const own = new Uint8Array(READ_CHUNK_BYTES);
+    const n = await conn.read(own);
+    return n === null ? null : own.subarray(0, n);
+  }
+  const n = await conn.read(buf.subarray(start, end));
+  if (n === null) return null;
+  ring.at = start + n;
+  return buf.subarray(start, start + n);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

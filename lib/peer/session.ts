@@ -536,6 +536,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       peerId,
       geometry: meta,
       isExtensionProtocol: true,
+      // Messages are handled before the next is read; the one block kept past that (a direct write) is copied.
+      isLendingMessages: true,
       ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
     };
   }
@@ -918,7 +920,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       } else {
         if (result.isPieceComplete) pieceBuffers.delete(index);
         pendingWriteBytes += length;
-        const done = storage.writeBlock(index, msg.begin, msg.block).then(
+        const done = storage.writeBlock(index, msg.begin, msg.block.slice()).then(
           () => {
             if (result.isPieceComplete) return finishOnDisk(index);
           },

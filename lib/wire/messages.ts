@@ -3,7 +3,7 @@
 // Pure: no sockets, no clocks; the semantics of a message (is this request allowed?) belong to the connection.
 
 import { decodeBencode, encodeBencode, isBytes, isDict } from "../bencode.ts";
-import { readU16BE, readU32BE, writeU16BE, writeU32BE } from "../bytes.ts";
+import { allocBytes, readU16BE, readU32BE, writeU16BE, writeU32BE } from "../bytes.ts";
 import { WireError } from "../errors.ts";
 import { INFO_HASH_BYTES, InfoHash } from "../infohash.ts";
 
@@ -139,8 +139,9 @@ export function decodeHandshake(bytes: Uint8Array): Handshake | null {
   };
 }
 
+// Small messages are carved from a slab (bytes.allocBytes): a fresh ArrayBuffer per message costs about 1 µs.
 function fixed(id: number, payloadBytes: number): Uint8Array {
-  const out = new Uint8Array(5 + payloadBytes);
+  const out = allocBytes(5 + payloadBytes);
   writeU32BE(out, 0, 1 + payloadBytes);
   out[4] = id;
   return out;
@@ -165,7 +166,7 @@ function withSpan(id: number, pieceIndex: number, begin: number, length: number)
  * (lets the sender write the block without copying it into the message).
  */
 export function encodePieceHeader(pieceIndex: number, begin: number, length: number): Uint8Array {
-  const out = new Uint8Array(13);
+  const out = allocBytes(13);
   writeU32BE(out, 0, 9 + length);
   out[4] = MessageId.Piece;
   writeU32BE(out, 5, pieceIndex);
@@ -180,7 +181,7 @@ export function encodePieceHeader(pieceIndex: number, begin: number, length: num
 export function encodeMessage(msg: WireMessage): Uint8Array {
   switch (msg.type) {
     case "keepAlive":
-      return new Uint8Array(4);
+      return allocBytes(4);
     case "choke":
       return fixed(MessageId.Choke, 0);
     case "unchoke":
@@ -236,6 +237,35 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
   }
 }
 
+/**
+ * Encode several `request`, `cancel` or `have` messages back to back into one buffer (a pipeline refill): the same
+ * bytes as concatenating `encodeMessage` of each.
+ */
+export function encodeMessages(
+  msgs: readonly Extract<WireMessage, { type: "request" | "cancel" | "have" }>[],
+): Uint8Array {
+  let size = 0;
+  for (const m of msgs) size += m.type === "have" ? 9 : 17;
+  const out = allocBytes(size);
+  let at = 0;
+  for (const m of msgs) {
+    if (m.type === "have") {
+      writeU32BE(out, at, 5);
+      out[at + 4] = MessageId.Have;
+      writeU32BE(out, at + 5, m.pieceIndex);
+      at += 9;
+    } else {
+      writeU32BE(out, at, 13);
+      out[at + 4] = m.type === "request" ? MessageId.Request : MessageId.Cancel;
+      writeU32BE(out, at + 5, m.pieceIndex);
+      writeU32BE(out, at + 9, m.begin);
+      writeU32BE(out, at + 13, m.length);
+      at += 17;
+    }
+  }
+  return out;
+}
+
 /** Options of `MessageDecoder`. */
 export interface MessageDecoderOptions {
   /** The torrent's piece count: a bitfield must be exactly ceil(pieceCount / 8) bytes. */
@@ -259,7 +289,8 @@ const FAST_IDS: ReadonlySet<number> = new Set([
  * (once, if the stream starts with one) and `next()` until it returns null ("need more bytes").
  *
  * Memory: `push` takes ownership of the chunk (do not modify it afterwards). A message lying inside one chunk is a
- * subarray of it; one spanning chunks is copied once into a fresh buffer. Either way a `piece` block is never
+ * subarray of it; one spanning chunks is copied once into a fresh buffer (chunks that are adjacent views of one
+ * buffer, as consecutive reads into a reused buffer are, count as one chunk). Either way a `piece` block is never
  * overwritten later. The length prefix is checked against the message id's cap as soon as the 5-byte header is
  * there, before the body is waited for, so a hostile length costs at most the chunks already pushed.
  *
@@ -296,7 +327,14 @@ export class MessageDecoder {
   /** Append received bytes (ownership passes to the decoder). */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    const n = this.#chunks.length;
+    const last = this.#chunks[n - 1];
+    if (last !== undefined && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
+      // Adjacent in one buffer: one longer view, so a message across the boundary needs no copy.
+      this.#chunks[n - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + chunk.length);
+    } else {
+      this.#chunks.push(chunk);
+    }
     this.#buffered += chunk.length;
   }
 

@@ -8,6 +8,7 @@ import {
   decodeHandshake,
   encodeHandshake,
   encodeMessage,
+  encodeMessages,
   encodePieceHeader,
   hasExtensionProtocol,
   hasFastExtension,
@@ -298,4 +299,33 @@ Deno.test("MessageDecoder without a piece count accepts any bitfield size up to 
 
 Deno.test("encodeMessage() refuses the decode-only unknown message", () => {
   assertThrowsCode(() => encodeMessage({ type: "unknown", id: 99, length: 0 }), WireError, "encode_unknown");
+});
+
+Deno.test("encodeMessages() equals the concatenated encodeMessage() of each", () => {
+  const msgs = [
+    { type: "request", pieceIndex: 7, begin: 16384, length: 16384 },
+    { type: "have", pieceIndex: 0x01020304 },
+    { type: "cancel", pieceIndex: 0xffffffff, begin: 0, length: 1 },
+  ] as const;
+  deepEqual(encodeMessages(msgs), concat(msgs.map((m) => encodeMessage(m))));
+  equal(encodeMessages([]).length, 0);
+});
+
+Deno.test("MessageDecoder joins adjacent views of one buffer: a block across them is a view, not a copy", () => {
+  const block = Uint8Array.from({ length: MAX_BLOCK_BYTES }, (_, i) => (i * 7) & 0xff);
+  const bytes = concat([
+    encodeMessage({ type: "have", pieceIndex: 2 }),
+    encodeMessage({ type: "piece", pieceIndex: 1, begin: 0, block }),
+  ]);
+  const d = new MessageDecoder();
+  d.push(bytes.subarray(0, 5000));
+  deepEqual(d.next(), { type: "have", pieceIndex: 2 });
+  equal(d.next(), null);
+  d.push(bytes.subarray(5000, 9000));
+  d.push(bytes.subarray(9000));
+  const m = d.next();
+  ok(m !== null && m.type === "piece");
+  equal(m.block.buffer, bytes.buffer);
+  deepEqual(m.block, block);
+  equal(d.bufferedBytes, 0);
 });
