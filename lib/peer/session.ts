@@ -398,6 +398,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     });
   }
   const port = (listener.addr as Deno.NetAddr).port;
+  if (!picker.isComplete) pieceWriter.warmUp(); // after the last throw: stop() is what closes it
 
   const peers = new Map<string, PeerEntry>();
   const known = new Map<string, KnownPeer>();

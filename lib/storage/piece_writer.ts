@@ -145,6 +145,11 @@ export class PieceWriter {
     return promise;
   }
 
+  /** Start the Worker now (it takes tens of ms to load), so the first pieces do not wait for it. */
+  warmUp(): void {
+    if (this.#isWorkerUsable && !this.#isClosed) this.#startWorker();
+  }
+
   /** Stop the Worker. Pending jobs still settle (in-process). */
   close(): void {
     if (this.#isClosed) return;
