@@ -253,9 +253,14 @@ export async function checkPieces(
 ): Promise<Bitfield> {
   const meta = storage.meta;
   const have = new Bitfield(meta.pieceCount);
+  // A piece whose files are absent or too short cannot pass: skip it without a read (a fresh download's check).
+  const sizes = await storage.fileSizes?.() ?? null;
+  const isOnDisk = (i: number) =>
+    sizes === null ||
+    pieceSegments(meta, i).every((seg) => (sizes[seg.fileIndex] ?? -1) >= seg.fileOffset + seg.length);
   let done = 0;
   for (let i = 0; i < meta.pieceCount; i++) {
-    if (await storage.verifyPiece(i)) have.set(i);
+    if (isOnDisk(i) && await storage.verifyPiece(i)) have.set(i);
     done += pieceSize(meta, i);
     options.onProgress?.(done);
   }

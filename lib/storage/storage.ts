@@ -33,6 +33,12 @@ export interface Storage {
    * Worker); null or absent when the data cannot be written that way (read-only, in memory, wrapped).
    */
   writablePaths?(): readonly string[] | null;
+  /**
+   * The size of each of `meta.files` on disk now, null when it does not exist (padding files report their length);
+   * absent for storages without files. Lets a check skip pieces that cannot be there without reading anything.
+   * @throws {StorageError} io
+   */
+  fileSizes?(): Promise<(number | null)[]>;
 }
 
 /** Options for createFsStorage. */
@@ -285,6 +291,18 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
     },
     writablePaths() {
       return isReadOnly ? null : paths;
+    },
+    fileSizes() {
+      return Promise.all(meta.files.map(async (f, i) => {
+        if (f.isPadding) return f.length;
+        try {
+          return (await Deno.stat(paths[i]!)).size;
+        } catch (err: unknown) {
+          if (err instanceof Deno.errors.NotFound) return null;
+          const msg = err instanceof Error ? err.message : String(err);
+          throw new StorageError("io", `Cannot stat "${paths[i]}": ${msg}`, { cause: err });
+        }
+      }));
     },
     async close() {
       if (isClosed) return;

@@ -9,9 +9,10 @@ import {
   RateLimiter,
   wantedPieces,
 } from "../../../lib/peer/session.ts";
-import { createMemoryStorage } from "../../../lib/storage/storage.ts";
+import { createFsStorage, createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { deepEqual, equal, match, ok } from "../../_helpers/assert.ts";
-import { seededRandom } from "../../_helpers/random.ts";
+import { randomBytes, seededRandom } from "../../_helpers/random.ts";
+import { withTempDir } from "../../_helpers/tmp.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
 
 Deno.test("queueBlocksFor() grows with the rate between its bounds", () => {
@@ -46,6 +47,34 @@ Deno.test("checkPieces() finds the pieces that hash correctly", async () => {
   deepEqual([...have.setIndexes()], [0, 1, 3, 4]);
   equal(seen.at(-1), data.length);
 });
+
+Deno.test("checkPieces() on files gives what verifying every piece gives: absent and short files skip the reads", () =>
+  withTempDir(async (dir) => {
+    const random = seededRandom(9);
+    const files = [
+      { path: ["a.bin"], data: randomBytes(random, 40000) },
+      { path: ["empty"], data: new Uint8Array(0) },
+      { path: ["sub", "b.bin"], data: randomBytes(random, 50000) },
+      { path: ["c.bin"], data: randomBytes(random, 30000) },
+    ];
+    const meta = parseMetainfo(buildTorrent({ name: "m", files, pieceLength: 16384 }).bytes);
+    await Deno.mkdir(`${dir}/m/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/m/a.bin`, files[0]!.data); // complete
+    await Deno.writeFile(`${dir}/m/sub/b.bin`, files[2]!.data.subarray(0, 30000)); // short; c.bin absent
+    const storage = createFsStorage(meta, dir, { isReadOnly: true });
+    try {
+      const seen: number[] = [];
+      const have = await checkPieces(storage, { onProgress: (n) => seen.push(n) });
+      const expected: number[] = [];
+      for (let i = 0; i < meta.pieceCount; i++) if (await storage.verifyPiece(i)) expected.push(i);
+      deepEqual([...have.setIndexes()], expected);
+      deepEqual(expected, [0, 1, 2, 3]); // piece 2 straddles a.bin and b.bin's present part; 4 runs past it
+      equal(seen.length, meta.pieceCount);
+      equal(seen.at(-1), meta.totalLength);
+    } finally {
+      await storage.close();
+    }
+  }));
 
 Deno.test("RateLimiter.reserve() allows a one-second burst, then charges the debt in time", () => {
   let t = 1000;

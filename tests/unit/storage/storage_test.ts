@@ -165,3 +165,18 @@ Deno.test("createEmptyFiles() creates zero-length files and their folders", () =
     await createEmptyFiles(META, dir);
     deepEqual(await Deno.readFile(`${dir}/multi/a.bin`), FILES[0]!.data);
   }));
+
+Deno.test("createFsStorage().fileSizes() gives each file's size on disk, null when absent", () =>
+  withTempDir(async (dir) => {
+    const s = createFsStorage(META, dir, { isReadOnly: true });
+    try {
+      deepEqual(await s.fileSizes!(), [null, null, null, null]);
+      await Deno.mkdir(`${dir}/multi/sub`, { recursive: true });
+      await Deno.writeFile(`${dir}/multi/a.bin`, FILES[0]!.data.subarray(0, 10000));
+      await Deno.writeFile(`${dir}/multi/sub/b.bin`, FILES[2]!.data);
+      deepEqual(await s.fileSizes!(), [10000, null, 30000, null]);
+      equal(createMemoryStorage(META).fileSizes, undefined);
+    } finally {
+      await s.close();
+    }
+  }));
