@@ -403,7 +403,6 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     });
   }
   const port = (listener.addr as Deno.NetAddr).port;
-  if (!picker.isComplete) pieceWriter.warmUp(); // after the last throw: stop() is what closes it
 
   const peers = new Map<string, PeerEntry>();
   const known = new Map<string, KnownPeer>();
@@ -1255,6 +1254,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   const isAnnouncing = (options.isAnnouncing ?? true) && tiers.order().length > 0;
   const trackerTask = isAnnouncing ? trackerLoop().catch((err: unknown) => warn(errorText(err))) : Promise.resolve();
   for (const p of options.peers ?? []) addKnown(p.hostname, p.port);
+  // Load the piece Worker now (tens of ms), not when the first piece is complete; stop() closes it.
+  if (!picker.isComplete) pieceWriter.warmUp();
   queueMicrotask(() => {
     emit({ type: "listening", port });
     connectMore();
