@@ -13,7 +13,7 @@ export * from "./lib/storage/check.ts";
 export * from "./lib/tracker/udp_codec.ts";
 export * from "./lib/tracker/client.ts";
 export {
-  type AccountingBatch,
+  type AccountingSnapshot,
   type CounterChange,
   PersistError,
   SCHEMA_VERSION,
@@ -23,6 +23,7 @@ export {
   type TorrentRecord,
   TrackerDb,
   type TrackerDbOptions,
+  type UserDelta,
   type UserPeerCounters,
   type UserRecord,
 } from "./lib/persist/db.ts";
@@ -106,7 +107,16 @@ export {
   splitPasskeyPath,
   UNREGISTERED_REASON,
 } from "./lib/tracker/access.ts";
-export { Accounting, memberAnnounceUrl, personalizeTorrent, Users } from "./lib/tracker/users.ts";
+export {
+  Accounting,
+  ACCOUNTING_CHUNK_ENTRIES,
+  ACCOUNTING_RECORD_BYTES,
+  ACCOUNTING_RECORD_FORMAT,
+  type AccountingSave,
+  memberAnnounceUrl,
+  personalizeTorrent,
+  Users,
+} from "./lib/tracker/users.ts";
 export { PrivateMode, type StatsUser } from "./lib/tracker/private_mode.ts";
 export * from "./lib/register.ts";
 export * from "./lib/tracker/udp_server.ts";

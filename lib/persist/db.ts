@@ -85,10 +85,20 @@ export interface UserPeerCounters {
   lastSeenMs: number;
 }
 
-/** One flush of accounting: per-user deltas to add and last counters to store, in one transaction. */
-export interface AccountingBatch {
-  deltas: readonly { userId: number; uploaded: number; downloaded: number }[];
-  peers: readonly UserPeerCounters[];
+/** Per-user deltas committed with an accounting generation. */
+export interface UserDelta {
+  userId: number;
+  uploaded: number;
+  downloaded: number;
+}
+
+/** The current accounting generation: chunks of last-counter records written by `writeAccountingChunk`. */
+export interface AccountingSnapshot {
+  generation: number;
+  /** The record format the writer named (the db stores records as opaque bytes). */
+  format: string;
+  /** The chunks in order, read one at a time (valid while the db is open and this generation is current). */
+  chunks(): Iterable<Uint8Array>;
 }
 
 /** Longest user name accepted. */
@@ -174,6 +184,16 @@ export const MIGRATIONS: readonly string[] = [
   // by generation; settings.swarm_snapshot_generation names the complete one. Rows left in swarm_snapshot by an
   // older build are restored once (loadLegacySwarmSnapshot) and the table is dropped by the first commit.
   `CREATE TABLE swarm_chunks (
+     generation INTEGER NOT NULL,
+     seq        INTEGER NOT NULL,
+     records    BLOB NOT NULL,
+     PRIMARY KEY (generation, seq)
+   );`,
+  // 4 (issue #6): accounting's last counters as chunks of binary records by generation, like the swarm snapshot;
+  // settings.accounting_generation names the complete one, committed in the same transaction as the users' deltas.
+  // One random-key upsert per peer into user_peers cost 10–30 µs; rows left there by an older build are loaded once
+  // (loadUserPeers) and deleted by the first commit.
+  `CREATE TABLE accounting_chunks (
      generation INTEGER NOT NULL,
      seq        INTEGER NOT NULL,
      records    BLOB NOT NULL,
@@ -287,11 +307,16 @@ function arrayToRecord(r: unknown[]): TorrentRecord {
 const TORRENT_COLUMNS =
   "info_hash, is_registered, name, size, piece_length, comment, created_by, extra, first_seen_ms, last_seen_ms, completed";
 
-/** Settings of the swarm snapshot. */
-const SNAPSHOT_GENERATION_KEY = "swarm_snapshot_generation";
+/** Tables of chunked generations, with the setting naming each one's current generation. */
+const SWARM_CHUNKS = { table: "swarm_chunks", generationKey: "swarm_snapshot_generation", what: "swarm snapshot" };
+const ACCOUNTING_CHUNKS = { table: "accounting_chunks", generationKey: "accounting_generation", what: "accounting" };
+type ChunkTable = typeof SWARM_CHUNKS;
+
+/** Settings of the swarm snapshot (its generation: SWARM_CHUNKS.generationKey). */
 const SNAPSHOT_FORMAT_KEY = "swarm_snapshot_format";
 const SNAPSHOT_PEERS_KEY = "swarm_snapshot_peers";
 const SNAPSHOT_MS_KEY = "swarm_snapshot_ms";
+const ACCOUNTING_FORMAT_KEY = "accounting_format";
 
 /** The tracker's persistent state. One instance per process; other processes may open the same file. */
 export class TrackerDb {
@@ -299,8 +324,8 @@ export class TrackerDb {
   readonly #stmts = new Map<string, StatementSync>();
   readonly #counterListeners = new Set<(change: CounterChange) => void>();
   readonly #migrations: readonly string[];
-  /** The swarm snapshot generation being written (begun, not yet committed); at most one. */
-  #writingGeneration: number | null = null;
+  /** Per chunk table: the generation being written (begun, not yet committed); at most one each. */
+  readonly #writing = new Map<string, number>();
 
   private constructor(db: DatabaseSync, migrations: readonly string[]) {
     this.#db = db;
@@ -554,10 +579,7 @@ export class TrackerDb {
    * another abandons this one (its further writes throw `snapshot_abandoned`; its chunks become prunable).
    */
   beginSwarmSnapshot(): number {
-    const row = this.#stmt("SELECT max(generation) AS g FROM swarm_chunks").get();
-    const generation = Math.max((row?.g as number | null) ?? 0, this.#currentGeneration()) + 1;
-    this.#writingGeneration = generation;
-    return generation;
+    return this.#beginChunks(SWARM_CHUNKS);
   }
 
   /**
@@ -565,10 +587,7 @@ export class TrackerDb {
    * @throws {PersistError} `snapshot_abandoned` (another generation was begun since), `db_busy`, `write_failed`
    */
   writeSwarmChunk(generation: number, seq: number, records: Uint8Array): void {
-    this.#checkWriting(generation);
-    this.#transaction(() => {
-      this.#stmt("INSERT INTO swarm_chunks (generation, seq, records) VALUES (?, ?, ?)").run(generation, seq, records);
-    });
+    this.#writeChunk(SWARM_CHUNKS, generation, seq, records);
   }
 
   /**
@@ -577,15 +596,12 @@ export class TrackerDb {
    * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
    */
   commitSwarmSnapshot(generation: number, meta: { nowMs: number; peers: number; format: string }): void {
-    this.#checkWriting(generation);
-    this.#transaction(() => {
-      this.#setSetting(SNAPSHOT_GENERATION_KEY, String(generation));
+    this.#commitChunks(SWARM_CHUNKS, generation, () => {
       this.#setSetting(SNAPSHOT_FORMAT_KEY, meta.format);
       this.#setSetting(SNAPSHOT_PEERS_KEY, String(meta.peers));
       this.#setSetting(SNAPSHOT_MS_KEY, String(meta.nowMs));
       if (this.#hasLegacyTable()) this.#db.exec("DROP TABLE swarm_snapshot");
     });
-    this.#writingGeneration = null;
   }
 
   /**
@@ -594,13 +610,7 @@ export class TrackerDb {
    * @returns chunks deleted (fewer than `maxChunks`: nothing is left to prune)
    */
   pruneSwarmChunks(maxChunks: number = Number.MAX_SAFE_INTEGER): number {
-    const keep = this.#writingGeneration ?? -1;
-    return this.#transaction(() =>
-      this.#stmt(
-        `DELETE FROM swarm_chunks WHERE rowid IN
-           (SELECT rowid FROM swarm_chunks WHERE generation NOT IN (?, ?) LIMIT ?)`,
-      ).run(this.#currentGeneration(), keep, maxChunks).changes as number
-    );
+    return this.#pruneChunks(SWARM_CHUNKS, maxChunks);
   }
 
   /**
@@ -615,7 +625,7 @@ export class TrackerDb {
       for (const chunk of chunks) this.writeSwarmChunk(generation, seq++, chunk);
       this.commitSwarmSnapshot(generation, meta);
     } catch (err: unknown) {
-      if (this.#writingGeneration === generation) this.#writingGeneration = null;
+      if (this.#writing.get(SWARM_CHUNKS.table) === generation) this.#writing.delete(SWARM_CHUNKS.table);
       throw err;
     }
     this.pruneSwarmChunks();
@@ -624,16 +634,64 @@ export class TrackerDb {
 
   /** The current swarm snapshot, or null when none was committed. */
   loadSwarmSnapshot(): SwarmSnapshot | null {
-    const generation = this.#currentGeneration();
-    if (generation < 0) return null;
-    const seqs = (this.#stmt("SELECT seq FROM swarm_chunks WHERE generation = ? ORDER BY seq").all(generation))
-      .map((r) => r.seq as number);
-    const read = this.#stmt("SELECT records FROM swarm_chunks WHERE generation = ? AND seq = ?");
+    const current = this.#loadChunks(SWARM_CHUNKS);
+    if (current === null) return null;
     return {
-      generation,
+      ...current,
       format: this.getSetting(SNAPSHOT_FORMAT_KEY) ?? "",
       peers: Number(this.getSetting(SNAPSHOT_PEERS_KEY) ?? 0),
       savedMs: Number(this.getSetting(SNAPSHOT_MS_KEY) ?? 0),
+    };
+  }
+
+  /** Write the WAL back into the database file without waiting for readers (keeps the WAL small). */
+  checkpoint(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+  }
+
+  // --- chunked generations (swarm snapshot, accounting) ------------------------------------------------------
+
+  #beginChunks(t: ChunkTable): number {
+    const row = this.#stmt(`SELECT max(generation) AS g FROM ${t.table}`).get();
+    const generation = Math.max((row?.g as number | null) ?? 0, this.#currentOf(t)) + 1;
+    this.#writing.set(t.table, generation);
+    return generation;
+  }
+
+  #writeChunk(t: ChunkTable, generation: number, seq: number, records: Uint8Array): void {
+    this.#checkWriting(t, generation);
+    this.#transaction(() => {
+      this.#stmt(`INSERT INTO ${t.table} (generation, seq, records) VALUES (?, ?, ?)`).run(generation, seq, records);
+    });
+  }
+
+  /** Make `generation` current in one transaction, with whatever else `alsoInside` writes. */
+  #commitChunks(t: ChunkTable, generation: number, alsoInside: () => void): void {
+    this.#checkWriting(t, generation);
+    this.#transaction(() => {
+      this.#setSetting(t.generationKey, String(generation));
+      alsoInside();
+    });
+    this.#writing.delete(t.table);
+  }
+
+  #pruneChunks(t: ChunkTable, maxChunks: number): number {
+    const keep = this.#writing.get(t.table) ?? -1;
+    return this.#transaction(() =>
+      this.#stmt(
+        `DELETE FROM ${t.table} WHERE rowid IN (SELECT rowid FROM ${t.table} WHERE generation NOT IN (?, ?) LIMIT ?)`,
+      ).run(this.#currentOf(t), keep, maxChunks).changes as number
+    );
+  }
+
+  #loadChunks(t: ChunkTable): { generation: number; chunkCount: number; chunks(): Iterable<Uint8Array> } | null {
+    const generation = this.#currentOf(t);
+    if (generation < 0) return null;
+    const seqs = (this.#stmt(`SELECT seq FROM ${t.table} WHERE generation = ? ORDER BY seq`).all(generation))
+      .map((r) => r.seq as number);
+    const read = this.#stmt(`SELECT records FROM ${t.table} WHERE generation = ? AND seq = ?`);
+    return {
+      generation,
       chunkCount: seqs.length,
       *chunks(): Iterable<Uint8Array> {
         for (const seq of seqs) {
@@ -644,21 +702,16 @@ export class TrackerDb {
     };
   }
 
-  /** Write the WAL back into the database file without waiting for readers (keeps the WAL small). */
-  checkpoint(): void {
-    this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
-  }
-
-  #currentGeneration(): number {
-    const value = this.getSetting(SNAPSHOT_GENERATION_KEY);
+  #currentOf(t: ChunkTable): number {
+    const value = this.getSetting(t.generationKey);
     return value === null ? -1 : Number(value);
   }
 
-  #checkWriting(generation: number): void {
-    if (this.#writingGeneration !== generation) {
+  #checkWriting(t: ChunkTable, generation: number): void {
+    if (this.#writing.get(t.table) !== generation) {
       throw new PersistError(
         "snapshot_abandoned",
-        `Cannot write swarm snapshot generation "${generation}": it is not the one being written`,
+        `Cannot write ${t.what} generation "${generation}": it is not the one being written`,
       );
     }
   }
@@ -774,28 +827,53 @@ export class TrackerDb {
     });
   }
 
+  // --- accounting ---------------------------------------------------------------------------------------------
+  // The last counters of every accounted (user, torrent, peer) are written as a new generation of chunks, then
+  // made current in the same transaction that adds the users' deltas: after a crash, totals and last counters agree.
+
+  /** Start writing a new accounting generation (beginning another abandons this one). */
+  beginAccounting(): number {
+    return this.#beginChunks(ACCOUNTING_CHUNKS);
+  }
+
   /**
-   * Apply accounting in one transaction: add each user's deltas to its totals and upsert the last counters.
-   * Values are trusted (non-negative safe integers from the tracker's accounting).
+   * Store chunk `seq` of the accounting generation being written (its own transaction; the bytes are copied).
+   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
    */
-  saveAccounting(batch: AccountingBatch): void {
-    if (batch.deltas.length === 0 && batch.peers.length === 0) return;
-    this.#transaction(() => {
+  writeAccountingChunk(generation: number, seq: number, records: Uint8Array): void {
+    this.#writeChunk(ACCOUNTING_CHUNKS, generation, seq, records);
+  }
+
+  /**
+   * Add `deltas` to the users' totals and make `generation` current, in one transaction (a user that no longer
+   * exists is skipped). Also drops last counters an older build kept in rows. Values are trusted (non-negative safe
+   * integers from the tracker's accounting).
+   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   */
+  commitAccounting(generation: number, deltas: readonly UserDelta[], format: string): void {
+    this.#commitChunks(ACCOUNTING_CHUNKS, generation, () => {
       const add = this.#stmt("UPDATE users SET uploaded = uploaded + ?, downloaded = downloaded + ? WHERE id = ?");
-      for (const d of batch.deltas) add.run(d.uploaded, d.downloaded, d.userId);
-      const put = this.#stmt(
-        `INSERT INTO user_peers (user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms)
-         SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ?)
-         ON CONFLICT (user_id, info_hash, peer_id) DO UPDATE SET last_uploaded = excluded.last_uploaded,
-           last_downloaded = excluded.last_downloaded, last_seen_ms = excluded.last_seen_ms`,
-      );
-      for (const p of batch.peers) {
-        put.run(p.userId, p.infoHashHex, p.peerIdHex, p.lastUploaded, p.lastDownloaded, p.lastSeenMs, p.userId);
-      }
+      for (const d of deltas) add.run(d.uploaded, d.downloaded, d.userId);
+      this.#setSetting(ACCOUNTING_FORMAT_KEY, format);
+      this.#stmt("DELETE FROM user_peers").run();
     });
   }
 
-  /** Stored last counters seen at or after `sinceMs` (to resume accounting after a restart). */
+  /** Delete up to `maxChunks` chunks of accounting generations that are neither current nor being written. */
+  pruneAccountingChunks(maxChunks: number = Number.MAX_SAFE_INTEGER): number {
+    return this.#pruneChunks(ACCOUNTING_CHUNKS, maxChunks);
+  }
+
+  /** The current accounting generation, or null when none was committed. */
+  loadAccounting(): AccountingSnapshot | null {
+    const current = this.#loadChunks(ACCOUNTING_CHUNKS);
+    return current === null ? null : { ...current, format: this.getSetting(ACCOUNTING_FORMAT_KEY) ?? "" };
+  }
+
+  /**
+   * Last counters an older build stored in rows, seen at or after `sinceMs` (empty once an accounting generation
+   * was committed). Read once at start when there is no accounting generation yet.
+   */
   loadUserPeers(sinceMs: number): UserPeerCounters[] {
     return this.#stmt(
       `SELECT user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms FROM user_peers
@@ -808,13 +886,6 @@ export class TrackerDb {
       lastDownloaded: r.last_downloaded as number,
       lastSeenMs: r.last_seen_ms as number,
     }));
-  }
-
-  /** Delete last counters not seen since `beforeMs`. @returns rows deleted */
-  forgetUserPeers(beforeMs: number): number {
-    return this.#transaction(() =>
-      this.#stmt("DELETE FROM user_peers WHERE last_seen_ms < ?").run(beforeMs).changes as number
-    );
   }
 
   /**

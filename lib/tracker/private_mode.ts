@@ -8,7 +8,7 @@ import { TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
 import type { Registry, SimilarOptions } from "./registry.ts";
-import { Accounting, memberAnnounceUrl, Users } from "./users.ts";
+import { Accounting, type AccountingSave, memberAnnounceUrl, Users } from "./users.ts";
 
 /** How often the db is checked for changes made by another process (users, registry). */
 export const DB_POLL_INTERVAL_MS = 1_000;
@@ -18,10 +18,11 @@ export const MAX_BULK_BODY_BYTES = 64 * 1024 * 1024;
 export const MAX_BULK_TORRENTS = 10_000;
 /** Cap on file entries kept per torrent in registered metadata (the count is always kept). */
 export const MAX_META_FILES = 1_000;
-/** Default period of the background accounting flush (the tracker's snapshot then finds little left to write). */
-export const DEFAULT_ACCOUNTING_FLUSH_MS = 10_000;
-/** Peer rows per background flush step (~12 µs each): one step, then the event loop serves announces again. */
-export const ACCOUNTING_FLUSH_CHUNK_PEERS = 1_000;
+/**
+ * Default period of the background accounting save (skipped when nothing changed). Each save writes every accounted
+ * peer (72 bytes each, ~1 MiB per event-loop turn), so the tracker's snapshot then finds little left to write.
+ */
+export const DEFAULT_ACCOUNTING_FLUSH_MS = 30_000;
 
 /** Per-user totals in an admin /stats. */
 export interface StatsUser {
@@ -50,9 +51,9 @@ export interface PrivateModeOptions {
   /** 0 turns the db poll off (tests call poll()). */
   pollIntervalMs?: number;
   /**
-   * Period of the background accounting flush, written ACCOUNTING_FLUSH_CHUNK_PEERS peers per event-loop turn
-   * (default 0: none; `createTracker` passes DEFAULT_ACCOUNTING_FLUSH_MS). `flush()` (snapshots, close) writes
-   * everything at once.
+   * Period of the background accounting save, one chunk (ACCOUNTING_CHUNK_ENTRIES peers) per event-loop turn
+   * (default 0: none; `createTracker` passes DEFAULT_ACCOUNTING_FLUSH_MS). `flush()` (snapshots, close) saves at
+   * once.
    */
   flushIntervalMs?: number;
 }
@@ -187,17 +188,24 @@ export class PrivateMode {
   }
 
   /**
-   * Write accounting a chunk per event-loop turn until nothing is left. At most one runs;
-   * a failed step is reported and the rest waits for the next period (nothing is lost).
+   * Save accounting a chunk per event-loop turn when anything changed, first dropping counters of peers silent past
+   * the peer timeout. At most one runs; a failed step is reported and everything waits for the next period (nothing
+   * is lost).
    */
   #backgroundFlush(): void {
-    if (this.#flushStep !== null) return;
+    if (this.#flushStep !== null || this.accounting.isSaving || !this.accounting.hasChanges) return;
+    let save: AccountingSave;
+    try {
+      this.accounting.expire(this.#now() - this.#peerTimeoutMs);
+      save = this.accounting.beginSave();
+    } catch (err: unknown) {
+      this.#onWarning(`Cannot save accounting: ${errorText(err)}`);
+      return;
+    }
     const step = () => {
       this.#flushStep = null;
       try {
-        this.accounting.flush(ACCOUNTING_FLUSH_CHUNK_PEERS);
-        // Idle counters are expired by the full flush (with each swarm snapshot): the db side is a table scan.
-        if (this.accounting.dirtyCount > 0) this.#flushStep = setTimeout(step, 0);
+        if (!save.step()) this.#flushStep = setTimeout(step, 0);
       } catch (err: unknown) {
         this.#onWarning(`Cannot save accounting: ${errorText(err)}`);
       }
@@ -205,17 +213,17 @@ export class PrivateMode {
     step();
   }
 
-  /** True while a background flush has steps left. */
+  /** True while a background save has steps left. */
   get isFlushing(): boolean {
     return this.#flushStep !== null;
   }
 
-  /** Write accounting deltas now, all of them. @returns peer rows written */
+  /** Save accounting now, all of it (finishing a background save). @returns peer records written */
   flush(): number {
-    const n = this.accounting.flush();
-    // Counters of peers gone from the swarm (silent past the peer timeout) are dropped, in memory and db.
+    if (this.#flushStep !== null) clearTimeout(this.#flushStep);
+    this.#flushStep = null;
     this.accounting.expire(this.#now() - this.#peerTimeoutMs);
-    return n;
+    return this.accounting.flush();
   }
 
   /** Per-user totals (db + not yet flushed) and leak state. */

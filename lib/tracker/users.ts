@@ -5,7 +5,7 @@
 import { type BencodeValue, decodeBencode, encodeBencode, isBytes, isDict, rawValue } from "../bencode.ts";
 import { compare, concat, fromHex, fromLatin1, utf8 } from "../bytes.ts";
 import { MetainfoError } from "../errors.ts";
-import type { AccountingBatch, TrackerDb, UserPeerCounters, UserRecord } from "../persist/db.ts";
+import type { TrackerDb, UserDelta, UserRecord } from "../persist/db.ts";
 import { type AccessUser, createPasskey } from "./access.ts";
 
 /**
@@ -282,26 +282,31 @@ export class PeerCounters {
     return this.#dirtyList.slice(0, this.#dirtyCount);
   }
 
-  /** Mark every entry clean (after they were written); their unwritten deltas become zero. */
+  /** Mark every entry clean (a save began: later changes mark them again). Unwritten deltas stay. */
   clearDirty(): void {
-    this.cleanDirtyTail(this.#dirtyCount);
+    for (let i = 0; i < this.#dirtyCount; i++) this.#words[this.#dirtyList[i]! * ENTRY_WORDS + W_DIRTY] = -1;
+    this.#dirtyCount = 0;
   }
 
-  /** The last `max` dirty entries (a copy): what `cleanDirtyTail(result.length)` cleans. */
-  dirtyTail(max: number): Int32Array {
-    return this.#dirtyList.slice(Math.max(0, this.#dirtyCount - max), this.#dirtyCount);
+  /** Set entry `e`'s unwritten deltas to zero (they were handed to a save). */
+  zeroPending(e: number): void {
+    this.#numbers[e * ENTRY_NUMBERS + 4] = 0;
+    this.#numbers[e * ENTRY_NUMBERS + 5] = 0;
   }
 
-  /** Mark the last `count` dirty entries clean (after they were written); their unwritten deltas become zero. */
-  cleanDirtyTail(count: number): void {
-    const from = Math.max(0, this.#dirtyCount - count);
-    for (let i = from; i < this.#dirtyCount; i++) {
-      const e = this.#dirtyList[i]!;
-      this.#words[e * ENTRY_WORDS + W_DIRTY] = -1;
-      this.#numbers[e * ENTRY_NUMBERS + 4] = 0;
-      this.#numbers[e * ENTRY_NUMBERS + 5] = 0;
-    }
-    this.#dirtyCount = from;
+  /**
+   * Write entry `e` as an accounting record (ACCOUNTING_RECORD_BYTES) at byte `at` of `view`: user id, info hash,
+   * peer id, last uploaded, last downloaded, last seen.
+   */
+  writeRecord(e: number, view: DataView, at: number): void {
+    const w = e * ENTRY_WORDS;
+    const n = e * ENTRY_NUMBERS;
+    view.setFloat64(at, this.#numbers[n + 3]!, true);
+    // Info hash and peer id: words 2–11, each 4 bytes little-endian (readWords' order), so the bytes come back as-is.
+    for (let i = 0; i < 10; i++) view.setInt32(at + 8 + 4 * i, this.#words[w + 2 + i]!, true);
+    view.setFloat64(at + 48, this.#numbers[n]!, true);
+    view.setFloat64(at + 56, this.#numbers[n + 1]!, true);
+    view.setFloat64(at + 64, this.#numbers[n + 2]!, true);
   }
 
   /** Add unwritten deltas to entry `e` (which is dirty: `update` or a dirty `insert` came first). */
@@ -382,41 +387,89 @@ export interface PendingTotals {
   downloaded: number;
 }
 
+/** Bytes of one accounting record: user id, info hash, peer id, last uploaded, last downloaded, last seen. */
+export const ACCOUNTING_RECORD_BYTES = 72;
+/** The record format's name, stored with each generation (another format is not read). */
+export const ACCOUNTING_RECORD_FORMAT = "btool-accounting-72-v1";
+/** Records per chunk of a save (about 1 MiB). */
+export const ACCOUNTING_CHUNK_ENTRIES = 14_000;
+
+/** A save of the accounting in progress: call `step` (one chunk each) until it returns true (committed). */
+export interface AccountingSave {
+  /**
+   * Write up to `maxEntries` records as one chunk; after the last one, commit the generation with the deltas
+   * written. @returns true when committed
+   * @throws {PersistError} the save is abandoned: nothing is lost, the next save writes everything again
+   */
+  step(maxEntries?: number): boolean;
+}
+
 /**
  * Per-user accounting. Clients report per-session counters that restart with the client (INTEROP.md 11): for each
  * (user, torrent, peer) the last values are kept and only positive deltas are added; a decrease means a restart,
  * so the new value itself is the delta. A peer seen for the first time counts its values only on `started` (a new
  * session); otherwise (the tracker restarted, or forgot it) they are its baseline: never counted twice.
- * Each peer's deltas are written with its last counters in one transaction by `flush()`, whole or a chunk of
- * peers at a time (so a large flush need not stall the tracker), so after a crash totals and last counters agree:
- * nothing is counted twice and at most the unwritten deltas are lost.
- * Invariants: the dirty entries of `#peers` are exactly the last counters changed since they were written, each
- * carrying its unwritten deltas; `#loose` holds the unwritten deltas of peers the capped table could not hold;
- * `#pending` is, per user, the sum of both.
+ * A save writes every entry's last counters as a new generation of binary chunks (one per event-loop turn when run
+ * in steps) and commits it in the same transaction that adds the deltas those counters include. After a crash the
+ * previous generation and totals stand together: a peer's next announce is measured from its older counters, so
+ * the unsaved deltas are counted then, once.
+ * Invariants: each entry carries the deltas not yet handed to a save; `#loose` holds deltas of peers the capped
+ * table could not hold; `#staged` the deltas of entries written by the running save; `#pending` is, per user, the
+ * sum of all three. Entries are only removed (expire) when no save runs, so a save's cursor sees every entry.
  */
 export class Accounting {
   readonly #db: TrackerDb;
   readonly #peers: PeerCounters;
   readonly #pending = new Map<number, PendingTotals>();
   readonly #loose = new Map<number, PendingTotals>();
+  #staged = new Map<number, PendingTotals>();
+  #save: { generation: number; cursor: number; seq: number } | null = null;
 
   /** Loads the last counters seen since `sinceMs` (the peer timeout) from the db. */
   constructor(db: TrackerDb, options: { sinceMs?: number; maxPeers?: number } = {}) {
     this.#db = db;
     this.#peers = new PeerCounters(options.maxPeers ?? MAX_ACCOUNTED_PEERS);
-    for (const p of db.loadUserPeers(options.sinceMs ?? 0)) {
-      const infoHash = fromHex(p.infoHashHex);
-      const peerId = fromHex(p.peerIdHex);
-      if (infoHash === null || peerId === null || infoHash.length !== 20 || peerId.length !== 20) continue;
-      if (this.#peers.find(p.userId, infoHash, peerId) >= 0) continue;
-      const e = this.#peers.insert(p.userId, infoHash, peerId, {
-        uploaded: p.lastUploaded,
-        downloaded: p.lastDownloaded,
-        lastSeenMs: p.lastSeenMs,
-        isDirty: false,
-      });
-      if (e < 0) break;
+    const sinceMs = options.sinceMs ?? 0;
+    const saved = db.loadAccounting();
+    if (saved === null) {
+      // An older build's rows (read once; the first commit deletes them).
+      for (const p of db.loadUserPeers(sinceMs)) {
+        const infoHash = fromHex(p.infoHashHex);
+        const peerId = fromHex(p.peerIdHex);
+        if (infoHash === null || peerId === null || infoHash.length !== 20 || peerId.length !== 20) continue;
+        if (!this.#restore(p.userId, infoHash, peerId, p.lastUploaded, p.lastDownloaded, p.lastSeenMs)) break;
+      }
+    } else if (saved.format === ACCOUNTING_RECORD_FORMAT) {
+      for (const chunk of saved.chunks()) {
+        const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        for (let at = 0; at + ACCOUNTING_RECORD_BYTES <= chunk.length; at += ACCOUNTING_RECORD_BYTES) {
+          const lastSeenMs = view.getFloat64(at + 64, true);
+          if (lastSeenMs < sinceMs) continue;
+          const ok = this.#restore(
+            view.getFloat64(at, true),
+            chunk.subarray(at + 8, at + 28),
+            chunk.subarray(at + 28, at + 48),
+            view.getFloat64(at + 48, true),
+            view.getFloat64(at + 56, true),
+            lastSeenMs,
+          );
+          if (!ok) return;
+        }
+      }
     }
+  }
+
+  /** Put back saved last counters; false when the table is full. */
+  #restore(
+    userId: number,
+    infoHash: Uint8Array,
+    peerId: Uint8Array,
+    uploaded: number,
+    downloaded: number,
+    lastSeenMs: number,
+  ): boolean {
+    if (this.#peers.find(userId, infoHash, peerId) >= 0) return true;
+    return this.#peers.insert(userId, infoHash, peerId, { uploaded, downloaded, lastSeenMs, isDirty: false }) >= 0;
   }
 
   /** (user, torrent, peer) counters in memory. */
@@ -424,7 +477,7 @@ export class Accounting {
     return this.#peers.size;
   }
 
-  /** Count one announce of `userId`. Allocates nothing on a known peer; `flush()` writes the db. */
+  /** Count one announce of `userId`. Allocates nothing on a known peer; a save writes the db. */
   record(
     userId: number,
     infoHash: Uint8Array,
@@ -453,64 +506,122 @@ export class Accounting {
     addTotals(this.#pending, userId, dUp, dDown);
   }
 
-  /** Deltas of `userId` not yet flushed. */
+  /** Deltas of `userId` not yet saved. */
   pending(userId: number): PendingTotals {
     return { ...(this.#pending.get(userId) ?? { uploaded: 0, downloaded: 0 }) };
   }
 
-  /** Peers whose last counters (and deltas) are not written yet. */
-  get dirtyCount(): number {
-    return this.#peers.dirtyCount;
+  /** Something changed since the last save began (a counter, a new peer, or deltas). */
+  get hasChanges(): boolean {
+    return this.#peers.dirtyCount > 0 || this.#loose.size > 0;
+  }
+
+  /** A save is in progress. */
+  get isSaving(): boolean {
+    return this.#save !== null;
   }
 
   /**
-   * Write unwritten deltas and changed last counters of up to `maxPeers` peers (all by default) in one transaction;
-   * call again while `dirtyCount` > 0 to write the rest. On failure nothing is lost: the same values are written by
-   * the next flush. @returns how many peer rows were written
+   * Start a save of every entry (abandoning a running one, whose deltas go to the next). Drive it with `step`.
    * @throws {PersistError} `db_busy`, `write_failed`
    */
-  flush(maxPeers: number = Number.POSITIVE_INFINITY): number {
-    const p = this.#peers;
-    const entries = p.dirtyTail(maxPeers);
-    const written = new Map<number, PendingTotals>();
-    for (const [userId, t] of this.#loose) addTotals(written, userId, t.uploaded, t.downloaded);
-    const peers: UserPeerCounters[] = [];
-    for (const e of entries) {
-      const userId = p.userIdAt(e);
-      const up = p.pendingUploadedAt(e);
-      const down = p.pendingDownloadedAt(e);
-      if (up !== 0 || down !== 0) addTotals(written, userId, up, down);
-      peers.push({
-        userId,
-        infoHashHex: p.infoHashHexAt(e),
-        peerIdHex: p.peerIdHexAt(e),
-        lastUploaded: p.uploadedAt(e),
-        lastDownloaded: p.downloadedAt(e),
-        lastSeenMs: p.lastSeenMsAt(e),
-      });
-    }
-    const batch: AccountingBatch = {
-      deltas: [...written].map(([userId, t]) => ({ userId, ...t })),
-      peers,
-    };
-    this.#db.saveAccounting(batch);
-    p.cleanDirtyTail(entries.length);
+  beginSave(): AccountingSave {
+    this.#abandon();
+    const generation = this.#db.beginAccounting();
+    this.#save = { generation, cursor: 0, seq: 0 };
+    this.#peers.clearDirty();
+    // Deltas of peers without an entry have no counters to wait for: they go with this generation.
+    for (const [userId, t] of this.#loose) addTotals(this.#staged, userId, t.uploaded, t.downloaded);
     this.#loose.clear();
-    for (const [userId, t] of written) {
-      const left = this.#pending.get(userId);
-      if (left === undefined) continue;
-      left.uploaded = Math.max(0, left.uploaded - t.uploaded);
-      left.downloaded = Math.max(0, left.downloaded - t.downloaded);
-      if (left.uploaded === 0 && left.downloaded === 0) this.#pending.delete(userId);
-    }
-    return peers.length;
+    const save = this.#save;
+    return {
+      step: (maxEntries = ACCOUNTING_CHUNK_ENTRIES) => {
+        if (this.#save !== save) return true;
+        try {
+          return this.#step(save, maxEntries);
+        } catch (err: unknown) {
+          this.#abandon();
+          throw err;
+        }
+      },
+    };
   }
 
-  /** Forget counters not seen since `beforeMs` (memory and db). @returns entries dropped from memory */
+  #step(save: { generation: number; cursor: number; seq: number }, maxEntries: number): boolean {
+    const p = this.#peers;
+    const count = Math.min(p.size - save.cursor, maxEntries);
+    if (count > 0) {
+      const chunk = new Uint8Array(count * ACCOUNTING_RECORD_BYTES);
+      const view = new DataView(chunk.buffer);
+      const staged = new Map<number, PendingTotals>();
+      for (let i = 0; i < count; i++) {
+        const e = save.cursor + i;
+        p.writeRecord(e, view, i * ACCOUNTING_RECORD_BYTES);
+        const up = p.pendingUploadedAt(e);
+        const down = p.pendingDownloadedAt(e);
+        if (up !== 0 || down !== 0) addTotals(staged, p.userIdAt(e), up, down);
+      }
+      this.#db.writeAccountingChunk(save.generation, save.seq, chunk);
+      // Written: these entries' deltas now wait for the commit.
+      for (let i = 0; i < count; i++) p.zeroPending(save.cursor + i);
+      for (const [userId, t] of staged) addTotals(this.#staged, userId, t.uploaded, t.downloaded);
+      save.seq++;
+      save.cursor += count;
+      if (save.cursor < p.size) return false;
+    }
+    const deltas: UserDelta[] = [...this.#staged].map(([userId, t]) => ({ userId, ...t }));
+    this.#db.commitAccounting(save.generation, deltas, ACCOUNTING_RECORD_FORMAT);
+    for (const d of deltas) {
+      const left = this.#pending.get(d.userId);
+      if (left === undefined) continue;
+      left.uploaded = Math.max(0, left.uploaded - d.uploaded);
+      left.downloaded = Math.max(0, left.downloaded - d.downloaded);
+      if (left.uploaded === 0 && left.downloaded === 0) this.#pending.delete(d.userId);
+    }
+    this.#staged = new Map();
+    this.#save = null;
+    this.#db.pruneAccountingChunks();
+    return true;
+  }
+
+  /** Drop a running save: its written deltas wait for the next one (nothing is lost or counted twice). */
+  #abandon(): void {
+    if (this.#save === null) return;
+    for (const [userId, t] of this.#staged) addTotals(this.#loose, userId, t.uploaded, t.downloaded);
+    this.#staged = new Map();
+    this.#save = null;
+  }
+
+  /**
+   * Save now, synchronously: finish a running save, then save again if anything changed meanwhile.
+   * @returns records written by the new save (0 when nothing changed)
+   * @throws {PersistError} `db_busy`, `write_failed` (nothing is lost)
+   */
+  flush(): number {
+    if (this.#save !== null) this.finishSave();
+    if (!this.hasChanges) return 0;
+    const size = this.#peers.size;
+    this.beginSave().step(Number.POSITIVE_INFINITY);
+    return size;
+  }
+
+  /** Finish the running save synchronously (if any). */
+  finishSave(): void {
+    const save = this.#save;
+    if (save === null) return;
+    try {
+      this.#step(save, Number.POSITIVE_INFINITY);
+    } catch (err: unknown) {
+      this.#abandon();
+      throw err;
+    }
+  }
+
+  /** Forget counters not seen since `beforeMs` (in memory; the next save leaves them out). Not while a save runs.
+   * @returns entries dropped */
   expire(beforeMs: number): number {
-    const n = this.#peers.expire(beforeMs);
-    this.#db.forgetUserPeers(beforeMs);
-    return n;
+    if (this.#save !== null) return 0;
+    return this.#peers.expire(beforeMs);
   }
 }
 

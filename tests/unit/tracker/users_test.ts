@@ -3,10 +3,12 @@ import { parseMetainfo } from "../../../lib/metainfo.ts";
 import { PersistError, TrackerDb } from "../../../lib/persist/db.ts";
 import { isPasskeyHex } from "../../../lib/tracker/access.ts";
 import { Accounting, memberAnnounceUrl, PeerCounters, personalizeTorrent, Users } from "../../../lib/tracker/users.ts";
+import { DatabaseSync } from "node:sqlite";
 import { toHex } from "../../../lib/bytes.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { assertThrowsCode, deepEqual, equal, notEqual, ok } from "../../_helpers/assert.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
+import { withTempDir } from "../../_helpers/tmp.ts";
 
 const P1 = new Uint8Array(20).fill(1);
 const P2 = new Uint8Array(20).fill(2);
@@ -85,54 +87,108 @@ function peerNo(i: number): Uint8Array {
   return id;
 }
 
-Deno.test("Accounting.flush(max) writes a chunk of peers with exactly their deltas: a crash in between counts nothing twice", () => {
+Deno.test("Accounting saves in chunks and commits the deltas with the counters: a crash before the commit counts nothing twice", () => {
   withDb((db) => {
     const users = new Users(db);
     const u = users.add("alice", 0).id;
     const v = users.add("bob", 0).id;
     const first = new Accounting(db);
-    for (let i = 0; i < 10; i++) {
-      const who = i < 7 ? u : v;
-      first.record(who, HASH, peerNo(i), { uploaded: 0, downloaded: 0, isStarted: true, nowMs: 1 });
-      first.record(who, HASH, peerNo(i), { uploaded: 100, downloaded: 10, nowMs: 2 });
-    }
-    equal(first.dirtyCount, 10);
-    equal(first.flush(4), 4);
-    equal(first.dirtyCount, 6);
-    // The db holds the 4 written peers' counters and exactly their deltas; the rest is still pending in memory.
-    const written = db.getUser("alice")!.uploaded + db.getUser("bob")!.uploaded;
-    equal(written, 400);
-    equal(db.getUser("alice")!.downloaded + db.getUser("bob")!.downloaded, 40);
-    equal(first.pending(u).uploaded + first.pending(v).uploaded, 600);
-    // Crash now: a restarted tracker knows the 4 written peers; the others become baselines (their deltas are lost,
-    // never doubled). Every peer then announces 50 more.
+    const everyone = (acc: Accounting, uploaded: number, nowMs: number, isStarted = false) => {
+      for (let i = 0; i < 10; i++) {
+        acc.record(i < 7 ? u : v, HASH, peerNo(i), { uploaded, downloaded: uploaded / 10, isStarted, nowMs });
+      }
+    };
+    const total = () => db.getUser("alice")!.uploaded + db.getUser("bob")!.uploaded;
+    everyone(first, 0, 1, true);
+    everyone(first, 100, 2);
+    equal(first.flush(), 10);
+    equal(total(), 1000);
+    equal(db.getUser("bob")!.downloaded, 30);
+    // 50 more each, then a save that writes 4 of the 10 peers and stops there: the crash.
+    everyone(first, 150, 3);
+    ok(first.hasChanges);
+    const save = first.beginSave();
+    equal(save.step(4), false);
+    ok(first.isSaving);
+    equal(total(), 1000);
+    deepEqual(first.pending(u), { uploaded: 350, downloaded: 35 });
+    // A restarted tracker has the last committed counters (100 each): the 50s are counted once, when announced.
     const second = new Accounting(db, { sinceMs: 0 });
-    equal(second.size, 4);
-    for (let i = 0; i < 10; i++) {
-      second.record(i < 7 ? u : v, HASH, peerNo(i), { uploaded: 150, downloaded: 10, nowMs: 3 });
-    }
+    equal(second.size, 10);
+    everyone(second, 150, 4);
     second.flush();
-    equal(db.getUser("alice")!.uploaded + db.getUser("bob")!.uploaded, 400 + 4 * 50);
-  });
-  withDb((db) => {
-    // Without a crash, chunks add up to the whole.
-    const u = new Users(db).add("alice", 0).id;
-    const acc = new Accounting(db, { maxPeers: 8 });
-    for (let i = 0; i < 10; i++) {
-      acc.record(u, HASH, peerNo(i), { uploaded: 7, downloaded: 1, isStarted: true, nowMs: 1 });
-    }
-    let rounds = 0;
-    while (acc.dirtyCount > 0 && rounds++ < 10) acc.flush(3);
-    equal(rounds, 3);
-    deepEqual(acc.pending(u), { uploaded: 0, downloaded: 0 });
-    const row = db.getUser("alice")!;
-    // 8 remembered peers and 2 the capped table could not hold: every delta is written once.
-    deepEqual([row.uploaded, row.downloaded], [70, 10]);
-    equal(db.loadUserPeers(0).length, 8);
+    equal(total(), 1500);
+    // Without a crash the steps finish: the commit adds exactly the written deltas.
+    everyone(second, 160, 5);
+    const steps = second.beginSave();
+    let rounds = 1;
+    while (!steps.step(3)) rounds++;
+    equal(rounds, 4);
+    equal(total(), 1600);
+    deepEqual(second.pending(u), { uploaded: 0, downloaded: 0 });
+    ok(!second.hasChanges);
+    equal(second.flush(), 0);
+    equal(new Accounting(db).size, 10);
   });
 });
 
-Deno.test("Accounting memory is capped; expire() forgets idle counters", () => {
+Deno.test("Accounting: changes during a save wait for the next one; an abandoned save loses nothing", () => {
+  withDb((db) => {
+    const u = new Users(db).add("alice", 0).id;
+    const acc = new Accounting(db);
+    for (let i = 0; i < 6; i++) {
+      acc.record(u, HASH, peerNo(i), { uploaded: 10, downloaded: 0, isStarted: true, nowMs: 1 });
+    }
+    const save = acc.beginSave();
+    equal(save.step(3), false);
+    // Peer 0 was written by the first step, peer 5 was not yet: both announce 5 more mid-save.
+    acc.record(u, HASH, peerNo(0), { uploaded: 15, downloaded: 0, nowMs: 2 });
+    acc.record(u, HASH, peerNo(5), { uploaded: 15, downloaded: 0, nowMs: 2 });
+    equal(save.step(3), true);
+    // Committed: the 60 started + peer 5's 5 (its record was written after the change); peer 0's 5 waits.
+    equal(db.getUser("alice")!.uploaded, 65);
+    ok(acc.hasChanges);
+    acc.flush();
+    equal(db.getUser("alice")!.uploaded, 70);
+    // A save begun while another runs abandons it: its written deltas move to the next.
+    acc.record(u, HASH, peerNo(1), { uploaded: 30, downloaded: 0, nowMs: 3 });
+    equal(acc.beginSave().step(2), false);
+    const again = acc.beginSave();
+    let rounds = 0;
+    while (!again.step(2) && rounds++ < 10);
+    equal(db.getUser("alice")!.uploaded, 90);
+    equal(acc.flush(), 0);
+    equal(acc.expire(100), 6);
+  });
+});
+
+Deno.test("Accounting loads an older build's user_peers rows once; the first commit deletes them", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/t.db`;
+    const db = TrackerDb.open(path);
+    try {
+      const u = new Users(db).add("alice", 0).id;
+      const raw = new DatabaseSync(path);
+      raw.prepare(
+        `INSERT INTO user_peers (user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms)
+         VALUES (?, ?, ?, 1000, 0, 5)`,
+      ).run(u, toHex(HASH), toHex(P1));
+      raw.close();
+      const acc = new Accounting(db);
+      equal(acc.size, 1);
+      acc.record(u, HASH, P1, { uploaded: 1500, downloaded: 0, nowMs: 6 });
+      acc.flush();
+      equal(db.getUser("alice")!.uploaded, 500);
+      equal(db.loadUserPeers(0).length, 0);
+      equal(new Accounting(db).size, 1);
+    } finally {
+      db.close();
+    }
+    return Promise.resolve();
+  });
+});
+
+Deno.test("Accounting memory is capped; expire() forgets idle counters and the next save leaves them out", () => {
   withDb((db) => {
     const u = new Users(db).add("alice", 0).id;
     const acc = new Accounting(db, { maxPeers: 3 });
@@ -142,9 +198,13 @@ Deno.test("Accounting memory is capped; expire() forgets idle counters", () => {
     equal(acc.size, 3);
     deepEqual(acc.pending(u), { uploaded: 10, downloaded: 0 });
     acc.flush();
+    // 3 remembered peers and 7 the capped table could not hold: every delta is written once.
+    equal(db.getUser("alice")!.uploaded, 10);
     equal(acc.expire(100), 3);
     equal(acc.size, 0);
-    equal(db.loadUserPeers(0).length, 0);
+    acc.record(u, HASH, P2, { uploaded: 0, downloaded: 0, isStarted: true, nowMs: 200 });
+    acc.flush();
+    equal(new Accounting(db).size, 1);
   });
 });
 
