@@ -1,4 +1,6 @@
 // Harness pieces shared by the benchmarks (bench/run.ts skips files starting with `_`).
+import type { AnnounceRequest } from "../lib/tracker/announce.ts";
+import type { SwarmStore } from "../lib/tracker/swarm_store.ts";
 
 /** The middle value (upper middle for an even count). */
 export function median(xs: number[]): number {
@@ -134,4 +136,56 @@ export function spawnBtoolTracker(
     stdout: "null",
     stderr: "inherit",
   }).spawn();
+}
+
+/**
+ * Fill `store` with `peers` synthetic peers spread over `torrents` info hashes: random peer ids, 10.x.y.z addresses,
+ * a third of them seeders. `isVaried` adds what a snapshot must carry: every 50th peer on IPv6, distinct `left`
+ * values and every 7th a `completed` event.
+ */
+export function fillStore(
+  store: SwarmStore,
+  o: { peers: number; torrents: number; nowMs: number; isVaried?: boolean },
+): void {
+  const random = xorshift(42);
+  const infoHash = new Uint8Array(20);
+  const peerId = new Uint8Array(20);
+  const ip = new Uint8Array(4);
+  const ip6 = new Uint8Array(16);
+  ip6[0] = 0x20;
+  ip6[1] = 0x01;
+  const req: AnnounceRequest = {
+    infoHash,
+    peerId,
+    port: 6881,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: "started",
+    numWant: 0,
+    isCompact: true,
+    isNoPeerId: false,
+  };
+  const isVaried = o.isVaried === true;
+  for (let i = 0; i < o.peers; i++) {
+    const t = i % o.torrents;
+    infoHash[0] = t & 0xff;
+    infoHash[1] = (t >> 8) & 0xff;
+    infoHash[2] = (t >> 16) & 0xff;
+    for (let k = 0; k < 20; k++) peerId[k] = (random() * 256) | 0;
+    req.port = 1024 + (i % 60000);
+    req.left = i % 3 === 0 ? 0 : 1_000_000 + (isVaried ? i : 0);
+    req.event = isVaried && i % 7 === 0 ? "completed" : "started";
+    if (isVaried && i % 50 === 0) {
+      ip6[15] = i & 0xff;
+      ip6[14] = (i >> 8) & 0xff;
+      store.announce(req, { ip: ip6, nowMs: o.nowMs, random });
+    } else {
+      ip[0] = 10;
+      ip[1] = (i >> 16) & 0xff;
+      ip[2] = (i >> 8) & 0xff;
+      ip[3] = i & 0xff;
+      store.announce(req, { ip, nowMs: o.nowMs, random });
+    }
+  }
 }

@@ -5,9 +5,8 @@
 // Prints the process RSS before and after, heap and external memory, and bytes per peer.
 
 import { parseArgs } from "node:util";
-import type { AnnounceRequest } from "../lib/tracker/announce.ts";
 import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
-import { xorshift } from "./_common.ts";
+import { fillStore } from "./_common.ts";
 
 const GOAL_RSS_BYTES = 150 * 1024 * 1024;
 const SETTLE_MS = 12_000;
@@ -28,41 +27,12 @@ if (import.meta.main) {
   });
   const peers = Number(values.peers);
   const torrents = Number(values.torrents);
-  const random = xorshift(42);
   collect();
   const before = Deno.memoryUsage();
   const store = new MemorySwarmStore({ maxPeers: peers + 1 });
-  const infoHash = new Uint8Array(20);
-  const peerId = new Uint8Array(20);
-  const ip = new Uint8Array(4);
-  const req: AnnounceRequest = {
-    infoHash,
-    peerId,
-    port: 6881,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: "started",
-    numWant: 0,
-    isCompact: true,
-    isNoPeerId: false,
-  };
   const started = performance.now();
   const nowMs = Date.now();
-  for (let i = 0; i < peers; i++) {
-    const t = i % torrents;
-    infoHash[0] = t & 0xff;
-    infoHash[1] = (t >> 8) & 0xff;
-    infoHash[2] = (t >> 16) & 0xff;
-    for (let k = 0; k < 20; k++) peerId[k] = (random() * 256) | 0;
-    ip[0] = 10;
-    ip[1] = (i >> 16) & 0xff;
-    ip[2] = (i >> 8) & 0xff;
-    ip[3] = i & 0xff;
-    req.port = 1024 + (i % 60000);
-    req.left = i % 3 === 0 ? 0 : 1_000_000;
-    store.announce(req, { ip, nowMs, random });
-  }
+  fillStore(store, { peers, torrents, nowMs });
   const elapsedMs = performance.now() - started;
   collect();
   const settled = Deno.memoryUsage();

@@ -11,10 +11,9 @@
 
 import { parseArgs } from "node:util";
 import { TrackerDb } from "../lib/persist/db.ts";
-import type { AnnounceRequest } from "../lib/tracker/announce.ts";
 import { createTracker } from "../lib/tracker/server.ts";
 import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
-import { loadAverage, xorshift } from "./_common.ts";
+import { fillStore, loadAverage } from "./_common.ts";
 
 /** Tick of the stall monitor. */
 const MONITOR_MS = 2;
@@ -25,49 +24,6 @@ const PERIOD_TIMEOUT_MS = 120_000;
 
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
-function fill(store: MemorySwarmStore, peers: number, torrents: number, nowMs: number): void {
-  const random = xorshift(42);
-  const infoHash = new Uint8Array(20);
-  const peerId = new Uint8Array(20);
-  const ip = new Uint8Array(4);
-  const ip6 = new Uint8Array(16);
-  ip6[0] = 0x20;
-  ip6[1] = 0x01;
-  const req: AnnounceRequest = {
-    infoHash,
-    peerId,
-    port: 6881,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: "started",
-    numWant: 0,
-    isCompact: true,
-    isNoPeerId: false,
-  };
-  for (let i = 0; i < peers; i++) {
-    const t = i % torrents;
-    infoHash[0] = t & 0xff;
-    infoHash[1] = (t >> 8) & 0xff;
-    infoHash[2] = (t >> 16) & 0xff;
-    for (let k = 0; k < 20; k++) peerId[k] = (random() * 256) | 0;
-    req.port = 1024 + (i % 60000);
-    req.left = i % 3 === 0 ? 0 : 1_000_000 + i;
-    req.event = i % 7 === 0 ? "completed" : "started";
-    if (i % 50 === 0) {
-      ip6[15] = i & 0xff;
-      ip6[14] = (i >> 8) & 0xff;
-      store.announce(req, { ip: ip6, nowMs, random });
-    } else {
-      ip[0] = 10;
-      ip[1] = (i >> 16) & 0xff;
-      ip[2] = (i >> 8) & 0xff;
-      ip[3] = i & 0xff;
-      store.announce(req, { ip, nowMs, random });
-    }
-  }
 }
 
 interface Period {
@@ -162,7 +118,7 @@ if (import.meta.main) {
     const nowMs = Date.now();
     const store = new MemorySwarmStore({ maxPeers: peers + 1 });
     let t = performance.now();
-    fill(store, peers, torrents, nowMs);
+    fillStore(store, { peers, torrents, nowMs, isVaried: true });
     console.log(
       `  filled in ${((performance.now() - t) / 1000).toFixed(1)} s; RSS ${mb(Deno.memoryUsage().rss)}`,
     );
