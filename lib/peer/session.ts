@@ -194,6 +194,11 @@ interface PeerEntry {
   snubbedUntilMs: number;
   /** Least queue length for this peer: doubled each time its pipeline runs dry (faster than the rate average). */
   queueFloor: number;
+  /**
+   * Until its first measured rate: the floor grows by one block per block answered (the queue doubles per round
+   * trip, like TCP slow start) instead of waiting a whole tick at MIN_QUEUE_BLOCKS.
+   */
+  isSlowStart: boolean;
   /** Most requests this peer queues (its BEP 10 `reqq`), or null when it did not say. */
   maxRequests: number | null;
 }
@@ -621,6 +626,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       serveQueue: [],
       serving: 0,
       queueFloor: MIN_QUEUE_BLOCKS,
+      isSlowStart: true,
       maxRequests: null,
     };
     peers.set(entry.id, entry);
@@ -883,6 +889,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       entry.lastBlockMs = now();
       // The pipeline ran dry: the peer answers faster than we ask.
       if (entry.requested.size === 0) entry.queueFloor = Math.min(MAX_QUEUE_BLOCKS, entry.queueFloor * 2);
+      else if (entry.isSlowStart) entry.queueFloor = Math.min(MAX_QUEUE_BLOCKS, entry.queueFloor + 1);
     }
     const length = msg.block.length;
     entry.downloaded += length;
@@ -1156,6 +1163,11 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       p.downloadRate = p.downloadRate * (1 - RATE_ALPHA) + (p.tickDown / seconds) * RATE_ALPHA;
       p.uploadRate = p.uploadRate * (1 - RATE_ALPHA) + (p.tickUp / seconds) * RATE_ALPHA;
       p.tickDown = p.tickUp = 0;
+      if (p.isSlowStart && p.downloadRate > 0) {
+        // Slow start is over: from now on the measured rate sizes the queue.
+        p.isSlowStart = false;
+        p.queueFloor = Math.max(MIN_QUEUE_BLOCKS, Math.min(p.queueFloor, queueBlocksFor(p.downloadRate)));
+      }
       fillRequests(p);
     }
     checkRequestTimeouts();

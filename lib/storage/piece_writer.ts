@@ -1,8 +1,8 @@
-// Verify-then-write of whole downloaded pieces, off the JS thread: one Worker (lib/_piece_hash_worker.ts) checks the
-// SHA-1 and writes the piece's files; the piece's ArrayBuffer is transferred there and back (no copy). Robust by
+// Verify-then-write of whole downloaded pieces, off the JS thread: a few Workers (lib/_piece_hash_worker.ts) check
+// the SHA-1 and write the piece's files; the piece's ArrayBuffer is transferred there and back (no copy). Robust by
 // design: a Worker that cannot start, throws, or makes no progress for `stallMs` is dropped; the jobs it held settle
-// as "lost" (their bytes went with it: the caller fetches those pieces again) and every later job runs in-process.
-// Nothing waits forever.
+// as "lost" (their bytes went with it: the caller fetches those pieces again), later jobs go to the Workers left, and
+// once none is left (no new one is started after a failure) they run in-process. Nothing waits forever.
 //
 // Why not a SharedArrayBuffer the caller keeps: V8 copies into one byte by byte from an unaligned source (a block
 // inside a socket read is unaligned), 10x slower than into an ArrayBuffer.
@@ -15,8 +15,10 @@ import { pieceHash, pieceSize } from "../pieces.ts";
 import { sha1 } from "../sha1.ts";
 import type { Storage } from "./storage.ts";
 
-/** A Worker with jobs and no reply for this long is considered stuck: it is dropped and its jobs done in-process. */
+/** A Worker with jobs and no reply for this long is considered stuck: it is dropped and its jobs settle as lost. */
 export const WORKER_STALL_MS = 30_000;
+/** Workers started by default: hashing plus writing a piece costs more than receiving it, so one can fall behind. */
+export const PIECE_WORKERS = 2;
 
 /** A byte range inside a piece. */
 export interface PieceRange {
@@ -26,20 +28,22 @@ export interface PieceRange {
 
 /** Options of `PieceWriter`. */
 export interface PieceWriterOptions {
-  /** Use a Worker when the storage allows it (default true); false hashes and writes in-process. */
+  /** Use Workers when the storage allows it (default true); false hashes and writes in-process. */
   isWorkerEnabled?: boolean;
+  /** How many Workers (default PIECE_WORKERS, at least 1). */
+  workers?: number;
   /** The Worker module (tests: a worker that dies or hangs). Default: lib/_piece_hash_worker.ts. */
   workerUrl?: string;
   /** See WORKER_STALL_MS. */
   stallMs?: number;
-  /** Told once when the Worker is dropped (with why). */
+  /** Told when a Worker is dropped (with why). */
   onWarning?: (message: string) => void;
 }
 
 /**
  * How a piece ended: `written` (SHA-1 matched, the ranges are on disk), `bad` (mismatch, nothing written) or `lost`
  * (the Worker holding it failed: fetch the piece again). `data` is the piece's bytes (a new view when they went to
- * the Worker and came back), null when lost.
+ * a Worker and came back), null when lost.
  */
 export interface PieceVerdict {
   verdict: "written" | "bad" | "lost";
@@ -51,30 +55,40 @@ interface Job {
   index: number;
   data: Uint8Array<ArrayBuffer>;
   ranges: readonly PieceRange[];
+  /** The Worker holding it, or null in-process. */
+  slot: Slot | null;
   resolve: (v: PieceVerdict) => void;
   reject: (err: unknown) => void;
 }
 
+interface Slot {
+  worker: Worker;
+  /** Ids of the jobs it holds. */
+  jobs: Set<number>;
+  /** Last reply, or when it got work while idle. */
+  lastProgressMs: number;
+}
+
 /**
  * Verifies and writes whole pieces of one Storage (see PieceVerdict). `data` passed to `verifyAndWrite` is handed
- * over: when it spans its whole ArrayBuffer, that buffer is transferred to the Worker (detached here) and comes back
- * in the verdict; otherwise it is copied first. Use only the verdict's `data` afterwards. Jobs run in order;
- * `close()` drops the Worker (call it once no job is pending).
+ * over: when it spans its whole ArrayBuffer, that buffer is transferred to a Worker (detached here) and comes back
+ * in the verdict; otherwise it is copied first. Use only the verdict's `data` afterwards. Each job goes to the
+ * Worker with the fewest jobs. `close()` drops the Workers (call it once no job is pending).
  */
 export class PieceWriter {
   #storage: Storage;
   #paths: readonly string[] | null;
   #workerUrl: string;
+  #workerCount: number;
   #stallMs: number;
   #onWarning: (message: string) => void;
-  #worker: Worker | null = null;
-  /** False once the Worker failed (or was never allowed): everything runs in-process. */
-  #isWorkerUsable: boolean;
+  #slots: Slot[] = [];
+  /** False once a Worker failed (or they were never allowed): no new Worker is started. */
+  #mayStartWorkers: boolean;
   #jobs = new Map<number, Job>();
   #nextId = 1;
-  #lastProgressMs = 0;
   #watchdog: ReturnType<typeof setTimeout> | null = null;
-  /** In-process jobs run one after another (after any taken over from a failed Worker). */
+  /** In-process jobs run one after another. */
   #inProcess: Promise<unknown> = Promise.resolve();
   #isClosed = false;
 
@@ -82,19 +96,27 @@ export class PieceWriter {
     this.#storage = storage;
     this.#paths = storage.writablePaths?.() ?? null;
     this.#workerUrl = options.workerUrl ?? new URL("../_piece_hash_worker.ts", import.meta.url).href;
+    this.#workerCount = Math.max(1, options.workers ?? PIECE_WORKERS);
     this.#stallMs = options.stallMs ?? WORKER_STALL_MS;
     this.#onWarning = options.onWarning ?? (() => {});
-    this.#isWorkerUsable = (options.isWorkerEnabled ?? true) && this.#paths !== null;
+    this.#mayStartWorkers = (options.isWorkerEnabled ?? true) && this.#paths !== null;
   }
 
-  /** True while jobs go to a Worker (false after it failed, or when the storage cannot be written from one). */
+  /** True while jobs go to Workers (false once all failed, or when the storage cannot be written from one). */
   get isUsingWorker(): boolean {
-    return this.#isWorkerUsable;
+    return this.#slots.length > 0 || this.#mayStartWorkers;
   }
 
   /** Jobs not settled yet. */
   get pendingJobs(): number {
     return this.#jobs.size;
+  }
+
+  /** Start the Workers now (each takes tens of ms to load), so the first pieces do not wait for them. */
+  warmUp(): void {
+    while (!this.#isClosed && this.#mayStartWorkers && this.#slots.length < this.#workerCount) {
+      if (this.#startWorker() === null) break;
+    }
   }
 
   /**
@@ -118,12 +140,13 @@ export class PieceWriter {
       index,
       data: own,
       ranges: ranges ?? [{ begin: 0, length: data.length }],
+      slot: null,
       resolve,
       reject,
     };
     this.#jobs.set(job.id, job);
-    const worker = this.#isWorkerUsable ? this.#startWorker() : null;
-    if (worker === null) {
+    const slot = this.#pickSlot();
+    if (slot === null) {
       this.#runInProcess(job);
       return promise;
     }
@@ -134,28 +157,29 @@ export class PieceWriter {
       expected: pieceHash(meta, index).slice(),
       writes: this.#writesOf(job),
     };
+    job.slot = slot;
+    if (slot.jobs.size === 0) slot.lastProgressMs = Date.now();
+    slot.jobs.add(job.id);
     try {
-      worker.postMessage(request, [job.data.buffer]);
+      slot.worker.postMessage(request, [job.data.buffer]);
     } catch (err: unknown) {
-      this.#dropWorker(`cannot post to the piece worker: ${err instanceof Error ? err.message : String(err)}`);
+      this.#dropSlot(slot, `cannot post to a piece worker: ${err instanceof Error ? err.message : String(err)}`);
       return promise;
     }
-    if (this.#jobs.size === 1) this.#lastProgressMs = Date.now();
     this.#armWatchdog();
     return promise;
   }
 
-  /** Start the Worker now (it takes tens of ms to load), so the first pieces do not wait for it. */
-  warmUp(): void {
-    if (this.#isWorkerUsable && !this.#isClosed) this.#startWorker();
-  }
-
-  /** Stop the Worker. Pending jobs still settle (in-process). */
+  /** Stop the Workers. Pending jobs still settle (lost, or in-process). */
   close(): void {
     if (this.#isClosed) return;
-    if (this.#worker !== null && this.#jobs.size > 0) this.#dropWorker("closed with jobs pending");
     this.#isClosed = true;
-    this.#stopWorker();
+    this.#mayStartWorkers = false;
+    for (const slot of [...this.#slots]) {
+      if (slot.jobs.size > 0) this.#dropSlot(slot, "closed with jobs pending");
+      else this.#stopSlot(slot);
+    }
+    this.#disarmWatchdog();
   }
 
   #writesOf(job: Job): PieceWrite[] {
@@ -174,47 +198,59 @@ export class PieceWriter {
     return out;
   }
 
-  #startWorker(): Worker | null {
-    if (this.#worker !== null) return this.#worker;
+  /** The Worker with the fewest jobs (starting another while all are busy and the pool is not full), or null. */
+  #pickSlot(): Slot | null {
+    let best: Slot | null = null;
+    for (const slot of this.#slots) if (best === null || slot.jobs.size < best.jobs.size) best = slot;
+    if ((best === null || best.jobs.size > 0) && this.#mayStartWorkers && this.#slots.length < this.#workerCount) {
+      return this.#startWorker() ?? best;
+    }
+    return best;
+  }
+
+  #startWorker(): Slot | null {
     let worker: Worker;
     try {
       worker = new Worker(this.#workerUrl, { type: "module" });
     } catch (err: unknown) {
-      this.#isWorkerUsable = false;
-      this.#onWarning(`Piece worker unavailable, hashing in-process: ${err instanceof Error ? err.message : err}`);
+      this.#mayStartWorkers = false;
+      this.#onWarning(`Piece worker unavailable: ${err instanceof Error ? err.message : err}`);
       return null;
     }
-    worker.onmessage = (e: MessageEvent<PieceReply>) => this.#onReply(worker, e.data);
+    const slot: Slot = { worker, jobs: new Set(), lastProgressMs: Date.now() };
+    worker.onmessage = (e: MessageEvent<PieceReply>) => this.#onReply(slot, e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault(); // a dying Worker must not take the process with it
-      if (this.#worker === worker) this.#dropWorker(`piece worker failed: ${e.message}`);
+      this.#dropSlot(slot, `piece worker failed: ${e.message}`);
     };
-    worker.onmessageerror = () => {
-      if (this.#worker === worker) this.#dropWorker("piece worker sent an unreadable message");
-    };
-    this.#worker = worker;
-    return worker;
+    worker.onmessageerror = () => this.#dropSlot(slot, "piece worker sent an unreadable message");
+    this.#slots.push(slot);
+    return slot;
   }
 
-  #onReply(worker: Worker, reply: PieceReply): void {
-    if (this.#worker !== worker || reply.type === "closed") return;
+  #onReply(slot: Slot, reply: PieceReply): void {
+    if (reply.type === "closed") return;
     const job = this.#jobs.get(reply.id);
-    if (job === undefined) return;
+    if (job === undefined || job.slot !== slot) return;
     this.#jobs.delete(reply.id);
-    this.#lastProgressMs = Date.now();
+    slot.jobs.delete(reply.id);
+    slot.lastProgressMs = Date.now();
     if (reply.type === "done") job.resolve({ verdict: reply.ok ? "written" : "bad", data: reply.data });
     else job.reject(new StorageError("io", reply.message));
-    if (this.#jobs.size === 0) this.#disarmWatchdog();
   }
 
   #armWatchdog(): void {
     if (this.#watchdog !== null) return;
     this.#watchdog = setTimeout(() => {
       this.#watchdog = null;
-      if (this.#worker === null || this.#jobs.size === 0) return;
-      const idleMs = Date.now() - this.#lastProgressMs;
-      if (idleMs >= this.#stallMs) this.#dropWorker(`piece worker made no progress for ${idleMs} ms`);
-      else this.#armWatchdog();
+      const now = Date.now();
+      for (const slot of [...this.#slots]) {
+        const idleMs = now - slot.lastProgressMs;
+        if (slot.jobs.size > 0 && idleMs >= this.#stallMs) {
+          this.#dropSlot(slot, `piece worker made no progress for ${idleMs} ms`);
+        }
+      }
+      if (this.#slots.some((slot) => slot.jobs.size > 0)) this.#armWatchdog();
     }, this.#stallMs);
   }
 
@@ -224,24 +260,28 @@ export class PieceWriter {
     this.#watchdog = null;
   }
 
-  #stopWorker(): void {
-    this.#disarmWatchdog();
-    const worker = this.#worker;
-    this.#worker = null;
-    if (worker === null) return;
-    worker.onmessage = worker.onerror = worker.onmessageerror = null;
-    worker.terminate();
+  #stopSlot(slot: Slot): void {
+    const i = this.#slots.indexOf(slot);
+    if (i < 0) return;
+    this.#slots.splice(i, 1);
+    slot.worker.onmessage = slot.worker.onerror = slot.worker.onmessageerror = null;
+    slot.worker.terminate();
+    if (this.#slots.length === 0) this.#disarmWatchdog();
   }
 
   /**
-   * Give up on the Worker for good: jobs whose bytes it holds are lost, any still here (a failed post) are redone
-   * in-process; later jobs run in-process.
+   * Give up on one Worker for good (and start no new ones): jobs whose bytes it holds are lost, any still here (a
+   * failed post) are redone in-process. Later jobs go to the Workers left, or run in-process.
    */
-  #dropWorker(reason: string): void {
-    this.#isWorkerUsable = false;
-    this.#stopWorker();
-    this.#onWarning(`${reason}; hashing in-process`);
-    for (const job of [...this.#jobs.values()]) {
+  #dropSlot(slot: Slot, reason: string): void {
+    if (!this.#slots.includes(slot)) return;
+    this.#mayStartWorkers = false;
+    this.#stopSlot(slot);
+    this.#onWarning(`${reason}; ${this.#slots.length > 0 ? "using the other workers" : "hashing in-process"}`);
+    for (const id of slot.jobs) {
+      const job = this.#jobs.get(id);
+      if (job === undefined) continue;
+      job.slot = null;
       if (job.data.buffer.detached) {
         this.#jobs.delete(job.id);
         job.resolve({ verdict: "lost", data: null });
@@ -249,6 +289,7 @@ export class PieceWriter {
         this.#runInProcess(job);
       }
     }
+    slot.jobs.clear();
   }
 
   #runInProcess(job: Job): void {
