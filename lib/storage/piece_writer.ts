@@ -17,8 +17,11 @@ import type { Storage } from "./storage.ts";
 
 /** A Worker with jobs and no reply for this long is considered stuck: it is dropped and its jobs settle as lost. */
 export const WORKER_STALL_MS = 30_000;
-/** Workers started by default: hashing plus writing a piece costs more than receiving it, so one can fall behind. */
-export const PIECE_WORKERS = 2;
+/**
+ * Workers started by default. One: on the 2-core bench machine, under load, a second Worker cost more CPU than it
+ * saved in waiting (10 of 10 interleaved 1 GiB runs were faster with one); more can pay off with idle cores.
+ */
+export const PIECE_WORKERS = 1;
 
 /** A byte range inside a piece. */
 export interface PieceRange {

@@ -34,12 +34,12 @@ function piece(data: Uint8Array, meta: { pieceLength: number }, i: number, size:
   return data.slice(i * meta.pieceLength, i * meta.pieceLength + size);
 }
 
-Deno.test("PieceWriter verifies and writes pieces on a Worker; a bad piece is not written", async () => {
+Deno.test("PieceWriter verifies and writes pieces on two Workers; a bad piece is not written", async () => {
   const { meta, data } = fixture();
   await withTempDir(async (dir) => {
     const storage = createFsStorage(meta, dir);
     const warnings: string[] = [];
-    const writer = new PieceWriter(storage, { onWarning: (m) => warnings.push(m) });
+    const writer = new PieceWriter(storage, { workers: 2, onWarning: (m) => warnings.push(m) });
     try {
       ok(writer.isUsingWorker);
       const verdicts: Promise<PieceVerdict>[] = [];
@@ -120,7 +120,7 @@ for (
           equal(v.data, null);
         }
         ok(!writer.isUsingWorker);
-        ok(warnings.length >= 1 && warnings.length <= 2, warnings.join("\n")); // one per Worker (two by default)
+        ok(warnings.length >= 1 && warnings.length <= 2, warnings.join("\n")); // one per Worker
         for (let i = 0; i < meta.pieceCount; i++) {
           equal((await writer.verifyAndWrite(i, piece(data, meta, i, pieceSize(meta, i)))).verdict, "written");
         }
