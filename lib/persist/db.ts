@@ -727,23 +727,10 @@ export class TrackerDb {
    */
   loadLegacySwarmSnapshot(): SnapshotPeer[] {
     if (!this.#hasLegacyTable()) return [];
+    // Read once, at the first start after an upgrade: plain object rows are fast enough.
     const stmt = this.#db.prepare(
       "SELECT info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms FROM swarm_snapshot",
-    ) as StatementSync & Partial<ArrayRows>;
-    // Rows as arrays are about twice as fast as objects (Deno's types lack setReturnArrays; guard for it).
-    if (typeof stmt.setReturnArrays === "function") {
-      stmt.setReturnArrays(true);
-      return (stmt.all() as unknown as unknown[][]).map((r) => ({
-        infoHashHex: r[0] as string,
-        peerIdHex: r[1] as string,
-        ip: r[2] as string,
-        port: r[3] as number,
-        left: r[4] as number,
-        uploaded: r[5] as number,
-        downloaded: r[6] as number,
-        lastSeenMs: r[7] as number,
-      }));
-    }
+    );
     return stmt.all().map((r) => ({
       infoHashHex: r.info_hash as string,
       peerIdHex: r.peer_id as string,

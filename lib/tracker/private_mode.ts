@@ -80,6 +80,8 @@ export class PrivateMode {
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   /** The next step of a running background flush, or null. */
   #flushStep: ReturnType<typeof setTimeout> | null = null;
+  /** close() was called: no background save starts (its timers would outlive this object). */
+  #isClosed = false;
   #dataVersion: number;
   readonly #peerTimeoutMs: number;
 
@@ -108,7 +110,7 @@ export class PrivateMode {
     const pollMs = options.pollIntervalMs ?? DB_POLL_INTERVAL_MS;
     if (pollMs > 0) this.#timers.push(setInterval(() => this.#guard("reload users", () => this.poll()), pollMs));
     const flushMs = options.flushIntervalMs ?? 0;
-    if (flushMs > 0) this.#timers.push(setInterval(() => this.#backgroundFlush(), flushMs));
+    if (flushMs > 0) this.#timers.push(setInterval(() => this.flushInBackground(), flushMs));
   }
 
   #guard(what: string, fn: () => unknown): void {
@@ -192,8 +194,8 @@ export class PrivateMode {
    * the peer timeout. At most one runs; a failed step is reported and everything waits for the next period (nothing
    * is lost).
    */
-  #backgroundFlush(): void {
-    if (this.#flushStep !== null || this.accounting.isSaving || !this.accounting.hasChanges) return;
+  flushInBackground(): void {
+    if (this.#isClosed || this.#flushStep !== null || this.accounting.isSaving || !this.accounting.hasChanges) return;
     let save: AccountingSave;
     try {
       this.accounting.expire(this.#now() - this.#peerTimeoutMs);
@@ -249,6 +251,7 @@ export class PrivateMode {
     this.#timers.length = 0;
     if (this.#flushStep !== null) clearTimeout(this.#flushStep);
     this.#flushStep = null;
+    this.#isClosed = true;
     this.#guard("save accounting", () => this.flush());
   }
 

@@ -568,7 +568,8 @@ export function createTracker(options: TrackerOptions): Tracker {
         } else if (db.pruneSwarmChunks(SNAPSHOT_PRUNE_CHUNKS_PER_TURN) < SNAPSHOT_PRUNE_CHUNKS_PER_TURN) {
           db.checkpoint();
           background = null;
-          privateMode.flush();
+          // Accounting the same way, a chunk per turn (a synchronous save of every counter would stall here).
+          privateMode.flushInBackground();
           resolve(cursor.records);
           return;
         }

@@ -755,7 +755,6 @@ export class MemorySwarmStore implements SwarmStore {
     this.#n6 = 0;
     // IPv4 records without ids are copied inline (the hot path: one loop, no call per peer); the rest via #take.
     const out4 = this.#out4;
-    const isSlow = withIds;
     if (want === eligible) {
       for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, base, i, withIds);
     } else {
@@ -781,7 +780,7 @@ export class MemorySwarmStore implements SwarmStore {
             marks[i] = gen;
             const o = base + i * REC_WORDS;
             const pw = rec[o + W_PORT]!;
-            if (isSlow || (pw >>> 16) & FLAG_IPV6) {
+            if (withIds || (pw >>> 16) & FLAG_IPV6) {
               this.#n4 = n4;
               this.#take(rec, base, i, withIds);
               n4 = this.#n4;

@@ -258,25 +258,6 @@ export class PeerCounters {
     return this.#numbers[e * ENTRY_NUMBERS + 3]!;
   }
 
-  #keyHex(e: number, word: number): string {
-    let hex = "";
-    for (let i = 0; i < 5; i++) {
-      const w = this.#words[e * ENTRY_WORDS + word + i]!;
-      for (let b = 0; b < 32; b += 8) hex += HEX_BYTES[(w >>> b) & 0xff];
-    }
-    return hex;
-  }
-
-  /** Hex of entry `e`'s info hash. */
-  infoHashHexAt(e: number): string {
-    return this.#keyHex(e, 2);
-  }
-
-  /** Hex of entry `e`'s peer id. */
-  peerIdHexAt(e: number): string {
-    return this.#keyHex(e, 7);
-  }
-
   /** The dirty entries' indexes (a copy). */
   dirtyEntries(): Int32Array {
     return this.#dirtyList.slice(0, this.#dirtyCount);
@@ -378,8 +359,6 @@ function addTotals(map: Map<number, PendingTotals>, userId: number, uploaded: nu
     t.downloaded = Math.min(Number.MAX_SAFE_INTEGER, t.downloaded + downloaded);
   }
 }
-
-const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Per-user totals not yet in the db, as returned by `Accounting.pending`. */
 export interface PendingTotals {
@@ -536,15 +515,19 @@ export class Accounting {
     const save = this.#save;
     return {
       step: (maxEntries = ACCOUNTING_CHUNK_ENTRIES) => {
-        if (this.#save !== save) return true;
-        try {
-          return this.#step(save, maxEntries);
-        } catch (err: unknown) {
-          this.#abandon();
-          throw err;
-        }
+        return this.#save === save ? this.#guardedStep(save, maxEntries) : true;
       },
     };
+  }
+
+  /** `#step`, abandoning the save when it throws (nothing is lost: the next save writes everything). */
+  #guardedStep(save: { generation: number; cursor: number; seq: number }, maxEntries: number): boolean {
+    try {
+      return this.#step(save, maxEntries);
+    } catch (err: unknown) {
+      this.#abandon();
+      throw err;
+    }
   }
 
   #step(save: { generation: number; cursor: number; seq: number }, maxEntries: number): boolean {
@@ -598,23 +581,11 @@ export class Accounting {
    * @throws {PersistError} `db_busy`, `write_failed` (nothing is lost)
    */
   flush(): number {
-    if (this.#save !== null) this.finishSave();
+    if (this.#save !== null) this.#guardedStep(this.#save, Number.POSITIVE_INFINITY);
     if (!this.hasChanges) return 0;
     const size = this.#peers.size;
     this.beginSave().step(Number.POSITIVE_INFINITY);
     return size;
-  }
-
-  /** Finish the running save synchronously (if any). */
-  finishSave(): void {
-    const save = this.#save;
-    if (save === null) return;
-    try {
-      this.#step(save, Number.POSITIVE_INFINITY);
-    } catch (err: unknown) {
-      this.#abandon();
-      throw err;
-    }
   }
 
   /** Forget counters not seen since `beforeMs` (in memory; the next save leaves them out). Not while a save runs.

@@ -2,7 +2,14 @@ import { decodeBencode, isDict } from "../../../lib/bencode.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
 import { PersistError, TrackerDb } from "../../../lib/persist/db.ts";
 import { isPasskeyHex } from "../../../lib/tracker/access.ts";
-import { Accounting, memberAnnounceUrl, PeerCounters, personalizeTorrent, Users } from "../../../lib/tracker/users.ts";
+import {
+  Accounting,
+  ACCOUNTING_RECORD_BYTES,
+  memberAnnounceUrl,
+  PeerCounters,
+  personalizeTorrent,
+  Users,
+} from "../../../lib/tracker/users.ts";
 import { DatabaseSync } from "node:sqlite";
 import { toHex } from "../../../lib/bytes.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
@@ -208,6 +215,13 @@ Deno.test("Accounting memory is capped; expire() forgets idle counters and the n
   });
 });
 
+/** `user:infoHashHex:peerIdHex` of entry `e`, read back through its accounting record. */
+function entryKey(table: PeerCounters, e: number): string {
+  const record = new Uint8Array(ACCOUNTING_RECORD_BYTES);
+  table.writeRecord(e, new DataView(record.buffer), 0);
+  return `${table.userIdAt(e)}:${toHex(record.subarray(8, 28))}:${toHex(record.subarray(28, 48))}`;
+}
+
 interface ModelEntry {
   e: number;
   uploaded: number;
@@ -277,9 +291,7 @@ function compareWithModel(seed: number, options: { maxEntries: number; hashMask?
       for (const m of model.values()) m.isDirty = false;
     } else {
       equal(table.size, model.size, `seed ${seed} step ${step}: size`);
-      const dirty = [...table.dirtyEntries()].map((e) =>
-        `${table.userIdAt(e)}:${table.infoHashHexAt(e)}:${table.peerIdHexAt(e)}`
-      ).sort();
+      const dirty = [...table.dirtyEntries()].map((e) => entryKey(table, e)).sort();
       deepEqual(dirty, [...model].filter(([, m]) => m.isDirty).map(([k]) => k).sort(), `seed ${seed} step ${step}`);
     }
   }
