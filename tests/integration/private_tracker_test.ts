@@ -12,7 +12,7 @@ import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
-import { Users } from "../../lib/tracker/users.ts";
+import { ACCOUNTING_CHUNK_ENTRIES, Users } from "../../lib/tracker/users.ts";
 import { PASSKEY_INVALID_REASON, UNREGISTERED_REASON } from "../../lib/tracker/access.ts";
 
 const TOKEN = "test-admin-token";
@@ -352,4 +352,34 @@ Deno.test("btool tracker user add|list|revoke|rotate, torrent-for and unregister
     ok(un.stdout.startsWith("unregistered"), un.stdout);
     equal((await runBtool(["tracker", "user", "frob", ...db])).code, 2);
   });
+});
+
+Deno.test("private tracker: a background snapshot hands accounting to a background save, which then commits", async () => {
+  const t = start({ isPrivate: true, accountingFlushIntervalMs: 0 });
+  try {
+    await api(t.base, "POST", "/api/users", { name: "fay" });
+    const id = t.db.getUser("fay")!.id;
+    // More counters than one chunk holds, so that the save needs several event-loop turns.
+    const peers = ACCOUNTING_CHUNK_ENTRIES + 10;
+    for (let i = 0; i < peers; i++) {
+      const pid = new Uint8Array(20);
+      new DataView(pid.buffer).setUint32(0, i);
+      t.tracker.privateMode.accounting.record(id, HASH_A, pid, {
+        uploaded: 2,
+        downloaded: 0,
+        isStarted: true,
+        nowMs: 1,
+      });
+    }
+    await t.tracker.snapshotInBackground();
+    // Not written inside the snapshot's last turn: the save runs on turns of its own.
+    ok(t.tracker.privateMode.isFlushing, "a background save runs");
+    equal(t.db.getUser("fay")!.uploaded, 0);
+    for (let turns = 0; turns < 1_000 && t.tracker.privateMode.isFlushing; turns++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    equal(t.db.getUser("fay")!.uploaded, 2 * peers);
+  } finally {
+    await t.close();
+  }
 });
