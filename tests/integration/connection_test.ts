@@ -212,25 +212,38 @@ Deno.test("PeerConnection.open() refuses another torrent and ourselves", async (
   }
 });
 
-Deno.test("PeerConnection drops a hostile sender's huge length prefix before buffering it", async () => {
+/**
+ * A raw sender handshakes as `name` (no BEP 6), then sends `bytes`: what our side read before it closed, and why.
+ * `onClient` runs on the sender's socket after our side has closed.
+ */
+async function receiveRaw(
+  name: string,
+  bytes: Uint8Array,
+  onClient?: (client: Deno.Conn) => Promise<unknown>,
+): Promise<{ seen: WireMessage[]; closeReason: unknown; isFastExtension: boolean }> {
   const { client, server, listener } = await socketPair();
   let b: PeerConnection | null = null;
   try {
-    const hostile = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("evil") });
+    const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId(name) });
     const opening = PeerConnection.open(server, options("b"));
-    await client.write(concat([hostile, new Uint8Array([0xff, 0xff, 0xff, 0xf0, 7, 0, 0, 0])]));
+    await client.write(concat([hs, bytes]));
     b = await opening;
     const seen: WireMessage[] = [];
     for await (const m of b.messages()) seen.push(m);
-    deepEqual(seen, []);
-    ok(b.closeReason instanceof WireError);
-    equal((b.closeReason as WireError).code, "message_too_long");
-    await readToEnd(client);
+    await onClient?.(client);
+    return { seen, closeReason: b.closeReason, isFastExtension: b.isFastExtension };
   } finally {
     b?.close();
     client.close();
     listener.close();
   }
+}
+
+Deno.test("PeerConnection drops a hostile sender's huge length prefix before buffering it", async () => {
+  const r = await receiveRaw("evil", new Uint8Array([0xff, 0xff, 0xff, 0xf0, 7, 0, 0, 0]), readToEnd);
+  deepEqual(r.seen, []);
+  ok(r.closeReason instanceof WireError);
+  equal((r.closeReason as WireError).code, "message_too_long");
 });
 
 Deno.test("PeerConnection closes on a bitfield with spare bits set or a have out of range", async () => {
@@ -239,43 +252,15 @@ Deno.test("PeerConnection closes on a bitfield with spare bits set or a have out
     [encodeMessage({ type: "have", pieceIndex: 10 }), "piece_range"],
   ];
   for (const [bytes, code] of cases) {
-    const { client, server, listener } = await socketPair();
-    let b: PeerConnection | null = null;
-    try {
-      const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("evil") });
-      const opening = PeerConnection.open(server, options("b"));
-      await client.write(concat([hs, bytes]));
-      b = await opening;
-      for await (const _ of b.messages()) {
-        // nothing valid arrives
-      }
-      equal((b.closeReason as WireError).code, code);
-    } finally {
-      b?.close();
-      client.close();
-      listener.close();
-    }
+    const r = await receiveRaw("evil", bytes);
+    equal((r.closeReason as WireError).code, code);
   }
 });
 
 Deno.test("PeerConnection refuses fast messages when BEP 6 was not negotiated", async () => {
-  const { client, server, listener } = await socketPair();
-  let b: PeerConnection | null = null;
-  try {
-    const hs = encodeHandshake({ reserved: createReserved(), infoHash: INFO_HASH, peerId: peerId("old") });
-    const opening = PeerConnection.open(server, options("b"));
-    await client.write(concat([hs, encodeMessage({ type: "haveAll" })]));
-    b = await opening;
-    equal(b.isFastExtension, false);
-    for await (const _ of b.messages()) {
-      // nothing valid arrives
-    }
-    equal((b.closeReason as WireError).code, "fast_not_negotiated");
-  } finally {
-    b?.close();
-    client.close();
-    listener.close();
-  }
+  const r = await receiveRaw("old", encodeMessage({ type: "haveAll" }));
+  equal(r.isFastExtension, false);
+  equal((r.closeReason as WireError).code, "fast_not_negotiated");
 });
 
 Deno.test("PeerConnection sends keep-alives and drops a silent peer after the idle timeout", async () => {
