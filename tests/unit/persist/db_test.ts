@@ -347,39 +347,47 @@ for (let i = 0; ; i++) {
 const KILL_AFTER_LINES = 2_000;
 const CHILD_TIMEOUT_MS = 60_000;
 
+/**
+ * Run `deno eval SCRIPT ARGS…` and SIGKILL it once it has printed more than `killAfterLines` lines (or after
+ * CHILD_TIMEOUT_MS); asserts it died of the signal, not by finishing. @returns everything it printed
+ */
+async function runUntilKilled(scriptAndArgs: string[], killAfterLines: number): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-lock", ...scriptAndArgs],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, CHILD_TIMEOUT_MS);
+  let text = "";
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let killed = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      if (!killed && text.split("\n").length > killAfterLines) {
+        child.kill("SIGKILL");
+        killed = true;
+      }
+    }
+    equal((await child.status).signal, "SIGKILL", "the child was killed, not finished");
+  } finally {
+    clearTimeout(timer);
+  }
+  return text;
+}
+
 Deno.test("TrackerDb keeps every committed write when its process is killed with SIGKILL", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/killed.db`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-lock", CHILD_SCRIPT, path],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, CHILD_TIMEOUT_MS);
-    let text = "";
-    try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let killed = false;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-        if (!killed && text.split("\n").length > KILL_AFTER_LINES) {
-          child.kill("SIGKILL");
-          killed = true;
-        }
-      }
-      const status = await child.status;
-      equal(status.signal, "SIGKILL", "the child was killed, not finished");
-    } finally {
-      clearTimeout(timer);
-    }
+    const text = await runUntilKilled([CHILD_SCRIPT, path], KILL_AFTER_LINES);
     // Only complete lines were reported; a torn last line is ignored.
     const lines = text.split("\n").slice(0, -1);
     ok(lines.length >= KILL_AFTER_LINES);
@@ -485,35 +493,8 @@ const KILL_AFTER_SNAPSHOTS = 3;
 Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves one whole snapshot", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/snap.db`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-lock", SNAPSHOT_CHILD_SCRIPT, path, String(SNAPSHOT_CHUNKS)],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, CHILD_TIMEOUT_MS);
-    let text = "";
-    try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let killed = false;
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-        if (!killed && text.split("\n").length > KILL_AFTER_SNAPSHOTS) {
-          child.kill("SIGKILL"); // the next generation is being written now
-          killed = true;
-        }
-      }
-      equal((await child.status).signal, "SIGKILL");
-    } finally {
-      clearTimeout(timer);
-    }
+    // The next generation is being written when the child is killed.
+    const text = await runUntilKilled([SNAPSHOT_CHILD_SCRIPT, path, String(SNAPSHOT_CHUNKS)], KILL_AFTER_SNAPSHOTS);
     const lastReported = Number(text.split("\n").slice(0, -1).at(-1)?.split(" ")[1]);
     ok(lastReported >= KILL_AFTER_SNAPSHOTS);
     const db = TrackerDb.open(path);
