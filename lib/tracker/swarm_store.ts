@@ -168,32 +168,39 @@ export interface MemorySwarmStoreOptions {
 
 const FLAG_IPV6 = 1;
 const FLAG_COUNTED = 4;
-/** Record words: 0 IPv4 address (big-endian) or IPv6 slab index, 1 port | flags << 16, 2–6 peer id, 7 last seen (s),
- * 8–9 left (low, high 32 bits). */
-const REC_WORDS = 10;
-const W_ADDR = 0;
-const W_PORT = 1;
-const W_ID = 2;
-const W_SEEN = 7;
-const W_LEFT_LO = 8;
-const W_LEFT_HI = 9;
+/** Cold record words (`rec`): 0–4 peer id, 5 last seen (s), 6–7 left (low, high 32 bits). */
+const REC_WORDS = 8;
+const W_ID = 0;
+const W_SEEN = 5;
+const W_LEFT_LO = 6;
+const W_LEFT_HI = 7;
 const ID_WORDS = 5;
+/** Hot record words (`hot`, what a reply copies, at the same record position): 0 IPv4 address (big-endian) or IPv6
+ * slab index, 1 port | flags << 16. Kept apart so that a sample reads 8 bytes a peer (a block of SAMPLE_RUN peers is
+ * one cache line) instead of whole records. */
+const HOT_WORDS = 2;
+const H_ADDR = 0;
+const H_PORT = 1;
 /** Records a new swarm has room for (most swarms are small). */
 const MIN_CAP = 2;
 const TWO_32 = 4294967296;
-/** Largest arena block: 2^16 records (2.5 MiB); larger swarms (rare) get their own array. */
+/** Largest arena block: 2^16 records (2.5 MiB); larger swarms (rare) get their own arrays. */
 const MAX_ORDER = 16;
 const EMPTY_WORDS = new Uint32Array(0);
 /** End of a free list. */
 const NO_BLOCK = 0xffffffff;
-/** Records taken in a row when sampling a large swarm (8 records = 5 cache lines). */
+/** Records taken in a row when sampling a large swarm: an aligned block of 8 hot records is one 64-byte cache line
+ * (arena blocks are aligned to their size, and a swarm's block holds at least MIN_CAP records). */
 const SAMPLE_RUN = 8;
 
 class Swarm {
   readonly key: string;
-  /** The arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0 in it. */
+  /** The cold arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0 in it. */
   rec: Uint32Array = EMPTY_WORDS;
   base = 0;
+  /** The hot arena (or own array) and the word offset of record 0's hot words. */
+  hot: Uint32Array = EMPTY_WORDS;
+  hbase = 0;
   /** Records the block holds (a power of two). */
   cap = 0;
   /** log2(cap) for an arena block; -1 for an own array. */
@@ -280,6 +287,8 @@ export class MemorySwarmStore implements SwarmStore {
    * large ArrayBuffers are zero pages the OS commits only when first written, so RSS follows the blocks in use;
    * per-swarm ArrayBuffers cost ~100 bytes of allocator overhead each and fragment the native heap. */
   readonly #arena: Uint32Array;
+  /** The hot words of the same records (HOT_WORDS each, same record offsets). */
+  readonly #arenaHot: Uint32Array;
   readonly #arenaCap: number;
   #arenaHigh = 0;
   /** Free arena blocks by order: doubly linked lists threaded through the free blocks' first two words (previous,
@@ -309,6 +318,7 @@ export class MemorySwarmStore implements SwarmStore {
       (Math.ceil((2 * this.#maxPeers + 2 * MIN_CAP * Math.min(this.#maxTorrents, this.#maxPeers)) / top) +
         1) * top;
     this.#arena = new Uint32Array(this.#arenaCap * REC_WORDS);
+    this.#arenaHot = new Uint32Array(this.#arenaCap * HOT_WORDS);
     this.#freeOrder = new Int8Array(this.#arenaCap >>> 1);
   }
 
@@ -379,10 +389,14 @@ export class MemorySwarmStore implements SwarmStore {
       const off = this.#arenaAlloc(order);
       swarm.rec = this.#arena;
       swarm.base = off * REC_WORDS;
+      swarm.hot = this.#arenaHot;
+      swarm.hbase = off * HOT_WORDS;
       swarm.order = order;
     } else {
       swarm.rec = new Uint32Array(cap * REC_WORDS);
       swarm.base = 0;
+      swarm.hot = new Uint32Array(cap * HOT_WORDS);
+      swarm.hbase = 0;
       swarm.order = -1;
     }
     swarm.cap = cap;
@@ -392,6 +406,7 @@ export class MemorySwarmStore implements SwarmStore {
     this.#swarms.delete(swarm.key);
     if (swarm.order >= 0) this.#arenaFree(swarm.base / REC_WORDS, swarm.order);
     swarm.rec = EMPTY_WORDS;
+    swarm.hot = EMPTY_WORDS;
     swarm.order = -1;
   }
 
@@ -488,6 +503,10 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const f = swarm.base + from * REC_WORDS, t = swarm.base + to * REC_WORDS;
     for (let w = 0; w < REC_WORDS; w++) rec[t + w] = rec[f + w]!;
+    const hot = swarm.hot;
+    const hf = swarm.hbase + from * HOT_WORDS, ht = swarm.hbase + to * HOT_WORDS;
+    hot[ht] = hot[hf]!;
+    hot[ht + 1] = hot[hf + 1]!;
   }
 
   /** Exchange the records at `a` and `b`. */
@@ -507,20 +526,28 @@ export class MemorySwarmStore implements SwarmStore {
       rec[oa + w] = rec[ob + w]!;
       rec[ob + w] = x;
     }
+    const hot = swarm.hot;
+    const ha = swarm.hbase + a * HOT_WORDS, hb = swarm.hbase + b * HOT_WORDS;
+    for (let w = 0; w < HOT_WORDS; w++) {
+      const x = hot[ha + w]!;
+      hot[ha + w] = hot[hb + w]!;
+      hot[hb + w] = x;
+    }
   }
 
   #resize(swarm: Swarm, cap: number): void {
     const old = swarm.rec, oldBase = swarm.base, oldOrder = swarm.order;
+    const oldHot = swarm.hot, oldHbase = swarm.hbase;
     this.#place(swarm, cap);
     swarm.rec.set(old.subarray(oldBase, oldBase + swarm.n * REC_WORDS), swarm.base);
+    swarm.hot.set(oldHot.subarray(oldHbase, oldHbase + swarm.n * HOT_WORDS), swarm.hbase);
     if (oldOrder >= 0) this.#arenaFree(oldBase / REC_WORDS, oldOrder);
     if (swarm.table !== null || swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
   }
 
   #removeAt(swarm: Swarm, i: number): void {
-    const rec = swarm.rec;
-    const o = swarm.base + i * REC_WORDS;
-    if ((rec[o + W_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(rec[o + W_ADDR]!);
+    const h = swarm.hbase + i * HOT_WORDS;
+    if ((swarm.hot[h + H_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(swarm.hot[h + H_ADDR]!);
     if (swarm.table !== null) this.#tableDelete(swarm, swarm.table, i);
     const last = swarm.n - 1;
     if (i < swarm.nLeech) {
@@ -569,20 +596,19 @@ export class MemorySwarmStore implements SwarmStore {
   #setPeer(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): void {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
-    const old = rec[o + W_PORT]! >>> 16;
+    const hot = swarm.hot;
+    const h = swarm.hbase + i * HOT_WORDS;
+    const old = hot[h + H_PORT]! >>> 16;
     let flags = old & FLAG_COUNTED;
     if (ip.length === 16) {
       flags |= FLAG_IPV6;
-      if (old & FLAG_IPV6) {
-        const k = rec[o + W_ADDR]!;
-        this.#freeV6(k);
-      }
-      rec[o + W_ADDR] = this.#allocV6(ip);
+      if (old & FLAG_IPV6) this.#freeV6(hot[h + H_ADDR]!);
+      hot[h + H_ADDR] = this.#allocV6(ip);
     } else {
-      if (old & FLAG_IPV6) this.#freeV6(rec[o + W_ADDR]!);
-      rec[o + W_ADDR] = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+      if (old & FLAG_IPV6) this.#freeV6(hot[h + H_ADDR]!);
+      hot[h + H_ADDR] = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
     }
-    rec[o + W_PORT] = (flags << 16) | port;
+    hot[h + H_PORT] = (flags << 16) | port;
     rec[o + W_SEEN] = lastSeenS;
     rec[o + W_LEFT_LO] = left % TWO_32;
     rec[o + W_LEFT_HI] = Math.floor(left / TWO_32);
@@ -607,21 +633,22 @@ export class MemorySwarmStore implements SwarmStore {
     if (i < 0) {
       if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
       if (swarm.n === swarm.cap) this.#resize(swarm, swarm.cap * 2);
-      i = swarm.n++;
-      const o = swarm.base + i * REC_WORDS;
-      swarm.rec.set(this.#want, o + W_ID);
-      swarm.rec[o + W_PORT] = 0;
+      const end = swarm.n++;
+      if (isSeeder) {
+        i = end;
+        this.#seederCount++;
+      } else {
+        // A new leecher takes the first seeder's place; that seeder moves to the end.
+        i = swarm.nLeech++;
+        this.#move(swarm, i, end);
+      }
+      swarm.rec.set(this.#want, swarm.base + i * REC_WORDS + W_ID);
+      swarm.hot[swarm.hbase + i * HOT_WORDS + H_PORT] = 0;
       if (swarm.table !== null) this.#tableInsert(swarm, swarm.table, i);
       else if (swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
       this.#peerCount++;
       this.#setPeer(swarm, i, ip, port, left, lastSeenS);
       this.#wasLeecher = false;
-      if (isSeeder) this.#seederCount++;
-      else {
-        // A new leecher takes the first seeder's place; that seeder moves to the end.
-        this.#swap(swarm, i, swarm.nLeech);
-        i = swarm.nLeech++;
-      }
       return i;
     }
     const wasSeeder = i >= swarm.nLeech;
@@ -652,7 +679,7 @@ export class MemorySwarmStore implements SwarmStore {
       const i = this.#find(swarm);
       let isNewlyCompleted = false;
       if (i >= 0) {
-        const flags = swarm.rec[swarm.base + i * REC_WORDS + W_PORT]! >>> 16;
+        const flags = swarm.hot[swarm.hbase + i * HOT_WORDS + H_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
         if (req.left === 0 && i < swarm.nLeech && (flags & FLAG_COUNTED) === 0) {
           swarm.completed++;
@@ -679,9 +706,9 @@ export class MemorySwarmStore implements SwarmStore {
     // `completed` counts once per peer; so does a known leecher reaching left=0 without the event (some clients
     // skip it), but a peer first seen as a seeder does not count.
     const isFinished = req.event === "completed" || (req.left === 0 && this.#wasLeecher);
-    const pw = swarm.base + i * REC_WORDS + W_PORT;
-    if (isFinished && ((swarm.rec[pw]! >>> 16) & FLAG_COUNTED) === 0) {
-      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
+    const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
+    if (isFinished && ((swarm.hot[pw]! >>> 16) & FLAG_COUNTED) === 0) {
+      swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
       swarm.completed++;
       isNewlyCompleted = true;
     }
@@ -697,38 +724,38 @@ export class MemorySwarmStore implements SwarmStore {
     return result;
   }
 
-  /** Copy the record at `i` into the output buffers. */
-  #take(rec: Uint32Array, base: number, i: number, withIds: boolean): void {
-    const o = base + i * REC_WORDS;
-    const a = rec[o + W_ADDR]!;
-    const pw = rec[o + W_PORT]!;
-    if ((pw >>> 16) & FLAG_IPV6) {
-      const out = this.#out6;
-      let at = this.#n6 * COMPACT_PEER6_BYTES;
-      const v6 = this.#v6;
-      for (let w = 0; w < 4; w++) {
-        const x = v6[a * 4 + w]!;
-        out[at++] = x >>> 24;
-        out[at++] = (x >>> 16) & 0xff;
-        out[at++] = (x >>> 8) & 0xff;
-        out[at++] = x & 0xff;
-      }
-      out[at++] = (pw >>> 8) & 0xff;
-      out[at] = pw & 0xff;
-      if (withIds) writeId(rec, o, this.#outIds6, this.#n6 * PEER_ID_BYTES);
-      this.#n6++;
-    } else {
+  /** Copy the peer at position `i` into the output buffers (peers4 or peers6, and its id when `withIds`). */
+  #take(swarm: Swarm, i: number, withIds: boolean): void {
+    const h = swarm.hbase + i * HOT_WORDS;
+    const a = swarm.hot[h + H_ADDR]!;
+    const pw = swarm.hot[h + H_PORT]!;
+    if (((pw >>> 16) & FLAG_IPV6) === 0) {
       const out = this.#out4;
       const at = this.#n4 * COMPACT_PEER4_BYTES;
       out[at] = a >>> 24;
-      out[at + 1] = (a >>> 16) & 0xff;
-      out[at + 2] = (a >>> 8) & 0xff;
-      out[at + 3] = a & 0xff;
-      out[at + 4] = (pw >>> 8) & 0xff;
-      out[at + 5] = pw & 0xff;
-      if (withIds) writeId(rec, o, this.#outIds4, this.#n4 * PEER_ID_BYTES);
+      out[at + 1] = a >>> 16;
+      out[at + 2] = a >>> 8;
+      out[at + 3] = a;
+      out[at + 4] = pw >>> 8;
+      out[at + 5] = pw;
+      if (withIds) writeId(swarm.rec, swarm.base + i * REC_WORDS, this.#outIds4, this.#n4 * PEER_ID_BYTES);
       this.#n4++;
+      return;
     }
+    const out = this.#out6;
+    let at = this.#n6 * COMPACT_PEER6_BYTES;
+    const v6 = this.#v6;
+    for (let w = 0; w < 4; w++) {
+      const x = v6[a * 4 + w]!;
+      out[at++] = x >>> 24;
+      out[at++] = x >>> 16;
+      out[at++] = x >>> 8;
+      out[at++] = x;
+    }
+    out[at++] = pw >>> 8;
+    out[at] = pw;
+    if (withIds) writeId(swarm.rec, swarm.base + i * REC_WORDS, this.#outIds6, this.#n6 * PEER_ID_BYTES);
+    this.#n6++;
   }
 
   /**
@@ -748,66 +775,37 @@ export class MemorySwarmStore implements SwarmStore {
     const eligible = isSeeder ? range : range - 1;
     const want = Math.min(numWant, eligible, this.#out4.length / COMPACT_PEER4_BYTES);
     if (want <= 0) return;
-    const rec = swarm.rec;
-    const base = swarm.base;
     const withIds = options.withPeerIds === true;
     this.#n4 = 0;
     this.#n6 = 0;
-    // IPv4 records without ids are copied inline (the hot path: one loop, no call per peer); the rest via #take.
-    const out4 = this.#out4;
     if (want === eligible) {
-      for (let i = 0; i < range; i++) if (i !== self) this.#take(rec, base, i, withIds);
+      for (let i = 0; i < range; i++) if (i !== self) this.#take(swarm, i, withIds);
     } else {
-      // Short runs of SAMPLE_RUN records from uniform random starts (wrapping), distinct positions marked with a
-      // generation stamp (no per-call allocation): every eligible peer is equally likely, and a run is a few
-      // sequential cache lines instead of one cache miss per peer in a large swarm. A bounded number of runs, then a
-      // linear fill from a random start.
-      if (this.#marks.length < range) this.#marks = new Uint32Array(Math.max(range, 2 * this.#marks.length));
+      // Whole aligned blocks of SAMPLE_RUN positions (one cache line of hot words each), picked uniformly without
+      // repetition (marked with a generation stamp: no per-call allocation), so every eligible peer is equally
+      // likely and a sample of 50 reads about 7 cache lines. A bounded number of random picks, then the unpicked
+      // blocks in order from a random one.
+      const blocks = Math.ceil(range / SAMPLE_RUN);
+      if (this.#marks.length < blocks) this.#marks = new Uint32Array(Math.max(blocks, 2 * this.#marks.length));
       const marks = this.#marks;
       let gen = ++this.#gen;
       if (gen === 0xffffffff) {
         marks.fill(0);
         gen = this.#gen = 1;
       }
-      if (self < range) marks[self] = gen;
       const random = options.random;
       let taken = 0;
-      let n4 = 0;
-      for (let runs = Math.ceil(want / SAMPLE_RUN) * 3; runs > 0 && taken < want; runs--) {
-        let i = (random() * range) | 0;
-        for (let k = 0; k < SAMPLE_RUN && taken < want; k++) {
-          if (marks[i] !== gen) {
-            marks[i] = gen;
-            const o = base + i * REC_WORDS;
-            const pw = rec[o + W_PORT]!;
-            if (withIds || (pw >>> 16) & FLAG_IPV6) {
-              this.#n4 = n4;
-              this.#take(rec, base, i, withIds);
-              n4 = this.#n4;
-            } else {
-              const a = rec[o + W_ADDR]!;
-              const at = n4++ * COMPACT_PEER4_BYTES;
-              out4[at] = a >>> 24;
-              out4[at + 1] = a >>> 16;
-              out4[at + 2] = a >>> 8;
-              out4[at + 3] = a;
-              out4[at + 4] = pw >>> 8;
-              out4[at + 5] = pw;
-            }
-            taken++;
-          }
-          if (++i === range) i = 0;
-        }
+      for (let picks = Math.ceil(want / SAMPLE_RUN) * 3; picks > 0 && taken < want; picks--) {
+        const b = (random() * blocks) | 0;
+        if (marks[b] === gen) continue;
+        marks[b] = gen;
+        taken += this.#takeBlock(swarm, b, range, self, want - taken, withIds, random);
       }
-      this.#n4 = n4;
       if (taken < want) {
-        const start = (random() * range) | 0;
-        for (let k = 0; k < range && taken < want; k++) {
-          let i = start + k;
-          if (i >= range) i -= range;
-          if (marks[i] === gen) continue;
-          this.#take(rec, base, i, withIds);
-          taken++;
+        const start = (random() * blocks) | 0;
+        for (let k = 0; k < blocks && taken < want; k++) {
+          const b = start + k < blocks ? start + k : start + k - blocks;
+          if (marks[b] !== gen) taken += this.#takeBlock(swarm, b, range, self, want - taken, withIds, random);
         }
       }
     }
@@ -817,6 +815,38 @@ export class MemorySwarmStore implements SwarmStore {
       result.peerIds4 = this.#outIds4.slice(0, this.#n4 * PEER_ID_BYTES);
       result.peerIds6 = this.#outIds6.slice(0, this.#n6 * PEER_ID_BYTES);
     }
+  }
+
+  /**
+   * Take the peers of block `b` (positions [b·SAMPLE_RUN, +SAMPLE_RUN) below `range`, without `self`), at most `max`:
+   * all of them when they fit, otherwise `max` in a row from a random offset, wrapping inside the block, so that no
+   * place in a block is favoured. Returns the peers taken.
+   */
+  #takeBlock(
+    swarm: Swarm,
+    b: number,
+    range: number,
+    self: number,
+    max: number,
+    withIds: boolean,
+    random: () => number,
+  ): number {
+    const from = b * SAMPLE_RUN;
+    const size = Math.min(SAMPLE_RUN, range - from);
+    const hasSelf = self >= from && self < from + size;
+    if (size - (hasSelf ? 1 : 0) <= max) {
+      for (let i = from; i < from + size; i++) if (i !== self) this.#take(swarm, i, withIds);
+      return size - (hasSelf ? 1 : 0);
+    }
+    const rot = (random() * size) | 0;
+    let taken = 0;
+    for (let k = 0; k < size && taken < max; k++) {
+      const i = from + (rot + k < size ? rot + k : rot + k - size);
+      if (i === self) continue;
+      this.#take(swarm, i, withIds);
+      taken++;
+    }
+    return taken;
   }
 
   scrape(infoHash: Uint8Array): ScrapeEntry {
@@ -839,9 +869,10 @@ export class MemorySwarmStore implements SwarmStore {
   #stored(infoHash: Uint8Array, swarm: Swarm, i: number): StoredPeer {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
-    const pw = rec[o + W_PORT]!;
+    const h = swarm.hbase + i * HOT_WORDS;
+    const pw = swarm.hot[h + H_PORT]!;
     const flags = pw >>> 16;
-    const a = rec[o + W_ADDR]!;
+    const a = swarm.hot[h + H_ADDR]!;
     let ip: Uint8Array;
     if (flags & FLAG_IPV6) {
       ip = new Uint8Array(16);
@@ -890,8 +921,8 @@ export class MemorySwarmStore implements SwarmStore {
     this.#loadWant(peer.peerId);
     const i = this.#upsert(swarm, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
-      const pw = swarm.base + i * REC_WORDS + W_PORT;
-      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
+      const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
+      swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
     }
   }
 
@@ -962,8 +993,9 @@ export class MemorySwarmStore implements SwarmStore {
     const h2 = k.charCodeAt(8) | k.charCodeAt(9) << 8 | k.charCodeAt(10) << 16 | k.charCodeAt(11) << 24;
     const h3 = k.charCodeAt(12) | k.charCodeAt(13) << 8 | k.charCodeAt(14) << 16 | k.charCodeAt(15) << 24;
     const h4 = k.charCodeAt(16) | k.charCodeAt(17) << 8 | k.charCodeAt(18) << 16 | k.charCodeAt(19) << 24;
+    const hot = swarm.hot;
     const end = swarm.base + swarm.n * REC_WORDS;
-    for (let o = swarm.base; o < end; o += REC_WORDS, at += SWARM_RECORD_BYTES) {
+    for (let o = swarm.base, h = swarm.hbase; o < end; o += REC_WORDS, h += HOT_WORDS, at += SWARM_RECORD_BYTES) {
       view.setUint32(at, h0, true);
       view.setUint32(at + 4, h1, true);
       view.setUint32(at + 8, h2, true);
@@ -974,9 +1006,9 @@ export class MemorySwarmStore implements SwarmStore {
       view.setUint32(at + R_ID + 8, rec[o + W_ID + 2]!, true);
       view.setUint32(at + R_ID + 12, rec[o + W_ID + 3]!, true);
       view.setUint32(at + R_ID + 16, rec[o + W_ID + 4]!, true);
-      const pw = rec[o + W_PORT]!;
+      const pw = hot[h + H_PORT]!;
       const flags = pw >>> 16;
-      const a = rec[o + W_ADDR]!;
+      const a = hot[h + H_ADDR]!;
       let recordFlags = 0;
       if (flags & FLAG_IPV6) {
         // Slab words hold the address big-endian, as the bytes go on the wire.
@@ -1060,8 +1092,8 @@ export class MemorySwarmStore implements SwarmStore {
       const left = view.getUint32(at + R_LEFT + 4, true) * TWO_32 + view.getUint32(at + R_LEFT, true);
       const i = this.#upsert(swarm, ip, view.getUint16(at + R_PORT, true), left, view.getUint32(at + R_SEEN, true));
       if (flags & SwarmRecordFlag.CompletionCounted) {
-        const pw = swarm.base + i * REC_WORDS + W_PORT;
-        swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
+        const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
+        swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
       }
       restored++;
     }
