@@ -35,6 +35,10 @@ export const DEFAULT_MAX_PEERS = 5_000_000;
 export const DEFAULT_MAX_TORRENTS = 1_000_000;
 /** Swarms larger than this get a peer id hash table; smaller ones are scanned linearly (faster and smaller). */
 export const INDEX_MIN_PEERS = 32;
+/** Peers one swarm may hold: a table cell keeps position + 1 in its low 24 bits (and a fingerprint above). */
+export const MAX_SWARM_PEERS = 0xffffff - 1;
+/** The position bits of a table cell. */
+const CELL_POS = 0xffffff;
 
 /** What the store answers to an announce. */
 export interface SwarmAnnounce {
@@ -195,11 +199,10 @@ const SAMPLE_RUN = 8;
 
 class Swarm {
   readonly key: string;
-  /** The cold arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0 in it. */
+  /** The arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0's cold words in it. */
   rec: Uint32Array = EMPTY_WORDS;
   base = 0;
-  /** The hot arena (or own array) and the word offset of record 0's hot words. */
-  hot: Uint32Array = EMPTY_WORDS;
+  /** Word offset of record 0's hot words in `rec` (the array's hot region holds HOT_WORDS a record). */
   hbase = 0;
   /** Records the block holds (a power of two). */
   cap = 0;
@@ -210,8 +213,8 @@ class Swarm {
   /** Leechers: records [0, nLeech). */
   nLeech = 0;
   completed = 0;
-  /** peer id → position + 1 (0 = empty), power-of-two size; null for small swarms. */
-  table: Int32Array | null = null;
+  /** peer id → cell (fingerprint << 24 | position + 1; 0 = empty), power-of-two size; null for small swarms. */
+  table: Uint32Array | null = null;
   constructor(key: string) {
     this.key = key;
   }
@@ -287,8 +290,6 @@ export class MemorySwarmStore implements SwarmStore {
    * large ArrayBuffers are zero pages the OS commits only when first written, so RSS follows the blocks in use;
    * per-swarm ArrayBuffers cost ~100 bytes of allocator overhead each and fragment the native heap. */
   readonly #arena: Uint32Array;
-  /** The hot words of the same records (HOT_WORDS each, same record offsets). */
-  readonly #arenaHot: Uint32Array;
   readonly #arenaCap: number;
   #arenaHigh = 0;
   /** Free arena blocks by order: doubly linked lists threaded through the free blocks' first two words (previous,
@@ -317,8 +318,8 @@ export class MemorySwarmStore implements SwarmStore {
     this.#arenaCap =
       (Math.ceil((2 * this.#maxPeers + 2 * MIN_CAP * Math.min(this.#maxTorrents, this.#maxPeers)) / top) +
         1) * top;
-    this.#arena = new Uint32Array(this.#arenaCap * REC_WORDS);
-    this.#arenaHot = new Uint32Array(this.#arenaCap * HOT_WORDS);
+    // Cold words of every record first, then the hot region (HOT_WORDS a record, same record offsets).
+    this.#arena = new Uint32Array(this.#arenaCap * (REC_WORDS + HOT_WORDS));
     this.#freeOrder = new Int8Array(this.#arenaCap >>> 1);
   }
 
@@ -389,14 +390,12 @@ export class MemorySwarmStore implements SwarmStore {
       const off = this.#arenaAlloc(order);
       swarm.rec = this.#arena;
       swarm.base = off * REC_WORDS;
-      swarm.hot = this.#arenaHot;
-      swarm.hbase = off * HOT_WORDS;
+      swarm.hbase = this.#arenaCap * REC_WORDS + off * HOT_WORDS;
       swarm.order = order;
     } else {
-      swarm.rec = new Uint32Array(cap * REC_WORDS);
+      swarm.rec = new Uint32Array(cap * (REC_WORDS + HOT_WORDS));
       swarm.base = 0;
-      swarm.hot = new Uint32Array(cap * HOT_WORDS);
-      swarm.hbase = 0;
+      swarm.hbase = cap * REC_WORDS;
       swarm.order = -1;
     }
     swarm.cap = cap;
@@ -406,7 +405,6 @@ export class MemorySwarmStore implements SwarmStore {
     this.#swarms.delete(swarm.key);
     if (swarm.order >= 0) this.#arenaFree(swarm.base / REC_WORDS, swarm.order);
     swarm.rec = EMPTY_WORDS;
-    swarm.hot = EMPTY_WORDS;
     swarm.order = -1;
   }
 
@@ -429,12 +427,17 @@ export class MemorySwarmStore implements SwarmStore {
     const table = swarm.table;
     if (table !== null) {
       const mask = table.length - 1;
-      for (let h = idHash(w2, w3, w4) & mask;; h = (h + 1) & mask) {
+      const hash = idHash(w2, w3, w4);
+      const fp = hash >>> 24;
+      for (let h = hash & mask;; h = (h + 1) & mask) {
         const v = table[h]!;
         if (v === 0) return -1;
-        const o = base + (v - 1) * REC_WORDS + W_ID;
+        // The fingerprint spares most collisions a look at the record (a cache miss).
+        if (v >>> 24 !== fp) continue;
+        const pos = (v & CELL_POS) - 1;
+        const o = base + pos * REC_WORDS + W_ID;
         if (rec[o + 4] === w4 && rec[o + 3] === w3 && rec[o + 2] === w2 && rec[o + 1] === w1 && rec[o] === w0) {
-          return v - 1;
+          return pos;
         }
       }
     }
@@ -445,33 +448,39 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   /** Table cell holding position `pos` (the record at `pos` must still hold its id). */
-  #cellOf(swarm: Swarm, table: Int32Array, pos: number): number {
+  #cellOf(swarm: Swarm, table: Uint32Array, pos: number): number {
     const rec = swarm.rec;
     const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
     let h = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
-    while (table[h] !== pos + 1) h = (h + 1) & mask;
+    while ((table[h]! & CELL_POS) !== pos + 1) h = (h + 1) & mask;
     return h;
   }
 
-  #tableInsert(swarm: Swarm, table: Int32Array, pos: number): void {
+  #tableInsert(swarm: Swarm, table: Uint32Array, pos: number): void {
     const rec = swarm.rec;
     const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
-    let h = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
+    const hash = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!);
+    let h = hash & mask;
     while (table[h] !== 0) h = (h + 1) & mask;
-    table[h] = pos + 1;
+    table[h] = ((hash & ~CELL_POS) | (pos + 1)) >>> 0;
+  }
+
+  /** Point the cell at `cell` to position `pos` (its fingerprint stays). */
+  #setCell(table: Uint32Array, cell: number, pos: number): void {
+    table[cell] = ((table[cell]! & ~CELL_POS) | (pos + 1)) >>> 0;
   }
 
   /** Remove the cell of position `pos` (backward shift deletion keeps probe chains intact). */
-  #tableDelete(swarm: Swarm, table: Int32Array, pos: number): void {
+  #tableDelete(swarm: Swarm, table: Uint32Array, pos: number): void {
     const rec = swarm.rec;
     const mask = table.length - 1;
     let hole = this.#cellOf(swarm, table, pos);
     for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
       const v = table[j]!;
       if (v === 0) break;
-      const o = swarm.base + (v - 1) * REC_WORDS + W_ID;
+      const o = swarm.base + ((v & CELL_POS) - 1) * REC_WORDS + W_ID;
       const home = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
       // Move v back into the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
@@ -489,7 +498,7 @@ export class MemorySwarmStore implements SwarmStore {
     }
     let size = 64;
     while (size < swarm.cap * 2) size *= 2;
-    const table = new Int32Array(size);
+    const table = new Uint32Array(size);
     swarm.table = table;
     for (let i = 0; i < swarm.n; i++) this.#tableInsert(swarm, table, i);
   }
@@ -499,11 +508,11 @@ export class MemorySwarmStore implements SwarmStore {
   /** Move the record at `from` to `to` (overwriting it), keeping the table in step. */
   #move(swarm: Swarm, from: number, to: number): void {
     if (from === to) return;
-    if (swarm.table !== null) swarm.table[this.#cellOf(swarm, swarm.table, from)] = to + 1;
+    if (swarm.table !== null) this.#setCell(swarm.table, this.#cellOf(swarm, swarm.table, from), to);
     const rec = swarm.rec;
     const f = swarm.base + from * REC_WORDS, t = swarm.base + to * REC_WORDS;
     for (let w = 0; w < REC_WORDS; w++) rec[t + w] = rec[f + w]!;
-    const hot = swarm.hot;
+    const hot = swarm.rec;
     const hf = swarm.hbase + from * HOT_WORDS, ht = swarm.hbase + to * HOT_WORDS;
     hot[ht] = hot[hf]!;
     hot[ht + 1] = hot[hf + 1]!;
@@ -516,8 +525,8 @@ export class MemorySwarmStore implements SwarmStore {
     if (table !== null) {
       const ca = this.#cellOf(swarm, table, a);
       const cb = this.#cellOf(swarm, table, b);
-      table[ca] = b + 1;
-      table[cb] = a + 1;
+      this.#setCell(table, ca, b);
+      this.#setCell(table, cb, a);
     }
     const rec = swarm.rec;
     const oa = swarm.base + a * REC_WORDS, ob = swarm.base + b * REC_WORDS;
@@ -526,7 +535,7 @@ export class MemorySwarmStore implements SwarmStore {
       rec[oa + w] = rec[ob + w]!;
       rec[ob + w] = x;
     }
-    const hot = swarm.hot;
+    const hot = swarm.rec;
     const ha = swarm.hbase + a * HOT_WORDS, hb = swarm.hbase + b * HOT_WORDS;
     for (let w = 0; w < HOT_WORDS; w++) {
       const x = hot[ha + w]!;
@@ -537,17 +546,17 @@ export class MemorySwarmStore implements SwarmStore {
 
   #resize(swarm: Swarm, cap: number): void {
     const old = swarm.rec, oldBase = swarm.base, oldOrder = swarm.order;
-    const oldHot = swarm.hot, oldHbase = swarm.hbase;
+    const oldHbase = swarm.hbase;
     this.#place(swarm, cap);
     swarm.rec.set(old.subarray(oldBase, oldBase + swarm.n * REC_WORDS), swarm.base);
-    swarm.hot.set(oldHot.subarray(oldHbase, oldHbase + swarm.n * HOT_WORDS), swarm.hbase);
+    swarm.rec.set(old.subarray(oldHbase, oldHbase + swarm.n * HOT_WORDS), swarm.hbase);
     if (oldOrder >= 0) this.#arenaFree(oldBase / REC_WORDS, oldOrder);
     if (swarm.table !== null || swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
   }
 
   #removeAt(swarm: Swarm, i: number): void {
     const h = swarm.hbase + i * HOT_WORDS;
-    if ((swarm.hot[h + H_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(swarm.hot[h + H_ADDR]!);
+    if ((swarm.rec[h + H_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(swarm.rec[h + H_ADDR]!);
     if (swarm.table !== null) this.#tableDelete(swarm, swarm.table, i);
     const last = swarm.n - 1;
     if (i < swarm.nLeech) {
@@ -596,7 +605,7 @@ export class MemorySwarmStore implements SwarmStore {
   #setPeer(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): void {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
-    const hot = swarm.hot;
+    const hot = swarm.rec;
     const h = swarm.hbase + i * HOT_WORDS;
     const old = hot[h + H_PORT]! >>> 16;
     let flags = old & FLAG_COUNTED;
@@ -632,6 +641,7 @@ export class MemorySwarmStore implements SwarmStore {
     const isSeeder = left === 0;
     if (i < 0) {
       if (this.#peerCount >= this.#maxPeers) throw new TrackerError("tracker_full", "Tracker is full: too many peers");
+      if (swarm.n >= MAX_SWARM_PEERS) throw new TrackerError("tracker_full", "Tracker is full: too many peers here");
       if (swarm.n === swarm.cap) this.#resize(swarm, swarm.cap * 2);
       const end = swarm.n++;
       if (isSeeder) {
@@ -643,7 +653,7 @@ export class MemorySwarmStore implements SwarmStore {
         this.#move(swarm, i, end);
       }
       swarm.rec.set(this.#want, swarm.base + i * REC_WORDS + W_ID);
-      swarm.hot[swarm.hbase + i * HOT_WORDS + H_PORT] = 0;
+      swarm.rec[swarm.hbase + i * HOT_WORDS + H_PORT] = 0;
       if (swarm.table !== null) this.#tableInsert(swarm, swarm.table, i);
       else if (swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
       this.#peerCount++;
@@ -679,7 +689,7 @@ export class MemorySwarmStore implements SwarmStore {
       const i = this.#find(swarm);
       let isNewlyCompleted = false;
       if (i >= 0) {
-        const flags = swarm.hot[swarm.hbase + i * HOT_WORDS + H_PORT]! >>> 16;
+        const flags = swarm.rec[swarm.hbase + i * HOT_WORDS + H_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
         if (req.left === 0 && i < swarm.nLeech && (flags & FLAG_COUNTED) === 0) {
           swarm.completed++;
@@ -707,8 +717,8 @@ export class MemorySwarmStore implements SwarmStore {
     // skip it), but a peer first seen as a seeder does not count.
     const isFinished = req.event === "completed" || (req.left === 0 && this.#wasLeecher);
     const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
-    if (isFinished && ((swarm.hot[pw]! >>> 16) & FLAG_COUNTED) === 0) {
-      swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
+    if (isFinished && ((swarm.rec[pw]! >>> 16) & FLAG_COUNTED) === 0) {
+      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
       swarm.completed++;
       isNewlyCompleted = true;
     }
@@ -727,8 +737,8 @@ export class MemorySwarmStore implements SwarmStore {
   /** Copy the peer at position `i` into the output buffers (peers4 or peers6, and its id when `withIds`). */
   #take(swarm: Swarm, i: number, withIds: boolean): void {
     const h = swarm.hbase + i * HOT_WORDS;
-    const a = swarm.hot[h + H_ADDR]!;
-    const pw = swarm.hot[h + H_PORT]!;
+    const a = swarm.rec[h + H_ADDR]!;
+    const pw = swarm.rec[h + H_PORT]!;
     if (((pw >>> 16) & FLAG_IPV6) === 0) {
       const out = this.#out4;
       const at = this.#n4 * COMPACT_PEER4_BYTES;
@@ -870,9 +880,9 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
     const h = swarm.hbase + i * HOT_WORDS;
-    const pw = swarm.hot[h + H_PORT]!;
+    const pw = swarm.rec[h + H_PORT]!;
     const flags = pw >>> 16;
-    const a = swarm.hot[h + H_ADDR]!;
+    const a = swarm.rec[h + H_ADDR]!;
     let ip: Uint8Array;
     if (flags & FLAG_IPV6) {
       ip = new Uint8Array(16);
@@ -922,7 +932,7 @@ export class MemorySwarmStore implements SwarmStore {
     const i = this.#upsert(swarm, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
       const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
-      swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
+      swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
     }
   }
 
@@ -993,7 +1003,7 @@ export class MemorySwarmStore implements SwarmStore {
     const h2 = k.charCodeAt(8) | k.charCodeAt(9) << 8 | k.charCodeAt(10) << 16 | k.charCodeAt(11) << 24;
     const h3 = k.charCodeAt(12) | k.charCodeAt(13) << 8 | k.charCodeAt(14) << 16 | k.charCodeAt(15) << 24;
     const h4 = k.charCodeAt(16) | k.charCodeAt(17) << 8 | k.charCodeAt(18) << 16 | k.charCodeAt(19) << 24;
-    const hot = swarm.hot;
+    const hot = swarm.rec;
     const end = swarm.base + swarm.n * REC_WORDS;
     for (let o = swarm.base, h = swarm.hbase; o < end; o += REC_WORDS, h += HOT_WORDS, at += SWARM_RECORD_BYTES) {
       view.setUint32(at, h0, true);
@@ -1093,7 +1103,7 @@ export class MemorySwarmStore implements SwarmStore {
       const i = this.#upsert(swarm, ip, view.getUint16(at + R_PORT, true), left, view.getUint32(at + R_SEEN, true));
       if (flags & SwarmRecordFlag.CompletionCounted) {
         const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
-        swarm.hot[pw] = swarm.hot[pw]! | (FLAG_COUNTED << 16);
+        swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
       }
       restored++;
     }
