@@ -843,19 +843,38 @@ export class MemorySwarmStore implements SwarmStore {
   ): number {
     const from = b * SAMPLE_RUN;
     const size = Math.min(SAMPLE_RUN, range - from);
-    const hasSelf = self >= from && self < from + size;
-    if (size - (hasSelf ? 1 : 0) <= max) {
-      for (let i = from; i < from + size; i++) if (i !== self) this.#take(swarm, i, withIds);
-      return size - (hasSelf ? 1 : 0);
-    }
-    const rot = (random() * size) | 0;
+    const count = self >= from && self < from + size ? size - 1 : size;
+    const rot = count <= max ? 0 : (random() * size) | 0;
+    const n = count <= max ? count : max;
+    // IPv4 peers without ids are copied inline (the hot path: no call, the output index in a local); the rest via
+    // #take.
+    const rec = swarm.rec;
+    const hbase = swarm.hbase;
+    const out4 = this.#out4;
+    let n4 = this.#n4;
     let taken = 0;
-    for (let k = 0; k < size && taken < max; k++) {
+    for (let k = 0; k < size && taken < n; k++) {
       const i = from + (rot + k < size ? rot + k : rot + k - size);
       if (i === self) continue;
-      this.#take(swarm, i, withIds);
       taken++;
+      const h = hbase + i * HOT_WORDS;
+      const pw = rec[h + H_PORT]!;
+      if (withIds || (pw & (FLAG_IPV6 << 16)) !== 0) {
+        this.#n4 = n4;
+        this.#take(swarm, i, withIds);
+        n4 = this.#n4;
+        continue;
+      }
+      const a = rec[h + H_ADDR]!;
+      const at = n4++ * COMPACT_PEER4_BYTES;
+      out4[at] = a >>> 24;
+      out4[at + 1] = a >>> 16;
+      out4[at + 2] = a >>> 8;
+      out4[at + 3] = a;
+      out4[at + 4] = pw >>> 8;
+      out4[at + 5] = pw;
     }
+    this.#n4 = n4;
     return taken;
   }
 
