@@ -119,16 +119,21 @@ export function parseWrkMs(text: string): number {
 /** The repository's main.ts, the default entry point for spawned btool processes. */
 export const MAIN_TS: string = new URL("../main.ts", import.meta.url).pathname;
 
+/** The V8 flags of deno.json's `tracker` task (and of the compiled executable): a 4 MB young generation bounds RSS
+ * (V8's default lets it grow to 16 MB semi-spaces that are freed lazily). Benchmarks run the tracker as users do. */
+export const TRACKER_V8_FLAGS = "--max-semi-space-size=4";
+
 /**
- * Spawn `deno run --allow-all [--v8-flags=…] MAIN tracker --host 127.0.0.1 --port PORT ...args` (stdin and stdout
- * null, stderr inherited). `main` defaults to this checkout's main.ts (another one, e.g. a baseline checkout's).
+ * Spawn `deno run --allow-all --v8-flags=FLAGS MAIN tracker --host 127.0.0.1 --port PORT ...args` (stdin and stdout
+ * null, stderr inherited; FLAGS default to TRACKER_V8_FLAGS, "" for none). `main` defaults to this checkout's main.ts (another one, e.g. a baseline checkout's).
  */
 export function spawnBtoolTracker(
   port: number,
   args: string[],
   o: { main?: string; v8Flags?: string } = {},
 ): Deno.ChildProcess {
-  const v8 = o.v8Flags === undefined || o.v8Flags === "" ? [] : [`--v8-flags=${o.v8Flags}`];
+  const flags = o.v8Flags ?? TRACKER_V8_FLAGS;
+  const v8 = flags === "" ? [] : [`--v8-flags=${flags}`];
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", ...v8, o.main ?? MAIN_TS, "tracker", "--host", "127.0.0.1", "--port", String(port)]
       .concat(args),

@@ -3,7 +3,7 @@
 // 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
 //   [--baseline DIR] (also runs DIR/main.ts, e.g. an older checkout from `git archive`, as "btool baseline")
-//   [--v8-flags FLAGS] (passed to the btool tracker, e.g. --max-semi-space-size=4)
+//   [--v8-flags FLAGS] (passed to the btool tracker instead of deno.json's, TRACKER_V8_FLAGS; "" for none)
 // btool runs with --db :memory: and no periodic snapshot: a snapshot of the ~1M peers the random peer ids pile up
 // would stall the event loop mid-measurement (SQLite writes are synchronous).
 
@@ -17,6 +17,7 @@ import {
   runWrk as runCommonWrk,
   spawnBtoolTracker,
   stopChildren,
+  TRACKER_V8_FLAGS,
   waitTcpReady,
   writeOpentrackerConfig,
   type WrkMode,
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
       "bare-server": { type: "string" },
       "bare-read": { type: "boolean", default: false },
       baseline: { type: "string" },
-      "v8-flags": { type: "string", default: "" },
+      "v8-flags": { type: "string", default: TRACKER_V8_FLAGS },
     },
   });
   if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-read"]);

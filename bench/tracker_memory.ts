@@ -1,7 +1,8 @@
 // Memory of the tracker's swarm store: 1,000,000 live peers over 100,000 torrents (issue #4 goal: ≤ 150 MB RSS).
-// Run: deno run -A --v8-flags=--expose-gc bench/tracker_memory.ts [--peers N] [--torrents N]
-// With V8's default young generation (semi-spaces up to 16 MB, freed lazily) RSS stays ~20 MB above the live data;
-// add --max-semi-space-size=4 to the --v8-flags (as `deno task tracker` should) to see the bounded figure.
+// Run: deno run -A --v8-flags=--expose-gc,--max-semi-space-size=4 bench/tracker_memory.ts [--peers N] [--torrents N]
+// Run it with the tracker's V8 flags (deno.json's `tracker` task): --v8-flags=--expose-gc,--max-semi-space-size=4.
+// Without the second flag V8's young generation may grow to 16 MB semi-spaces, freed lazily: RSS then lands either
+// ~146 or ~162 MB from run to run (measured), ~15-20 MB above the live data.
 // Prints the process RSS before and after, heap and external memory, and bytes per peer.
 
 import { parseArgs } from "node:util";

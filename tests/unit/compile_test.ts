@@ -27,3 +27,12 @@ Deno.test("deno.json's compile task includes every module loaded by URL at run t
   ok(loaded.length >= 2, `found the Worker entries: ${loaded.join(", ")}`);
   for (const url of loaded) ok(included.includes(url), `${url} is loaded at run time but not in the compile task`);
 });
+
+Deno.test("deno.json's tracker task, the compiled executable and the benchmarks run with the same V8 flags", async () => {
+  const { TRACKER_V8_FLAGS } = await import("../../bench/_common.ts");
+  const tasks = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT))).tasks;
+  const flagsOf = (task: string) => /--v8-flags=(\S+)/.exec(task)?.[1];
+  ok(TRACKER_V8_FLAGS.includes("--max-semi-space-size="), TRACKER_V8_FLAGS);
+  ok(flagsOf(tasks.tracker) === TRACKER_V8_FLAGS, `tracker task: ${tasks.tracker}`);
+  ok(flagsOf(tasks.compile) === TRACKER_V8_FLAGS, `compile task: ${tasks.compile}`);
+});
