@@ -1,13 +1,18 @@
 // The bare Deno UDP responder for bench/tracker_udp.ts: answers BEP 15 connect and announce with fixed valid packets
 // (transaction id echoed, 50 fixed IPv4 peers) and nothing else, using the same receive/send machinery as
 // lib/tracker/udp_server.ts (same loop count and send cap), so the ratio measures the tracker's own logic.
-// Run: deno run --allow-net bench/_udp_bare.ts PORT [LOOPS]. Never use it as a tracker.
+// With --ffi it answers the same packets through startUdpServer's batched libc path (lib/tracker/_udp_ffi.ts), the
+// I/O the tracker uses there, so that btool / bare compares the tracker's logic over one I/O machinery.
+// Run: deno run --allow-net bench/_udp_bare.ts PORT [LOOPS] | deno run -A bench/_udp_bare.ts PORT --ffi.
+// Never use it as a tracker.
 
 import { allocBytes } from "../lib/bytes.ts";
 import {
   DEFAULT_UDP_RECEIVE_LOOPS,
   MAX_UDP_PENDING_SENDS,
+  startUdpServer,
   UDP_RECEIVE_BUFFER_BYTES,
+  type UdpHandler,
 } from "../lib/tracker/udp_server.ts";
 
 const PEERS = 50;
@@ -54,7 +59,32 @@ async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters:
   }
 }
 
-if (import.meta.main) {
+/** The same fixed replies as a UdpHandler, for startUdpServer. */
+function fixedHandler(): UdpHandler {
+  const announce = fixedAnnounceReply();
+  const connect = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  const stats = { received: 0, connects: 0, announces: 0, scrapes: 0, errors: 0, dropped: 0 };
+  return {
+    stats,
+    handle(data) {
+      if (data.length < 16) return null;
+      const action = data[11];
+      let reply: Uint8Array;
+      if (action === 0) reply = allocBytes(connect.length);
+      else if (action === 1 && data.length >= 98) reply = allocBytes(announce.length);
+      else return null;
+      reply.set(action === 0 ? connect : announce);
+      reply.set(data.subarray(12, 16), 4);
+      return reply;
+    },
+  };
+}
+
+if (import.meta.main && Deno.args.includes("--ffi")) {
+  const udp = startUdpServer(fixedHandler(), { hostname: "127.0.0.1", port: Number(Deno.args[0] ?? "0") });
+  if (udp.io !== "ffi") throw new Error("The libc path is not available here (Linux with --allow-ffi only)");
+  console.log(`listening ${udp.port}`);
+} else if (import.meta.main) {
   const port = Number(Deno.args[0] ?? "0");
   const loops = Number(Deno.args[1] ?? String(DEFAULT_UDP_RECEIVE_LOOPS));
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });

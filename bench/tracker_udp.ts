@@ -1,7 +1,8 @@
 // UDP announce throughput of `btool tracker` against opentracker (Debian, whitelisting the load's hashes) and the bare
 // Deno responder (bench/_udp_bare.ts: fixed valid connect/announce replies over the same socket machinery), in one
 // run: the C load generator ../shared/tools/udpload.c (built with cc -O2 into a temp dir), 1,000 torrents, random
-// peer ids, numwant 50, 10 s per run, runs interleaved, median of 3.
+// peer ids, numwant 50, 10 s per run, runs interleaved, median of 3. Also btool with --udp-io deno and the bare
+// responder over the batched libc path, for same-I/O ratios.
 // Run: deno run -A bench/tracker_udp.ts [--duration 10] [--runs 3] [--sockets 16] [--inflight 8] [--udpload PATH.c]
 
 import { parseArgs } from "node:util";
@@ -42,10 +43,35 @@ const TARGETS: Target[] = [
       }).spawn(),
   },
   {
+    name: "btool --udp-io deno",
+    start: (port) =>
+      spawnBtoolTracker(port, [
+        "--db",
+        ":memory:",
+        "--admin-token",
+        "bench",
+        "--snapshot-interval",
+        "0",
+        "--quiet",
+        "--udp-io",
+        "deno",
+      ]),
+  },
+  {
     name: "bare Deno UDP",
     start: (port) =>
       new Deno.Command(Deno.execPath(), {
         args: ["run", "--allow-net", "--unstable-net", BARE, String(port)],
+        stdin: "null",
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+  {
+    name: "bare libc UDP",
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "--unstable-net", BARE, String(port), "--ffi"],
         stdin: "null",
         stdout: "null",
         stderr: "inherit",
@@ -167,7 +193,7 @@ async function main(): Promise<void> {
         const s = await runLoad(udpload, ports.get(t.name)!, o);
         results.set(t.name, [...(results.get(t.name) ?? []), s]);
         console.log(
-          `  run ${r + 1} ${t.name.padEnd(14)} ${s.rate.toFixed(0).padStart(7)}/s  p99 ${s.p99Ms.toFixed(2)} ms` +
+          `  run ${r + 1} ${t.name.padEnd(20)} ${s.rate.toFixed(0).padStart(7)}/s  p99 ${s.p99Ms.toFixed(2)} ms` +
             (s.note ? `  (${s.note})` : ""),
         );
       }
@@ -181,14 +207,20 @@ async function main(): Promise<void> {
   for (const t of targets) {
     const xs = results.get(t.name) ?? [];
     console.log(
-      `  ${t.name.padEnd(14)} ${med(t.name).toFixed(0).padStart(7)}/s  p99 ${
+      `  ${t.name.padEnd(20)} ${med(t.name).toFixed(0).padStart(7)}/s  p99 ${
         median(xs.map((x) => x.p99Ms)).toFixed(2)
       } ms`,
     );
   }
   const ratio = (a: string, b: string) => results.has(a) && results.has(b) ? (med(a) / med(b)).toFixed(2) : "n/a";
   console.log("\nratios (goal):");
+  // The goal's reference is the bare Deno.listenDatagram responder; the same-I/O ratios say what the tracker's own
+  // logic costs on each path (btool batches through libc by default, --udp-io deno is the Deno.listenDatagram path).
   console.log(`  btool / bare Deno UDP = ${ratio("btool tracker", "bare Deno UDP")} (≥ 0.9)`);
+  console.log(`  btool / bare libc UDP = ${ratio("btool tracker", "bare libc UDP")} (same I/O: the tracker's logic)`);
+  console.log(
+    `  btool --udp-io deno / bare Deno UDP = ${ratio("btool --udp-io deno", "bare Deno UDP")} (same I/O, Deno path)`,
+  );
   if (isOpentracker) {
     console.log(`  btool / opentracker   = ${ratio("btool tracker", "opentracker")} (≥ 0.5 multi-core)`);
   }

@@ -3,7 +3,7 @@
 // Never exits the process itself: run() resolves to the exit code once the server has stopped.
 
 import config from "../deno.json" with { type: "json" };
-import { BtoolError } from "../lib/errors.ts";
+import { BtoolError, UsageError } from "../lib/errors.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import {
   DEFAULT_INTERVAL_S,
@@ -33,6 +33,8 @@ Options:
   --port N                 TCP port (default 6969; 0 picks a free one)
   --udp-port N             UDP port (default: the same number as --port)
   --no-udp                 serve HTTP only
+  --udp-io auto|deno       auto (default): UDP in batches through libc (Linux, a Worker receives) where
+                           available; deno: one Deno.listenDatagram op per datagram
   --db PATH                state file (default ./${DEFAULT_DB_PATH}; :memory: keeps nothing)
   --interval S             announce interval in seconds, jittered ±5% (default ${DEFAULT_INTERVAL_S})
   --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
@@ -77,12 +79,15 @@ export async function run(argv: string[]): Promise<number> {
     "leak-ips": { type: "string", default: String(DEFAULT_LEAK_MAX_IPS) },
     "udp-port": { type: "string" },
     "no-udp": { type: "boolean", default: false },
+    "udp-io": { type: "string", default: "auto" },
     quiet: { type: "boolean", default: false },
   });
   const port = parseIntOption(values.port, "port", 0, 65535);
   const udpPortOption = values["udp-port"] === undefined
     ? undefined
     : parseIntOption(values["udp-port"], "udp port", 0, 65535);
+  const udpIo = values["udp-io"];
+  if (udpIo !== "auto" && udpIo !== "deno") throw new UsageError(`Invalid --udp-io: "${udpIo}" (auto or deno)`);
   const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
   const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
   const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
@@ -143,6 +148,7 @@ export async function run(argv: string[]): Promise<number> {
               db,
               hostname: values.host,
               port: udpPortOption ?? addr.port,
+              io: udpIo,
               intervalS,
               numWantMax,
               isTrustProxy: values["trust-proxy"],

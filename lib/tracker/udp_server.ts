@@ -19,6 +19,22 @@ import {
 } from "./announce.ts";
 import type { SwarmStore } from "./swarm_store.ts";
 import {
+  createFfiUdpSocket,
+  createMessageVector,
+  createSenderCache,
+  CTL_READY,
+  CTL_STOP,
+  CTL_WORDS,
+  errno,
+  type FfiUdpSocket,
+  formatSender,
+  IOVEC_BYTES,
+  MSG_DONTWAIT,
+  MSGHDR_BYTES,
+  UDP_BATCH,
+  UDP_NAME_BYTES,
+} from "./_udp_ffi.ts";
+import {
   type ConnectionIdIssuer,
   createConnectionIdIssuer,
   decodeUdpRequest,
@@ -284,14 +300,27 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   return { handle, stats };
 }
 
-/** Options of startUdpTracker: the handler's, plus where to listen. */
-export interface UdpTrackerOptions extends UdpHandlerOptions {
+/** Where and how startUdpServer listens. */
+export interface UdpListenOptions {
   /** "0.0.0.0" (IPv4), "::" (IPv4 and IPv6: dual-stack, or two sockets), or one address. Default "0.0.0.0". */
   hostname?: string;
   /** UDP port; 0 picks a free one (the same for both families). */
   port: number;
-  /** Concurrent receive loops per socket (default DEFAULT_UDP_RECEIVE_LOOPS). */
+  /** Concurrent receive loops per socket (default DEFAULT_UDP_RECEIVE_LOOPS; Deno.listenDatagram only). */
   receiveLoops?: number;
+  /**
+   * "auto" (default): batches through libc (recvmmsg on a Worker, sendmmsg; lib/tracker/_udp_ffi.ts) where that
+   * applies (Linux x86_64/aarch64, --allow-ffi, an IP literal), Deno.listenDatagram otherwise; "deno": always
+   * Deno.listenDatagram.
+   */
+  io?: "auto" | "deno";
+  /** Operator warnings (receive failures). */
+  onWarning?: (message: string) => void;
+}
+
+/** Options of startUdpTracker: the handler's, plus where to listen. */
+export interface UdpTrackerOptions extends UdpHandlerOptions, UdpListenOptions {
+  onWarning?: (message: string) => void;
 }
 
 /** A running UDP tracker. */
@@ -300,6 +329,8 @@ export interface UdpTracker {
   readonly addrs: Deno.NetAddr[];
   readonly port: number;
   readonly stats: UdpHandlerStats;
+  /** How datagrams are received and sent: batched through libc, or Deno.listenDatagram. */
+  readonly io: "ffi" | "deno";
   /** Close the sockets and wait for the receive loops to end. */
   close(): Promise<void>;
 }
@@ -309,9 +340,30 @@ export interface UdpTracker {
  * @throws {TrackerError} udp_listen_failed when the port cannot be bound
  */
 export function startUdpTracker(options: UdpTrackerOptions): UdpTracker {
-  const handler = createUdpHandler(options);
+  return startUdpServer(createUdpHandler(options), options);
+}
+
+/**
+ * Open the UDP socket(s) and answer each datagram with `handler` until close() (startUdpTracker's I/O, also used by
+ * bench/_udp_bare.ts so that a fixed responder measures exactly this machinery).
+ * @throws {TrackerError} udp_listen_failed when the port cannot be bound
+ */
+export function startUdpServer(handler: UdpHandler, options: UdpListenOptions): UdpTracker {
   const onWarning = options.onWarning ?? (() => {});
-  const conns = openSockets(options.hostname ?? "0.0.0.0", options.port);
+  const hostname = options.hostname ?? "0.0.0.0";
+  const sock = options.io === "deno" ? null : createFfiUdpSocket(hostname, options.port);
+  if (sock !== null) {
+    const served = serveBatches(sock, handler, onWarning);
+    let closing: Promise<void> | null = null;
+    return {
+      addrs: [sock.addr],
+      port: sock.port,
+      stats: handler.stats,
+      io: "ffi",
+      close: () => closing ??= served.stop(),
+    };
+  }
+  const conns = openSockets(hostname, options.port);
   const loopsPerSocket = Math.max(1, options.receiveLoops ?? DEFAULT_UDP_RECEIVE_LOOPS);
   const loops: Promise<void>[] = [];
   for (const conn of conns) {
@@ -323,6 +375,7 @@ export function startUdpTracker(options: UdpTrackerOptions): UdpTracker {
     addrs: conns.map((c) => c.addr as Deno.NetAddr),
     port: (conns[0]!.addr as Deno.NetAddr).port,
     stats: handler.stats,
+    io: "deno",
     async close() {
       if (isClosed) return;
       isClosed = true;
@@ -336,6 +389,125 @@ export function startUdpTracker(options: UdpTrackerOptions): UdpTracker {
       await Promise.all(loops);
     },
   };
+}
+
+/** Bytes of a send slot: a reply never passes MAX_UDP_TRACKER_REPLY_BYTES (error texts are short too). */
+const SEND_SLOT_BYTES = 2048;
+
+/**
+ * Serve `sock` in batches: its Worker (lib/_udp_recv_worker.ts) receives up to UDP_BATCH datagrams at a time into the
+ * shared buffer; here each is copied out, handled, and the batch's replies leave in one sendmmsg. `stop()` raises the
+ * stop flag, wakes the Worker's receive with a datagram to ourselves, waits until it has stopped reading the socket,
+ * then closes the socket.
+ */
+function serveBatches(
+  sock: FfiUdpSocket,
+  handler: UdpHandler,
+  onWarning: (message: string) => void,
+): { stop(): Promise<void> } {
+  const { lib, fd } = sock;
+  const batch = UDP_BATCH;
+  const slot = UDP_RECEIVE_BUFFER_BYTES;
+  const dataAt = CTL_WORDS * 4;
+  const namesAt = dataAt + batch * slot;
+  const lensAt = namesAt + batch * UDP_NAME_BYTES;
+  const sab = new SharedArrayBuffer(lensAt + batch * 8);
+  const ctl = new Int32Array(sab, 0, CTL_WORDS);
+  const shared = new Uint8Array(sab);
+  const lens = new Int32Array(sab, lensAt, batch * 2);
+  // One datagram at a time in a private buffer: decoders may read text from it (TextDecoder refuses shared memory),
+  // and, as in the Deno.listenDatagram loop, it is handled synchronously before the next one overwrites it.
+  const packet = new Uint8Array(slot);
+  const out = new Uint8Array(batch * SEND_SLOT_BYTES);
+  const names = new Uint8Array(batch * UDP_NAME_BYTES);
+  const v = createMessageVector(batch, SEND_SLOT_BYTES, out, names);
+  const sender = createSenderCache();
+  const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
+  const worker = new Worker(new URL("../_udp_recv_worker.ts", import.meta.url), { type: "module" });
+
+  const sendAll = (count: number) => {
+    let sent = 0;
+    // sendmmsg stops at the first failure: a full socket buffer is retried a few times, any other failing reply
+    // (e.g. ICMP reported on that destination) is skipped; a lost reply is retried by its client.
+    for (let tries = 0; sent < count && tries < count + 4; tries++) {
+      const at = sent * MSGHDR_BYTES;
+      const r = lib.symbols.sendmmsg(fd, at === 0 ? v.msgs : v.msgs.subarray(at), count - sent, MSG_DONTWAIT);
+      if (r > 0) sent += r;
+      else if (r < 0 && errno(lib) !== EAGAIN) sent++;
+    }
+  };
+
+  worker.onmessage = (e: MessageEvent<number | "stopped">) => {
+    if (e.data === "stopped") {
+      onStopped();
+      return;
+    }
+    const got = Atomics.load(ctl, CTL_READY);
+    let m = 0;
+    for (let i = 0; i < got; i++) {
+      const len = lens[i * 2]!;
+      if (len >= slot || !formatSender(shared, namesAt + i * UDP_NAME_BYTES, sender)) {
+        handler.stats.received++;
+        handler.stats.dropped++;
+        continue;
+      }
+      packet.set(shared.subarray(dataAt + i * slot, dataAt + i * slot + len));
+      let reply: Uint8Array | null;
+      try {
+        reply = handler.handle(packet.subarray(0, len), sender.hostname, sender.port);
+      } catch (err: unknown) {
+        onWarning(`UDP handler failed: ${errorText(err)}`);
+        continue;
+      }
+      if (reply === null || reply.length > SEND_SLOT_BYTES) continue;
+      out.set(reply, m * SEND_SLOT_BYTES);
+      names.set(shared.subarray(namesAt + i * UDP_NAME_BYTES, namesAt + (i + 1) * UDP_NAME_BYTES), m * UDP_NAME_BYTES);
+      v.msgView.setUint32(m * MSGHDR_BYTES + 8, lens[i * 2 + 1]!, true);
+      v.iovView.setBigUint64(m * IOVEC_BYTES + 8, BigInt(reply.length), true);
+      m++;
+    }
+    if (m > 0) sendAll(m);
+    Atomics.store(ctl, CTL_READY, 0);
+    Atomics.notify(ctl, CTL_READY);
+  };
+  worker.onerror = (e: ErrorEvent) => {
+    e.preventDefault();
+    onWarning(`UDP receive Worker failed: ${e.message}`);
+    onStopped();
+  };
+  worker.postMessage({ fd, sab, batch, slotBytes: slot });
+
+  return {
+    async stop() {
+      Atomics.store(ctl, CTL_STOP, 1);
+      Atomics.notify(ctl, CTL_READY);
+      wakeReceiver(sock);
+      await stopped;
+      worker.terminate();
+      lib.symbols.close(fd);
+      lib.close();
+    },
+  };
+}
+
+const EAGAIN = 11;
+
+/** Send one byte to the socket's own address, so that a receive blocked on it returns at once (else: its timeout). */
+function wakeReceiver(sock: FfiUdpSocket): void {
+  const to = new Uint8Array(64);
+  const view = new DataView(to.buffer);
+  const host = sock.addr.hostname;
+  if (sock.isV6) {
+    view.setUint16(0, 10, true);
+    view.setUint16(2, sock.port, false);
+    to[8 + 15] = 1; // ::1 (also for "::")
+  } else {
+    view.setUint16(0, 2, true);
+    view.setUint16(2, sock.port, false);
+    const parts = (host === "0.0.0.0" ? "127.0.0.1" : host).split(".").map(Number);
+    for (let i = 0; i < 4; i++) to[4 + i] = parts[i]!;
+  }
+  sock.lib.symbols.sendto(sock.fd, new Uint8Array(64), 1n, MSG_DONTWAIT, to, sock.isV6 ? 28 : 16);
 }
 
 function listen(hostname: string, port: number): Deno.DatagramConn {

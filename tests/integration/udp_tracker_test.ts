@@ -1,5 +1,7 @@
 // The UDP tracker over real sockets on 127.0.0.1 and ::1: HTTP and UDP peers share swarms, dual-stack `::`, junk
 // gets no reply while a bad id gets action 3, and `btool tracker` serves UDP on the HTTP port number by default.
+// The socket tests run on both I/O paths: "auto" (on Linux the batched libc path, which must not silently fall back)
+// and "deno" (Deno.listenDatagram).
 
 import { assertRejectsCode, deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { TrackerError } from "../../lib/errors.ts";
@@ -37,65 +39,8 @@ function params(n: number, extra: Partial<AnnounceParams> = {}): AnnounceParams 
 /** Client options: short UDP retries so a lost datagram costs little, still bounded. */
 const FAST = { udpOptions: { retryBaseMs: 500, maxRetryExponent: 2 } };
 
-Deno.test("UDP and HTTP on one store: each transport's peers are returned to the other", async () => {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-  const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
-  const udp = startUdpTracker({ store: tracker.store, db, hostname: "127.0.0.1", port: 0 });
-  try {
-    const httpUrl = `http://127.0.0.1:${http.addr.port}/announce`;
-    const udpUrl = `udp://127.0.0.1:${udp.port}/announce`;
-    const viaHttp = await announce(httpUrl, params(1, { left: 0 }));
-    equal(viaHttp.peers.length, 0);
-    const viaUdp = await announce(udpUrl, params(2), FAST);
-    deepEqual(viaUdp.peers, [{ ip: "127.0.0.1", port: 6001 }]);
-    equal(viaUdp.complete, 1);
-    equal(viaUdp.incomplete, 1);
-    // A second HTTP peer sees both (raw query: also checks the UDP peer landed in the shared store).
-    const q = `info_hash=${percentEncode(HASH)}&peer_id=${percentEncode(peerId(3))}&port=6003&uploaded=0` +
-      `&downloaded=0&left=5&compact=1`;
-    const res = await fetch(`${httpUrl}?${q}`);
-    const body = decodeBencode(new Uint8Array(await res.arrayBuffer()));
-    ok(body instanceof Map);
-    const peers = body.get("peers");
-    ok(peers instanceof Uint8Array);
-    const ports = [];
-    for (let i = 0; i < peers.length; i += 6) ports.push((peers[i + 4]! << 8) | peers[i + 5]!);
-    deepEqual(ports.sort(), [6001, 6002]);
-    // UDP completed → persisted like HTTP's; UDP scrape counts every peer.
-    await announce(udpUrl, params(2, { event: "completed", left: 0 }), FAST);
-    const counts = await scrape(udpUrl, [HASH], FAST);
-    deepEqual(counts.get("5a".repeat(20)), { complete: 2, downloaded: 1, incomplete: 1 });
-    equal(db.listTorrents().find((t) => t.infoHashHex === "5a".repeat(20))?.completed, 1);
-  } finally {
-    await udp.close();
-    tracker.close();
-    await http.shutdown();
-    db.close();
-  }
-});
-
-Deno.test("startUdpTracker() on :: serves IPv6 (18-byte peers) and IPv4 (6-byte peers) on one port", async () => {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-  const udp = startUdpTracker({ store: tracker.store, hostname: "::", port: 0 });
-  try {
-    ok(udp.addrs.length >= 1);
-    const v6 = `udp://[::1]:${udp.port}/announce`;
-    const v4 = `udp://127.0.0.1:${udp.port}/announce`;
-    await announce(v6, params(1), FAST);
-    await announce(v4, params(2), FAST);
-    const a6 = await announce(v6, params(3), FAST);
-    deepEqual(a6.peers, [{ ip: "::1", port: 6001 }]);
-    equal(a6.incomplete, 3);
-    const a4 = await announce(v4, params(4), FAST);
-    deepEqual(a4.peers, [{ ip: "127.0.0.1", port: 6002 }]);
-  } finally {
-    await udp.close();
-    tracker.close();
-    db.close();
-  }
-});
+/** What "auto" must choose here: the libc path on Linux (CI runs there; a silent fallback would hide a break). */
+const AUTO_IO = Deno.build.os === "linux" ? "ffi" : "deno";
 
 /** Receive datagrams until `deadline`; returns them (bounded by count). */
 async function collect(conn: Deno.DatagramConn, ms: number, max: number): Promise<Uint8Array[]> {
@@ -114,54 +59,172 @@ async function collect(conn: Deno.DatagramConn, ms: number, max: number): Promis
   return got;
 }
 
-Deno.test("startUdpTracker() answers junk with nothing and a bad connection id with action 3", async () => {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-  const udp = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: 0 });
-  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: udp.port };
-  try {
-    const badAnnounce = encodeUdpRequest({
-      type: "announce",
-      connectionId: new Uint8Array(8).fill(9),
-      transactionId: 0xcafe,
-      infoHash: HASH,
-      peerId: peerId(1),
-      downloaded: 0,
-      left: 0,
-      uploaded: 0,
-      event: UdpEvent.Started,
-      ip: 0,
-      key: 0,
-      numWant: -1,
-      port: 6001,
-      urlData: new Uint8Array(0),
-    });
-    const junk = [new Uint8Array(3), new Uint8Array(16), badAnnounce.subarray(0, 60), new Uint8Array(4000)];
-    for (const j of junk) await client.send(j, to);
-    await client.send(badAnnounce, to);
-    // The first reply must be the error for the bad id: junk sent before it got nothing.
-    const [first] = await collect(client, WAIT_MS, 1);
-    ok(first !== undefined, "no reply to the bad id");
-    equal(readU32BE(first, 0), 3);
-    equal(readU32BE(first, 4), 0xcafe);
-    match(new TextDecoder().decode(first.subarray(8)), /connection id/i);
-    // Then a connect works, and nothing else is pending.
-    await client.send(encodeUdpRequest({ type: "connect", transactionId: 42 }), to);
-    const [connect] = await collect(client, WAIT_MS, 1);
-    ok(connect !== undefined);
-    equal(readU32BE(connect, 0), 0);
-    equal(readU32BE(connect, 4), 42);
-    equal(connect.length, 16);
-    equal(udp.stats.dropped, junk.length);
-    equal(udp.stats.errors, 1);
-  } finally {
-    client.close();
-    await udp.close();
-    tracker.close();
-    db.close();
-  }
-});
+for (const io of ["auto", "deno"] as const) {
+  const expectedIo = io === "auto" ? AUTO_IO : "deno";
+
+  Deno.test(`UDP (${io}) and HTTP on one store: each transport's peers are returned to the other`, async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const http = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+    const udp = startUdpTracker({ store: tracker.store, db, hostname: "127.0.0.1", port: 0, io });
+    try {
+      equal(udp.io, expectedIo);
+      const httpUrl = `http://127.0.0.1:${http.addr.port}/announce`;
+      const udpUrl = `udp://127.0.0.1:${udp.port}/announce`;
+      const viaHttp = await announce(httpUrl, params(1, { left: 0 }));
+      equal(viaHttp.peers.length, 0);
+      const viaUdp = await announce(udpUrl, params(2), FAST);
+      deepEqual(viaUdp.peers, [{ ip: "127.0.0.1", port: 6001 }]);
+      equal(viaUdp.complete, 1);
+      equal(viaUdp.incomplete, 1);
+      // A second HTTP peer sees both (raw query: also checks the UDP peer landed in the shared store).
+      const q = `info_hash=${percentEncode(HASH)}&peer_id=${percentEncode(peerId(3))}&port=6003&uploaded=0` +
+        `&downloaded=0&left=5&compact=1`;
+      const res = await fetch(`${httpUrl}?${q}`);
+      const body = decodeBencode(new Uint8Array(await res.arrayBuffer()));
+      ok(body instanceof Map);
+      const peers = body.get("peers");
+      ok(peers instanceof Uint8Array);
+      const ports = [];
+      for (let i = 0; i < peers.length; i += 6) ports.push((peers[i + 4]! << 8) | peers[i + 5]!);
+      deepEqual(ports.sort(), [6001, 6002]);
+      // UDP completed → persisted like HTTP's; UDP scrape counts every peer.
+      await announce(udpUrl, params(2, { event: "completed", left: 0 }), FAST);
+      const counts = await scrape(udpUrl, [HASH], FAST);
+      deepEqual(counts.get("5a".repeat(20)), { complete: 2, downloaded: 1, incomplete: 1 });
+      equal(db.listTorrents().find((t) => t.infoHashHex === "5a".repeat(20))?.completed, 1);
+    } finally {
+      await udp.close();
+      tracker.close();
+      await http.shutdown();
+      db.close();
+    }
+  });
+
+  Deno.test(`startUdpTracker(${io}) on :: serves IPv6 (18-byte peers) and IPv4 (6-byte peers) on one port`, async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const udp = startUdpTracker({ store: tracker.store, hostname: "::", port: 0, io });
+    try {
+      ok(udp.addrs.length >= 1);
+      const v6 = `udp://[::1]:${udp.port}/announce`;
+      const v4 = `udp://127.0.0.1:${udp.port}/announce`;
+      await announce(v6, params(1), FAST);
+      await announce(v4, params(2), FAST);
+      const a6 = await announce(v6, params(3), FAST);
+      deepEqual(a6.peers, [{ ip: "::1", port: 6001 }]);
+      equal(a6.incomplete, 3);
+      const a4 = await announce(v4, params(4), FAST);
+      deepEqual(a4.peers, [{ ip: "127.0.0.1", port: 6002 }]);
+    } finally {
+      await udp.close();
+      tracker.close();
+      db.close();
+    }
+  });
+
+  Deno.test(`startUdpTracker(${io}) answers junk with nothing and a bad connection id with action 3`, async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const udp = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: 0, io });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: udp.port };
+    try {
+      const badAnnounce = encodeUdpRequest({
+        type: "announce",
+        connectionId: new Uint8Array(8).fill(9),
+        transactionId: 0xcafe,
+        infoHash: HASH,
+        peerId: peerId(1),
+        downloaded: 0,
+        left: 0,
+        uploaded: 0,
+        event: UdpEvent.Started,
+        ip: 0,
+        key: 0,
+        numWant: -1,
+        port: 6001,
+        urlData: new Uint8Array(0),
+      });
+      const junk = [new Uint8Array(3), new Uint8Array(16), badAnnounce.subarray(0, 60), new Uint8Array(4000)];
+      for (const j of junk) await client.send(j, to);
+      await client.send(badAnnounce, to);
+      // The first reply must be the error for the bad id: junk sent before it got nothing.
+      const [first] = await collect(client, WAIT_MS, 1);
+      ok(first !== undefined, "no reply to the bad id");
+      equal(readU32BE(first, 0), 3);
+      equal(readU32BE(first, 4), 0xcafe);
+      match(new TextDecoder().decode(first.subarray(8)), /connection id/i);
+      // Then a connect works, and nothing else is pending.
+      await client.send(encodeUdpRequest({ type: "connect", transactionId: 42 }), to);
+      const [connect] = await collect(client, WAIT_MS, 1);
+      ok(connect !== undefined);
+      equal(readU32BE(connect, 0), 0);
+      equal(readU32BE(connect, 4), 42);
+      equal(connect.length, 16);
+      equal(udp.stats.dropped, junk.length);
+      equal(udp.stats.errors, 1);
+    } finally {
+      client.close();
+      await udp.close();
+      tracker.close();
+      db.close();
+    }
+  });
+
+  Deno.test(`startUdpTracker(${io}) answers a burst of several batches, each datagram once, and frees its port`, async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const udp = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: 0, io });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: udp.port };
+    const port = udp.port;
+    const burst = 150; // more than two batches (UDP_BATCH 64), and within the default socket buffers
+    try {
+      const sends = [];
+      for (let t = 0; t < burst; t++) {
+        sends.push(client.send(encodeUdpRequest({ type: "connect", transactionId: t }), to));
+      }
+      await Promise.all(sends);
+      const replies = await collect(client, WAIT_MS, burst);
+      const ids = new Set(replies.map((r) => readU32BE(r, 4)));
+      equal(replies.length, burst);
+      equal(ids.size, burst);
+      equal(udp.stats.connects, burst);
+    } finally {
+      client.close();
+      await udp.close();
+      tracker.close();
+      db.close();
+    }
+    // Closed for real: the same port can be bound again at once.
+    const again = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port, io });
+    equal(again.port, port);
+    await again.close();
+  });
+
+  Deno.test(`startUdpTracker(${io}) on a port in use fails with udp_listen_failed`, async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const udp = startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: 0, io });
+    try {
+      const err = (() => {
+        try {
+          startUdpTracker({ store: tracker.store, hostname: "127.0.0.1", port: udp.port, io });
+        } catch (e: unknown) {
+          return e;
+        }
+        return null;
+      })();
+      ok(err instanceof TrackerError, `expected a TrackerError, got ${err}`);
+      equal(err.code, "udp_listen_failed");
+    } finally {
+      await udp.close();
+      tracker.close();
+      db.close();
+    }
+  });
+}
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
