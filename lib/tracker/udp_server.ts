@@ -316,6 +316,8 @@ export interface UdpListenOptions {
   io?: "auto" | "deno";
   /** Operator warnings (receive failures). */
   onWarning?: (message: string) => void;
+  /** The libc path's receive Worker entry (tests replace it; default lib/_udp_recv_worker.ts). */
+  receiveWorkerUrl?: URL;
 }
 
 /** Options of startUdpTracker: the handler's, plus where to listen. */
@@ -352,19 +354,44 @@ export function startUdpServer(handler: UdpHandler, options: UdpListenOptions): 
   const onWarning = options.onWarning ?? (() => {});
   const hostname = options.hostname ?? "0.0.0.0";
   const sock = options.io === "deno" ? null : createFfiUdpSocket(hostname, options.port);
-  if (sock !== null) {
-    const served = serveBatches(sock, handler, onWarning);
-    let closing: Promise<void> | null = null;
-    return {
-      addrs: [sock.addr],
-      port: sock.port,
-      stats: handler.stats,
-      io: "ffi",
-      close: () => closing ??= served.stop(),
-    };
-  }
-  const conns = openSockets(hostname, options.port);
-  const loopsPerSocket = Math.max(1, options.receiveLoops ?? DEFAULT_UDP_RECEIVE_LOOPS);
+  if (sock === null) return serveLoops(handler, hostname, options.port, options.receiveLoops, onWarning);
+  // If the receive Worker dies or cannot load, the port moves to Deno.listenDatagram: UDP keeps being answered.
+  let current: UdpTracker | null = null;
+  let isClosing = false;
+  const served = serveBatches(sock, handler, onWarning, options.receiveWorkerUrl, () => {
+    if (isClosing) return;
+    onWarning("UDP receive Worker stopped: serving UDP with Deno.listenDatagram from now on");
+    void served.stop().then(() => {
+      if (!isClosing) current = serveLoops(handler, hostname, sock.port, options.receiveLoops, onWarning);
+    });
+  });
+  let closing: Promise<void> | null = null;
+  return {
+    addrs: [sock.addr],
+    port: sock.port,
+    stats: handler.stats,
+    get io() {
+      return current === null ? "ffi" : "deno";
+    },
+    close: () =>
+      closing ??= (async () => {
+        isClosing = true;
+        await served.stop();
+        await current?.close();
+      })(),
+  };
+}
+
+/** Serve with Deno.listenDatagram: `loops` concurrent receive loops per socket. */
+function serveLoops(
+  handler: UdpHandler,
+  hostname: string,
+  port: number,
+  receiveLoops: number | undefined,
+  onWarning: (message: string) => void,
+): UdpTracker {
+  const conns = openSockets(hostname, port);
+  const loopsPerSocket = Math.max(1, receiveLoops ?? DEFAULT_UDP_RECEIVE_LOOPS);
   const loops: Promise<void>[] = [];
   for (const conn of conns) {
     const sender = createSender(conn);
@@ -404,6 +431,8 @@ function serveBatches(
   sock: FfiUdpSocket,
   handler: UdpHandler,
   onWarning: (message: string) => void,
+  workerUrl: URL | undefined,
+  onFailed: () => void,
 ): { stop(): Promise<void> } {
   const { lib, fd } = sock;
   const batch = UDP_BATCH;
@@ -423,7 +452,8 @@ function serveBatches(
   const v = createMessageVector(batch, SEND_SLOT_BYTES, out, names);
   const sender = createSenderCache();
   const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
-  const worker = new Worker(new URL("../_udp_recv_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(workerUrl ?? new URL("../_udp_recv_worker.ts", import.meta.url), { type: "module" });
+  let isStopping = false;
 
   const sendAll = (count: number) => {
     let sent = 0;
@@ -440,6 +470,7 @@ function serveBatches(
   worker.onmessage = (e: MessageEvent<number | "stopped">) => {
     if (e.data === "stopped") {
       onStopped();
+      if (!isStopping) onFailed();
       return;
     }
     const got = Atomics.load(ctl, CTL_READY);
@@ -474,19 +505,23 @@ function serveBatches(
     e.preventDefault();
     onWarning(`UDP receive Worker failed: ${e.message}`);
     onStopped();
+    if (!isStopping) onFailed();
   };
   worker.postMessage({ fd, sab, batch, slotBytes: slot });
 
+  let stopping: Promise<void> | null = null;
   return {
-    async stop() {
-      Atomics.store(ctl, CTL_STOP, 1);
-      Atomics.notify(ctl, CTL_READY);
-      wakeReceiver(sock);
-      await stopped;
-      worker.terminate();
-      lib.symbols.close(fd);
-      lib.close();
-    },
+    stop: () =>
+      stopping ??= (async () => {
+        isStopping = true;
+        Atomics.store(ctl, CTL_STOP, 1);
+        Atomics.notify(ctl, CTL_READY);
+        wakeReceiver(sock);
+        await stopped;
+        worker.terminate();
+        lib.symbols.close(fd);
+        lib.close();
+      })(),
   };
 }
 

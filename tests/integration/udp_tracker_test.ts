@@ -298,3 +298,37 @@ Deno.test("UDP in private mode: the BEP 41 passkey is checked like HTTP's; none 
     db.close();
   }
 });
+
+Deno.test({
+  name: "startUdpTracker(auto): when the receive Worker stops, the port moves to Deno.listenDatagram and still answers",
+  ignore: AUTO_IO !== "ffi",
+  fn: async () => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });
+    const warnings: string[] = [];
+    const udp = startUdpTracker({
+      store: tracker.store,
+      hostname: "127.0.0.1",
+      port: 0,
+      receiveWorkerUrl: new URL("./_udp_dying_worker.ts", import.meta.url),
+      onWarning: (m) => warnings.push(m),
+    });
+    const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: udp.port };
+    try {
+      const deadline = Date.now() + WAIT_MS;
+      while (udp.io !== "deno" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      equal(udp.io, "deno");
+      ok(warnings.some((w) => /Deno\.listenDatagram/.test(w)), warnings.join("; "));
+      await client.send(encodeUdpRequest({ type: "connect", transactionId: 77 }), to);
+      const [reply] = await collect(client, WAIT_MS, 1);
+      ok(reply !== undefined, "no reply after the fallback");
+      equal(readU32BE(reply, 4), 77);
+    } finally {
+      client.close();
+      await udp.close();
+      tracker.close();
+      db.close();
+    }
+  },
+});
