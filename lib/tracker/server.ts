@@ -184,8 +184,12 @@ const JSON_HEADERS = { "content-type": "application/json" };
 const HTML_HEADERS = { "content-type": "text/html; charset=utf-8" };
 
 function bencoded(body: Uint8Array, status = 200): Response {
-  // Our encoders allocate plain ArrayBuffers; the cast only narrows the buffer type for BodyInit.
-  return new Response(body as Uint8Array<ArrayBuffer>, { status, headers: TEXT_HEADERS });
+  // Our encoders allocate plain ArrayBuffers; the cast only narrows the buffer type for BodyInit. Status 200 is the
+  // default: leaving it out spares the init's conversion about 0.1 µs.
+  const b = body as Uint8Array<ArrayBuffer>;
+  return status === 200
+    ? new Response(b, { headers: TEXT_HEADERS })
+    : new Response(b, { status, headers: TEXT_HEADERS });
 }
 
 function json(value: unknown, status = 200): Response {
@@ -340,14 +344,15 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   const failure = (reason: string) => bencoded(encodeFailure(reason, { retryS: FAILURE_RETRY_S }));
 
-  const announce = (req: Request, info: ClientInfo, query: string, pathPasskey?: string): Response => {
-    const ar = parseAnnounceQuery(query, { numWantMax });
+  /** An announce whose query is `url` from index `queryAt` (the characters after "?"). */
+  const announce = (req: Request, info: ClientInfo, url: string, queryAt: number, pathPasskey?: string): Response => {
+    const ar = parseAnnounceQuery(url, { numWantMax, start: queryAt });
     const nowMs = now();
     const ip = clientIp(req, info, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
     const user = privateMode.isOff
       ? null
-      : privateMode.check(pathPasskey ?? passkeyFromQuery(query), ip, ar.infoHash, nowMs);
+      : privateMode.check(pathPasskey ?? passkeyFromQuery(url.slice(queryAt)), ip, ar.infoHash, nowMs);
     const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
     if (user !== null) {
@@ -634,13 +639,14 @@ export function createTracker(options: TrackerOptions): Tracker {
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const q = url.indexOf("?", pathStart);
     const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
-    const query = q < 0 ? "" : url.slice(q + 1);
+    // Announces parse the URL itself from queryAt (no slice on the hot path).
+    const queryAt = q < 0 ? url.length : q + 1;
+    if (path === "/announce") return announce(req, info, url, queryAt);
+    const query = url.slice(queryAt);
     switch (path) {
-      case "/announce":
-        return announce(req, info, query);
       case "/":
         return hasAnnounceParams(query)
-          ? announce(req, info, query)
+          ? announce(req, info, url, queryAt)
           : new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
       case "/scrape":
         return scrape(req, query, info);
@@ -668,7 +674,7 @@ export function createTracker(options: TrackerOptions): Tracker {
         const pk = splitPasskeyPath(path);
         if (pk !== null) {
           return pk.path === "/announce"
-            ? announce(req, info, query, pk.passkey)
+            ? announce(req, info, url, queryAt, pk.passkey)
             : scrape(req, query, info, pk.passkey);
         }
         return bencoded(encodeFailure("Unknown path"), 404);

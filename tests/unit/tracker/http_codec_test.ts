@@ -49,6 +49,16 @@ Deno.test("parseAnnounceQuery() reads every BEP 3 field", () => {
   equal(req.trackerId, "t1");
 });
 
+Deno.test("parseAnnounceQuery() with start parses the query inside a whole URL exactly as the query alone", () => {
+  const query = `info_hash=${percentEncode(HASH)}&${BASE}&event=started&numwant=7&key=k1&ip=10.0.0.2`;
+  const url = `http://127.0.0.1:6969/announce?${query}`;
+  deepEqual(parseAnnounceQuery(url, { start: url.indexOf("?") + 1 }), parseAnnounceQuery(query));
+  // The length cap counts the query only, not what comes before it.
+  const long = `info_hash=${percentEncode(HASH)}&${BASE}&pad=${"x".repeat(16_000)}`;
+  equal(parseAnnounceQuery(`http://h/announce?${long}`, { start: 18 }).numWant, 50);
+  assertThrowsCode(() => parseAnnounceQuery(`${long}${"y".repeat(400)}`), TrackerError, "query_too_long");
+});
+
 Deno.test("parseAnnounceQuery() maps events, tolerating paused, empty and unknown", () => {
   const ev = (e: string) => parseAnnounceQuery(`info_hash=${percentEncode(HASH)}&${BASE}&event=${e}`).event;
   equal(ev("started"), "started");
