@@ -533,20 +533,8 @@ export class MemorySwarmStore implements SwarmStore {
       this.#setCell(table, ca, b);
       this.#setCell(table, cb, a);
     }
-    const rec = swarm.rec;
-    const oa = swarm.base + a * REC_WORDS, ob = swarm.base + b * REC_WORDS;
-    for (let w = 0; w < REC_WORDS; w++) {
-      const x = rec[oa + w]!;
-      rec[oa + w] = rec[ob + w]!;
-      rec[ob + w] = x;
-    }
-    const hot = swarm.rec;
-    const ha = swarm.hbase + a * HOT_WORDS, hb = swarm.hbase + b * HOT_WORDS;
-    for (let w = 0; w < HOT_WORDS; w++) {
-      const x = hot[ha + w]!;
-      hot[ha + w] = hot[hb + w]!;
-      hot[hb + w] = x;
-    }
+    swapWords(swarm.rec, swarm.base + a * REC_WORDS, swarm.base + b * REC_WORDS, REC_WORDS);
+    swapWords(swarm.rec, swarm.hbase + a * HOT_WORDS, swarm.hbase + b * HOT_WORDS, HOT_WORDS);
   }
 
   #resize(swarm: Swarm, cap: number): void {
@@ -1231,6 +1219,15 @@ class ExportCursor implements SwarmExportCursor {
   }
   get isDone(): boolean {
     return this.isIterDone && this.overflow === null;
+  }
+}
+
+/** Exchange `count` words at `a` and at `b` of `words`. */
+function swapWords(words: Uint32Array, a: number, b: number, count: number): void {
+  for (let w = 0; w < count; w++) {
+    const x = words[a + w]!;
+    words[a + w] = words[b + w]!;
+    words[b + w] = x;
   }
 }
 

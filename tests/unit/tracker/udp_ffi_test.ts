@@ -11,30 +11,23 @@ import {
   UDP_NAME_BYTES,
 } from "../../../lib/tracker/_udp_ffi.ts";
 
-/** A sockaddr_in (family 2, little-endian; port big-endian) at `at` of a names buffer. */
-function sockaddr4(names: Uint8Array, at: number, ip: number[], port: number): void {
+/** A sockaddr_in (4 address bytes: family 2) or sockaddr_in6 (16: family 10) at `at` of a names buffer: family
+ * little-endian, port big-endian, the address at 4 or 8. */
+function sockaddr(names: Uint8Array, at: number, ip: number[], port: number): void {
+  const isV6 = ip.length === 16;
   names.fill(0, at, at + UDP_NAME_BYTES);
-  names[at] = 2;
+  names[at] = isV6 ? 10 : 2;
   names[at + 2] = port >> 8;
   names[at + 3] = port & 0xff;
-  names.set(ip, at + 4);
-}
-
-/** A sockaddr_in6 (family 10) at `at`. */
-function sockaddr6(names: Uint8Array, at: number, ip: number[], port: number): void {
-  names.fill(0, at, at + UDP_NAME_BYTES);
-  names[at] = 10;
-  names[at + 2] = port >> 8;
-  names[at + 3] = port & 0xff;
-  names.set(ip, at + 8);
+  names.set(ip, at + (isV6 ? 8 : 4));
 }
 
 Deno.test("formatSender() reads IPv4, IPv4-mapped IPv6 (as IPv4) and IPv6 senders, and refuses other families", () => {
   const names = new Uint8Array(4 * UDP_NAME_BYTES);
-  sockaddr4(names, 0, [192, 168, 1, 20], 6881);
+  sockaddr(names, 0, [192, 168, 1, 20], 6881);
   const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 7];
-  sockaddr6(names, UDP_NAME_BYTES, mapped, 51413);
-  sockaddr6(names, 2 * UDP_NAME_BYTES, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 443);
+  sockaddr(names, UDP_NAME_BYTES, mapped, 51413);
+  sockaddr(names, 2 * UDP_NAME_BYTES, [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 443);
   names[3 * UDP_NAME_BYTES] = 1; // AF_UNIX: not a UDP sender
   const cache = createSenderCache();
   ok(formatSender(names, 0, cache));
@@ -49,21 +42,21 @@ Deno.test("formatSender() reads IPv4, IPv4-mapped IPv6 (as IPv4) and IPv6 sender
 Deno.test("formatSender() keeps the last text while the address repeats and follows a change of address or family", () => {
   const names = new Uint8Array(2 * UDP_NAME_BYTES);
   const cache = createSenderCache();
-  sockaddr4(names, 0, [127, 0, 0, 1], 1000);
+  sockaddr(names, 0, [127, 0, 0, 1], 1000);
   formatSender(names, 0, cache);
   const first = cache.hostname;
-  sockaddr4(names, 0, [127, 0, 0, 1], 2000);
+  sockaddr(names, 0, [127, 0, 0, 1], 2000);
   formatSender(names, 0, cache);
   ok(cache.hostname === first, "the same string object for a repeated address");
   equal(cache.port, 2000);
-  sockaddr4(names, 0, [127, 0, 0, 2], 2000);
+  sockaddr(names, 0, [127, 0, 0, 2], 2000);
   formatSender(names, 0, cache);
   equal(cache.hostname, "127.0.0.2");
   // An IPv6 address whose last four bytes equal the cached IPv4 one is not mistaken for it.
-  sockaddr6(names, UDP_NAME_BYTES, [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 2], 2000);
+  sockaddr(names, UDP_NAME_BYTES, [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 127, 0, 0, 2], 2000);
   formatSender(names, UDP_NAME_BYTES, cache);
   equal(cache.hostname, "fe80:0:0:0:0:0:7f00:2");
-  sockaddr4(names, 0, [127, 0, 0, 2], 2000);
+  sockaddr(names, 0, [127, 0, 0, 2], 2000);
   formatSender(names, 0, cache);
   equal(cache.hostname, "127.0.0.2");
 });
