@@ -87,6 +87,34 @@ Deno.test("MemorySwarmStore.announce() samples numWant distinct random peers fro
   equal(zero.incomplete, 500);
 });
 
+Deno.test("MemorySwarmStore.announce() samples a large mixed IPv4/IPv6 swarm: each peer once, right family, right bytes", () => {
+  const store = new MemorySwarmStore();
+  const ip6 = (n: number) => Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array(10).fill(0), n >> 8, n & 0xff]);
+  const ip4 = (n: number) => Uint8Array.from([10, 0, n >> 8, n & 0xff]);
+  // Every third peer on IPv6: whole sampled blocks mix both families.
+  for (let n = 0; n < 300; n++) store.announce(req(n, { numWant: 0 }), opts(T0, n % 3 === 0 ? ip6(n) : ip4(n)));
+  for (let round = 0; round < 20; round++) {
+    const r = store.announce(req(0, { numWant: 60 }), { ip: ip6(0), nowMs: T0, random: seededRandom(round) });
+    const seen = new Set<number>();
+    for (let i = 0; i < r.peers4.length; i += 6) {
+      const port = (r.peers4[i + 4]! << 8) | r.peers4[i + 5]!;
+      const n = port - 10_000;
+      ok(n % 3 !== 0, `IPv6 peer ${n} in peers4`);
+      deepEqual([...r.peers4.subarray(i, i + 4)], [...ip4(n)]);
+      seen.add(n);
+    }
+    for (let i = 0; i < r.peers6.length; i += 18) {
+      const port = (r.peers6[i + 16]! << 8) | r.peers6[i + 17]!;
+      const n = port - 10_000;
+      ok(n % 3 === 0 && n !== 0, `peer ${n} in peers6`);
+      deepEqual([...r.peers6.subarray(i, i + 16)], [...ip6(n)]);
+      seen.add(n);
+    }
+    equal(r.peers4.length / 6 + r.peers6.length / 18, 60);
+    equal(seen.size, 60);
+  }
+});
+
 Deno.test("MemorySwarmStore.announce() with stopped removes the peer and empty swarms", () => {
   const store = new MemorySwarmStore();
   store.announce(req(1), opts());
