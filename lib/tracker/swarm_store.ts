@@ -647,7 +647,9 @@ export class MemorySwarmStore implements SwarmStore {
         i = swarm.nLeech++;
         this.#move(swarm, i, end);
       }
-      swarm.rec.set(this.#want, swarm.base + i * REC_WORDS + W_ID);
+      const want = this.#want;
+      const o = swarm.base + i * REC_WORDS + W_ID;
+      for (let w = 0; w < ID_WORDS; w++) swarm.rec[o + w] = want[w]!;
       swarm.rec[swarm.hbase + i * HOT_WORDS + H_PORT] = 0;
       if (swarm.table !== null) this.#tableInsert(swarm, swarm.table, i);
       else if (swarm.n > INDEX_MIN_PEERS) this.#rebuildTable(swarm);
