@@ -362,7 +362,12 @@ export function startUdpServer(handler: UdpHandler, options: UdpListenOptions): 
     if (isClosing) return;
     onWarning("UDP receive Worker stopped: serving UDP with Deno.listenDatagram from now on");
     void served.stop().then(() => {
-      if (!isClosing) current = serveLoops(handler, hostname, sock.port, options.receiveLoops, onWarning);
+      if (isClosing) return;
+      try {
+        current = serveLoops(handler, hostname, sock.port, options.receiveLoops, onWarning);
+      } catch (err: unknown) {
+        onWarning(`UDP stopped: cannot listen again on port ${sock.port}: ${errorText(err)}`);
+      }
     });
   });
   let closing: Promise<void> | null = null;
