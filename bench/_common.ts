@@ -83,11 +83,24 @@ export function writeOpentrackerConfig(port: number, dir: string): string {
 /** One connection per request (`Connection: close`) or keep-alive. */
 export type WrkMode = "close" | "keepalive";
 
-/** What one wrk run printed: requests/s, the 99th percentile latency as printed ("?" if absent), error lines. */
+/** What one wrk run printed: requests/s, total requests, the 99th percentile latency as printed ("?" if absent),
+ * error lines. */
 export interface WrkResult {
   rate: number;
+  requests: number;
   p99: string;
   errors: string;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (NaN where unreadable). */
+export function processCpuMs(pid: number): number {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name; clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 /** Run wrk with a Lua script against http://127.0.0.1:port/announce; throws when wrk printed no rate. */
@@ -105,7 +118,8 @@ export async function runWrk(
   if (!Number.isFinite(rate)) throw new Error(`wrk failed: ${text}`);
   const errors = [/Non-2xx or 3xx responses: \d+/.exec(text)?.[0], /Socket errors: [^\n]+/.exec(text)?.[0]]
     .filter((x) => x !== undefined).join("; ");
-  return { rate, p99: /\s99%\s+(\S+)/.exec(text)?.[1] ?? "?", errors };
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1] ?? NaN);
+  return { rate, requests, p99: /\s99%\s+(\S+)/.exec(text)?.[1] ?? "?", errors };
 }
 
 /** A wrk latency ("812.00us", "1.20ms", "2.00s", "1.00m") in ms; NaN when unparsable. */
