@@ -2,17 +2,20 @@
 // implementation. Time (`nowMs`) and randomness (`random`) come in as parameters; nothing here touches I/O.
 //
 // Invariants of MemorySwarmStore (the shared mutable state of the tracker):
-// - A peer is identified by (info hash, peer id). Each swarm keeps its peers contiguous in one block of REC_WORDS-word
-//   records (address, port + flags, peer id, last seen, left) at word `base` of `rec`: positions [0, nLeech) are
-//   leechers, [nLeech, n) seeders. Removal and leecher/seeder changes move records (swap-remove), so a block stays
-//   dense and a reply is a few short runs in one small region. A block holds `cap` = 2^order records: it starts at
-//   MIN_CAP, doubles when full and halves on sweep when a quarter full.
+// - A peer is identified by (info hash, peer id). Each swarm keeps its peers contiguous in one block of records at
+//   positions [0, n): [0, nLeech) are leechers, [nLeech, n) seeders. A record is split in two: REC_WORDS cold words
+//   (peer id, last seen, left) at word `base` of `rec`, and HOT_WORDS hot words (address, port + flags: what a reply
+//   copies) at word `hbase` of the same array, in its hot region. Removal and leecher/seeder changes move both halves
+//   (swap-remove), so a block stays dense and a sample of aligned 8-record blocks reads one cache line per block. A
+//   block holds `cap` = 2^order records: it starts at MIN_CAP, doubles when full and halves on sweep when a quarter
+//   full.
 // - Blocks up to 2^MAX_ORDER records live in one arena (a buddy allocator; free blocks are linked through their own
-//   first words and marked in `#freeOrder`); a larger swarm has its own array (`order` -1).
-// - An IPv4 record holds the address in its first word; an IPv6 record (FLAG_IPV6) holds an index into the store's
+//   first cold words and marked in `#freeOrder`); a larger swarm has its own array (`order` -1) with both regions.
+// - An IPv4 record holds the address in its first hot word; an IPv6 record (FLAG_IPV6) holds an index into the store's
 //   `#v6` slab of 4-word addresses instead (IPv6 is rare; one slab with a free list keeps records fixed-size).
 // - Swarms with more than INDEX_MIN_PEERS peers also keep `table`, an open-addressing hash (linear probing, backward
-//   shift deletion) of peer id → position + 1; smaller ones are scanned. Every record move updates it.
+//   shift deletion) of peer id → cell (an 8-bit fingerprint of the id's hash, position + 1); smaller ones are
+//   scanned. Every record move updates it.
 // - `completed` counts each peer once (FLAG_COUNTED): on event=completed, or when a known leecher announces or stops
 //   with left=0; it survives the peer and the swarm stays while it is > 0.
 
@@ -268,7 +271,8 @@ function idHash(w2: number, w3: number, w4: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The in-memory SwarmStore: 40 bytes per peer in one arena (plus up to 2× growth slack), ~150 per swarm. */
+/** The in-memory SwarmStore: 40 bytes per peer (32 cold, 8 hot) in one arena (plus up to 2× growth slack), ~150 per
+ * swarm. */
 export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
   readonly #maxPeers: number;
