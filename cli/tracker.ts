@@ -10,6 +10,7 @@ import {
   DEFAULT_MIN_INTERVAL_S,
   DEFAULT_NUMWANT_MAX,
   DEFAULT_PEER_TIMEOUT_S,
+  formatHostPort,
 } from "../lib/tracker/announce.ts";
 import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
@@ -242,10 +243,6 @@ export async function run(argv: string[]): Promise<number> {
 async function absolutePath(path: string): Promise<string> {
   if (path.startsWith("/")) return path;
   return `${(await Deno.realPath(".")).replace(/\/$/, "")}/${path}`;
-}
-
-function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Announce URLs to print: the listen address, or for a wildcard, loopback plus every external interface. */

@@ -15,6 +15,7 @@ import {
   MSG_WAITFORONE,
   MSGHDR_BYTES,
   openLibc,
+  sharedLayout,
   UDP_NAME_BYTES,
 } from "./tracker/_udp_ffi.ts";
 
@@ -38,9 +39,7 @@ worker.onmessage = (e: MessageEvent<Start>) => {
     return;
   }
   const ctl = new Int32Array(sab, 0, CTL_WORDS);
-  const dataAt = CTL_WORDS * 4;
-  const namesAt = dataAt + batch * slotBytes;
-  const lensAt = namesAt + batch * UDP_NAME_BYTES;
+  const { dataAt, namesAt, lensAt } = sharedLayout(batch, slotBytes);
   const shared = new Uint8Array(sab);
   const lens = new Int32Array(sab, lensAt, batch * 2);
   // The kernel writes into private buffers, so the next batch is received while the main thread answers this one.

@@ -10,7 +10,7 @@
 // read by a Worker that outlived its socket).
 
 import { TrackerError } from "../errors.ts";
-import { formatIp } from "./announce.ts";
+import { formatHostPort, formatIp, parseIp } from "./announce.ts";
 
 /** Datagrams per batch (one recvmmsg, one sendmmsg). */
 export const UDP_BATCH = 64;
@@ -36,7 +36,7 @@ const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
-export const MSG_DONTWAIT = 0x40;
+const MSG_DONTWAIT = 0x40;
 export const MSG_WAITFORONE = 0x10000;
 const EAGAIN = 11;
 const EINTR = 4;
@@ -107,6 +107,46 @@ export function createMessageVector(n: number, slotBytes: number, data: Uint8Arr
   return { msgs, msgView, iovs, iovView };
 }
 
+/** Set message `i`'s sockaddr length and its one iovec's length (both below 2^32; iov_len's high word stays 0). */
+export function setMessageLengths(v: MessageVector, i: number, nameBytes: number, dataBytes: number): void {
+  v.msgView.setUint32(i * MSGHDR_BYTES + 8, nameBytes, true);
+  v.iovView.setUint32(i * IOVEC_BYTES + 8, dataBytes, true);
+}
+
+/** Where each part of the shared buffer starts (bytes) for `batch` datagrams of at most `slotBytes`. */
+export interface SharedLayout {
+  /** Received datagrams, `slotBytes` each (after the CTL_WORDS control words). */
+  dataAt: number;
+  /** Their senders' sockaddrs, UDP_NAME_BYTES each. */
+  namesAt: number;
+  /** Int32 pairs (datagram length, sockaddr length). */
+  lensAt: number;
+  totalBytes: number;
+}
+
+/** The shared buffer's layout, for the receive Worker and the main thread alike. */
+export function sharedLayout(batch: number, slotBytes: number): SharedLayout {
+  const dataAt = CTL_WORDS * 4;
+  const namesAt = dataAt + batch * slotBytes;
+  const lensAt = namesAt + batch * UDP_NAME_BYTES;
+  return { dataAt, namesAt, lensAt, totalBytes: lensAt + batch * 8 };
+}
+
+/**
+ * Send the first `count` messages of `v` with sendmmsg, which stops at the first failure: a full socket buffer
+ * (EAGAIN) is retried a few times, any other failing message (e.g. ICMP reported on that destination) is skipped; a
+ * lost reply is retried by its client.
+ */
+export function sendMessages(lib: Libc, fd: number, v: MessageVector, count: number): void {
+  let sent = 0;
+  for (let tries = 0; sent < count && tries < count + 4; tries++) {
+    const at = sent * MSGHDR_BYTES;
+    const r = lib.symbols.sendmmsg(fd, at === 0 ? v.msgs : v.msgs.subarray(at), count - sent, MSG_DONTWAIT);
+    if (r > 0) sent += r;
+    else if (r < 0 && errno(lib) !== EAGAIN) sent++;
+  }
+}
+
 /** A bound socket. */
 export interface FfiUdpSocket {
   lib: Libc;
@@ -116,31 +156,28 @@ export interface FfiUdpSocket {
   port: number;
   /** The bound address, as Deno reports one. */
   addr: Deno.NetAddr;
+  /** A sockaddr of this socket to send to (loopback for a wildcard address), to wake a blocked receive. */
+  self: Uint8Array;
 }
 
-/** Bytes of an IPv4 or IPv6 literal, or null (names are left to Deno.listenDatagram). */
-function literalBytes(hostname: string): Uint8Array | null {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
-  if (v4 !== null) {
-    const b = v4.slice(1).map(Number);
-    return b.every((x) => x <= 255) ? new Uint8Array(b) : null;
-  }
-  if (hostname === "::") return new Uint8Array(16);
-  if (hostname === "::1") {
-    const b = new Uint8Array(16);
-    b[15] = 1;
-    return b;
-  }
-  return null;
+/** A sockaddr_in (4-byte `ip`) or sockaddr_in6 (16) for `port`, in a buffer large enough for either. */
+function sockaddrOf(ip: Uint8Array, port: number): Uint8Array {
+  const sa = new Uint8Array(64);
+  const view = new DataView(sa.buffer);
+  view.setUint16(0, ip.length === 16 ? AF_INET6 : AF_INET, true);
+  view.setUint16(2, port, false);
+  sa.set(ip, ip.length === 16 ? 8 : 4);
+  return sa;
 }
 
 /**
- * Open and bind a UDP socket on `hostname` (an IPv4 literal, "::" dual-stack, or "::1") and `port` (0: any).
+ * Open and bind a UDP socket on `hostname` (an IP literal; "::" is dual-stack) and `port` (0: any).
  * @returns null when the FFI path does not apply here (the caller falls back to Deno.listenDatagram)
  * @throws {TrackerError} udp_listen_failed when the port cannot be bound
  */
 export function createFfiUdpSocket(hostname: string, port: number): FfiUdpSocket | null {
-  const ip = literalBytes(hostname);
+  // Names and scoped addresses (fe80::1%eth0) are left to Deno.listenDatagram.
+  const ip = hostname.includes("%") ? null : parseIp(hostname);
   if (ip === null) return null;
   const lib = openLibc();
   if (lib === null) return null;
@@ -163,33 +200,35 @@ export function createFfiUdpSocket(hostname: string, port: number): FfiUdpSocket
     const off = new Uint8Array(64);
     if (lib.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, off, 4) !== 0) fail("IPV6_V6ONLY");
   }
-  const sa = new Uint8Array(64);
-  const sv = new DataView(sa.buffer);
-  sv.setUint16(0, isV6 ? AF_INET6 : AF_INET, true);
-  sv.setUint16(2, port, false);
-  sa.set(ip, isV6 ? 8 : 4);
+  const sa = sockaddrOf(ip, port);
   if (lib.symbols.bind(fd, sa, isV6 ? 28 : 16) !== 0) fail("address in use or not available");
   const len = new Uint8Array(64);
   new DataView(len.buffer).setUint32(0, 28, true);
   if (lib.symbols.getsockname(fd, sa, len) !== 0) fail("getsockname");
-  const boundPort = sv.getUint16(2, false);
+  const boundPort = (sa[2]! << 8) | sa[3]!;
   // The Worker's blocking receive wakes up this often to look at the stop flag.
   const tv = new Uint8Array(64);
   const tvView = new DataView(tv.buffer);
   tvView.setBigInt64(0, BigInt(Math.floor(UDP_RECEIVE_TIMEOUT_MS / 1000)), true);
   tvView.setBigInt64(8, BigInt((UDP_RECEIVE_TIMEOUT_MS % 1000) * 1000), true);
   if (lib.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) !== 0) fail("SO_RCVTIMEO");
+  // A wildcard address is reached through loopback (::1 also reaches a dual-stack "::").
+  const isWildcard = ip.every((b) => b === 0);
+  const loopback = isV6 ? Uint8Array.from({ length: 16 }, (_, i) => i === 15 ? 1 : 0) : Uint8Array.of(127, 0, 0, 1);
   return {
     lib,
     fd,
     isV6,
     port: boundPort,
     addr: { transport: "udp", hostname, port: boundPort },
+    self: sockaddrOf(isWildcard ? loopback : ip, boundPort),
   };
 }
 
-function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+/** Send one byte to the socket's own address, so that a receive blocked on it returns at once (else: its timeout). */
+export function wakeReceiver(sock: FfiUdpSocket): void {
+  const length = sock.isV6 ? 28 : 16;
+  sock.lib.symbols.sendto(sock.fd, new Uint8Array(64), 1n, MSG_DONTWAIT, sock.self, length);
 }
 
 /** A receive failure that only means "nothing yet" (the SO_RCVTIMEO timeout or a signal). */
@@ -239,7 +278,7 @@ function setV4(cache: SenderCache, names: Uint8Array, at: number): boolean {
   if (cache.isV6 || cache.v4 !== v) {
     cache.v4 = v;
     cache.isV6 = false;
-    cache.hostname = `${names[at]}.${names[at + 1]}.${names[at + 2]}.${names[at + 3]}`;
+    cache.hostname = formatIp(names.subarray(at, at + 4));
   }
   return true;
 }

@@ -173,6 +173,11 @@ function parseIp4(text: string): Uint8Array | null {
   return part === 4 ? out : null;
 }
 
+/** "host:port", or "[host]:port" for an IPv6 host. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Text form of a 4- or 16-byte address (IPv6 without zero compression, lower-case). */
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;

@@ -14,6 +14,7 @@ import {
   COMPACT_PEER6_BYTES,
   DEFAULT_INTERVAL_S,
   DEFAULT_NUMWANT_MAX,
+  formatHostPort,
   jitterInterval,
   parseIp,
 } from "./announce.ts";
@@ -25,14 +26,14 @@ import {
   CTL_READY,
   CTL_STOP,
   CTL_WORDS,
-  errno,
   type FfiUdpSocket,
   formatSender,
-  IOVEC_BYTES,
-  MSG_DONTWAIT,
-  MSGHDR_BYTES,
+  sendMessages,
+  setMessageLengths,
+  sharedLayout,
   UDP_BATCH,
   UDP_NAME_BYTES,
+  wakeReceiver,
 } from "./_udp_ffi.ts";
 import {
   type ConnectionIdIssuer,
@@ -321,9 +322,7 @@ export interface UdpListenOptions {
 }
 
 /** Options of startUdpTracker: the handler's, plus where to listen. */
-export interface UdpTrackerOptions extends UdpHandlerOptions, UdpListenOptions {
-  onWarning?: (message: string) => void;
-}
+export interface UdpTrackerOptions extends UdpHandlerOptions, UdpListenOptions {}
 
 /** A running UDP tracker. */
 export interface UdpTracker {
@@ -442,10 +441,8 @@ function serveBatches(
   const { lib, fd } = sock;
   const batch = UDP_BATCH;
   const slot = UDP_RECEIVE_BUFFER_BYTES;
-  const dataAt = CTL_WORDS * 4;
-  const namesAt = dataAt + batch * slot;
-  const lensAt = namesAt + batch * UDP_NAME_BYTES;
-  const sab = new SharedArrayBuffer(lensAt + batch * 8);
+  const { dataAt, namesAt, lensAt, totalBytes } = sharedLayout(batch, slot);
+  const sab = new SharedArrayBuffer(totalBytes);
   const ctl = new Int32Array(sab, 0, CTL_WORDS);
   const shared = new Uint8Array(sab);
   const lens = new Int32Array(sab, lensAt, batch * 2);
@@ -459,18 +456,6 @@ function serveBatches(
   const { promise: stopped, resolve: onStopped } = Promise.withResolvers<void>();
   const worker = new Worker(workerUrl ?? new URL("../_udp_recv_worker.ts", import.meta.url), { type: "module" });
   let isStopping = false;
-
-  const sendAll = (count: number) => {
-    let sent = 0;
-    // sendmmsg stops at the first failure: a full socket buffer is retried a few times, any other failing reply
-    // (e.g. ICMP reported on that destination) is skipped; a lost reply is retried by its client.
-    for (let tries = 0; sent < count && tries < count + 4; tries++) {
-      const at = sent * MSGHDR_BYTES;
-      const r = lib.symbols.sendmmsg(fd, at === 0 ? v.msgs : v.msgs.subarray(at), count - sent, MSG_DONTWAIT);
-      if (r > 0) sent += r;
-      else if (r < 0 && errno(lib) !== EAGAIN) sent++;
-    }
-  };
 
   worker.onmessage = (e: MessageEvent<number | "stopped">) => {
     if (e.data === "stopped") {
@@ -498,11 +483,10 @@ function serveBatches(
       if (reply === null || reply.length > SEND_SLOT_BYTES) continue;
       out.set(reply, m * SEND_SLOT_BYTES);
       names.set(shared.subarray(namesAt + i * UDP_NAME_BYTES, namesAt + (i + 1) * UDP_NAME_BYTES), m * UDP_NAME_BYTES);
-      v.msgView.setUint32(m * MSGHDR_BYTES + 8, lens[i * 2 + 1]!, true);
-      v.iovView.setBigUint64(m * IOVEC_BYTES + 8, BigInt(reply.length), true);
+      setMessageLengths(v, m, lens[i * 2 + 1]!, reply.length);
       m++;
     }
-    if (m > 0) sendAll(m);
+    if (m > 0) sendMessages(lib, fd, v, m);
     Atomics.store(ctl, CTL_READY, 0);
     Atomics.notify(ctl, CTL_READY);
   };
@@ -530,26 +514,6 @@ function serveBatches(
   };
 }
 
-const EAGAIN = 11;
-
-/** Send one byte to the socket's own address, so that a receive blocked on it returns at once (else: its timeout). */
-function wakeReceiver(sock: FfiUdpSocket): void {
-  const to = new Uint8Array(64);
-  const view = new DataView(to.buffer);
-  const host = sock.addr.hostname;
-  if (sock.isV6) {
-    view.setUint16(0, 10, true);
-    view.setUint16(2, sock.port, false);
-    to[8 + 15] = 1; // ::1 (also for "::")
-  } else {
-    view.setUint16(0, 2, true);
-    view.setUint16(2, sock.port, false);
-    const parts = (host === "0.0.0.0" ? "127.0.0.1" : host).split(".").map(Number);
-    for (let i = 0; i < 4; i++) to[4 + i] = parts[i]!;
-  }
-  sock.lib.symbols.sendto(sock.fd, new Uint8Array(64), 1n, MSG_DONTWAIT, to, sock.isV6 ? 28 : 16);
-}
-
 function listen(hostname: string, port: number): Deno.DatagramConn {
   try {
     return Deno.listenDatagram({ transport: "udp", hostname, port });
@@ -558,10 +522,6 @@ function listen(hostname: string, port: number): Deno.DatagramConn {
       cause: err,
     });
   }
-}
-
-function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 // "::" first: on Linux (net.ipv6.bindv6only = 0) that socket is dual-stack and also receives IPv4 (senders appear as

@@ -1,5 +1,5 @@
 // The pure parts of the batched libc UDP path: sender addresses out of sockaddr bytes (IPv4, IPv4-mapped IPv6, IPv6,
-// unknown families) with the one-entry cache, and the message vector's C layout. Sockets: tests/integration.
+// unknown families) through the one-entry cache, and the message vector's C layout. Sockets: tests/integration.
 
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import {
@@ -8,6 +8,7 @@ import {
   formatSender,
   IOVEC_BYTES,
   MSGHDR_BYTES,
+  setMessageLengths,
   UDP_NAME_BYTES,
 } from "../../../lib/tracker/_udp_ffi.ts";
 
@@ -39,15 +40,16 @@ Deno.test("formatSender() reads IPv4, IPv4-mapped IPv6 (as IPv4) and IPv6 sender
   equal(formatSender(names, 3 * UDP_NAME_BYTES, cache), false);
 });
 
-Deno.test("formatSender() keeps the last text while the address repeats and follows a change of address or family", () => {
+Deno.test("formatSender() follows each sender through its cache: a new port, address or family", () => {
   const names = new Uint8Array(2 * UDP_NAME_BYTES);
   const cache = createSenderCache();
   sockaddr(names, 0, [127, 0, 0, 1], 1000);
   formatSender(names, 0, cache);
-  const first = cache.hostname;
+  equal(cache.hostname, "127.0.0.1");
+  // Same address, another port: the cached text stays right and the port follows.
   sockaddr(names, 0, [127, 0, 0, 1], 2000);
   formatSender(names, 0, cache);
-  ok(cache.hostname === first, "the same string object for a repeated address");
+  equal(cache.hostname, "127.0.0.1");
   equal(cache.port, 2000);
   sockaddr(names, 0, [127, 0, 0, 2], 2000);
   formatSender(names, 0, cache);
@@ -78,4 +80,9 @@ Deno.test("createMessageVector() lays out mmsghdr entries with one iovec each ov
     equal(v.msgView.getUint32(i * MSGHDR_BYTES + 8, true), 28); // msg_namelen: a sockaddr_in6
     equal(v.msgView.getBigUint64(i * MSGHDR_BYTES + 24, true), 1n); // msg_iovlen
   }
+  // A reply's lengths: the sockaddr's, and the iovec's as a whole 64-bit size_t.
+  setMessageLengths(v, 1, 16, 314);
+  equal(v.msgView.getUint32(MSGHDR_BYTES + 8, true), 16);
+  equal(v.iovView.getBigUint64(IOVEC_BYTES + 8, true), 314n);
+  equal(v.iovView.getBigUint64(8, true), BigInt(slot)); // the others untouched
 });
