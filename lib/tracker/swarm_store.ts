@@ -523,10 +523,8 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const f = swarm.base + from * REC_WORDS, t = swarm.base + to * REC_WORDS;
     for (let w = 0; w < REC_WORDS; w++) rec[t + w] = rec[f + w]!;
-    const hot = swarm.rec;
     const hf = swarm.hbase + from * HOT_WORDS, ht = swarm.hbase + to * HOT_WORDS;
-    hot[ht] = hot[hf]!;
-    hot[ht + 1] = hot[hf + 1]!;
+    for (let w = 0; w < HOT_WORDS; w++) rec[ht + w] = rec[hf + w]!;
   }
 
   /** Exchange the records at `a` and `b`. */
@@ -604,19 +602,17 @@ export class MemorySwarmStore implements SwarmStore {
   #setPeer(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): void {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
-    const hot = swarm.rec;
     const h = swarm.hbase + i * HOT_WORDS;
-    const old = hot[h + H_PORT]! >>> 16;
+    const old = rec[h + H_PORT]! >>> 16;
     let flags = old & FLAG_COUNTED;
+    if (old & FLAG_IPV6) this.#freeV6(rec[h + H_ADDR]!);
     if (ip.length === 16) {
       flags |= FLAG_IPV6;
-      if (old & FLAG_IPV6) this.#freeV6(hot[h + H_ADDR]!);
-      hot[h + H_ADDR] = this.#allocV6(ip);
+      rec[h + H_ADDR] = this.#allocV6(ip);
     } else {
-      if (old & FLAG_IPV6) this.#freeV6(hot[h + H_ADDR]!);
-      hot[h + H_ADDR] = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+      rec[h + H_ADDR] = ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
     }
-    hot[h + H_PORT] = (flags << 16) | port;
+    rec[h + H_PORT] = (flags << 16) | port;
     rec[o + W_SEEN] = lastSeenS;
     rec[o + W_LEFT_LO] = left % TWO_32;
     rec[o + W_LEFT_HI] = Math.floor(left / TWO_32);
@@ -741,14 +737,9 @@ export class MemorySwarmStore implements SwarmStore {
     const a = swarm.rec[h + H_ADDR]!;
     const pw = swarm.rec[h + H_PORT]!;
     if (((pw >>> 16) & FLAG_IPV6) === 0) {
-      const out = this.#out4;
       const at = this.#n4 * COMPACT_PEER4_BYTES;
-      out[at] = a >>> 24;
-      out[at + 1] = a >>> 16;
-      out[at + 2] = a >>> 8;
-      out[at + 3] = a;
-      out[at + 4] = pw >>> 8;
-      out[at + 5] = pw;
+      this.#out4View.setUint32(at, a);
+      this.#out4View.setUint16(at + 4, pw & 0xffff);
       if (withIds) writeId(swarm.rec, swarm.base + i * REC_WORDS, this.#outIds4, this.#n4 * PEER_ID_BYTES);
       this.#n4++;
       return;
@@ -861,14 +852,13 @@ export class MemorySwarmStore implements SwarmStore {
     const count = self >= from && self < from + size ? size - 1 : size;
     const rot = count <= max ? 0 : (random() * size) | 0;
     const n = count <= max ? count : max;
-    // IPv4 peers without ids are copied inline (the hot path: no call, the output index in a local); the rest via
-    // #take.
-    const rec = swarm.rec;
-    const hbase = swarm.hbase;
-    let n4 = this.#n4;
     if (rot === 0 && n === size && !withIds) {
-      // A whole block without the asker (most of a sample): straight through, big-endian words via the DataView.
+      // A whole block without the asker (most of a sample): IPv4 peers inline (no call, the output index in a local),
+      // IPv6 ones via #take.
+      const rec = swarm.rec;
+      const hbase = swarm.hbase;
       const view = this.#out4View;
+      let n4 = this.#n4;
       for (let h = hbase + from * HOT_WORDS, end = h + size * HOT_WORDS; h < end; h += HOT_WORDS) {
         const pw = rec[h + H_PORT]!;
         if ((pw & (FLAG_IPV6 << 16)) !== 0) {
@@ -884,30 +874,14 @@ export class MemorySwarmStore implements SwarmStore {
       this.#n4 = n4;
       return n;
     }
-    const out4 = this.#out4;
+    // The block holding the asker, the last one of a sample, or peer ids asked for: one peer at a time.
     let taken = 0;
     for (let k = 0; k < size && taken < n; k++) {
       const i = from + (rot + k < size ? rot + k : rot + k - size);
       if (i === self) continue;
       taken++;
-      const h = hbase + i * HOT_WORDS;
-      const pw = rec[h + H_PORT]!;
-      if (withIds || (pw & (FLAG_IPV6 << 16)) !== 0) {
-        this.#n4 = n4;
-        this.#take(swarm, i, withIds);
-        n4 = this.#n4;
-        continue;
-      }
-      const a = rec[h + H_ADDR]!;
-      const at = n4++ * COMPACT_PEER4_BYTES;
-      out4[at] = a >>> 24;
-      out4[at + 1] = a >>> 16;
-      out4[at + 2] = a >>> 8;
-      out4[at + 3] = a;
-      out4[at + 4] = pw >>> 8;
-      out4[at + 5] = pw;
+      this.#take(swarm, i, withIds);
     }
-    this.#n4 = n4;
     return taken;
   }
 
@@ -932,9 +906,9 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const o = swarm.base + i * REC_WORDS;
     const h = swarm.hbase + i * HOT_WORDS;
-    const pw = swarm.rec[h + H_PORT]!;
+    const pw = rec[h + H_PORT]!;
     const flags = pw >>> 16;
-    const a = swarm.rec[h + H_ADDR]!;
+    const a = rec[h + H_ADDR]!;
     let ip: Uint8Array;
     if (flags & FLAG_IPV6) {
       ip = new Uint8Array(16);
@@ -1055,7 +1029,6 @@ export class MemorySwarmStore implements SwarmStore {
     const h2 = k.charCodeAt(8) | k.charCodeAt(9) << 8 | k.charCodeAt(10) << 16 | k.charCodeAt(11) << 24;
     const h3 = k.charCodeAt(12) | k.charCodeAt(13) << 8 | k.charCodeAt(14) << 16 | k.charCodeAt(15) << 24;
     const h4 = k.charCodeAt(16) | k.charCodeAt(17) << 8 | k.charCodeAt(18) << 16 | k.charCodeAt(19) << 24;
-    const hot = swarm.rec;
     const end = swarm.base + swarm.n * REC_WORDS;
     for (let o = swarm.base, h = swarm.hbase; o < end; o += REC_WORDS, h += HOT_WORDS, at += SWARM_RECORD_BYTES) {
       view.setUint32(at, h0, true);
@@ -1068,9 +1041,9 @@ export class MemorySwarmStore implements SwarmStore {
       view.setUint32(at + R_ID + 8, rec[o + W_ID + 2]!, true);
       view.setUint32(at + R_ID + 12, rec[o + W_ID + 3]!, true);
       view.setUint32(at + R_ID + 16, rec[o + W_ID + 4]!, true);
-      const pw = hot[h + H_PORT]!;
+      const pw = rec[h + H_PORT]!;
       const flags = pw >>> 16;
-      const a = hot[h + H_ADDR]!;
+      const a = rec[h + H_ADDR]!;
       let recordFlags = 0;
       if (flags & FLAG_IPV6) {
         // Slab words hold the address big-endian, as the bytes go on the wire.
