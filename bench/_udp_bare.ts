@@ -29,8 +29,7 @@ function fixedAnnounceReply(): Uint8Array {
 }
 
 async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters: (() => void)[] }) {
-  const announce = fixedAnnounceReply();
-  const connect = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  const handler = fixedHandler();
   const buf = new Uint8Array(UDP_RECEIVE_BUFFER_BYTES);
   const done = () => {
     state.pending--;
@@ -44,22 +43,18 @@ async function serve(conn: Deno.DatagramConn, state: { pending: number; waiters:
     } catch {
       return;
     }
-    if (data.length < 16) continue;
-    const action = data[11];
-    let reply: Uint8Array;
-    // Fresh arrays carved from a slab (allocBytes), as the tracker's replies are: the fastest a reply can be made.
-    if (action === 0 && data.length >= 16) reply = allocBytes(connect.length);
-    else if (action === 1 && data.length >= 98) reply = allocBytes(announce.length);
-    else continue;
-    reply.set(action === 0 ? connect : announce);
-    reply.set(data.subarray(12, 16), 4);
+    const reply = handler.handle(data, "", 0);
+    if (reply === null) continue;
     state.pending++;
     conn.send(reply, remote).then(done, done);
     if (state.pending >= MAX_UDP_PENDING_SENDS) await new Promise<void>((r) => state.waiters.push(r));
   }
 }
 
-/** The same fixed replies as a UdpHandler, for startUdpServer. */
+/**
+ * Fixed replies to connect and announce (the transaction id echoed), nothing for anything else. Replies are fresh
+ * arrays carved from a slab (allocBytes), as the tracker's are: the fastest a reply can be made.
+ */
 function fixedHandler(): UdpHandler {
   const announce = fixedAnnounceReply();
   const connect = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);

@@ -25,11 +25,13 @@ interface Target {
   start(port: number, dir: string): Deno.ChildProcess;
 }
 
+/** `btool tracker` as benchmarked: no state kept, no periodic snapshot, no output. */
+const BTOOL_ARGS = ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet"];
+
 const TARGETS: Target[] = [
   {
     name: "btool tracker",
-    start: (port) =>
-      spawnBtoolTracker(port, ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet"]),
+    start: (port) => spawnBtoolTracker(port, BTOOL_ARGS),
   },
   {
     name: "opentracker",
@@ -44,18 +46,7 @@ const TARGETS: Target[] = [
   },
   {
     name: "btool --udp-io deno",
-    start: (port) =>
-      spawnBtoolTracker(port, [
-        "--db",
-        ":memory:",
-        "--admin-token",
-        "bench",
-        "--snapshot-interval",
-        "0",
-        "--quiet",
-        "--udp-io",
-        "deno",
-      ]),
+    start: (port) => spawnBtoolTracker(port, [...BTOOL_ARGS, "--udp-io", "deno"]),
   },
   {
     name: "bare Deno UDP",
