@@ -1,5 +1,6 @@
-// `btool tracker` front end (issue #4): parses options, opens the SQLite state, serves lib/tracker/server.ts on
-// Deno.serve, prints where it listens and where its state lives, snapshots periodically and on SIGINT/SIGTERM.
+// `btool tracker` front end (issue #4): parses options, opens the SQLite state, serves lib/tracker/server.ts over
+// HTTP (lib/tracker/http_server.ts: libc sockets or Deno.serve) and UDP, prints where it listens and where its state
+// lives, snapshots periodically and on SIGINT/SIGTERM.
 // Never exits the process itself: run() resolves to the exit code once the server has stopped.
 
 import config from "../deno.json" with { type: "json" };
@@ -15,6 +16,7 @@ import {
 import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
 import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
+import { type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts";
 import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
 import { ADMIN_HELP, ADMIN_SUBCOMMANDS, runAdmin } from "./tracker_admin.ts";
@@ -36,6 +38,8 @@ Options:
   --no-udp                 serve HTTP only
   --udp-io auto|deno       auto (default): UDP in batches through libc (Linux, a Worker receives) where
                            available; deno: one Deno.listenDatagram op per datagram
+  --http-io auto|deno      auto (default): HTTP on libc sockets and epoll (Linux, IP literal hosts), announces
+                           answered straight from the request bytes; deno: Deno.serve
   --db PATH                state file (default ./${DEFAULT_DB_PATH}; :memory: keeps nothing)
   --interval S             announce interval in seconds, jittered ±5% (default ${DEFAULT_INTERVAL_S})
   --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
@@ -81,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     "udp-port": { type: "string" },
     "no-udp": { type: "boolean", default: false },
     "udp-io": { type: "string", default: "auto" },
+    "http-io": { type: "string", default: "auto" },
     quiet: { type: "boolean", default: false },
   });
   const port = parseIntOption(values.port, "port", 0, 65535);
@@ -89,6 +94,8 @@ export async function run(argv: string[]): Promise<number> {
     : parseIntOption(values["udp-port"], "udp port", 0, 65535);
   const udpIo = values["udp-io"];
   if (udpIo !== "auto" && udpIo !== "deno") throw new UsageError(`Invalid --udp-io: "${udpIo}" (auto or deno)`);
+  const httpIo = values["http-io"];
+  if (httpIo !== "auto" && httpIo !== "deno") throw new UsageError(`Invalid --http-io: "${httpIo}" (auto or deno)`);
   const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
   const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
   const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
@@ -133,84 +140,73 @@ export async function run(argv: string[]): Promise<number> {
     }
   })();
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  let udp: UdpTracker | null = null;
-  let udpError: unknown = null;
+  const warn = (message: string) => {
+    if (!isQuiet) console.error(`btool tracker: ${message}`);
+  };
+  let server: HttpServer;
   try {
-    server = Deno.serve({
+    server = startHttpServer({
       hostname: values.host,
       port,
-      onListen: (addr) => {
-        // UDP shares the HTTP tracker's store (issue #7); started here to know the HTTP port when --port is 0.
-        if (!values["no-udp"]) {
-          try {
-            udp = startUdpTracker({
-              store: tracker.store,
-              db,
-              hostname: values.host,
-              port: udpPortOption ?? addr.port,
-              io: udpIo,
-              intervalS,
-              numWantMax,
-              isTrustProxy: values["trust-proxy"],
-              // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
-              ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
-              onWarning: (message) => {
-                if (!isQuiet) console.error(`btool tracker: ${message}`);
-              },
-            });
-          } catch (err: unknown) {
-            udpError = err;
-            return;
-          }
-        }
-        // One write, so that a reader sees the whole banner at once.
-        const urls = announceUrls(values.host, addr.port);
-        const udpPort = udp?.port;
-        const lines = [
-          `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}` +
-          (udpPort === undefined ? "" : ` (udp ${udpPort})`),
-          ...urls.map((url) => `  announce:  ${url}`),
-          ...(udpPort === undefined
-            ? []
-            : urls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
-          `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
-          `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
-          ...(values.listed || values.private
-            ? [
-              `  mode:      ${
-                [values.listed ? "listed" : "", values.private ? "private" : ""].filter(Boolean).join(", ")
-              }` +
-              ` (${tracker.privateMode.access.userCount} members; btool tracker user add NAME)`,
-            ]
-            : []),
-        ];
-        if (isQuiet) lines.length = 0;
-        if (tracker.isAdminTokenGenerated) {
-          lines.push(`  admin token (generated now, stored in the db, shown only once): ${tracker.adminToken}`);
-        }
-        if (lines.length > 0) console.log(lines.join("\n"));
-      },
-      onError: (err: unknown) => {
-        if (!isQuiet) console.error(`btool tracker: ${err instanceof Error ? err.message : String(err)}`);
-        return new Response("internal error", { status: 500 });
-      },
-    }, tracker.handler);
+      io: httpIo,
+      handler: tracker.handler,
+      fast: tracker.fast,
+      onWarning: warn,
+    });
   } catch (err: unknown) {
     tracker.close();
     db.close();
-    throw new BtoolError(
-      "listen_failed",
-      `Cannot listen on ${formatHostPort(values.host, port)}: ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
+    throw new BtoolError("listen_failed", err instanceof Error ? err.message : String(err), { cause: err });
   }
-  if (udpError !== null) {
-    tracker.close();
-    await server.shutdown();
-    db.close();
-    throw udpError;
+  const addr = server.addr;
+  // UDP shares the HTTP tracker's store (issue #7); started after HTTP to know its port when --port is 0.
+  let udp: UdpTracker | null = null;
+  if (!values["no-udp"]) {
+    try {
+      udp = startUdpTracker({
+        store: tracker.store,
+        db,
+        hostname: values.host,
+        port: udpPortOption ?? addr.port,
+        io: udpIo,
+        intervalS,
+        numWantMax,
+        isTrustProxy: values["trust-proxy"],
+        // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
+        ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
+        onWarning: warn,
+      });
+    } catch (err: unknown) {
+      tracker.close();
+      await server.shutdown();
+      db.close();
+      throw err;
+    }
   }
+  // One write, so that a reader sees the whole banner at once.
+  const urls = announceUrls(values.host, addr.port);
+  const udpPort = udp?.port;
+  const lines = [
+    `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}` +
+    (udpPort === undefined ? "" : ` (udp ${udpPort})`),
+    ...urls.map((url) => `  announce:  ${url}`),
+    ...(udpPort === undefined
+      ? []
+      : urls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
+    `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
+    `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
+    ...(values.listed || values.private
+      ? [
+        `  mode:      ${[values.listed ? "listed" : "", values.private ? "private" : ""].filter(Boolean).join(", ")}` +
+        ` (${tracker.privateMode.access.userCount} members; btool tracker user add NAME)`,
+      ]
+      : []),
+  ];
+  if (isQuiet) lines.length = 0;
+  if (tracker.isAdminTokenGenerated) {
+    lines.push(`  admin token (generated now, stored in the db, shown only once): ${tracker.adminToken}`);
+  }
+  if (lines.length > 0) console.log(lines.join("\n"));
 
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
   let isStopping = false;
@@ -226,7 +222,7 @@ export async function run(argv: string[]): Promise<number> {
       code = 1;
     }
     tracker.close();
-    await Promise.all([server.shutdown(), (udp as UdpTracker | null)?.close()]);
+    await Promise.all([server.shutdown(), udp?.close()]);
     db.close();
     resolve(code);
   };

@@ -3,14 +3,29 @@
 // Why: Deno.listenDatagram costs one async op per datagram each way, about 12 µs per reply on this machine; a batch
 // costs one wake-up and two system calls for up to UDP_BATCH datagrams (measured with a fixed-reply responder:
 // 190-200k replies/s against 90k/s for Deno.listenDatagram, opentracker 110-125k/s).
-// Only Linux on x86_64 or aarch64 (the struct layouts below are glibc's there), only with --allow-ffi, only for IP
+// Only Linux on x86_64 or aarch64 (the struct layouts below are glibc's there; see _libc.ts), only with --allow-ffi, only for IP
 // literals; createFfiUdpSocket returns null otherwise and the caller uses Deno.listenDatagram.
 // Invariants: the Worker writes the shared batch only while ctl[CTL_READY] is 0 and the main thread hands it back by
 // storing 0; the socket's fd is closed only after the Worker has said it stopped (a reused fd number must never be
 // read by a Worker that outlived its socket).
 
 import { TrackerError } from "../errors.ts";
-import { formatHostPort, formatIp, parseIp } from "./announce.ts";
+import { formatHostPort, parseIp } from "./announce.ts";
+import {
+  addressOf,
+  AF_INET,
+  AF_INET6,
+  EAGAIN,
+  EINTR,
+  errno,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  openLibrary,
+  sockaddrOf,
+  SOL_SOCKET,
+} from "./_libc.ts";
+
+export { addressOf, createSenderCache, errno, formatSender, type SenderCache } from "./_libc.ts";
 
 /** Datagrams per batch (one recvmmsg, one sendmmsg). */
 export const UDP_BATCH = 64;
@@ -29,17 +44,10 @@ export const CTL_WORDS = 16;
 export const MSGHDR_BYTES = 64; // struct mmsghdr: msghdr (56) + msg_len (u32) + padding
 export const MSG_LEN_OFFSET = 56;
 export const IOVEC_BYTES = 16;
-const AF_INET = 2;
-const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
-const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const IPPROTO_IPV6 = 41;
-const IPV6_V6ONLY = 26;
 const MSG_DONTWAIT = 0x40;
 export const MSG_WAITFORONE = 0x10000;
-const EAGAIN = 11;
-const EINTR = 4;
 
 /** The libc symbols both threads use. */
 export const LIBC_SYMBOLS = {
@@ -59,26 +67,7 @@ export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
 
 /** The C library, or null where this path does not apply (another OS or CPU, no FFI permission, no glibc). */
 export function openLibc(): Libc | null {
-  if (Deno.build.os !== "linux" || (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64")) return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    return Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
-  } catch {
-    return null;
-  }
-}
-
-/** The calling thread's errno (read right after a failed call). */
-export function errno(lib: Libc): number {
-  const p = lib.symbols.__errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
-}
-
-/** The address of a buffer's first byte, for the pointers inside C structs. */
-export function addressOf(bytes: Uint8Array): bigint {
-  const p = Deno.UnsafePointer.of(bytes as Uint8Array<ArrayBuffer>);
-  if (p === null) throw new TrackerError("udp_ffi", "Cannot take the address of an empty buffer");
-  return BigInt(Deno.UnsafePointer.value(p));
+  return openLibrary(LIBC_SYMBOLS);
 }
 
 /** An array of `n` mmsghdr, each with one iovec over slot i of `data` and name slot i of `names`. */
@@ -160,16 +149,6 @@ export interface FfiUdpSocket {
   self: Uint8Array;
 }
 
-/** A sockaddr_in (4-byte `ip`) or sockaddr_in6 (16) for `port`, in a buffer large enough for either. */
-function sockaddrOf(ip: Uint8Array, port: number): Uint8Array {
-  const sa = new Uint8Array(64);
-  const view = new DataView(sa.buffer);
-  view.setUint16(0, ip.length === 16 ? AF_INET6 : AF_INET, true);
-  view.setUint16(2, port, false);
-  sa.set(ip, ip.length === 16 ? 8 : 4);
-  return sa;
-}
-
 /**
  * Open and bind a UDP socket on `hostname` (an IP literal; "::" is dual-stack) and `port` (0: any).
  * @returns null when the FFI path does not apply here (the caller falls back to Deno.listenDatagram)
@@ -234,51 +213,4 @@ export function wakeReceiver(sock: FfiUdpSocket): void {
 /** A receive failure that only means "nothing yet" (the SO_RCVTIMEO timeout or a signal). */
 export function isTransientReceiveError(code: number): boolean {
   return code === EAGAIN || code === EINTR;
-}
-
-/**
- * The sender of a received datagram from its sockaddr (`names[at, at + 28)`): IPv4 text for AF_INET and for
- * IPv4-mapped IPv6, IPv6 text otherwise; `cache` holds the last address seen (a busy client repeats its own).
- */
-export function formatSender(names: Uint8Array, at: number, cache: SenderCache): boolean {
-  const family = names[at]! | (names[at + 1]! << 8);
-  cache.port = (names[at + 2]! << 8) | names[at + 3]!;
-  if (family === AF_INET) return setV4(cache, names, at + 4);
-  if (family !== AF_INET6) return false;
-  const a = at + 8;
-  let isMapped = names[a + 10] === 0xff && names[a + 11] === 0xff;
-  for (let i = 0; i < 10 && isMapped; i++) if (names[a + i] !== 0) isMapped = false;
-  if (isMapped) return setV4(cache, names, a + 12);
-  let same = cache.isV6;
-  for (let i = 0; i < 16 && same; i++) if (cache.v6[i] !== names[a + i]) same = false;
-  if (!same) {
-    cache.v6.set(names.subarray(a, a + 16));
-    cache.isV6 = true;
-    cache.hostname = formatIp(cache.v6);
-  }
-  return true;
-}
-
-/** The last sender seen by formatSender. */
-export interface SenderCache {
-  hostname: string;
-  port: number;
-  isV6: boolean;
-  v4: number;
-  v6: Uint8Array;
-}
-
-/** An empty SenderCache. */
-export function createSenderCache(): SenderCache {
-  return { hostname: "", port: 0, isV6: false, v4: -1, v6: new Uint8Array(16) };
-}
-
-function setV4(cache: SenderCache, names: Uint8Array, at: number): boolean {
-  const v = ((names[at]! << 24) | (names[at + 1]! << 16) | (names[at + 2]! << 8) | names[at + 3]!) >>> 0;
-  if (cache.isV6 || cache.v4 !== v) {
-    cache.v4 = v;
-    cache.isV6 = false;
-    cache.hostname = formatIp(names.subarray(at, at + 4));
-  }
-  return true;
 }

@@ -147,9 +147,18 @@ export interface Stats {
   users?: StatsUser[];
 }
 
+/** A request header by lower-case name (as Headers.get). */
+export type HeaderOf = (lowerName: string) => string | null;
+
 /** A running tracker (without its socket). */
 export interface Tracker {
   handler(req: Request, info: ClientInfo): Response | Promise<Response>;
+  /**
+   * The announce and scrape of a GET straight from its request target (path and query, as sent), for the libc HTTP
+   * server (lib/tracker/_http_ffi.ts): the bencoded body of the 200 reply, failures included; null for any other
+   * path (then `handler` answers). Same answers as `handler`, without a Request or a Response.
+   */
+  fast(target: string, remoteHost: string, header: HeaderOf): Uint8Array | null;
   readonly adminToken: string;
   /** The admin token was generated at this start (print it once). */
   readonly isAdminTokenGenerated: boolean;
@@ -316,15 +325,14 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   // Socket address text → bytes; the store copies the bytes, so sharing one array per address is safe.
   const ipCache = new Map<string, Uint8Array>();
-  const clientIp = (req: Request, info: ClientInfo, ipParam: string | undefined): Uint8Array => {
+  const clientIp = (header: HeaderOf, host: string, ipParam: string | undefined): Uint8Array => {
     if (isTrustProxy) {
-      const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() ?? req.headers.get("x-real-ip");
+      const forwarded = header("x-forwarded-for")?.split(",")[0]?.trim() ?? header("x-real-ip");
       for (const candidate of [ipParam, forwarded]) {
         const ip = candidate === undefined || candidate === null ? null : parseIp(candidate);
         if (ip !== null) return ip;
       }
     }
-    const host = info.remoteAddr.hostname;
     let ip = ipCache.get(host);
     if (ip === undefined) {
       const parsed = parseIp(host);
@@ -336,19 +344,20 @@ export function createTracker(options: TrackerOptions): Tracker {
     return ip;
   };
 
-  const isAdmin = (req: Request): boolean => {
-    const auth = req.headers.get("authorization");
+  const isAdmin = (req: Request): boolean => isAdminAuth(req.headers.get("authorization"));
+  const isAdminAuth = (auth: string | null): boolean => {
     if (auth === null || !auth.startsWith("Bearer ")) return false;
     return timingSafeEquals(utf8(auth.slice(7).trim()), adminTokenBytes);
   };
 
-  const failure = (reason: string) => bencoded(encodeFailure(reason, { retryS: FAILURE_RETRY_S }));
+  const failureBody = (reason: string) => encodeFailure(reason, { retryS: FAILURE_RETRY_S });
+  const failure = (reason: string) => bencoded(failureBody(reason));
 
-  /** An announce whose query is `url` from index `queryAt` (the characters after "?"). */
-  const announce = (req: Request, info: ClientInfo, url: string, queryAt: number, pathPasskey?: string): Response => {
+  /** The reply to an announce whose query is `url` from index `queryAt` (the characters after "?"). */
+  const announce = (header: HeaderOf, host: string, url: string, queryAt: number, pathPasskey?: string) => {
     const ar = parseAnnounceQuery(url, { numWantMax, start: queryAt });
     const nowMs = now();
-    const ip = clientIp(req, info, ar.ipParam);
+    const ip = clientIp(header, host, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
     const user = privateMode.isOff
       ? null
@@ -384,17 +393,19 @@ export function createTracker(options: TrackerOptions): Tracker {
       const warning = similarWarning(ar.infoHash);
       if (warning !== undefined) result.warning = warning;
     }
-    return bencoded(encodeAnnounceResult(result, { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId }));
+    return encodeAnnounceResult(result, { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId });
   };
 
-  const scrape = (req: Request, query: string, info: ClientInfo, pathPasskey?: string): Response => {
+  const scrape = (header: HeaderOf, host: string, query: string, pathPasskey?: string): Uint8Array => {
     const hashes = parseScrapeQuery(query);
     const files = new Map<string, Map<string, number>>();
     const put = (key: string, e: ScrapeEntry) =>
       files.set(key, new Map([["complete", e.complete], ["downloaded", e.downloaded], ["incomplete", e.incomplete]]));
     let warning: string | undefined;
     if (hashes.length === 0) {
-      if (!isAdmin(req)) throw new TrackerError("full_scrape_denied", "Full scrape requires the admin token");
+      if (!isAdminAuth(header("authorization"))) {
+        throw new TrackerError("full_scrape_denied", "Full scrape requires the admin token");
+      }
       for (const sw of store.swarms()) {
         const hash = fromHex(sw.infoHashHex)!;
         put(latin1Key(hash), { complete: sw.seeders, downloaded: sw.completed, incomplete: sw.leechers });
@@ -405,7 +416,7 @@ export function createTracker(options: TrackerOptions): Tracker {
       }
     } else {
       if (!privateMode.isOff) {
-        privateMode.check(pathPasskey ?? passkeyFromQuery(query), clientIp(req, info, undefined), null, now());
+        privateMode.check(pathPasskey ?? passkeyFromQuery(query), clientIp(header, host, undefined), null, now());
       }
       for (const hash of hashes) {
         // Listed mode: unregistered hashes are left out; a scrape of none of ours is refused.
@@ -417,7 +428,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
     const body = new Map<string, Map<string, Map<string, number>> | string>([["files", files]]);
     if (warning !== undefined) body.set("warning message", warning);
-    return bencoded(encodeBencode(body));
+    return encodeBencode(body);
   };
 
   const stats = (isAdminCall: boolean): Stats => {
@@ -641,15 +652,17 @@ export function createTracker(options: TrackerOptions): Tracker {
     const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
     // Announces parse the URL itself from queryAt (no slice on the hot path).
     const queryAt = q < 0 ? url.length : q + 1;
-    if (path === "/announce") return announce(req, info, url, queryAt);
+    const header: HeaderOf = (name) => req.headers.get(name);
+    const host = info.remoteAddr.hostname;
+    if (path === "/announce") return bencoded(announce(header, host, url, queryAt));
     const query = url.slice(queryAt);
     switch (path) {
       case "/":
         return hasAnnounceParams(query)
-          ? announce(req, info, url, queryAt)
+          ? bencoded(announce(header, host, url, queryAt))
           : new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
       case "/scrape":
-        return scrape(req, query, info);
+        return bencoded(scrape(header, host, query));
       case "/stats":
         return json(stats(isAdmin(req)));
       case "/add_torrent_info":
@@ -673,9 +686,11 @@ export function createTracker(options: TrackerOptions): Tracker {
         // Torrust-style passkey URLs (issue #6).
         const pk = splitPasskeyPath(path);
         if (pk !== null) {
-          return pk.path === "/announce"
-            ? announce(req, info, url, queryAt, pk.passkey)
-            : scrape(req, query, info, pk.passkey);
+          return bencoded(
+            pk.path === "/announce"
+              ? announce(header, host, url, queryAt, pk.passkey)
+              : scrape(header, host, query, pk.passkey),
+          );
         }
         return bencoded(encodeFailure("Unknown path"), 404);
       }
@@ -692,9 +707,26 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
   };
 
-  const internalError = (err: unknown): Response => {
+  const internalError = (err: unknown): Response => bencoded(internalErrorBody(err));
+  const internalErrorBody = (err: unknown): Uint8Array => {
     onWarning(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    return failure("internal error");
+    return failureBody("internal error");
+  };
+
+  const fast = (target: string, host: string, header: HeaderOf): Uint8Array | null => {
+    const q = target.indexOf("?");
+    const pathEnd = q < 0 ? target.length : q;
+    const queryAt = q < 0 ? target.length : q + 1;
+    try {
+      if (pathEnd === 9 && target.startsWith("/announce")) return announce(header, host, target, queryAt);
+      if (pathEnd === 7 && target.startsWith("/scrape")) return scrape(header, host, target.slice(queryAt));
+      if (pathEnd === 1 && q === 1 && hasAnnounceParams(target.slice(queryAt))) {
+        return announce(header, host, target, queryAt);
+      }
+      return null;
+    } catch (err: unknown) {
+      return err instanceof TrackerError ? failureBody(err.reason) : internalErrorBody(err);
+    }
   };
 
   const sweep = (budget?: number) => store.expire(now(), budget);
@@ -721,6 +753,7 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   return {
     handler,
+    fast,
     adminToken,
     isAdminTokenGenerated,
     restoredPeers,

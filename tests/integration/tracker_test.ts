@@ -9,6 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS, TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, SNAPSHOT_CHUNK_BYTES, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
 import { MemorySwarmStore, SWARM_RECORD_BYTES } from "../../lib/tracker/swarm_store.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 
 const TOKEN = "test-admin-token";
 const T0 = 1_700_000_000_000;
@@ -28,10 +29,31 @@ interface Running {
   close(): Promise<void>;
 }
 
+/** The HTTP path the tests of this file run on now: each test runs on both (ioTest). */
+let currentIo: "libc" | "deno" = "libc";
+
+/** Register `fn` as two tests, one over the libc HTTP server and one over Deno.serve. */
+function ioTest(name: string, fn: () => Promise<void>): void {
+  for (const io of ["libc", "deno"] as const) {
+    Deno.test(`${name} [${io}]`, async () => {
+      currentIo = io;
+      await fn();
+    });
+  }
+}
+
 function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Promise<Running> {
   const db = options.db ?? TrackerDb.open(options.dbPath ?? ":memory:");
   const tracker = createTracker({ adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0, ...options, db });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    io: currentIo === "libc" ? "auto" : "deno",
+    handler: tracker.handler,
+    fast: tracker.fast,
+  });
+  // On Linux with FFI "auto" must pick libc: a silent fallback to Deno.serve would test the same path twice.
+  if (currentIo === "libc" && Deno.build.os === "linux") equal(server.io, "libc");
   return Promise.resolve({
     tracker,
     db,
@@ -89,7 +111,7 @@ function scrapeOf(d: BencodeDict, hash: Uint8Array) {
 
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-Deno.test("tracker: announce returns peers (never the asker), scrape counts, stopped removes", async () => {
+ioTest("tracker: announce returns peers (never the asker), scrape counts, stopped removes", async () => {
   const t = await start();
   try {
     let d = await bdict(announceUrl(t.base, HASH_PLUS, 1, { event: "started" }));
@@ -128,7 +150,7 @@ Deno.test("tracker: announce returns peers (never the asker), scrape counts, sto
   }
 });
 
-Deno.test("tracker: compact=0 answers in the dictionary model, no_peer_id drops ids", async () => {
+ioTest("tracker: compact=0 answers in the dictionary model, no_peer_id drops ids", async () => {
   const t = await start();
   try {
     await bdict(announceUrl(t.base, HASH_A, 1));
@@ -147,7 +169,7 @@ Deno.test("tracker: compact=0 answers in the dictionary model, no_peer_id drops 
   }
 });
 
-Deno.test("tracker: completed counts once per peer and is written to the db", async () => {
+ioTest("tracker: completed counts once per peer and is written to the db", async () => {
   const t = await start();
   try {
     await bdict(announceUrl(t.base, HASH_A, 1, { event: "started" }));
@@ -165,7 +187,7 @@ Deno.test("tracker: completed counts once per peer and is written to the db", as
   }
 });
 
-Deno.test("tracker: peers expire after --peer-timeout with an injected clock", async () => {
+ioTest("tracker: peers expire after --peer-timeout with an injected clock", async () => {
   let clock = T0;
   const t = await start({ now: () => clock, peerTimeoutS: 60 });
   try {
@@ -183,7 +205,7 @@ Deno.test("tracker: peers expire after --peer-timeout with an injected clock", a
   }
 });
 
-Deno.test("tracker: every error is HTTP 200 with a bencoded failure reason", async () => {
+ioTest("tracker: every error is HTTP 200 with a bencoded failure reason", async () => {
   const t = await start();
   try {
     const cases = [
@@ -209,7 +231,7 @@ Deno.test("tracker: every error is HTTP 200 with a bencoded failure reason", asy
   }
 });
 
-Deno.test("tracker: admin API needs the token; /stats shows addresses only to the admin", async () => {
+ioTest("tracker: admin API needs the token; /stats shows addresses only to the admin", async () => {
   const t = await start();
   try {
     const meta = { info_hash: toHex(HASH_A), name: "Photos 2024", size: 12345, piece_length: 16384, source: "x" };
@@ -252,7 +274,7 @@ Deno.test("tracker: admin API needs the token; /stats shows addresses only to th
   }
 });
 
-Deno.test("tracker: a near miss of a registered hash gets a warning message", async () => {
+ioTest("tracker: a near miss of a registered hash gets a warning message", async () => {
   const warnings: string[] = [];
   const t = await start({ onWarning: (m) => warnings.push(m) });
   try {
@@ -273,7 +295,7 @@ Deno.test("tracker: a near miss of a registered hash gets a warning message", as
   }
 });
 
-Deno.test("tracker: a restart keeps registry, completed counters and peers", async () => {
+ioTest("tracker: a restart keeps registry, completed counters and peers", async () => {
   await withTempDir(async (dir) => {
     const dbPath = `${dir}/state.db`;
     const first = await start({ dbPath });
