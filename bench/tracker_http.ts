@@ -1,5 +1,6 @@
-// Announce throughput of `btool tracker` against opentracker (Debian) and a bare Deno.serve handler returning a fixed
-// bencoded body, in one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
+// Announce throughput of `btool tracker` (on its libc HTTP server, and with --http-io deno on Deno.serve) against
+// opentracker (Debian) and two bare handlers returning a fixed bencoded body (Deno.serve; btool's libc server), in
+// one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
 // 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
 //   [--baseline DIR] (also runs DIR/main.ts, e.g. an older checkout from `git archive`, as "btool baseline")
@@ -8,6 +9,7 @@
 // would stall the event loop mid-measurement (SQLite writes are synchronous).
 
 import { parseArgs } from "node:util";
+import { startHttpServer } from "../lib/tracker/http_server.ts";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import {
   freePort,
@@ -46,23 +48,32 @@ function bareBody(): Uint8Array {
 }
 
 /**
- * `--bare-server PORT`: the reference handler, run in its own process like the others. With `--bare-read` it also
- * reads what every tracker must (the request URL and the client's address) before answering the same fixed body:
- * the floor of any tracker on Deno.serve.
+ * `--bare-server PORT`: the reference handler, run in its own process like the others. With `--bare-libc` it answers
+ * the same fixed body through btool's libc HTTP server (lib/tracker/_http_ffi.ts) instead of Deno.serve: the floor
+ * of any tracker on that I/O path.
  */
-function serveBare(port: number, isReading: boolean): void {
+function serveBare(port: number, isLibc: boolean): void {
   const body = bareBody();
   const headers = { "content-type": "text/plain" };
+  if (!isLibc) {
+    Deno.serve(
+      { hostname: "127.0.0.1", port, onListen: () => {} },
+      () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
+    );
+    return;
+  }
+  // The same fixed body through btool's own HTTP server: the request is parsed and its target read as text, as
+  // btool's fast path does before the tracker's work starts.
   let sink = 0;
-  Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
-    isReading
-      ? (req, info) => {
-        sink += req.url.length + (info.remoteAddr as Deno.NetAddr).hostname.length;
-        return new Response(body as Uint8Array<ArrayBuffer>, { headers: sink >= 0 ? headers : {} });
-      }
-      : () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
-  );
+  startHttpServer({
+    hostname: "127.0.0.1",
+    port,
+    handler: () => new Response("not an announce", { status: 404 }),
+    fast: (target, host) => {
+      sink += target.length + host.length;
+      return sink >= 0 ? body : null;
+    },
+  });
 }
 
 async function runWrk(
@@ -82,13 +93,13 @@ interface Target {
   start(port: number, dir: string): Deno.ChildProcess;
 }
 
-function btoolTarget(name: string, main: string, v8Flags: string): Target {
+function btoolTarget(name: string, main: string, v8Flags: string, extra: string[] = []): Target {
   return {
     name,
     start: (port) =>
       spawnBtoolTracker(
         port,
-        ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet"],
+        ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet", ...extra],
         { main, v8Flags },
       ),
   };
@@ -114,10 +125,10 @@ const TARGETS: Target[] = [
       }).spawn(),
   },
   {
-    name: "bare + read URL",
+    name: "bare libc HTTP",
     start: (port) =>
       new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-read"],
+        args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-libc"],
         stdout: "null",
         stderr: "inherit",
       }).spawn(),
@@ -133,12 +144,12 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "64" },
       threads: { type: "string", default: "2" },
       "bare-server": { type: "string" },
-      "bare-read": { type: "boolean", default: false },
+      "bare-libc": { type: "boolean", default: false },
       baseline: { type: "string" },
       "v8-flags": { type: "string", default: TRACKER_V8_FLAGS },
     },
   });
-  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-read"]);
+  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-libc"]);
   const o = {
     duration: Number(values.duration),
     connections: Number(values.connections),
@@ -155,6 +166,7 @@ async function main(): Promise<void> {
   const v8Flags = values["v8-flags"];
   const targets = [
     btoolTarget("btool tracker", MAIN_TS, v8Flags),
+    btoolTarget("btool deno HTTP", MAIN_TS, v8Flags, ["--http-io", "deno"]),
     ...(values.baseline === undefined ? [] : [btoolTarget("btool baseline", `${values.baseline}/main.ts`, v8Flags)]),
     ...TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker),
   ];
@@ -223,15 +235,22 @@ async function main(): Promise<void> {
   // CPU per request, inverted so that higher is better like the rates: what the goal means when the bare handler
   // is not CPU-bound (it idles part of the time while wrk's own thread is the limit).
   console.log(
-    `  keepalive: CPU per request, bare / btool = ` +
+    `  keepalive: CPU per request, bare Deno.serve / btool = ` +
       `${ratio(med("keepalive", "bare Deno.serve").cpuUs, med("keepalive", "btool tracker").cpuUs)}`,
   );
-  // The runtime's own ceilings: what no tracker on Deno.serve can beat, whatever its logic costs.
+  // What the tracker's own work costs on its own I/O path, and the two I/O paths' ceilings.
   for (const mode of ["close", "keepalive"] as WrkMode[]) {
-    const bare = med(mode, "bare Deno.serve").rate;
+    const libc = med(mode, "bare libc HTTP").rate;
     console.log(
-      `  ${(mode + ":").padEnd(10)} bare + read URL / bare = ${ratio(med(mode, "bare + read URL").rate, bare)}` +
-        (isOpentracker ? `; bare Deno.serve / opentracker = ${ratio(bare, med(mode, "opentracker").rate)}` : ""),
+      `  ${(mode + ":").padEnd(10)} btool / bare libc HTTP = ${ratio(med(mode, "btool tracker").rate, libc)}` +
+        `; btool deno HTTP / bare Deno.serve = ` +
+        `${ratio(med(mode, "btool deno HTTP").rate, med(mode, "bare Deno.serve").rate)}` +
+        (isOpentracker
+          ? `; bare libc HTTP / opentracker = ${ratio(libc, med(mode, "opentracker").rate)}` +
+            `; bare Deno.serve / opentracker = ${
+              ratio(med(mode, "bare Deno.serve").rate, med(mode, "opentracker").rate)
+            }`
+          : ""),
     );
   }
   if (values.baseline !== undefined) {

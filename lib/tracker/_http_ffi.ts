@@ -102,9 +102,16 @@ export const WAIT_ARMED = 0;
 export const WAIT_STOP = 1;
 export const WAIT_CTL_WORDS = 4;
 
-/** Events taken per epoll_wait, and rounds of epoll_wait(0) per wake-up before the event loop gets a turn. */
+/** Events taken per epoll_wait. */
 const MAX_EVENTS = 256;
-const MAX_ROUNDS = 8;
+/**
+ * A wake-up handles events for up to this long before the event loop gets a turn (timers, UDP, async handlers)...
+ * Each hand-over to the Worker costs two thread switches: under load one per ~2 ms instead of one per few events
+ * (close mode: 1.9k against 7.5k context switches a second, and 4 µs less CPU per connection).
+ */
+const PUMP_BUDGET_MS = 2;
+/** ...and waits this long for more once it has handled some (a busy server rarely waits it out). */
+const PUMP_LINGER_MS = 1;
 /** Connections accepted per readiness of the listening socket (others wait for the next round). */
 const ACCEPT_BATCH = 64;
 /** Bytes read per recv (one shared buffer). */
@@ -197,11 +204,9 @@ class Conn {
   /** 100 Continue already sent for the request being received. */
   isContinueSent = false;
   isNoDelay = false;
-  readonly remoteAddr: Deno.NetAddr;
 
-  constructor(readonly fd: number, readonly host: string, port: number, nowMs: number) {
+  constructor(readonly fd: number, readonly host: string, readonly port: number, nowMs: number) {
     this.sinceMs = nowMs;
-    this.remoteAddr = { transport: "tcp", hostname: host, port };
   }
 }
 
@@ -296,6 +301,9 @@ class LibcHttpServer implements FfiHttpServer {
   readonly #addrLenView = new DataView(this.#addrLen.buffer);
   readonly #one = Uint8Array.of(1, 0, 0, 0);
   readonly #senders: SenderCache = createSenderCache();
+  /** The request being answered by `fast` and its header lookup (one function for all requests). */
+  #headerData: Uint8Array = new Uint8Array(0);
+  readonly #header = (name: string) => this.#parser.header(this.#headerData, name);
   #buffered = 0;
   #worker: Worker | null = null;
   readonly #wait: Int32Array;
@@ -410,8 +418,9 @@ class LibcHttpServer implements FfiHttpServer {
   #pump(): void {
     if (this.#isDone) return;
     const s = this.#s, view = this.#eventView;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const n = s.epoll_wait(this.#epollFd, this.#events, MAX_EVENTS, 0);
+    const started = performance.now();
+    for (let timeout = 0;; timeout = PUMP_LINGER_MS) {
+      const n = s.epoll_wait(this.#epollFd, this.#events, MAX_EVENTS, timeout);
       if (n <= 0) break;
       for (let i = 0; i < n; i++) {
         const at = i * EPOLL_EVENT_BYTES;
@@ -427,7 +436,7 @@ class LibcHttpServer implements FfiHttpServer {
           } else if (!c.isBusy) this.#read(c);
         }
       }
-      if (n < MAX_EVENTS && round > 0) break;
+      if (performance.now() - started >= PUMP_BUDGET_MS) break;
     }
     this.#arm();
   }
@@ -582,7 +591,8 @@ class LibcHttpServer implements FfiHttpServer {
     if (p.isGet && this.#fast !== undefined) {
       let bytes: Uint8Array | null;
       try {
-        bytes = this.#fast(p.targetText(data), c.host, (name) => p.header(data, name));
+        this.#headerData = data;
+        bytes = this.#fast(p.targetText(data), c.host, this.#header);
       } catch (err: unknown) {
         this.#warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         return this.#refuse(c, 500);
@@ -617,7 +627,7 @@ class LibcHttpServer implements FfiHttpServer {
       this.#setEvents(c, EPOLLIN);
       if (c.inputLen > 0) this.#process(c, c.input!.subarray(0, c.inputLen));
     };
-    const info = { remoteAddr: c.remoteAddr };
+    const info = { remoteAddr: { transport: "tcp" as const, hostname: c.host, port: c.port } };
     new Promise<Response>((resolve) => resolve(this.#handler(req, info)))
       .then((res) => this.#serialize(res, isHead, this.#isStopping ? "close" : connection))
       .catch((err: unknown) => {
