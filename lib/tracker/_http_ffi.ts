@@ -800,8 +800,10 @@ class LibcHttpServer implements FfiHttpServer {
       const one = new Uint8Array(8);
       one[0] = 1;
       this.#s.write(this.#wakeFd, one, 8n);
-      const timeout = new Promise<void>((r) => setTimeout(r, 2_000));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((r) => timer = setTimeout(r, 2_000));
       await Promise.race([this.#workerStopped.promise, timeout]);
+      clearTimeout(timer);
       this.#worker?.terminate();
       this.#worker = null;
     }

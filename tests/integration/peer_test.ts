@@ -9,6 +9,7 @@ import { TrackerDb } from "../../lib/persist/db.ts";
 import { pieceSize } from "../../lib/pieces.ts";
 import { createMemoryStorage, type Storage } from "../../lib/storage/storage.ts";
 import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { equal, match, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -110,7 +111,7 @@ async function exitCode(child: Child, ms = STEP_TIMEOUT_MS): Promise<number> {
 function startTracker(): { url: string; tracker: Tracker; close(): Promise<void> } {
   const db = TrackerDb.open(":memory:");
   const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 2, minIntervalS: 1 });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
   return {
     url: `http://127.0.0.1:${server.addr.port}/announce`,
     tracker,

@@ -12,6 +12,7 @@ import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { ACCOUNTING_CHUNK_ENTRIES, Users } from "../../lib/tracker/users.ts";
 import { PASSKEY_INVALID_REASON, UNREGISTERED_REASON } from "../../lib/tracker/access.ts";
 
@@ -37,7 +38,7 @@ function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Run
     ...options,
     db,
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
   return {
     tracker,
     db,

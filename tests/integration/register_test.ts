@@ -8,6 +8,7 @@ import { buildTorrent } from "../_helpers/torrent.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { registerTorrents } from "../../lib/register.ts";
 import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 
 const TOKEN = "register-test-token";
 const TORRENTS = 1_000;
@@ -24,7 +25,7 @@ function startTracker(options: { isPrivate?: boolean } = {}) {
     isListed: true,
     ...options,
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
   const base = `http://127.0.0.1:${server.addr.port}`;
   return {
     tracker,

@@ -6,6 +6,7 @@
 import { equals } from "../../lib/bytes.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
@@ -182,7 +183,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const db = TrackerDb.open(":memory:");
       const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 5, minIntervalS: 1 });
-      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
       let seed: { stop(): Promise<number> } | null = null;
       try {
         const files = testFiles(22);

@@ -8,6 +8,7 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { PASSKEY_INVALID_REASON } from "../../lib/tracker/access.ts";
 import { createTracker } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { memberAnnounceUrl, personalizeTorrent } from "../../lib/tracker/users.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -76,7 +77,7 @@ Deno.test({
         snapshotIntervalS: 0,
         privatePollIntervalMs: 0,
       });
-      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
       const base = `http://127.0.0.1:${server.addr.port}`;
       try {
         await Deno.mkdir(`${dir}/seed`);

@@ -11,6 +11,7 @@ import { decodeBencode, rawValue } from "../../lib/bencode.ts";
 import { sha1 } from "../../lib/sha1.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker } from "../../lib/tracker/server.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 
 const libtorrent = interopTool("libtorrent");
 const aria2c = interopTool("aria2c");
@@ -56,7 +57,7 @@ Deno.test({
     await withTempDir(async (dir) => {
       const db = TrackerDb.open(":memory:");
       const tracker = createTracker({ db, adminToken: "interop", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, tracker.handler);
+      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
       const base = `http://127.0.0.1:${server.addr.port}`;
       const children: Deno.ChildProcess[] = [];
       let seederLog = "";
