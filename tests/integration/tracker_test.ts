@@ -150,6 +150,28 @@ ioTest("tracker: announce returns peers (never the asker), scrape counts, stoppe
   }
 });
 
+ioTest("tracker: --trust-proxy takes the address from ip= or X-Forwarded-For; otherwise both are ignored", async () => {
+  const addressesOf = (t: Running) =>
+    t.tracker.stats(true).torrents.flatMap((x) => (x.peers ?? []).map((p) => `${p.ip}:${p.port}`)).sort();
+  const proxied = await start({ isTrustProxy: true });
+  try {
+    await bdict(announceUrl(proxied.base, HASH_A, 1), { "x-forwarded-for": "10.1.2.3, 192.0.2.9" });
+    await bdict(announceUrl(proxied.base, HASH_A, 2, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.3" });
+    await bdict(announceUrl(proxied.base, HASH_A, 3), { "x-real-ip": "10.4.4.4" });
+    await bdict(announceUrl(proxied.base, HASH_A, 4), { "x-forwarded-for": "not an address" });
+    deepEqual(addressesOf(proxied), ["10.1.2.3:6001", "10.4.4.4:6003", "10.9.9.9:6002", "127.0.0.1:6004"]);
+  } finally {
+    await proxied.close();
+  }
+  const direct = await start();
+  try {
+    await bdict(announceUrl(direct.base, HASH_A, 1, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.3" });
+    deepEqual(addressesOf(direct), ["127.0.0.1:6001"]);
+  } finally {
+    await direct.close();
+  }
+});
+
 ioTest("tracker: compact=0 answers in the dictionary model, no_peer_id drops ids", async () => {
   const t = await start();
   try {
