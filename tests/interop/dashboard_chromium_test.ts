@@ -2,6 +2,7 @@
 // as text (never as markup), the totals and the counts, and draws the chart.
 
 import { DASHBOARD_HTML } from "../../lib/tracker/dashboard.ts";
+import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { interopTool } from "../_helpers/tools.ts";
 
@@ -59,18 +60,23 @@ function textOf(dom: string, marker: string): string | null {
 /** Serve the dashboard and `stats` (a response factory) on 127.0.0.1, load it in headless Chromium, dump the DOM. */
 async function renderInChromium(stats: () => Response): Promise<{ dom: string; statsRequests: number }> {
   let statsRequests = 0;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
-    const path = new URL(req.url).pathname;
-    if (path === "/") {
-      // A probe ahead of the page's own script records any uncaught error in the DOM.
-      const page = DASHBOARD_HTML.replace("<head>", `<head><script>${ERROR_PROBE}</script>`);
-      return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
-    }
-    if (path === "/stats") {
-      statsRequests++;
-      return stats();
-    }
-    return new Response("not found", { status: 404 });
+  // The tracker's own HTTP server (libc sockets on Linux): a browser's requests and keep-alive go through it.
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === "/") {
+        // A probe ahead of the page's own script records any uncaught error in the DOM.
+        const page = DASHBOARD_HTML.replace("<head>", `<head><script>${ERROR_PROBE}</script>`);
+        return new Response(page, { headers: { "content-type": "text/html; charset=utf-8" } });
+      }
+      if (path === "/stats") {
+        statsRequests++;
+        return stats();
+      }
+      return new Response("not found", { status: 404 });
+    },
   });
   const profile = await Deno.makeTempDir({ prefix: "btool-chromium-" });
   let child: Deno.ChildProcess | null = null;
