@@ -1,13 +1,13 @@
 // An HTTP/1.1 server over libc through Deno's FFI (Linux): non-blocking sockets and one epoll set, driven from the
 // main thread; a Worker (lib/_http_wait_worker.ts) only blocks in epoll_wait while the main thread has nothing to
-// do, and wakes it with a message. The main thread then drains the set with epoll_wait(0) a few rounds at a time.
-// Lengths go to libc as BigInt: a number for a usize parameter takes FFI's slow path (280 ns against 47 ns).
-// Why: Deno.serve costs about 44 µs of CPU per connection-per-request and 13 µs per keep-alive request on this
-// machine; this path costs 26 and 9 (a fixed-reply responder, measured side by side with wrk), and lets a tracker
-// answer GET announces synchronously from the request bytes (`fast`), without a Request or a Response object.
+// do, and wakes it with a message. The main thread then handles what is ready for up to PUMP_BUDGET_MS.
+// Why: Deno.serve costs about 36-44 µs of CPU per connection-per-request and 11-13 µs per keep-alive request on this
+// machine; this path costs 26 and 9-10 (a fixed-reply responder, measured side by side with wrk), and lets a
+// tracker answer GET announces synchronously from the request bytes (`fast`), without a Request or a Response.
 // Everything else goes through the ordinary `(Request, info) => Response` handler, so both paths serve the same app.
 // Only IP literals, only Linux on x86_64/aarch64 with --allow-ffi (see _libc.ts); createFfiHttpServer returns null
 // otherwise and the caller uses Deno.serve.
+// Lengths go to libc as BigInt: a number for a usize parameter takes FFI's slow path (280 ns against 47 ns a call).
 // Invariants: the Worker and the main thread never wait on the epoll set at the same time (the main thread arms the
 // Worker when it is done, the Worker disarms itself before it posts); a connection's fd is closed once, by #close,
 // which forgets the connection first (a reused fd number then belongs to a new Conn); at most one response per
@@ -17,18 +17,16 @@
 import { TrackerError } from "../errors.ts";
 import { formatHostPort, parseIp } from "./announce.ts";
 import {
-  AF_INET,
-  AF_INET6,
+  type BoundSocket,
   createSenderCache,
   EAGAIN,
   EINTR,
   errno,
   formatSender,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
+  intOption,
+  openBoundSocket,
   openLibrary,
   type SenderCache,
-  sockaddrOf,
   SOL_SOCKET,
 } from "./_libc.ts";
 import {
@@ -233,36 +231,20 @@ function listenTcp(hostname: string, port: number): Listener | null {
   if (ip === null) return null;
   const lib = openLibrary(HTTP_SYMBOLS);
   if (lib === null) return null;
-  const isV6 = ip.length === 16;
-  const fd = lib.symbols.socket(isV6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    lib.close();
-    return null;
-  }
-  const fail = (what: string): never => {
-    const code = errno(lib);
-    lib.symbols.close(fd);
-    lib.close();
-    throw new TrackerError("listen_failed", `Cannot listen on ${formatHostPort(hostname, port)}: ${what}`, {
-      cause: new Error(`errno ${code}`),
-    });
-  };
-  const int = (v: number) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, v, true);
-    return b;
-  };
-  // As Deno.serve: a restarted tracker can bind at once while old connections sit in TIME_WAIT.
-  if (lib.symbols.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, int(1), 4) !== 0) fail("SO_REUSEADDR");
-  if (isV6 && hostname === "::" && lib.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, int(0), 4) !== 0) {
-    fail("IPV6_V6ONLY");
-  }
-  const sa = sockaddrOf(ip, port);
-  if (lib.symbols.bind(fd, sa, isV6 ? 28 : 16) !== 0) fail("address in use or not available");
-  if (lib.symbols.listen(fd, 4096) !== 0) fail("listen");
-  const len = int(28);
-  if (lib.symbols.getsockname(fd, sa, len) !== 0) fail("getsockname");
-  return { lib, fd, port: (sa[2]! << 8) | sa[3]!, isV6 };
+  const sock = openBoundSocket(lib, {
+    hostname,
+    ip,
+    port,
+    type: SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    code: "listen_failed",
+    label: "",
+  }, (s: BoundSocket) => {
+    // As Deno.serve: a restarted tracker can bind at once while old connections sit in TIME_WAIT.
+    if (lib.symbols.setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, intOption(1), 4) !== 0) s.fail("SO_REUSEADDR");
+  });
+  if (sock === null) return null;
+  if (lib.symbols.listen(sock.fd, 4096) !== 0) sock.fail("listen");
+  return { lib, fd: sock.fd, port: sock.port, isV6: sock.isV6 };
 }
 
 /**

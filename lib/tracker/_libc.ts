@@ -4,7 +4,7 @@
 // Deno's own sockets.
 
 import { TrackerError } from "../errors.ts";
-import { formatIp } from "./announce.ts";
+import { formatHostPort, formatIp } from "./announce.ts";
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
@@ -98,4 +98,74 @@ function setV4(cache: SenderCache, names: Uint8Array, at: number): boolean {
     cache.hostname = formatIp(names.subarray(at, at + 4));
   }
   return true;
+}
+
+/** The socket calls openBoundSocket makes. */
+type SocketLib = {
+  symbols: {
+    socket(domain: number, type: number, protocol: number): number;
+    setsockopt(fd: number, level: number, name: number, value: Uint8Array, length: number): number;
+    bind(fd: number, sa: Uint8Array, length: number): number;
+    getsockname(fd: number, sa: Uint8Array, length: Uint8Array): number;
+    close(fd: number): number;
+    __errno_location(): Deno.PointerValue;
+  };
+  close(): void;
+};
+
+/** A bound socket of openBoundSocket; `fail` closes it and the library, then throws. */
+export interface BoundSocket {
+  fd: number;
+  isV6: boolean;
+  port: number;
+  fail(what: string): never;
+}
+
+/** A little-endian int as a setsockopt value. */
+export function intOption(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
+
+/**
+ * Open a socket of `type` on the IP literal `ip` (`hostname` "::" is made dual-stack), let `configure` set options
+ * before bind, bind it to `port` (0: any) and read the port back.
+ * @returns null when the socket cannot be created (the library is closed; the caller falls back to Deno's sockets)
+ * @throws {TrackerError} `code`, "Cannot listen on LABEL host:port: ...", when an option, bind or getsockname fails
+ */
+export function openBoundSocket(
+  lib: SocketLib,
+  o: { hostname: string; ip: Uint8Array; port: number; type: number; code: string; label: string },
+  configure: (s: BoundSocket) => void = () => {},
+): BoundSocket | null {
+  const isV6 = o.ip.length === 16;
+  const fd = lib.symbols.socket(isV6 ? AF_INET6 : AF_INET, o.type, 0);
+  if (fd < 0) {
+    lib.close();
+    return null;
+  }
+  const s: BoundSocket = {
+    fd,
+    isV6,
+    port: 0,
+    fail: (what: string): never => {
+      const code = errno(lib);
+      lib.symbols.close(fd);
+      lib.close();
+      throw new TrackerError(o.code, `Cannot listen on ${o.label}${formatHostPort(o.hostname, o.port)}: ${what}`, {
+        cause: new Error(`errno ${code}`),
+      });
+    },
+  };
+  // Dual-stack whatever the system default (net.ipv6.bindv6only): IPv4 peers arrive as ::ffff:a.b.c.d.
+  if (isV6 && o.hostname === "::" && lib.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, intOption(0), 4) !== 0) {
+    s.fail("IPV6_V6ONLY");
+  }
+  configure(s);
+  const sa = sockaddrOf(o.ip, o.port);
+  if (lib.symbols.bind(fd, sa, isV6 ? 28 : 16) !== 0) s.fail("address in use or not available");
+  if (lib.symbols.getsockname(fd, sa, intOption(28)) !== 0) s.fail("getsockname");
+  s.port = (sa[2]! << 8) | sa[3]!;
+  return s;
 }

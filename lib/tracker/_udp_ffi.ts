@@ -9,21 +9,8 @@
 // storing 0; the socket's fd is closed only after the Worker has said it stopped (a reused fd number must never be
 // read by a Worker that outlived its socket).
 
-import { TrackerError } from "../errors.ts";
-import { formatHostPort, parseIp } from "./announce.ts";
-import {
-  addressOf,
-  AF_INET,
-  AF_INET6,
-  EAGAIN,
-  EINTR,
-  errno,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  openLibrary,
-  sockaddrOf,
-  SOL_SOCKET,
-} from "./_libc.ts";
+import { parseIp } from "./announce.ts";
+import { addressOf, EAGAIN, EINTR, errno, openBoundSocket, openLibrary, sockaddrOf, SOL_SOCKET } from "./_libc.ts";
 
 export { addressOf, createSenderCache, errno, formatSender, type SenderCache } from "./_libc.ts";
 
@@ -160,31 +147,17 @@ export function createFfiUdpSocket(hostname: string, port: number): FfiUdpSocket
   if (ip === null) return null;
   const lib = openLibc();
   if (lib === null) return null;
-  const isV6 = ip.length === 16;
-  const fd = lib.symbols.socket(isV6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) {
-    lib.close();
-    return null;
-  }
-  const fail = (what: string): never => {
-    const code = errno(lib);
-    lib.symbols.close(fd);
-    lib.close();
-    throw new TrackerError("udp_listen_failed", `Cannot listen on UDP ${formatHostPort(hostname, port)}: ${what}`, {
-      cause: new Error(`errno ${code}`),
-    });
-  };
-  if (isV6 && hostname === "::") {
-    // Dual-stack whatever the system default (net.ipv6.bindv6only): IPv4 senders arrive as ::ffff:a.b.c.d.
-    const off = new Uint8Array(64);
-    if (lib.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, off, 4) !== 0) fail("IPV6_V6ONLY");
-  }
-  const sa = sockaddrOf(ip, port);
-  if (lib.symbols.bind(fd, sa, isV6 ? 28 : 16) !== 0) fail("address in use or not available");
-  const len = new Uint8Array(64);
-  new DataView(len.buffer).setUint32(0, 28, true);
-  if (lib.symbols.getsockname(fd, sa, len) !== 0) fail("getsockname");
-  const boundPort = (sa[2]! << 8) | sa[3]!;
+  const sock = openBoundSocket(lib, {
+    hostname,
+    ip,
+    port,
+    type: SOCK_DGRAM,
+    code: "udp_listen_failed",
+    label: "UDP ",
+  });
+  if (sock === null) return null;
+  const { fd, isV6, fail } = sock;
+  const boundPort = sock.port;
   // The Worker's blocking receive wakes up this often to look at the stop flag.
   const tv = new Uint8Array(64);
   const tvView = new DataView(tv.buffer);
