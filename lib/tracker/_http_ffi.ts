@@ -30,8 +30,12 @@ import {
   SOL_SOCKET,
 } from "./_libc.ts";
 import {
+  type ChunkedBody,
+  type ChunkState,
   type ConnectionHeader,
+  createChunkState,
   decodeChunked,
+  hasHeadEnd,
   HEAD_INCOMPLETE,
   HEAD_OK,
   httpDate,
@@ -201,6 +205,13 @@ class Conn {
   sinceMs: number;
   /** 100 Continue already sent for the request being received. */
   isContinueSent = false;
+  /** Bytes of the partial request at the start of `input` known to hold no head end yet. */
+  scanned = 0;
+  /** The partial request's head is whole and valid; the request is this many bytes (a Content-Length body). */
+  bodyNeed = 0;
+  /** The partial request's chunked body, decoded so far, and where that body starts in it. */
+  chunk: ChunkState | null = null;
+  chunkBodyAt = 0;
   isNoDelay = false;
 
   constructor(readonly fd: number, readonly host: string, readonly port: number, nowMs: number) {
@@ -506,34 +517,68 @@ class LibcHttpServer implements FfiHttpServer {
     return true;
   }
 
-  /** Answer the whole requests at the start of `data`; keep the rest as c's input. */
+  /**
+   * Answer the whole requests at the start of `data`; keep the rest as c's input. A request that is not whole yet
+   * costs each later read only its new bytes: the head-end search, the Content-Length wait and the chunked decoder
+   * go on where they stopped (c.scanned, c.bodyNeed, c.chunk), and the head is parsed again once, when it is whole.
+   */
   #process(c: Conn, data: Uint8Array): void {
     const p = this.#parser, limits = this.#limits;
     let at = 0;
     while (at < data.length && !c.isClosed && !c.isBusy && c.output === null && !c.isClosing) {
+      const avail = data.length - at;
+      // State about a partial request is about the one at the start of c.input (`at` 0 of a continued read).
+      const isResumed = at === 0 && (c.scanned > 0 || c.bodyNeed > 0 || c.chunk !== null);
+      if (isResumed && c.bodyNeed > 0 && avail < c.bodyNeed) break;
+      if (!isResumed || (c.bodyNeed === 0 && c.chunk === null)) {
+        if (!hasHeadEnd(data, at + Math.max(0, (isResumed ? c.scanned : 0) - 2))) {
+          if (avail > limits.maxHeadBytes) return this.#refuse(c, 431);
+          c.scanned = avail;
+          break;
+        }
+      }
+      let chunked: ChunkedBody | null = null;
+      if (isResumed && c.chunk !== null) {
+        const r = decodeChunked(data, at + c.chunkBodyAt, limits.maxBodyBytes, c.chunk);
+        if (r === HEAD_INCOMPLETE) break;
+        if (typeof r === "number") return this.#refuse(c, r);
+        chunked = r;
+      }
       const r = p.parse(data, at, limits.maxHeadBytes);
-      if (r === HEAD_INCOMPLETE) break;
+      if (r === HEAD_INCOMPLETE) {
+        // The empty line found was one of those a request may start with ("\r\n\r\nGET ..."): wait for more.
+        c.scanned = avail;
+        break;
+      }
       if (r !== HEAD_OK) return this.#refuse(c, r);
       let body: Uint8Array | null = null;
       let next = p.headEnd;
       if (p.isChunked) {
-        const chunked = decodeChunked(data, p.headEnd, limits.maxBodyBytes);
-        if (chunked === HEAD_INCOMPLETE) {
-          this.#sendContinue(c);
-          break;
+        if (chunked === null) {
+          c.chunk = createChunkState();
+          c.chunkBodyAt = p.headEnd - at;
+          const first = decodeChunked(data, p.headEnd, limits.maxBodyBytes, c.chunk);
+          if (first === HEAD_INCOMPLETE) {
+            this.#sendContinue(c);
+            break;
+          }
+          if (typeof first === "number") return this.#refuse(c, first);
+          chunked = first;
         }
-        if (typeof chunked === "number") return this.#refuse(c, chunked);
         body = chunked.body;
         next = chunked.end;
       } else if (p.contentLength > 0) {
         if (p.contentLength > limits.maxBodyBytes) return this.#refuse(c, 413);
         if (p.headEnd + p.contentLength > data.length) {
+          c.bodyNeed = p.headEnd - at + p.contentLength;
           this.#sendContinue(c);
           break;
         }
         next = p.headEnd + p.contentLength;
         body = data.slice(p.headEnd, next);
       }
+      c.scanned = c.bodyNeed = 0;
+      c.chunk = null;
       c.isContinueSent = false;
       this.#dispatch(c, data, body);
       at = next;
@@ -613,8 +658,9 @@ class LibcHttpServer implements FfiHttpServer {
     new Promise<Response>((resolve) => resolve(this.#handler(req, info)))
       .then((res) => this.#serialize(res, isHead, this.#isStopping ? "close" : connection))
       .catch((err: unknown) => {
+        // The request was read whole, so the stream is intact: the connection goes on as the request asked.
         this.#warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        return this.#errorResponse(500);
+        return this.#errorResponse(500, this.#isStopping ? "close" : connection);
       })
       .then(done);
   }
@@ -631,10 +677,10 @@ class LibcHttpServer implements FfiHttpServer {
     return out;
   }
 
-  #errorResponse(status: number): Uint8Array {
+  #errorResponse(status: number, connection: ConnectionHeader = "close"): Uint8Array {
     const body = `${status} ${reasonPhrase(status)}\n`;
     return ENCODER.encode(
-      responseHead(status, [["content-type", "text/plain"]], body.length, "close", this.#httpDate()) + body,
+      responseHead(status, [["content-type", "text/plain"]], body.length, connection, this.#httpDate()) + body,
     );
   }
 
@@ -687,7 +733,9 @@ class LibcHttpServer implements FfiHttpServer {
   #send(c: Conn, bytes: Uint8Array, len: number, isCloseAfter: boolean): void {
     const n = Number(this.#s.send(c.fd, bytes, BigInt(len), MSG_NOSIGNAL));
     if (n === len) {
+      // Idle time counts from the response (a slow handler must not eat the keep-alive time).
       if (isCloseAfter) this.#close(c);
+      else c.sinceMs = this.#now();
       return;
     }
     if (n < 0) {

@@ -99,7 +99,8 @@ export class RequestHeadParser {
     while (p < end && (b[p] === CR || b[p] === LF)) p++;
     this.start = p;
     let nl = b.indexOf(LF, p);
-    if (nl < 0) return end - p > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
+    // The limit counts from `at`: empty lines before the request line count too (else they pile up unbounded).
+    if (nl < 0) return end - at > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
     let le = nl > p && b[nl - 1] === CR ? nl - 1 : nl;
     // Request line: method SP target SP HTTP/1.x
     let q = p;
@@ -138,10 +139,10 @@ export class RequestHeadParser {
     for (;;) {
       const ls = nl + 1;
       nl = b.indexOf(LF, ls);
-      if (nl < 0) return end - this.start > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
+      if (nl < 0) return end - at > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
       le = nl > ls && b[nl - 1] === CR ? nl - 1 : nl;
       if (le === ls) break;
-      if (lines.length >= MAX_HEADER_LINES * 4 || nl + 1 - this.start > maxHeadBytes) return 431;
+      if (lines.length >= MAX_HEADER_LINES * 4 || nl + 1 - at > maxHeadBytes) return 431;
       if (b[ls] === SP || b[ls] === HT) return 400; // obs-fold
       let colon = ls;
       while (colon < le && b[colon]! < 128 && TCHAR[b[colon]!] === 1) colon++;
@@ -200,7 +201,7 @@ export class RequestHeadParser {
       }
     }
     this.headEnd = nl + 1;
-    if (this.headEnd - this.start > maxHeadBytes) return 431;
+    if (this.headEnd - at > maxHeadBytes) return 431;
     if (hasTransferEncoding && (contentLength >= 0 || this.isHttp10)) return 400;
     this.contentLength = contentLength;
     this.isChunked = isChunked;
@@ -257,6 +258,31 @@ export class RequestHeadParser {
   }
 }
 
+/**
+ * Whether `b[from...]` holds the empty line that ends a head ("\n\n" or "\n\r\n"): a cheap test before parse(), so
+ * that a head arriving in pieces is searched once per byte instead of parsed again after every piece.
+ */
+export function hasHeadEnd(b: Uint8Array, from: number): boolean {
+  for (let nl = b.indexOf(LF, from); nl >= 0; nl = b.indexOf(LF, nl + 1)) {
+    if (b[nl + 1] === LF || (b[nl + 1] === CR && b[nl + 2] === LF)) return true;
+  }
+  return false;
+}
+
+/** Where decodeChunked stopped in a body not yet complete; it goes on from there when more bytes arrive. */
+export interface ChunkState {
+  /** Offset, from the body's start, of the next chunk-size line. */
+  next: number;
+  total: number;
+  /** Data ranges of the chunks so far, as offsets from the body's start. */
+  parts: number[];
+}
+
+/** A fresh ChunkState. */
+export function createChunkState(): ChunkState {
+  return { next: 0, total: 0, parts: [] };
+}
+
 /** A decoded chunked body and where the message after it starts. */
 export interface ChunkedBody {
   body: Uint8Array;
@@ -267,13 +293,18 @@ export interface ChunkedBody {
 const MAX_CHUNK_LINE = 4096;
 
 /**
- * Decode a chunked body starting at `b[at]` (RFC 9112 7.1; extensions and trailers are read and dropped).
+ * Decode a chunked body starting at `b[at]` (RFC 9112 7.1; extensions and trailers are read and dropped). With
+ * `state`, a call goes on where the previous one on the same body stopped (each byte is examined once however the
+ * body is split); the caller passes a fresh state per body.
  * @returns the body, HEAD_INCOMPLETE, or the status to refuse it with (400 malformed, 413 over `maxBodyBytes`)
  */
-export function decodeChunked(b: Uint8Array, at: number, maxBodyBytes: number): ChunkedBody | number {
-  const parts: [number, number][] = [];
-  let total = 0;
-  let p = at;
+export function decodeChunked(
+  b: Uint8Array,
+  at: number,
+  maxBodyBytes: number,
+  state: ChunkState = createChunkState(),
+): ChunkedBody | number {
+  let p = at + state.next;
   for (;;) {
     const nl = b.indexOf(LF, p);
     if (nl < 0) return b.length - p > MAX_CHUNK_LINE ? 400 : HEAD_INCOMPLETE;
@@ -286,35 +317,38 @@ export function decodeChunked(b: Uint8Array, at: number, maxBodyBytes: number): 
       size = size * 16 + d;
     }
     if (q === p || (q < nl && b[q] !== 59 && b[q] !== CR && b[q] !== SP && b[q] !== HT)) return 400;
-    p = nl + 1;
+    let d = nl + 1;
     if (size === 0) {
       // Trailer lines, then the empty line.
       for (;;) {
-        const t = b.indexOf(LF, p);
-        if (t < 0) return b.length - p > MAX_CHUNK_LINE ? 400 : HEAD_INCOMPLETE;
-        const isEmpty = t === p || (t === p + 1 && b[p] === CR);
-        p = t + 1;
+        const t = b.indexOf(LF, d);
+        if (t < 0) return b.length - d > MAX_CHUNK_LINE ? 400 : HEAD_INCOMPLETE;
+        const isEmpty = t === d || (t === d + 1 && b[d] === CR);
+        d = t + 1;
         if (isEmpty) break;
       }
-      const body = new Uint8Array(total);
+      const body = new Uint8Array(state.total);
       let o = 0;
-      for (const [s, e] of parts) {
-        body.set(b.subarray(s, e), o);
-        o += e - s;
+      for (let i = 0; i < state.parts.length; i += 2) {
+        body.set(b.subarray(at + state.parts[i]!, at + state.parts[i + 1]!), o);
+        o += state.parts[i + 1]! - state.parts[i]!;
       }
-      return { body, end: p };
+      return { body, end: d };
     }
-    total += size;
-    if (total > maxBodyBytes) return 413;
-    if (p + size + 1 > b.length) return HEAD_INCOMPLETE;
-    parts.push([p, p + size]);
-    p += size;
-    if (b[p] === CR) {
-      if (p + 1 >= b.length) return HEAD_INCOMPLETE;
-      p++;
+    if (state.total + size > maxBodyBytes) return 413;
+    if (d + size + 1 > b.length) return HEAD_INCOMPLETE;
+    const dataEnd = d + size;
+    d = dataEnd;
+    if (b[d] === CR) {
+      if (d + 1 >= b.length) return HEAD_INCOMPLETE;
+      d++;
     }
-    if (b[p] !== LF) return 400;
-    p++;
+    if (b[d] !== LF) return 400;
+    // This chunk is whole: remember it, so that the next call starts after it.
+    state.parts.push(nl + 1 - at, dataEnd - at);
+    state.total += size;
+    p = d + 1;
+    state.next = p - at;
   }
 }
 

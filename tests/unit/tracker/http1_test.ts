@@ -4,7 +4,9 @@
 
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import {
+  createChunkState,
   decodeChunked,
+  hasHeadEnd,
   HEAD_INCOMPLETE,
   HEAD_OK,
   isBodiless,
@@ -181,4 +183,41 @@ Deno.test("http1: response heads write their own framing headers and drop the ha
   ok(isBodiless(304) && isBodiless(100) && !isBodiless(200));
   equal(reasonPhrase(431), "Request Header Fields Too Large");
   equal(reasonPhrase(299), "Status");
+});
+
+Deno.test("http1: a chunked body arriving a byte at a time decodes as in one piece, resuming where it stopped", () => {
+  const whole = enc("5;x=y\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nT: 1\r\n\r\nNEXT");
+  const at = 3;
+  const buf = new Uint8Array(at + whole.length);
+  buf.set(whole, at);
+  const once = decodeChunked(buf, at, 1000);
+  ok(typeof once !== "number");
+  for (const step of [1, 2, 7]) {
+    const state = createChunkState();
+    let got: ReturnType<typeof decodeChunked> = HEAD_INCOMPLETE;
+    let calls = 0;
+    for (let n = at + 1; got === HEAD_INCOMPLETE && n <= buf.length; n = Math.min(n + step, buf.length + 1)) {
+      got = decodeChunked(buf.subarray(0, Math.min(n, buf.length)), at, 1000, state);
+      calls++;
+    }
+    ok(typeof got !== "number", `step ${step}: ${got}`);
+    equal(new TextDecoder().decode(got.body), "hello world!");
+    equal(got.end, once.end);
+    ok(calls > 1);
+  }
+  // The size limit holds across calls.
+  const state = createChunkState();
+  equal(decodeChunked(enc("3\r\nabc\r\n"), 0, 5, state), HEAD_INCOMPLETE);
+  equal(decodeChunked(enc("3\r\nabc\r\n3\r\n"), 0, 5, state), 413);
+});
+
+Deno.test("http1: hasHeadEnd finds the empty line that ends a head, from a resume point", () => {
+  ok(hasHeadEnd(enc("GET / HTTP/1.1\r\nA: b\r\n\r\n"), 0));
+  ok(hasHeadEnd(enc("GET / HTTP/1.1\n\n"), 0));
+  equal(hasHeadEnd(enc("GET / HTTP/1.1\r\nA: b\r\n"), 0), false);
+  equal(hasHeadEnd(enc("GET / HTTP/1.1\r\nA: b\r\n\r"), 0), false);
+  // Resuming two bytes before the old end still sees a terminator that straddles it.
+  const b = enc("GET / HTTP/1.1\r\nA: b\r\n\r\n");
+  ok(hasHeadEnd(b, b.length - 4));
+  equal(hasHeadEnd(b, b.length - 1), false);
 });
