@@ -530,8 +530,10 @@ class LibcHttpServer implements FfiHttpServer {
       // State about a partial request is about the one at the start of c.input (`at` 0 of a continued read).
       const isResumed = at === 0 && (c.scanned > 0 || c.bodyNeed > 0 || c.chunk !== null);
       if (isResumed && c.bodyNeed > 0 && avail < c.bodyNeed) break;
-      if (!isResumed || (c.bodyNeed === 0 && c.chunk === null)) {
-        if (!hasHeadEnd(data, at + Math.max(0, (isResumed ? c.scanned : 0) - 2))) {
+      // A head seen in part before is searched from where that search stopped (a fresh one is parsed at once: the
+      // parser finds its end too).
+      if (isResumed && c.bodyNeed === 0 && c.chunk === null) {
+        if (!hasHeadEnd(data, at + Math.max(0, c.scanned - 2))) {
           if (avail > limits.maxHeadBytes) return this.#refuse(c, 431);
           c.scanned = avail;
           break;
