@@ -92,10 +92,8 @@ export async function run(argv: string[]): Promise<number> {
   const udpPortOption = values["udp-port"] === undefined
     ? undefined
     : parseIntOption(values["udp-port"], "udp port", 0, 65535);
-  const udpIo = values["udp-io"];
-  if (udpIo !== "auto" && udpIo !== "deno") throw new UsageError(`Invalid --udp-io: "${udpIo}" (auto or deno)`);
-  const httpIo = values["http-io"];
-  if (httpIo !== "auto" && httpIo !== "deno") throw new UsageError(`Invalid --http-io: "${httpIo}" (auto or deno)`);
+  const udpIo = ioOption(values["udp-io"], "udp-io");
+  const httpIo = ioOption(values["http-io"], "http-io");
   const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
   const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
   const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
@@ -107,6 +105,9 @@ export async function run(argv: string[]): Promise<number> {
   const isQuiet = values.quiet;
   const log = (line: string) => {
     if (!isQuiet) console.log(line);
+  };
+  const warn = (message: string) => {
+    if (!isQuiet) console.error(`btool tracker: ${message}`);
   };
 
   const dbPath = values.db === ":memory:" ? ":memory:" : await absolutePath(values.db);
@@ -129,9 +130,7 @@ export async function run(argv: string[]): Promise<number> {
         leakMaxIps,
         version: config.version,
         ...(values["admin-token"] === undefined ? {} : { adminToken: values["admin-token"] }),
-        onWarning: (message) => {
-          if (!isQuiet) console.error(`btool tracker: ${message}`);
-        },
+        onWarning: warn,
         onShutdown: () => void stop?.(),
       });
     } catch (err: unknown) {
@@ -140,9 +139,6 @@ export async function run(argv: string[]): Promise<number> {
     }
   })();
 
-  const warn = (message: string) => {
-    if (!isQuiet) console.error(`btool tracker: ${message}`);
-  };
   let server: HttpServer;
   try {
     server = startHttpServer({
@@ -258,4 +254,10 @@ function announceUrls(host: string, port: number): string[] {
     }
   } else hosts.push(host);
   return [...new Set(hosts)].map((h) => `http://${formatHostPort(h, port)}/announce`);
+}
+
+/** An --udp-io / --http-io value. */
+function ioOption(value: string, name: string): "auto" | "deno" {
+  if (value !== "auto" && value !== "deno") throw new UsageError(`Invalid --${name}: "${value}" (auto or deno)`);
+  return value;
 }

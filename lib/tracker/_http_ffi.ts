@@ -46,7 +46,7 @@ import {
 } from "./http1.ts";
 
 /** The libc symbols of the main thread. */
-export const HTTP_SYMBOLS = {
+const HTTP_SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
@@ -84,7 +84,7 @@ const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
-export const EPOLLIN = 0x1;
+const EPOLLIN = 0x1;
 const EPOLLOUT = 0x4;
 const EPOLLERR = 0x8;
 const EPOLLHUP = 0x10;
@@ -102,7 +102,7 @@ export const EPOLL_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
 /** Indexes of the control words shared with the Worker. */
 export const WAIT_ARMED = 0;
 export const WAIT_STOP = 1;
-export const WAIT_CTL_WORDS = 4;
+const WAIT_CTL_WORDS = 4;
 
 /** Events taken per epoll_wait. */
 const MAX_EVENTS = 256;
@@ -309,10 +309,10 @@ class LibcHttpServer implements FfiHttpServer {
   #shutdown: Promise<void> | null = null;
   readonly #finished = Promise.withResolvers<void>();
   readonly #workerStopped = Promise.withResolvers<void>();
-  /** The fast path's response head up to "content-length: ", for the current second. */
-  #fastHead = new Uint8Array(0);
-  #fastHeadSecond = -1;
+  /** The Date header's text and the fast path's response head up to "content-length: ", for `#dateSecond`. */
   #date = "";
+  #fastHead = new Uint8Array(0);
+  #dateSecond = -1;
 
   constructor(l: Listener, o: FfiHttpOptions) {
     this.#lib = l.lib;
@@ -548,7 +548,8 @@ class LibcHttpServer implements FfiHttpServer {
       }
       const r = p.parse(data, at, limits.maxHeadBytes);
       if (r === HEAD_INCOMPLETE) {
-        // The empty line found was one of those a request may start with ("\r\n\r\nGET ..."): wait for more.
+        // Not whole yet (for a resumed head: the empty line found was one a request may start with). Later reads
+        // search only their new bytes.
         c.scanned = avail;
         break;
       }
@@ -616,7 +617,6 @@ class LibcHttpServer implements FfiHttpServer {
     const p = this.#parser;
     const isKeepAlive = !p.isClose && !this.#isStopping;
     const connection: ConnectionHeader = !isKeepAlive ? "close" : p.isHttp10 ? "keep-alive" : "";
-    c.sinceMs = this.#now();
     if (p.isGet && this.#fast !== undefined) {
       let bytes: Uint8Array | null;
       try {
@@ -648,35 +648,42 @@ class LibcHttpServer implements FfiHttpServer {
     }
     c.isBusy = true;
     this.#setEvents(c, 0);
-    const done = (bytes: Uint8Array) => {
-      c.isBusy = false;
-      if (c.isClosed) return;
-      this.#send(c, bytes, bytes.length, connection === "close" || this.#isStopping);
-      if (c.isClosed || c.output !== null) return;
-      this.#setEvents(c, EPOLLIN);
-      if (c.inputLen > 0) this.#process(c, c.input!.subarray(0, c.inputLen));
-    };
     const info = { remoteAddr: { transport: "tcp" as const, hostname: c.host, port: c.port } };
+    // A shutdown that began while the handler ran closes the connection after this response.
+    const connectionNow = (): ConnectionHeader => this.#isStopping ? "close" : connection;
     new Promise<Response>((resolve) => resolve(this.#handler(req, info)))
-      .then((res) => this.#serialize(res, isHead, this.#isStopping ? "close" : connection))
+      .then((res) => this.#serialize(res, isHead, connectionNow()))
       .catch((err: unknown) => {
         // The request was read whole, so the stream is intact: the connection goes on as the request asked.
         this.#warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        return this.#errorResponse(500, this.#isStopping ? "close" : connection);
+        const said = connectionNow();
+        return { bytes: this.#errorResponse(500, said), connection: said };
       })
-      .then(done);
+      .then(({ bytes, connection: said }) => {
+        c.isBusy = false;
+        if (c.isClosed) return;
+        this.#send(c, bytes, bytes.length, said === "close");
+        if (c.isClosed || c.output !== null) return;
+        this.#setEvents(c, EPOLLIN);
+        if (c.inputLen > 0) this.#process(c, c.input!.subarray(0, c.inputLen));
+      });
   }
 
-  async #serialize(res: Response, isHead: boolean, connection: ConnectionHeader): Promise<Uint8Array> {
+  /** The response's bytes, and the Connection header they carry (the connection closes after "close"). */
+  async #serialize(
+    res: Response,
+    isHead: boolean,
+    connection: ConnectionHeader,
+  ): Promise<{ bytes: Uint8Array; connection: ConnectionHeader }> {
     const body = res.body === null || isBodiless(res.status)
       ? new Uint8Array(0)
       : new Uint8Array(await res.arrayBuffer());
     const head = ENCODER.encode(responseHead(res.status, res.headers, body.length, connection, this.#httpDate()));
-    if (isHead || body.length === 0) return head;
+    if (isHead || body.length === 0) return { bytes: head, connection };
     const out = new Uint8Array(head.length + body.length);
     out.set(head);
     out.set(body, head.length);
-    return out;
+    return { bytes: out, connection };
   }
 
   #errorResponse(status: number, connection: ConnectionHeader = "close"): Uint8Array {
@@ -696,8 +703,8 @@ class LibcHttpServer implements FfiHttpServer {
   #httpDate(): string {
     const now = this.#now();
     const second = Math.floor(now / 1000);
-    if (second !== this.#fastHeadSecond) {
-      this.#fastHeadSecond = second;
+    if (second !== this.#dateSecond) {
+      this.#dateSecond = second;
       this.#date = httpDate(now);
       this.#fastHead = ENCODER.encode(
         `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ndate: ${this.#date}\r\ncontent-length: `,

@@ -15,7 +15,7 @@ export const EAGAIN = 11;
 export const EINTR = 4;
 
 /** Whether this system has the struct layouts the libc paths assume (glibc on Linux, x86_64 or aarch64). */
-export function isLibcPlatform(): boolean {
+function isLibcPlatform(): boolean {
   return Deno.build.os === "linux" && (Deno.build.arch === "x86_64" || Deno.build.arch === "aarch64");
 }
 

@@ -24,7 +24,7 @@ for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 const decoder = new TextDecoder();
 
 /** Lower-cased ASCII of `b[s, e)` equals `lower` (already lower case). */
-function isNameIs(b: Uint8Array, s: number, e: number, lower: string): boolean {
+function nameEquals(b: Uint8Array, s: number, e: number, lower: string): boolean {
   if (e - s !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) if ((b[s + i]! | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
@@ -39,7 +39,7 @@ function hasToken(b: Uint8Array, s: number, e: number, token: string): boolean {
     let a = p, z = q;
     while (a < z && (b[a] === SP || b[a] === HT)) a++;
     while (z > a && (b[z - 1] === SP || b[z - 1] === HT)) z--;
-    if (isNameIs(b, a, z, token)) return true;
+    if (nameEquals(b, a, z, token)) return true;
     p = q + 1;
   }
   return false;
@@ -65,8 +65,6 @@ export function latin1(b: Uint8Array, s: number, e: number): string {
  * point into the buffer given to parse(), valid until that buffer changes).
  */
 export class RequestHeadParser {
-  /** Where the request line starts (after ignored empty lines). */
-  start = 0;
   /** Just after the empty line that ends the head: where a body starts. */
   headEnd = 0;
   methodStart = 0;
@@ -97,7 +95,6 @@ export class RequestHeadParser {
     const end = b.length;
     let p = at;
     while (p < end && (b[p] === CR || b[p] === LF)) p++;
-    this.start = p;
     let nl = b.indexOf(LF, p);
     // The limit counts from `at`: empty lines before the request line count too (else they pile up unbounded).
     if (nl < 0) return end - at > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
@@ -157,25 +154,25 @@ export class RequestHeadParser {
       lines.push(ls, colon, vs, ve);
       switch (colon - ls) {
         case 4:
-          if (isNameIs(b, ls, colon, "host")) {
+          if (nameEquals(b, ls, colon, "host")) {
             this.hostStart = vs;
             this.hostEnd = ve;
           }
           break;
         case 6:
-          if (isNameIs(b, ls, colon, "expect")) {
-            if (!isNameIs(b, vs, ve, "100-continue")) return 417;
+          if (nameEquals(b, ls, colon, "expect")) {
+            if (!nameEquals(b, vs, ve, "100-continue")) return 417;
             isExpectContinue = true;
           }
           break;
         case 10:
-          if (isNameIs(b, ls, colon, "connection")) {
+          if (nameEquals(b, ls, colon, "connection")) {
             if (hasToken(b, vs, ve, "close")) isClose = true;
             if (hasToken(b, vs, ve, "keep-alive")) isKeepAlive = true;
           }
           break;
         case 14:
-          if (isNameIs(b, ls, colon, "content-length")) {
+          if (nameEquals(b, ls, colon, "content-length")) {
             if (ve === vs || ve - vs > 15) return 400;
             let n = 0;
             for (let i = vs; i < ve; i++) {
@@ -188,13 +185,13 @@ export class RequestHeadParser {
           }
           break;
         case 17:
-          if (isNameIs(b, ls, colon, "transfer-encoding")) {
+          if (nameEquals(b, ls, colon, "transfer-encoding")) {
             hasTransferEncoding = true;
             // Only chunked, as the last coding, says where the body ends.
             let a = ve;
             while (a > vs && b[a - 1] !== 44) a--;
             while (a < ve && (b[a] === SP || b[a] === HT)) a++;
-            isChunked = isNameIs(b, a, ve, "chunked");
+            isChunked = nameEquals(b, a, ve, "chunked");
             if (!isChunked) return 501;
           }
           break;
@@ -240,7 +237,7 @@ export class RequestHeadParser {
     let out: string | null = null;
     const lines = this.lines;
     for (let i = 0; i < lines.length; i += 4) {
-      if (!isNameIs(b, lines[i]!, lines[i + 1]!, lowerName)) continue;
+      if (!nameEquals(b, lines[i]!, lines[i + 1]!, lowerName)) continue;
       const v = latin1(b, lines[i + 2]!, lines[i + 3]!);
       out = out === null ? v : `${out}, ${v}`;
     }

@@ -41,15 +41,7 @@ export interface HttpServer {
  */
 export function startHttpServer(o: HttpServerOptions): HttpServer {
   if (o.io !== "deno") {
-    const ffi = createFfiHttpServer({
-      hostname: o.hostname,
-      port: o.port,
-      handler: o.handler,
-      ...(o.fast === undefined ? {} : { fast: o.fast }),
-      ...(o.limits === undefined ? {} : { limits: o.limits }),
-      ...(o.onWarning === undefined ? {} : { onWarning: o.onWarning }),
-      ...(o.workerUrl === undefined ? {} : { workerUrl: o.workerUrl }),
-    });
+    const ffi = createFfiHttpServer(o);
     if (ffi !== null) {
       return { addr: ffi.addr, io: "libc", shutdown: () => ffi.shutdown(), finished: ffi.finished };
     }

@@ -645,24 +645,38 @@ export function createTracker(options: TrackerOptions): Tracker {
     return fn();
   };
 
+  /**
+   * The reply to an announce (`/announce`, or `/` with announce parameters) or a scrape at `url`, whose path starts
+   * at `pathStart`; null for any other path. The one dispatch of both HTTP paths (`handler` and `fast`).
+   * @throws {TrackerError} what announce and scrape refuse
+   */
+  const announceOrScrape = (url: string, pathStart: number, host: string, header: HeaderOf): Uint8Array | null => {
+    const q = url.indexOf("?", pathStart);
+    const pathLength = (q < 0 ? url.length : q) - pathStart;
+    // Announces parse the URL itself from queryAt (no slice on the hot path).
+    const queryAt = q < 0 ? url.length : q + 1;
+    if (pathLength === 9 && url.startsWith("/announce", pathStart)) return announce(header, host, url, queryAt);
+    if (pathLength === 7 && url.startsWith("/scrape", pathStart)) return scrape(header, host, url.slice(queryAt));
+    if (pathLength === 1 && q >= 0 && hasAnnounceParams(url.slice(queryAt))) {
+      return announce(header, host, url, queryAt);
+    }
+    return null;
+  };
+
   const route = (req: Request, info: ClientInfo): Response | Promise<Response> => {
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const q = url.indexOf("?", pathStart);
-    const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
-    // Announces parse the URL itself from queryAt (no slice on the hot path).
-    const queryAt = q < 0 ? url.length : q + 1;
     const header: HeaderOf = (name) => req.headers.get(name);
     const host = info.remoteAddr.hostname;
-    if (path === "/announce") return bencoded(announce(header, host, url, queryAt));
+    const reply = announceOrScrape(url, pathStart, host, header);
+    if (reply !== null) return bencoded(reply);
+    const q = url.indexOf("?", pathStart);
+    const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
+    const queryAt = q < 0 ? url.length : q + 1;
     const query = url.slice(queryAt);
     switch (path) {
       case "/":
-        return hasAnnounceParams(query)
-          ? bencoded(announce(header, host, url, queryAt))
-          : new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
-      case "/scrape":
-        return bencoded(scrape(header, host, query));
+        return new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
       case "/stats":
         return json(stats(isAdmin(req)));
       case "/add_torrent_info":
@@ -714,16 +728,8 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   const fast = (target: string, host: string, header: HeaderOf): Uint8Array | null => {
-    const q = target.indexOf("?");
-    const pathEnd = q < 0 ? target.length : q;
-    const queryAt = q < 0 ? target.length : q + 1;
     try {
-      if (pathEnd === 9 && target.startsWith("/announce")) return announce(header, host, target, queryAt);
-      if (pathEnd === 7 && target.startsWith("/scrape")) return scrape(header, host, target.slice(queryAt));
-      if (pathEnd === 1 && q === 1 && hasAnnounceParams(target.slice(queryAt))) {
-        return announce(header, host, target, queryAt);
-      }
-      return null;
+      return announceOrScrape(target, 0, host, header);
     } catch (err: unknown) {
       return err instanceof TrackerError ? failureBody(err.reason) : internalErrorBody(err);
     }
