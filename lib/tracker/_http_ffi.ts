@@ -79,7 +79,11 @@ const SOCK_CLOEXEC = 0o2000000;
 const SO_REUSEADDR = 2;
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
+const TCP_DEFER_ACCEPT = 9;
 const MSG_NOSIGNAL = 0x4000;
+const MSG_MORE = 0x8000;
+/** Seconds a connection may stay silent before it is accepted anyway (see listenTcp). */
+const DEFER_ACCEPT_S = 1;
 const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
@@ -255,6 +259,10 @@ function listenTcp(hostname: string, port: number): Listener | null {
   });
   if (sock === null) return null;
   if (lib.symbols.listen(sock.fd, 4096) !== 0) sock.fail("listen");
+  // Wake for a connection once its request has arrived (as nginx's `deferred`): accept, read, answer and close in one
+  // go, instead of a wake-up at the handshake, an empty read and an epoll registration. An HTTP client speaks first;
+  // one that stays silent is accepted anyway a second or so later. Best effort: without it, connections come earlier.
+  lib.symbols.setsockopt(sock.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, intOption(DEFER_ACCEPT_S), 4);
   return { lib, fd: sock.fd, port: sock.port, isV6: sock.isV6 };
 }
 
@@ -738,9 +746,12 @@ class LibcHttpServer implements FfiHttpServer {
     this.#send(c, out, at, connection === "close");
   }
 
-  /** Send `bytes[0, len)`; what the socket does not take now is kept and sent when it becomes writable. */
+  /**
+   * Send `bytes[0, len)`; what the socket does not take now is kept and sent when it becomes writable. A last response
+   * goes with MSG_MORE: the close right after sends it and the FIN in one segment, one packet less per connection.
+   */
   #send(c: Conn, bytes: Uint8Array, len: number, isCloseAfter: boolean): void {
-    const n = Number(this.#s.send(c.fd, bytes, BigInt(len), MSG_NOSIGNAL));
+    const n = Number(this.#s.send(c.fd, bytes, BigInt(len), isCloseAfter ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL));
     if (n === len) {
       // Idle time counts from the response (a slow handler must not eat the keep-alive time).
       if (isCloseAfter) this.#close(c);

@@ -572,6 +572,34 @@ ioTest("HTTP/1.0 closes unless it asks for keep-alive; HTTP/1.1 Connection: clos
   }
 });
 
+// The libc server answers a last response with MSG_MORE (so the close sends it with the FIN in one segment): one
+// larger than the socket takes at once must still arrive whole, then EOF.
+ioTest("Connection: close with a 2 MB response: all of it arrives, then EOF", BOTH, async (io, t) => {
+  const big = new Uint8Array(2 * 1_048_576);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >>> 10)) & 0xff;
+  const server = t.serve(io, { handler: () => new Response(big) });
+  const c = await t.connect(server.addr.port);
+  c.readDelayMs = 2;
+  await c.send(get("/big", "Connection: close\r\n"));
+  const res = await c.readResponse("the 2 MB last response");
+  equal(res.body.length, big.length);
+  equal(firstDifference(res.body, big), -1, "first differing byte");
+  equal((await c.readToEof("EOF after the 2 MB response")).length, 0);
+});
+
+// The libc listener defers accepting a connection until its request arrives (TCP_DEFER_ACCEPT, 1 s): a client that
+// says nothing for longer is accepted anyway and served when it speaks.
+ioTest("a client silent for 1.5 s after connecting is still served", BOTH, async (io, t) => {
+  const server = t.serve(io, { handler: echo });
+  const c = await t.connect(server.addr.port);
+  await delay(1_500);
+  await c.send(get("/late"));
+  equal((await c.readResponse("the response to a late request")).text, "GET /late");
+  await c.send(get("/later", "Connection: close\r\n"));
+  equal((await c.readResponse("the second response")).text, "GET /later");
+  equal((await c.readToEof("EOF after Connection: close")).length, 0);
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // 7-9. Timeouts, maxConnections, hostile input
 // ---------------------------------------------------------------------------------------------------------------
