@@ -70,6 +70,13 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** `n` bytes of a pattern that does not repeat within a buffer's pages (a misplaced chunk shows). */
+function patterned(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + (i >>> 12)) & 0xff;
+  return out;
+}
+
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
   outer: for (let i = from; i + needle.length <= haystack.length; i++) {
     for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
@@ -416,8 +423,7 @@ ioTest("a request written one byte at a time is answered", BOTH, async (io, t) =
 });
 
 ioTest("a 3 MB response reaches a slow reader intact, and the connection goes on", BOTH, async (io, t) => {
-  const big = new Uint8Array(3 * 1_048_576);
-  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >>> 12)) & 0xff;
+  const big = patterned(3 * 1_048_576);
   const server = t.serve(io, {
     handler: (req) =>
       new URL(req.url).pathname === "/big"
@@ -575,8 +581,7 @@ ioTest("HTTP/1.0 closes unless it asks for keep-alive; HTTP/1.1 Connection: clos
 // The libc server answers a last response with MSG_MORE (so the close sends it with the FIN in one segment): one
 // larger than the socket takes at once must still arrive whole, then EOF.
 ioTest("Connection: close with a 2 MB response: all of it arrives, then EOF", BOTH, async (io, t) => {
-  const big = new Uint8Array(2 * 1_048_576);
-  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >>> 10)) & 0xff;
+  const big = patterned(2 * 1_048_576);
   const server = t.serve(io, { handler: () => new Response(big) });
   const c = await t.connect(server.addr.port);
   c.readDelayMs = 2;
@@ -588,7 +593,8 @@ ioTest("Connection: close with a 2 MB response: all of it arrives, then EOF", BO
 });
 
 // The libc listener defers accepting a connection until its request arrives (TCP_DEFER_ACCEPT, 1 s): a client that
-// says nothing for longer is accepted anyway and served when it speaks.
+// says nothing for longer is accepted anyway and served when it speaks (a guard: a deferral that dropped silent
+// connections, or one far longer than a client waits, would fail it).
 ioTest("a client silent for 1.5 s after connecting is still served", BOTH, async (io, t) => {
   const server = t.serve(io, { handler: echo });
   const c = await t.connect(server.addr.port);
