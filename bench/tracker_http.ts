@@ -10,6 +10,7 @@
 
 import { parseArgs } from "node:util";
 import { startHttpServer } from "../lib/tracker/http_server.ts";
+import { targetText } from "../lib/tracker/http1.ts";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import {
   freePort,
@@ -69,8 +70,8 @@ function serveBare(port: number, isLibc: boolean): void {
     hostname: "127.0.0.1",
     port,
     handler: () => new Response("not an announce", { status: 404 }),
-    fast: (target, host) => {
-      sink += target.length + host.length;
+    fast: (b, start, end, host) => {
+      sink += targetText(b, start, end).length + host.length;
       return sink >= 0 ? body : null;
     },
   });

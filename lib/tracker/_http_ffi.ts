@@ -166,12 +166,16 @@ export type HttpHandler = (
 ) => Response | Promise<Response>;
 
 /**
- * A synchronous shortcut for GET requests: the body of a 200 text/plain response for `target` (the request target
- * as sent: path and query) from the client at `remoteHost`, or null to hand the request to the ordinary handler.
- * `header(lowerName)` reads a request header; valid only during the call.
+ * A synchronous shortcut for GET requests: the body of a 200 text/plain response for the request target (path and
+ * query, as sent) `request[targetStart, targetEnd)` from the client at `remoteHost`, or null to hand the request to
+ * the ordinary handler. `request` and `header(lowerName)` (a request header) are valid only during the call; the
+ * body returned is copied at once, so it may be a view the handler reuses. http1.ts targetText() reads the target as
+ * text.
  */
 export type FastHandler = (
-  target: string,
+  request: Uint8Array,
+  targetStart: number,
+  targetEnd: number,
   remoteHost: string,
   header: (lowerName: string) => string | null,
 ) => Uint8Array | null;
@@ -629,7 +633,7 @@ class LibcHttpServer implements FfiHttpServer {
       let bytes: Uint8Array | null;
       try {
         this.#headerData = data;
-        bytes = this.#fast(p.targetText(data), c.host, this.#header);
+        bytes = this.#fast(data, p.targetStart, p.targetEnd, c.host, this.#header);
       } catch (err: unknown) {
         this.#warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         return this.#refuse(c, 500);

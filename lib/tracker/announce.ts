@@ -61,9 +61,9 @@ export interface AnnounceRequest {
   /** Dictionary model without `peer id` (ignored when compact). */
   isNoPeerId: boolean;
   /** The `ip` parameter as text, kept raw; only trusted behind a proxy (INTEROP.md 7). */
-  ipParam?: string;
-  key?: string;
-  trackerId?: string;
+  ipParam?: string | undefined;
+  key?: string | undefined;
+  trackerId?: string | undefined;
 }
 
 /** What the swarm store answers to an announce (the transport adds intervals and the peer list format). */

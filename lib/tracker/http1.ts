@@ -61,6 +61,22 @@ export function latin1(b: Uint8Array, s: number, e: number): string {
 }
 
 /**
+ * A request target `b[s, e)` as text: as sent when it is visible ASCII, else with each byte >= 0x80 percent-encoded
+ * (as Deno.serve's URL parsing does), so that a client sending a raw info hash still means the same bytes.
+ */
+export function targetText(b: Uint8Array, s: number, e: number): string {
+  let isRaw = false;
+  for (let i = s; i < e && !isRaw; i++) isRaw = b[i]! >= 0x80;
+  if (!isRaw) return decoder.decode(b.subarray(s, e));
+  let out = "";
+  for (let i = s; i < e; i++) {
+    const c = b[i]!;
+    out += c < 0x80 ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/**
  * A request-head parser, reused for every request of a server (its fields describe the last head parsed; offsets
  * point into the buffer given to parse(), valid until that buffer changes).
  */
@@ -217,14 +233,7 @@ export class RequestHeadParser {
    * Deno.serve's URL parsing does), so that a client sending a raw info hash still means the same bytes.
    */
   targetText(b: Uint8Array): string {
-    const s = this.targetStart, e = this.targetEnd;
-    if (!this.isTargetRaw) return decoder.decode(b.subarray(s, e));
-    let out = "";
-    for (let i = s; i < e; i++) {
-      const c = b[i]!;
-      out += c < 0x80 ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase().padStart(2, "0")}`;
-    }
-    return out;
+    return targetText(b, this.targetStart, this.targetEnd);
   }
 
   /** The Host header's value, or null. */

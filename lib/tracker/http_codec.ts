@@ -28,182 +28,293 @@ import {
 export interface ParseAnnounceOptions {
   /** Cap for `numwant` (default DEFAULT_NUMWANT_MAX). */
   numWantMax?: number;
-  /**
-   * Where the query starts in the text (default 0): a server passes the whole request URL and the index after `?`,
-   * since reading characters of a slice of a string costs more in V8 than reading the string itself.
-   */
+  /** Where the query starts in the text (default 0): a server may pass the whole request URL and the index after `?`. */
   start?: number;
 }
 
-/** Decode `text[start, end)`, a percent-encoded fixed-size value (INTEROP.md 1: %XX either case, `+` literal). */
-function decodeHashParam(text: string, start: number, end: number, name: string, bytes: number): Uint8Array {
-  const out = allocBytes(bytes);
+/**
+ * Decode `b[start, end)`, a percent-encoded fixed-size value (INTEROP.md 1: %XX either case, `+` literal; a raw byte
+ * stands for itself), into `out` (exactly `out.length` bytes).
+ */
+function decodeHashParam(b: Uint8Array, start: number, end: number, name: string, out: Uint8Array): void {
+  const bytes = out.length;
   let n = 0;
   let i = start;
   // Hot path: one pass, a table for hex digits, the error paths out of line.
   while (i < end) {
     if (n === bytes) throw hashError(name, `more than ${bytes} bytes`);
-    const c = text.charCodeAt(i);
+    const c = b[i]!;
     if (c === 37) {
       if (i + 2 >= end) throw hashError(name, "bad percent-encoding");
-      const hi = HEX_VALUE[text.charCodeAt(i + 1) & 0x1ff]!;
-      const lo = HEX_VALUE[text.charCodeAt(i + 2) & 0x1ff]!;
-      if ((hi | lo) < 0 || text.charCodeAt(i + 1) > 0xff || text.charCodeAt(i + 2) > 0xff) {
-        throw hashError(name, "bad percent-encoding");
-      }
+      const hi = HEX_VALUE[b[i + 1]!]!;
+      const lo = HEX_VALUE[b[i + 2]!]!;
+      if ((hi | lo) < 0) throw hashError(name, "bad percent-encoding");
       out[n++] = (hi << 4) | lo;
       i += 3;
     } else {
-      if (c > 0xff) throw hashError(name, "bad percent-encoding");
       out[n++] = c;
       i++;
     }
   }
   if (n !== bytes) throw hashError(name, `expected ${bytes} bytes, got ${n}`);
-  return out;
 }
 
 function hashError(name: string, detail: string): TrackerError {
   return new TrackerError(`invalid_${name}`, `Invalid ${name}: ${detail}`);
 }
 
-/** Hex digit values by char code (-1 for anything else); 512 entries so `code & 0x1ff` needs no bounds check. */
+/** Hex digit values by byte (-1 for anything else). */
 const HEX_VALUE = (() => {
-  const t = new Int8Array(512).fill(-1);
+  const t = new Int8Array(256).fill(-1);
   for (let d = 0; d < 10; d++) t[48 + d] = d;
   for (let d = 0; d < 6; d++) t[97 + d] = t[65 + d] = 10 + d;
   return t;
 })();
 
+/** The bytes of the last textToBytes, grown on demand. */
+let textBytes = new Uint8Array(1024);
+
+/**
+ * Write `text` from index `start` into `textBytes`, one byte per char; returns the length. A char above U+00FF (no
+ * HTTP client sends one) becomes "%%", which no value accepts as an escape.
+ */
+function textToBytes(text: string, start: number): number {
+  if (textBytes.length < 2 * (text.length - start)) textBytes = new Uint8Array(2 * (text.length - start));
+  const b = textBytes;
+  let n = 0;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff) {
+      b[n++] = 37;
+      b[n++] = 37;
+    } else b[n++] = c;
+  }
+  return n;
+}
+
+/**
+ * A short value `b[start, end)` as text, each byte >= 0x80 percent-encoded: a raw byte in the request target means
+ * here what the text path (URL parsing percent-encodes it) sees.
+ */
+function valueText(b: Uint8Array, start: number, end: number): string {
+  let out = "";
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    out += c < 0x80 ? String.fromCharCode(c) : `%${c.toString(16).toUpperCase()}`;
+  }
+  return out;
+}
+
 /**
  * A decimal integer parameter: negative values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER
  * (clients send 2^63 - 1 for "unknown" left). Anything that is not `-?digits` is refused.
  */
-function parseCount(text: string, start: number, end: number, name: string): number {
-  const isNegative = text.charCodeAt(start) === 45;
+function parseCount(b: Uint8Array, start: number, end: number, name: string): number {
+  const isNegative = b[start] === 45;
   const from = isNegative ? start + 1 : start;
-  if (end <= from) {
-    throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${text.slice(start, end).slice(0, 32)}"`);
-  }
+  if (end <= from) throw countError(b, start, end, name);
   let n = 0;
   for (let i = from; i < end; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) {
-      throw new TrackerError(`invalid_${name}`, `Invalid ${name}: "${text.slice(start, Math.min(end, start + 32))}"`);
-    }
+    const c = b[i]! - 48;
+    if (c < 0 || c > 9) throw countError(b, start, end, name);
     n = n * 10 + c;
   }
   if (isNegative) return 0;
   return n > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : n;
 }
 
-function parseEvent(value: string): AnnounceEvent {
-  switch (value) {
-    case "started":
-    case "completed":
-    case "stopped":
-    case "paused":
-      return value;
-    default:
-      // Empty, absent or unknown: a regular announce (INTEROP.md 5).
-      return "none";
+function countError(b: Uint8Array, start: number, end: number, name: string): TrackerError {
+  return new TrackerError(
+    `invalid_${name}`,
+    `Invalid ${name}: "${valueText(b, start, Math.min(end, start + 32))}"`,
+  );
+}
+
+const EVENTS: readonly [Uint8Array, AnnounceEvent][] = (["started", "completed", "stopped", "paused"] as const)
+  .map((e) => [latin1Bytes(e), e]);
+
+function parseEvent(b: Uint8Array, start: number, end: number): AnnounceEvent {
+  for (const [name, event] of EVENTS) if (isName(b, start, end, name)) return event;
+  // Empty, absent or unknown: a regular announce (INTEROP.md 5).
+  return "none";
+}
+
+/** `b[start, end)` is exactly `name`. */
+function isName(b: Uint8Array, start: number, end: number, name: Uint8Array): boolean {
+  if (end - start !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (b[start + i] !== name[i]) return false;
+  return true;
+}
+
+// Parameter names, by length (the parser switches on the length first).
+const P_INFO_HASH = latin1Bytes("info_hash");
+const P_TRACKERID = latin1Bytes("trackerid");
+const P_PEER_ID = latin1Bytes("peer_id");
+const P_NUMWANT = latin1Bytes("numwant");
+const P_COMPACT = latin1Bytes("compact");
+const P_PORT = latin1Bytes("port");
+const P_LEFT = latin1Bytes("left");
+const P_UPLOADED = latin1Bytes("uploaded");
+const P_DOWNLOADED = latin1Bytes("downloaded");
+const P_NO_PEER_ID = latin1Bytes("no_peer_id");
+const P_EVENT = latin1Bytes("event");
+const P_IP = latin1Bytes("ip");
+const P_KEY = latin1Bytes("key");
+
+/**
+ * The announce query parser, straight from bytes (a request's target as it arrived: no text on the hot path). One
+ * instance keeps one AnnounceRequest and its two id arrays and refills them on each `parse`: the result is valid until
+ * the next call (the tracker and the swarm store copy what they keep).
+ */
+export class AnnounceQueryParser {
+  readonly #infoHash = new Uint8Array(INFO_HASH_BYTES);
+  readonly #peerId = new Uint8Array(PEER_ID_BYTES);
+  readonly #req: AnnounceRequest = {
+    infoHash: this.#infoHash,
+    peerId: this.#peerId,
+    port: 0,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: "none",
+    numWant: 0,
+    isCompact: true,
+    isNoPeerId: false,
+    ipParam: undefined,
+    key: undefined,
+    trackerId: undefined,
+  };
+  /**
+   * Parse the query `b[start, end)` (without the `?`).
+   * @throws {TrackerError} query_too_long, missing_info_hash, missing_peer_id, missing_port, missing_left,
+   *   invalid_info_hash, invalid_peer_id, invalid_port, invalid_uploaded, invalid_downloaded, invalid_left,
+   *   invalid_numwant
+   */
+  parse(b: Uint8Array, start: number, end: number, numWantMax: number = DEFAULT_NUMWANT_MAX): AnnounceRequest {
+    if (end - start > MAX_QUERY_CHARS) throw new TrackerError("query_too_long", "Request query is too long");
+    return this.#parse(b, start, end, numWantMax);
+  }
+
+  /**
+   * Parse the query in `text` from index `start` (a whole URL may be passed with the index after `?`), as its bytes
+   * (see textToBytes).
+   * @throws {TrackerError} as `parse`
+   */
+  parseText(text: string, start: number, numWantMax: number = DEFAULT_NUMWANT_MAX): AnnounceRequest {
+    if (text.length - start > MAX_QUERY_CHARS) throw new TrackerError("query_too_long", "Request query is too long");
+    const n = textToBytes(text, start);
+    return this.#parse(textBytes, 0, n, numWantMax);
+  }
+
+  #parse(b: Uint8Array, start: number, end: number, numWantMax: number): AnnounceRequest {
+    const req = this.#req;
+    let hasInfoHash = false;
+    let hasPeerId = false;
+    let port = -1;
+    let left = -1;
+    let numWant: number | undefined;
+    req.uploaded = req.downloaded = 0;
+    req.event = "none";
+    req.isCompact = true;
+    req.isNoPeerId = false;
+    req.ipParam = req.key = req.trackerId = undefined;
+    // Names are matched in place and values parsed by index: nothing is copied but the values kept as text.
+    let at = start;
+    for (let params = 0; at <= end && params < MAX_QUERY_PARAMS; params++) {
+      let amp = at;
+      let eq = -1;
+      for (; amp < end; amp++) {
+        const c = b[amp]!;
+        if (c === 38) break;
+        if (c === 61 && eq < 0) eq = amp;
+      }
+      if (eq < 0) eq = amp;
+      const v = eq < amp ? eq + 1 : amp;
+      const param = at;
+      at = amp + 1;
+      switch (eq - param) {
+        case 9:
+          if (isName(b, param, eq, P_INFO_HASH)) {
+            // The first one wins; a scrape-style repeat is not an announce's business.
+            if (!hasInfoHash) decodeHashParam(b, v, amp, "info_hash", this.#infoHash);
+            hasInfoHash = true;
+          } else if (isName(b, param, eq, P_TRACKERID) && amp - v <= MAX_KEY_CHARS) {
+            req.trackerId = valueText(b, v, amp);
+          }
+          break;
+        case 7:
+          if (isName(b, param, eq, P_PEER_ID)) {
+            if (!hasPeerId) decodeHashParam(b, v, amp, "peer_id", this.#peerId);
+            hasPeerId = true;
+          } else if (isName(b, param, eq, P_NUMWANT)) {
+            // A negative numwant (some clients send -1) means "the default".
+            numWant = b[v] === 45 ? undefined : parseCount(b, v, amp, "numwant");
+          } else if (isName(b, param, eq, P_COMPACT)) req.isCompact = !(amp - v === 1 && b[v] === 48);
+          break;
+        case 4:
+          if (isName(b, param, eq, P_PORT)) {
+            port = v === amp || b[v] === 45 ? -1 : parseCount(b, v, amp, "port");
+            if (port < 1 || port > 65535) {
+              throw new TrackerError(
+                "invalid_port",
+                `Invalid port: "${valueText(b, v, Math.min(amp, v + 32))}"`,
+              );
+            }
+          } else if (isName(b, param, eq, P_LEFT)) left = parseCount(b, v, amp, "left");
+          break;
+        case 8:
+          if (isName(b, param, eq, P_UPLOADED)) req.uploaded = parseCount(b, v, amp, "uploaded");
+          break;
+        case 10:
+          if (isName(b, param, eq, P_DOWNLOADED)) req.downloaded = parseCount(b, v, amp, "downloaded");
+          else if (isName(b, param, eq, P_NO_PEER_ID)) req.isNoPeerId = !(amp - v === 1 && b[v] === 48);
+          break;
+        case 5:
+          if (isName(b, param, eq, P_EVENT)) req.event = parseEvent(b, v, amp);
+          break;
+        case 2:
+          if (isName(b, param, eq, P_IP) && amp - v <= 64) req.ipParam = valueText(b, v, amp);
+          break;
+        case 3:
+          if (isName(b, param, eq, P_KEY) && amp - v <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
+          break;
+      }
+    }
+    if (!hasInfoHash) throw new TrackerError("missing_info_hash", "Missing info_hash");
+    if (!hasPeerId) throw new TrackerError("missing_peer_id", "Missing peer_id");
+    if (port < 0) throw new TrackerError("missing_port", "Missing port");
+    if (left < 0) throw new TrackerError("missing_left", "Missing left");
+    req.port = port;
+    req.left = left;
+    req.numWant = clampNumWant(numWant, numWantMax);
+    return req;
   }
 }
 
+const parser = new AnnounceQueryParser();
+
 /**
- * Parse an announce query string (without the `?`).
- * @throws {TrackerError} query_too_long, missing_info_hash, missing_peer_id, missing_port, missing_left,
- *   invalid_info_hash, invalid_peer_id, invalid_port, invalid_uploaded, invalid_downloaded, invalid_left,
- *   invalid_numwant
+ * Parse an announce query string (without the `?`) into a fresh AnnounceRequest (AnnounceQueryParser is the
+ * allocation-free form).
+ * @throws {TrackerError} as AnnounceQueryParser.parse
  */
 export function parseAnnounceQuery(query: string, options: ParseAnnounceOptions = {}): AnnounceRequest {
-  let at = options.start ?? 0;
-  if (query.length - at > MAX_QUERY_CHARS) throw new TrackerError("query_too_long", "Request query is too long");
-  let infoHash: Uint8Array | undefined;
-  let peerId: Uint8Array | undefined;
-  let port: number | undefined;
-  let uploaded = 0;
-  let downloaded = 0;
-  let left: number | undefined;
-  let event: AnnounceEvent = "none";
-  let numWant: number | undefined;
-  let isCompact = true;
-  let isNoPeerId = false;
-  let ipParam: string | undefined;
-  let key: string | undefined;
-  let trackerId: string | undefined;
-  // Names are matched in place and values parsed by index: no substrings on the hot path.
-  for (let params = 0; at <= query.length && params < MAX_QUERY_PARAMS; params++) {
-    let end = query.indexOf("&", at);
-    if (end < 0) end = query.length;
-    let eq = query.indexOf("=", at);
-    if (eq < 0 || eq > end) eq = end;
-    const nameLength = eq - at;
-    const v = eq < end ? eq + 1 : end;
-    const param = at;
-    at = end + 1;
-    switch (nameLength) {
-      case 9:
-        if (query.startsWith("info_hash", param)) {
-          // The first one wins; a scrape-style repeat is not an announce's business.
-          infoHash ??= decodeHashParam(query, v, end, "info_hash", INFO_HASH_BYTES);
-        } else if (query.startsWith("trackerid", param) && end - v <= MAX_KEY_CHARS) {
-          trackerId = query.slice(v, end);
-        }
-        break;
-      case 7:
-        if (query.startsWith("peer_id", param)) peerId ??= decodeHashParam(query, v, end, "peer_id", PEER_ID_BYTES);
-        else if (query.startsWith("numwant", param)) {
-          // A negative numwant (some clients send -1) means "the default".
-          numWant = query.charCodeAt(v) === 45 ? undefined : parseCount(query, v, end, "numwant");
-        } else if (query.startsWith("compact", param)) isCompact = !(end - v === 1 && query.charCodeAt(v) === 48);
-        break;
-      case 4:
-        if (query.startsWith("port", param)) {
-          const p = v === end || query.charCodeAt(v) === 45 ? -1 : parseCount(query, v, end, "port");
-          if (p < 1 || p > 65535) {
-            throw new TrackerError("invalid_port", `Invalid port: "${query.slice(v, Math.min(end, v + 32))}"`);
-          }
-          port = p;
-        } else if (query.startsWith("left", param)) left = parseCount(query, v, end, "left");
-        break;
-      case 8:
-        if (query.startsWith("uploaded", param)) uploaded = parseCount(query, v, end, "uploaded");
-        break;
-      case 10:
-        if (query.startsWith("downloaded", param)) downloaded = parseCount(query, v, end, "downloaded");
-        else if (query.startsWith("no_peer_id", param)) isNoPeerId = !(end - v === 1 && query.charCodeAt(v) === 48);
-        break;
-      case 5:
-        if (query.startsWith("event", param) && end - v <= 16) event = parseEvent(query.slice(v, end));
-        break;
-      case 2:
-        if (query.startsWith("ip", param) && end - v <= 64) ipParam = query.slice(v, end);
-        break;
-      case 3:
-        if (query.startsWith("key", param) && end - v <= MAX_KEY_CHARS) key = query.slice(v, end);
-        break;
-    }
-  }
-  if (infoHash === undefined) throw new TrackerError("missing_info_hash", "Missing info_hash");
-  if (peerId === undefined) throw new TrackerError("missing_peer_id", "Missing peer_id");
-  if (port === undefined) throw new TrackerError("missing_port", "Missing port");
-  if (left === undefined) throw new TrackerError("missing_left", "Missing left");
+  const r = parser.parseText(query, options.start ?? 0, options.numWantMax ?? DEFAULT_NUMWANT_MAX);
   const req: AnnounceRequest = {
-    infoHash,
-    peerId,
-    port,
-    uploaded,
-    downloaded,
-    left,
-    event,
-    numWant: clampNumWant(numWant, options.numWantMax ?? DEFAULT_NUMWANT_MAX),
-    isCompact,
-    isNoPeerId,
+    infoHash: r.infoHash.slice(),
+    peerId: r.peerId.slice(),
+    port: r.port,
+    uploaded: r.uploaded,
+    downloaded: r.downloaded,
+    left: r.left,
+    event: r.event,
+    numWant: r.numWant,
+    isCompact: r.isCompact,
+    isNoPeerId: r.isNoPeerId,
   };
-  if (ipParam !== undefined) req.ipParam = ipParam;
-  if (key !== undefined) req.key = key;
-  if (trackerId !== undefined) req.trackerId = trackerId;
+  if (r.ipParam !== undefined) req.ipParam = r.ipParam;
+  if (r.key !== undefined) req.key = r.key;
+  if (r.trackerId !== undefined) req.trackerId = r.trackerId;
   return req;
 }
 
@@ -218,7 +329,8 @@ export function parseScrapeQuery(query: string): Uint8Array[] {
   const seen = new Set<string>();
   for (const part of query.split("&", MAX_QUERY_PARAMS)) {
     if (!part.startsWith("info_hash=")) continue;
-    const hash = decodeHashParam(part, 10, part.length, "info_hash", INFO_HASH_BYTES);
+    const hash = new Uint8Array(INFO_HASH_BYTES);
+    decodeHashParam(textBytes, 0, textToBytes(part, 10), "info_hash", hash);
     const k = String.fromCharCode(...hash);
     if (seen.has(k)) continue;
     seen.add(k);

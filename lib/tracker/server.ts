@@ -8,6 +8,7 @@ import { encodeBencode } from "../bencode.ts";
 import { TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb } from "../persist/db.ts";
 import {
+  type AnnounceRequest,
   type AnnounceResult,
   DEFAULT_INTERVAL_S,
   DEFAULT_MIN_INTERVAL_S,
@@ -21,12 +22,13 @@ import {
 import { passkeyFromQuery, splitPasskeyPath } from "./access.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import {
+  AnnounceQueryParser,
   encodeAnnounceResult,
   encodeFailure,
   hasAnnounceParams,
-  parseAnnounceQuery,
   parseScrapeQuery,
 } from "./http_codec.ts";
+import { targetText } from "./http1.ts";
 import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
 import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
 import {
@@ -154,11 +156,18 @@ export type HeaderOf = (lowerName: string) => string | null;
 export interface Tracker {
   handler(req: Request, info: ClientInfo): Response | Promise<Response>;
   /**
-   * The announce and scrape of a GET straight from its request target (path and query, as sent), for the libc HTTP
-   * server (lib/tracker/_http_ffi.ts): the bencoded body of the 200 reply, failures included; null for any other
-   * path (then `handler` answers). Same answers as `handler`, without a Request or a Response.
+   * The announce and scrape of a GET straight from its request target `request[targetStart, targetEnd)` (path and
+   * query, as sent), for the libc HTTP server (lib/tracker/_http_ffi.ts FastHandler): the bencoded body of the 200
+   * reply, failures included, valid until the next call; null for any other path (then `handler` answers). Same
+   * answers as `handler`, without a Request or a Response.
    */
-  fast(target: string, remoteHost: string, header: HeaderOf): Uint8Array | null;
+  fast(
+    request: Uint8Array,
+    targetStart: number,
+    targetEnd: number,
+    remoteHost: string,
+    header: HeaderOf,
+  ): Uint8Array | null;
   readonly adminToken: string;
   /** The admin token was generated at this start (print it once). */
   readonly isAdminTokenGenerated: boolean;
@@ -203,6 +212,15 @@ function bencoded(body: Uint8Array, status = 200): Response {
 
 function json(value: unknown, status = 200): Response {
   return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
+}
+
+const ANNOUNCE_PREFIX = Uint8Array.from("/announce?", (c) => c.charCodeAt(0));
+
+/** The target `b[start, end)` is `/announce?` and a query. */
+function isAnnounceTarget(b: Uint8Array, start: number, end: number): boolean {
+  if (end - start <= ANNOUNCE_PREFIX.length) return false;
+  for (let i = 0; i < ANNOUNCE_PREFIX.length; i++) if (b[start + i] !== ANNOUNCE_PREFIX[i]) return false;
+  return true;
 }
 
 function latin1Key(bytes: Uint8Array): string {
@@ -325,6 +343,8 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   // Socket address text → bytes; the store copies the bytes, so sharing one array per address is safe.
   const ipCache = new Map<string, Uint8Array>();
+  // One parser for every announce: its result is used before the next one starts (nothing keeps it).
+  const parser = new AnnounceQueryParser();
   const clientIp = (header: HeaderOf, host: string, ipParam: string | undefined): Uint8Array => {
     if (isTrustProxy) {
       const forwarded = header("x-forwarded-for")?.split(",")[0]?.trim() ?? header("x-real-ip");
@@ -355,13 +375,17 @@ export function createTracker(options: TrackerOptions): Tracker {
 
   /** The reply to an announce whose query is `url` from index `queryAt` (the characters after "?"). */
   const announce = (header: HeaderOf, host: string, url: string, queryAt: number, pathPasskey?: string) => {
-    const ar = parseAnnounceQuery(url, { numWantMax, start: queryAt });
+    const ar = parser.parseText(url, queryAt, numWantMax);
+    const passkey = privateMode.isOff ? undefined : pathPasskey ?? passkeyFromQuery(url.slice(queryAt));
+    return answer(ar, header, host, passkey);
+  };
+
+  /** The reply to a parsed announce (`ar` is the parser's: valid until the next parse) with its passkey, if any. */
+  const answer = (ar: AnnounceRequest, header: HeaderOf, host: string, passkey: string | undefined): Uint8Array => {
     const nowMs = now();
     const ip = clientIp(header, host, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
-    const user = privateMode.isOff
-      ? null
-      : privateMode.check(pathPasskey ?? passkeyFromQuery(url.slice(queryAt)), ip, ar.infoHash, nowMs);
+    const user = privateMode.isOff ? null : privateMode.check(passkey, ip, ar.infoHash, nowMs);
     const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
     if (user !== null) {
@@ -727,9 +751,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     return failureBody("internal error");
   };
 
-  const fast = (target: string, host: string, header: HeaderOf): Uint8Array | null => {
+  const fast = (b: Uint8Array, start: number, end: number, host: string, header: HeaderOf): Uint8Array | null => {
     try {
-      return announceOrScrape(target, 0, host, header);
+      // A plain announce is parsed from its bytes (the hot path: no text); a passkey in its query is read as text.
+      if (privateMode.isOff && isAnnounceTarget(b, start, end)) {
+        return answer(parser.parse(b, start + ANNOUNCE_PREFIX.length, end, numWantMax), header, host, undefined);
+      }
+      return announceOrScrape(targetText(b, start, end), 0, host, header);
     } catch (err: unknown) {
       return err instanceof TrackerError ? failureBody(err.reason) : internalErrorBody(err);
     }

@@ -13,16 +13,25 @@ import { TrackerError } from "../../lib/errors.ts";
 import { parseIp } from "../../lib/tracker/announce.ts";
 import { createFfiHttpServer, type FfiHttpOptions, type FfiHttpServer } from "../../lib/tracker/_http_ffi.ts";
 import {
+  type FastHandler,
   type HttpHandler,
   type HttpLimits,
   type HttpServer,
   type HttpServerOptions,
   startHttpServer,
 } from "../../lib/tracker/http_server.ts";
+import { targetText } from "../../lib/tracker/http1.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------------
+
+/** A `fast` handler that reads the target as text (FastHandler gets the request's bytes). */
+function textFast(
+  f: (target: string, host: string, header: (name: string) => string | null) => Uint8Array | null,
+): FastHandler {
+  return (b, start, end, host, header) => f(targetText(b, start, end), host, header);
+}
 
 /** Bound of every wait of this file (reads, polls). */
 const WAIT_MS = 5_000;
@@ -392,7 +401,7 @@ ioTest("pipelined requests mixing `fast` and an async handler are answered in or
       await delay(30);
       return new Response(`handler ${new URL(req.url).pathname}`);
     },
-    fast: (target) => target.startsWith("/fast") ? ENCODER.encode(`fast ${target}`) : null,
+    fast: textFast((target) => target.startsWith("/fast") ? ENCODER.encode(`fast ${target}`) : null),
   });
   const c = await t.connect(server.addr.port);
   await c.send(get("/slow/1") + get("/fast/1") + get("/slow/2") + get("/fast/2") + get("/fast/3"));
@@ -758,7 +767,7 @@ ioTest("maxBufferedBytes: the connection whose input or output passes it is drop
 
 /** Handler and `fast` answering the remote address they see. */
 const whoHandler: HttpHandler = (_req, info) => new Response(`${info.remoteAddr.hostname} ${info.remoteAddr.port}`);
-const whoFast = (target: string, remoteHost: string) => target === "/fast" ? ENCODER.encode(remoteHost) : null;
+const whoFast = textFast((target, remoteHost) => target === "/fast" ? ENCODER.encode(remoteHost) : null);
 
 ioTest("the handler (and `fast`) see the client's address and port", BOTH, async (io, t) => {
   const server = t.serve(io, { handler: whoHandler, ...(io === "libc" ? { fast: whoFast } : {}) });
@@ -831,7 +840,7 @@ Deno.test(
     try {
       const server = t.serve("libc", {
         handler: echo,
-        fast: (target) => target === "/fast" ? ENCODER.encode("fast") : null,
+        fast: textFast((target) => target === "/fast" ? ENCODER.encode("fast") : null),
         onWarning: (m) => warnings.push(m),
         workerUrl: new URL("./_http_dying_worker.ts", import.meta.url),
       });
@@ -869,10 +878,10 @@ ioTest(
         handlerSaw.push(`${req.method} ${url.pathname}${url.search}`);
         return new Response(`handler ${req.method}`, { headers: { "x-from": "handler" } });
       },
-      fast: (target, host, header) => {
+      fast: textFast((target, host, header) => {
         fastSaw.push({ target, host, ua: header("user-agent"), missing: header("x-missing") });
         return target.startsWith("/announce") ? ENCODER.encode(`fast:${target}`) : null;
-      },
+      }),
     });
     const c = await t.connect(server.addr.port);
     const target = "/announce?info_hash=%00%2B+x&peer_id=-BT0001-";
@@ -945,10 +954,10 @@ ioTest("`fast` that throws: 500 and close, and the server goes on", ["libc"], as
   const server = t.serve(io, {
     handler: echo,
     onWarning: (m) => warnings.push(m),
-    fast: (target) => {
+    fast: textFast((target) => {
       if (target === "/throw") throw new Error("fast boom");
       return null;
-    },
+    }),
   });
   const c = await t.connect(server.addr.port);
   await c.send(get("/throw"));
@@ -967,10 +976,10 @@ ioTest("a raw byte >= 0x80 in the target reaches fast and req.url percent-encode
       url = req.url;
       return new Response("ok");
     },
-    fast: (target) => {
+    fast: textFast((target) => {
       fastSaw.push(target);
       return target.startsWith("/fast") ? ENCODER.encode(target) : null;
-    },
+    }),
   });
   const c = await t.connect(server.addr.port);
   await c.send("GET /fast?info_hash=\xC3\x28%41\xFF HTTP/1.1\r\nHost: example.test\r\n\r\n");
@@ -979,6 +988,23 @@ ioTest("a raw byte >= 0x80 in the target reaches fast and req.url percent-encode
   equal((await c.readResponse("the handler's answer")).text, "ok");
   deepEqual(fastSaw, ["/fast?info_hash=%C3(%41%FF", "/slow/%C3?q=%C3"]);
   equal(url, "http://example.test/slow/%C3?q=%C3");
+});
+
+ioTest("fast gets the request's bytes and the target's exact offsets, raw bytes unchanged", ["libc"], async (io, t) => {
+  const seen: number[][] = [];
+  const server = t.serve(io, {
+    handler: echo,
+    fast: (request, start, end) => {
+      seen.push([...request.subarray(start, end)]);
+      return ENCODER.encode("ok");
+    },
+  });
+  const c = await t.connect(server.addr.port);
+  const target = "/announce?info_hash=\x80\xC3\x28%41\xFF+";
+  await c.send(`GET ${target} HTTP/1.1\r\nHost: example.test\r\n\r\n` + get("/two"));
+  equal((await c.readResponse("fast's first answer")).text, "ok");
+  equal((await c.readResponse("fast's second answer")).text, "ok");
+  deepEqual(seen, [[...target].map((ch) => ch.charCodeAt(0)), [..."/two"].map((ch) => ch.charCodeAt(0))]);
 });
 
 // ---------------------------------------------------------------------------------------------------------------

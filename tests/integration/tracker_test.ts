@@ -150,6 +150,54 @@ ioTest("tracker: announce returns peers (never the asker), scrape counts, stoppe
   }
 });
 
+/** GET `target` (one byte per char, raw bytes >= 0x80 unescaped) on a fresh connection; the body, bencoded. */
+async function rawGet(base: string, target: string): Promise<BencodeDict> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
+  try {
+    const head = `GET ${target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
+    await conn.write(Uint8Array.from(head, (c) => c.charCodeAt(0)));
+    const chunks: number[] = [];
+    const buf = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buf)) !== null;) chunks.push(...buf.subarray(0, n));
+    const all = Uint8Array.from(chunks);
+    const at = new TextDecoder("latin1").decode(all).indexOf("\r\n\r\n");
+    ok(at > 0, "a whole response head");
+    const v = decodeBencode(all.subarray(at + 4));
+    ok(v instanceof Map);
+    return v;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("tracker: raw bytes >= 0x80 in info_hash and peer_id mean the same bytes as their escapes [libc]", async () => {
+  currentIo = "libc";
+  const t = await start();
+  try {
+    const hash = Uint8Array.from({ length: 20 }, (_, i) => 0x80 + i * 6);
+    const raw = (b: Uint8Array) => String.fromCharCode(...b);
+    // Peer 1 announces with raw bytes (through the byte-level fast path), peer 2 with escapes.
+    let d = await rawGet(t.base, `/announce?info_hash=${raw(hash)}&peer_id=${raw(peerId(0xe9))}&port=6001&left=5`);
+    equal(d.get("failure reason"), undefined);
+    equal(d.get("incomplete"), 1);
+    d = await bdict(announceUrl(t.base, hash, 0xe2, { port: 6002 }));
+    deepEqual(ports(d.get("peers")), [6001]);
+    // Peer 1's escaped announce updates the same peer (a leecher turned seeder: one download); peer 2's raw
+    // `stopped` removes peer 2.
+    await bdict(announceUrl(t.base, hash, 0xe9, { port: 6001, left: 0 }));
+    d = await rawGet(
+      t.base,
+      `/announce?info_hash=${raw(hash)}&peer_id=${raw(peerId(0xe2))}&port=6002&left=5&event=stopped`,
+    );
+    deepEqual(scrapeOf(await bdict(scrapeUrl(t.base, hash)), hash), { complete: 1, downloaded: 1, incomplete: 0 });
+    // A raw 21-byte hash is refused like an escaped one.
+    d = await rawGet(t.base, `/announce?info_hash=${raw(hash)}\xff&peer_id=${raw(peerId(0xe3))}&port=1&left=0`);
+    match(text(d.get("failure reason")), /info_hash/);
+  } finally {
+    await t.close();
+  }
+});
+
 ioTest("tracker: --trust-proxy takes the address from ip= or X-Forwarded-For; otherwise both are ignored", async () => {
   const addressesOf = (t: Running) =>
     t.tracker.stats(true).torrents.flatMap((x) => (x.peers ?? []).map((p) => `${p.ip}:${p.port}`)).sort();

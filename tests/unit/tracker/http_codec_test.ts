@@ -4,6 +4,7 @@ import { fromHex, percentEncode, utf8 } from "../../../lib/bytes.ts";
 import { decodeBencode } from "../../../lib/bencode.ts";
 import { TrackerError } from "../../../lib/errors.ts";
 import {
+  AnnounceQueryParser,
   encodeAnnounceResult,
   encodeFailure,
   encodeScrapeResult,
@@ -225,4 +226,80 @@ Deno.test("parseAnnounceQuery() refuses percent escapes with non-hex or wide cha
     const hash = percentEncode(HASH.subarray(0, 18)) + bad + "a";
     assertThrowsCode(() => parseAnnounceQuery(`info_hash=${hash}&${BASE}`), TrackerError, "invalid_info_hash");
   }
+});
+
+/** `text` as one byte per char (every char here is <= U+00FF). */
+const bytesOf = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+/** Percent-encode each char >= 0x80 of `s`, as URL parsing does to a raw byte in a request target. */
+const escapeHigh = (s: string) => s.replace(/[\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+Deno.test("AnnounceQueryParser.parse() on raw bytes agrees with parseAnnounceQuery() on the escaped text", () => {
+  const rawHash = "\x80\xff\xc3(" + "a".repeat(16);
+  const rawPeer = "-XX0001-\xe9\xe9\xe9" + "b".repeat(9);
+  const queries = [
+    `info_hash=${percentEncode(HASH)}&${BASE}`,
+    `info_hash=${rawHash}&peer_id=${rawPeer}&port=6881&left=0&event=completed&key=k\xe9y&ip=h\xf6st&trackerid=\xff`,
+    `info_hash=${rawHash}&${BASE}&numwant=300&compact=0&no_peer_id=1&uploaded=-3&downloaded=99999999999999999999`,
+    `peer_id=${percentEncode(PEER)}&info_hash=${percentEncode(HASH)}&info_hash=%00&left=5&port=1&event=paused&x`,
+  ];
+  const parser = new AnnounceQueryParser();
+  for (const q of queries) {
+    // A request around the query: the parser reads only [start, end).
+    const wire = bytesOf(`GET /announce?${q} HTTP/1.1`);
+    const got = parser.parse(wire, 14, wire.length - 9, 200);
+    const want = parseAnnounceQuery(escapeHigh(q));
+    deepEqual({ ...got, infoHash: got.infoHash.slice(), peerId: got.peerId.slice() }, {
+      ipParam: undefined,
+      key: undefined,
+      trackerId: undefined,
+      ...want,
+    }, q);
+  }
+  // The raw bytes are the hash itself.
+  deepEqual(parser.parse(bytesOf(queries[1]!), 0, queries[1]!.length).infoHash, bytesOf(rawHash));
+  // Errors agree too, with the same code.
+  const h = percentEncode(HASH);
+  for (
+    const [q, code] of [
+      [`info_hash=${rawHash}\xff&${BASE}`, "invalid_info_hash"],
+      [`info_hash=${h}&${BASE}&numwant=\xe9`, "invalid_numwant"],
+      [`info_hash=${h}&peer_id=${percentEncode(PEER)}&port=7\xff&left=0`, "invalid_port"],
+      [`info_hash=${h}&peer_id=${rawPeer}&left=0`, "missing_port"],
+    ] as const
+  ) {
+    assertThrowsCode(() => parser.parse(bytesOf(q), 0, q.length), TrackerError, code);
+    assertThrowsCode(() => parseAnnounceQuery(escapeHigh(q)), TrackerError, code);
+  }
+});
+
+Deno.test("AnnounceQueryParser reused: no field of one request leaks into the next, even after a failure", () => {
+  const parser = new AnnounceQueryParser();
+  const full = `info_hash=${percentEncode(HASH)}&${BASE}&event=stopped&numwant=9&compact=0&no_peer_id=1` +
+    `&ip=10.0.0.9&key=kk&trackerid=tt&uploaded=5&downloaded=6`;
+  parser.parse(bytesOf(full), 0, full.length);
+  assertThrowsCode(() => parser.parse(bytesOf("info_hash=%00"), 0, 13), TrackerError, "invalid_info_hash");
+  const other = new Uint8Array(20).fill(7);
+  const bare = `info_hash=${percentEncode(other)}&peer_id=${percentEncode(PEER)}&port=9&left=0`;
+  const req = parser.parse(bytesOf(bare), 0, bare.length);
+  deepEqual(req.infoHash, other);
+  deepEqual(
+    [req.event, req.numWant, req.isCompact, req.isNoPeerId, req.ipParam, req.key, req.trackerId, req.uploaded],
+    ["none", 50, true, false, undefined, undefined, undefined, 0],
+  );
+  equal(req.downloaded, 0);
+  // parseAnnounceQuery() hands out copies: a later parse does not change an earlier result.
+  const first = parseAnnounceQuery(full);
+  parseAnnounceQuery(bare);
+  deepEqual(first.infoHash, HASH);
+  equal(first.key, "kk");
+});
+
+Deno.test("AnnounceQueryParser.parse() caps the query's own length, not the request's", () => {
+  const parser = new AnnounceQueryParser();
+  const q = `info_hash=${percentEncode(HASH)}&${BASE}&pad=${"x".repeat(16_000)}`;
+  const wire = bytesOf(`${"p".repeat(4000)}${q}`);
+  equal(parser.parse(wire, 4000, wire.length).left, 100);
+  const long = bytesOf(q + "y".repeat(400));
+  assertThrowsCode(() => parser.parse(long, 0, long.length), TrackerError, "query_too_long");
 });
