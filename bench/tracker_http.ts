@@ -100,7 +100,20 @@ function btoolTarget(name: string, main: string, v8Flags: string, extra: string[
     start: (port) =>
       spawnBtoolTracker(
         port,
-        ["--db", ":memory:", "--admin-token", "bench", "--snapshot-interval", "0", "--quiet", ...extra],
+        // Random peer ids never re-announce: ~6M peers pile up over a full run. A cap above that keeps every
+        // announce a stored one (past the default 5M, new peers would get a cheap "Tracker is full" instead).
+        [
+          "--db",
+          ":memory:",
+          "--admin-token",
+          "bench",
+          "--snapshot-interval",
+          "0",
+          "--max-peers",
+          "20000000",
+          "--quiet",
+          ...extra,
+        ],
         { main, v8Flags },
       ),
   };

@@ -14,6 +14,7 @@ import {
   formatHostPort,
 } from "../lib/tracker/announce.ts";
 import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
+import { DEFAULT_MAX_PEERS } from "../lib/tracker/swarm_store.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
 import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
 import { type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts";
@@ -45,6 +46,8 @@ Options:
   --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
   --peer-timeout S         drop peers silent this long (default ${DEFAULT_PEER_TIMEOUT_S})
   --numwant-max N          most peers per reply (default ${DEFAULT_NUMWANT_MAX})
+  --max-peers N            live peers held at most, ~40-80 bytes each (default ${DEFAULT_MAX_PEERS}); past it new
+                           peers get "Tracker is full" and known ones are still answered
   --snapshot-interval S    save live peers every S seconds (default ${DEFAULT_SNAPSHOT_INTERVAL_S}; 0 = only on exit)
   --similar-prefix N       similar-hash hint: same first N hex digits (default ${SIMILAR_PREFIX_DIGITS})
   --similar-suffix N       ... and same last N hex digits (default ${SIMILAR_SUFFIX_DIGITS})
@@ -74,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     "min-interval": { type: "string", default: String(DEFAULT_MIN_INTERVAL_S) },
     "peer-timeout": { type: "string", default: String(DEFAULT_PEER_TIMEOUT_S) },
     "numwant-max": { type: "string", default: String(DEFAULT_NUMWANT_MAX) },
+    "max-peers": { type: "string", default: String(DEFAULT_MAX_PEERS) },
     "snapshot-interval": { type: "string", default: String(DEFAULT_SNAPSHOT_INTERVAL_S) },
     "similar-prefix": { type: "string", default: String(SIMILAR_PREFIX_DIGITS) },
     "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
@@ -98,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
   const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
   const numWantMax = parseIntOption(values["numwant-max"], "numwant max", 0, 10_000);
+  const maxPeers = parseIntOption(values["max-peers"], "max peers", 1, 50_000_000);
   const snapshotIntervalS = parseIntOption(values["snapshot-interval"], "snapshot interval", 0, 86_400);
   const similarPrefixDigits = parseIntOption(values["similar-prefix"], "similar prefix", 0, 40);
   const similarSuffixDigits = parseIntOption(values["similar-suffix"], "similar suffix", 0, 40);
@@ -121,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
         minIntervalS,
         peerTimeoutS,
         numWantMax,
+        maxPeers,
         snapshotIntervalS,
         similarPrefixDigits,
         similarSuffixDigits,

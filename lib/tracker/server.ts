@@ -78,12 +78,14 @@ export interface TrackerOptions {
   db: TrackerDb;
   /** Defaults to a Registry over `db`. */
   registry?: Registry;
-  /** Defaults to a MemorySwarmStore with `peerTimeoutS` and `numWantMax`. */
+  /** Defaults to a MemorySwarmStore with `peerTimeoutS`, `numWantMax` and `maxPeers`. */
   store?: SwarmStore;
   intervalS?: number;
   minIntervalS?: number;
   peerTimeoutS?: number;
   numWantMax?: number;
+  /** Live peers the default store holds at most (DEFAULT_MAX_PEERS). */
+  maxPeers?: number;
   /** Admin token; when absent the db's is used, or one is generated and stored. */
   adminToken?: string;
   /** Behind a reverse proxy: honour `ip`, X-Forwarded-For and X-Real-IP (INTEROP.md 7). */
@@ -253,7 +255,11 @@ export function createTracker(options: TrackerOptions): Tracker {
     suffixDigits: options.similarSuffixDigits ?? SIMILAR_SUFFIX_DIGITS,
   };
   const registry = options.registry ?? new Registry(db);
-  const store = options.store ?? new MemorySwarmStore({ peerTimeoutS, numWantMax });
+  const store = options.store ?? new MemorySwarmStore({
+    peerTimeoutS,
+    numWantMax,
+    ...(options.maxPeers === undefined ? {} : { maxPeers: options.maxPeers }),
+  });
   const privateMode = new PrivateMode({
     db,
     registry,

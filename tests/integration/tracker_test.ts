@@ -659,6 +659,27 @@ async function spawnTracker(args: string[]) {
   return { child, base, output: () => rest, stderr, firstOutput: out };
 }
 
+Deno.test("btool tracker --max-peers: past the cap new peers get a failure reason, known ones are answered", async () => {
+  const t = await spawnTracker(["--db", ":memory:", "--max-peers", "2"]);
+  try {
+    await bdict(announceUrl(t.base, HASH_A, 1));
+    await bdict(announceUrl(t.base, HASH_PLUS, 2));
+    for (let n = 3; n < 6; n++) {
+      match(text((await bdict(announceUrl(t.base, HASH_A, n))).get("failure reason")), /Tracker is full/);
+    }
+    match(text((await bdict(announceUrl(t.base, HASH_PLUS, 7))).get("failure reason")), /Tracker is full/);
+    deepEqual(ports((await bdict(announceUrl(t.base, HASH_A, 1))).get("peers")), []);
+    // A stopped peer makes room.
+    await bdict(announceUrl(t.base, HASH_PLUS, 2, { event: "stopped" }));
+    equal((await bdict(announceUrl(t.base, HASH_A, 3))).get("incomplete"), 2);
+  } finally {
+    t.child.kill("SIGKILL");
+    await t.child.status;
+    await t.output();
+    await t.stderr;
+  }
+});
+
 Deno.test("btool tracker: SIGTERM snapshots and a restarted tracker answers with the peers at once", async () => {
   await withTempDir(async (dir) => {
     const db = `${dir}/t.db`;
