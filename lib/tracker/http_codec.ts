@@ -33,17 +33,19 @@ export interface ParseAnnounceOptions {
 }
 
 /**
- * Decode `b[start, end)`, a percent-encoded fixed-size value (INTEROP.md 1: %XX either case, `+` literal; a raw byte
- * stands for itself), into `out` (exactly `out.length` bytes).
+ * Decode the value at `b[start...]` up to the next `&` (or `end`), a percent-encoded fixed-size value (INTEROP.md 1:
+ * %XX either case, `+` literal; a raw byte stands for itself), into `out` (exactly `out.length` bytes); returns where
+ * the value ends.
  */
-function decodeHashParam(b: Uint8Array, start: number, end: number, name: string, out: Uint8Array): void {
+function decodeHashParam(b: Uint8Array, start: number, end: number, name: string, out: Uint8Array): number {
   const bytes = out.length;
   let n = 0;
   let i = start;
-  // Hot path: one pass, a table for hex digits, the error paths out of line.
+  // Hot path: one pass (finding the value's end on the way), a table for hex digits, the error paths out of line.
   while (i < end) {
-    if (n === bytes) throw hashError(name, `more than ${bytes} bytes`);
     const c = b[i]!;
+    if (c === 38) break;
+    if (n === bytes) throw hashError(name, `more than ${bytes} bytes`);
     if (c === 37) {
       if (i + 2 >= end) throw hashError(name, "bad percent-encoding");
       const hi = HEX_VALUE[b[i + 1]!]!;
@@ -57,6 +59,14 @@ function decodeHashParam(b: Uint8Array, start: number, end: number, name: string
     }
   }
   if (n !== bytes) throw hashError(name, `expected ${bytes} bytes, got ${n}`);
+  return i;
+}
+
+/** Where the value at `b[start...]` ends: the next `&`, or `end`. */
+function skipValue(b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  while (i < end && b[i] !== 38) i++;
+  return i;
 }
 
 function hashError(name: string, detail: string): TrackerError {
@@ -105,20 +115,28 @@ function valueText(b: Uint8Array, start: number, end: number): string {
   return out;
 }
 
+/** Where the value read by the last parseCount ended. */
+let countEnd = 0;
+
 /**
- * A decimal integer parameter: negative values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER
- * (clients send 2^63 - 1 for "unknown" left). Anything that is not `-?digits` is refused.
+ * The decimal integer value at `b[start...]` up to the next `&` (or `end`; where it ends goes to `countEnd`): negative
+ * values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER (clients send 2^63 - 1 for "unknown" left).
+ * Anything that is not `-?digits` is refused.
  */
 function parseCount(b: Uint8Array, start: number, end: number, name: string): number {
   const isNegative = b[start] === 45;
   const from = isNegative ? start + 1 : start;
-  if (end <= from) throw countError(b, start, end, name);
   let n = 0;
-  for (let i = from; i < end; i++) {
-    const c = b[i]! - 48;
-    if (c < 0 || c > 9) throw countError(b, start, end, name);
-    n = n * 10 + c;
+  let i = from;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c === 38) break;
+    const d = c - 48;
+    if (d < 0 || d > 9) throw countError(b, start, skipValue(b, i, end), name);
+    n = n * 10 + d;
   }
+  if (i === from) throw countError(b, start, i, name);
+  countEnd = i;
   if (isNegative) return 0;
   return n > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : n;
 }
@@ -218,67 +236,97 @@ export class AnnounceQueryParser {
     req.isCompact = true;
     req.isNoPeerId = false;
     req.ipParam = req.key = req.trackerId = undefined;
-    // Names are matched in place and values parsed by index: nothing is copied but the values kept as text.
+    // Names are matched in place and values parsed where they lie, in one pass: each value's reader finds its end
+    // (the next `&`). Nothing is copied but the values kept as text.
     let at = start;
     for (let params = 0; at <= end && params < MAX_QUERY_PARAMS; params++) {
-      let amp = at;
-      let eq = -1;
-      for (; amp < end; amp++) {
-        const c = b[amp]!;
-        if (c === 38) break;
-        if (c === 61 && eq < 0) eq = amp;
-      }
-      if (eq < 0) eq = amp;
-      const v = eq < amp ? eq + 1 : amp;
       const param = at;
-      at = amp + 1;
+      let eq = at;
+      while (eq < end) {
+        const c = b[eq]!;
+        if (c === 61 || c === 38) break;
+        eq++;
+      }
+      // The name is [param, eq); the value starts at v (empty when there is no "=").
+      const v = eq < end && b[eq] === 61 ? eq + 1 : eq;
+      let amp = -1;
       switch (eq - param) {
         case 9:
           if (isName(b, param, eq, P_INFO_HASH)) {
             // The first one wins; a scrape-style repeat is not an announce's business.
-            if (!hasInfoHash) decodeHashParam(b, v, amp, "info_hash", this.#infoHash);
+            if (!hasInfoHash) amp = decodeHashParam(b, v, end, "info_hash", this.#infoHash);
             hasInfoHash = true;
-          } else if (isName(b, param, eq, P_TRACKERID) && amp - v <= MAX_KEY_CHARS) {
-            req.trackerId = valueText(b, v, amp);
+          } else if (isName(b, param, eq, P_TRACKERID)) {
+            amp = skipValue(b, v, end);
+            if (amp - v <= MAX_KEY_CHARS) req.trackerId = valueText(b, v, amp);
           }
           break;
         case 7:
           if (isName(b, param, eq, P_PEER_ID)) {
-            if (!hasPeerId) decodeHashParam(b, v, amp, "peer_id", this.#peerId);
+            if (!hasPeerId) amp = decodeHashParam(b, v, end, "peer_id", this.#peerId);
             hasPeerId = true;
           } else if (isName(b, param, eq, P_NUMWANT)) {
             // A negative numwant (some clients send -1) means "the default".
-            numWant = b[v] === 45 ? undefined : parseCount(b, v, amp, "numwant");
-          } else if (isName(b, param, eq, P_COMPACT)) req.isCompact = !(amp - v === 1 && b[v] === 48);
+            if (b[v] === 45) numWant = undefined;
+            else {
+              numWant = parseCount(b, v, end, "numwant");
+              amp = countEnd;
+            }
+          } else if (isName(b, param, eq, P_COMPACT)) {
+            amp = skipValue(b, v, end);
+            req.isCompact = !(amp - v === 1 && b[v] === 48);
+          }
           break;
         case 4:
           if (isName(b, param, eq, P_PORT)) {
-            port = v === amp || b[v] === 45 ? -1 : parseCount(b, v, amp, "port");
+            port = v === end || b[v] === 38 || b[v] === 45 ? -1 : parseCount(b, v, end, "port");
             if (port < 1 || port > 65535) {
               throw new TrackerError(
                 "invalid_port",
-                `Invalid port: "${valueText(b, v, Math.min(amp, v + 32))}"`,
+                `Invalid port: "${valueText(b, v, Math.min(skipValue(b, v, end), v + 32))}"`,
               );
             }
-          } else if (isName(b, param, eq, P_LEFT)) left = parseCount(b, v, amp, "left");
+            amp = countEnd;
+          } else if (isName(b, param, eq, P_LEFT)) {
+            left = parseCount(b, v, end, "left");
+            amp = countEnd;
+          }
           break;
         case 8:
-          if (isName(b, param, eq, P_UPLOADED)) req.uploaded = parseCount(b, v, amp, "uploaded");
+          if (isName(b, param, eq, P_UPLOADED)) {
+            req.uploaded = parseCount(b, v, end, "uploaded");
+            amp = countEnd;
+          }
           break;
         case 10:
-          if (isName(b, param, eq, P_DOWNLOADED)) req.downloaded = parseCount(b, v, amp, "downloaded");
-          else if (isName(b, param, eq, P_NO_PEER_ID)) req.isNoPeerId = !(amp - v === 1 && b[v] === 48);
+          if (isName(b, param, eq, P_DOWNLOADED)) {
+            req.downloaded = parseCount(b, v, end, "downloaded");
+            amp = countEnd;
+          } else if (isName(b, param, eq, P_NO_PEER_ID)) {
+            amp = skipValue(b, v, end);
+            req.isNoPeerId = !(amp - v === 1 && b[v] === 48);
+          }
           break;
         case 5:
-          if (isName(b, param, eq, P_EVENT)) req.event = parseEvent(b, v, amp);
+          if (isName(b, param, eq, P_EVENT)) {
+            amp = skipValue(b, v, end);
+            req.event = parseEvent(b, v, amp);
+          }
           break;
         case 2:
-          if (isName(b, param, eq, P_IP) && amp - v <= 64) req.ipParam = valueText(b, v, amp);
+          if (isName(b, param, eq, P_IP)) {
+            amp = skipValue(b, v, end);
+            if (amp - v <= 64) req.ipParam = valueText(b, v, amp);
+          }
           break;
         case 3:
-          if (isName(b, param, eq, P_KEY) && amp - v <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
+          if (isName(b, param, eq, P_KEY)) {
+            amp = skipValue(b, v, end);
+            if (amp - v <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
+          }
           break;
       }
+      at = (amp < 0 ? skipValue(b, v, end) : amp) + 1;
     }
     if (!hasInfoHash) throw new TrackerError("missing_info_hash", "Missing info_hash");
     if (!hasPeerId) throw new TrackerError("missing_peer_id", "Missing peer_id");

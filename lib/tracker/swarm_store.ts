@@ -3,7 +3,8 @@
 //
 // Invariants of MemorySwarmStore (the shared mutable state of the tracker):
 // - A peer is identified by (info hash, peer id). Each swarm keeps its peers contiguous in one block of records at
-//   positions [0, n): [0, nLeech) are leechers, [nLeech, n) seeders. A record is split in two: REC_WORDS cold words
+//   positions [0, n): [0, nSeed) are seeders, [nSeed, n) leechers (a new peer is most often a leecher: it is
+//   appended, nothing moves). A record is split in two: REC_WORDS cold words
 //   (peer id, last seen, left) at word `base` of `rec`, and HOT_WORDS hot words (address, port + flags: what a reply
 //   copies) at word `hbase` of the same array, in its hot region. Removal and leecher/seeder changes move both halves
 //   (swap-remove), so a block stays dense and a sample of aligned 8-record blocks reads one cache line per block. A
@@ -220,8 +221,8 @@ class Swarm {
   order = -1;
   /** Live records. */
   n = 0;
-  /** Leechers: records [0, nLeech). */
-  nLeech = 0;
+  /** Seeders: records [0, nSeed); leechers follow. */
+  nSeed = 0;
   completed = 0;
   /** peer id → cell (fingerprint << 24 | position + 1; 0 = empty), power-of-two size; null for small swarms. */
   table: Uint32Array | null = null;
@@ -563,16 +564,14 @@ export class MemorySwarmStore implements SwarmStore {
     if ((swarm.rec[h + H_PORT]! >>> 16) & FLAG_IPV6) this.#freeV6(swarm.rec[h + H_ADDR]!);
     if (swarm.table !== null) this.#tableDelete(swarm, swarm.table, i);
     const last = swarm.n - 1;
-    if (i < swarm.nLeech) {
-      // Leecher: the last leecher fills the hole, the last record fills the last leecher's place.
-      const lastLeech = swarm.nLeech - 1;
-      this.#move(swarm, lastLeech, i);
-      this.#move(swarm, last, lastLeech);
-      swarm.nLeech--;
-    } else {
-      this.#move(swarm, last, i);
+    if (i < swarm.nSeed) {
+      // Seeder: the last seeder fills the hole, the last record fills the last seeder's place.
+      const lastSeed = swarm.nSeed - 1;
+      this.#move(swarm, lastSeed, i);
+      this.#move(swarm, last, lastSeed);
+      swarm.nSeed--;
       this.#seederCount--;
-    }
+    } else this.#move(swarm, last, i);
     swarm.n = last;
     this.#peerCount--;
     if (swarm.table !== null && swarm.n <= INDEX_MIN_PEERS / 2) swarm.table = null;
@@ -637,7 +636,7 @@ export class MemorySwarmStore implements SwarmStore {
     return swarm;
   }
 
-  /** Insert or update the peer in #want; returns its position (leechers first, seeders after). */
+  /** Insert or update the peer in #want; returns its position (seeders first, leechers after). */
   #upsert(swarm: Swarm, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
     let i = this.#find(swarm);
     const isSeeder = left === 0;
@@ -647,13 +646,11 @@ export class MemorySwarmStore implements SwarmStore {
       if (swarm.n === swarm.cap) this.#resize(swarm, swarm.cap * 2);
       const end = swarm.n++;
       if (isSeeder) {
-        i = end;
-        this.#seederCount++;
-      } else {
-        // A new leecher takes the first seeder's place; that seeder moves to the end.
-        i = swarm.nLeech++;
+        // A new seeder takes the first leecher's place; that leecher moves to the end.
+        i = swarm.nSeed++;
         this.#move(swarm, i, end);
-      }
+        this.#seederCount++;
+      } else i = end;
       const want = this.#want;
       const o = swarm.base + i * REC_WORDS + W_ID;
       for (let w = 0; w < ID_WORDS; w++) swarm.rec[o + w] = want[w]!;
@@ -665,16 +662,16 @@ export class MemorySwarmStore implements SwarmStore {
       this.#wasLeecher = false;
       return i;
     }
-    const wasSeeder = i >= swarm.nLeech;
+    const wasSeeder = i < swarm.nSeed;
     this.#wasLeecher = !wasSeeder;
     this.#setPeer(swarm, i, ip, port, left, lastSeenS);
     if (isSeeder && !wasSeeder) {
-      const to = --swarm.nLeech;
+      const to = swarm.nSeed++;
       this.#swap(swarm, i, to);
       i = to;
       this.#seederCount++;
     } else if (!isSeeder && wasSeeder) {
-      const to = swarm.nLeech++;
+      const to = --swarm.nSeed;
       this.#swap(swarm, i, to);
       i = to;
       this.#seederCount--;
@@ -695,15 +692,15 @@ export class MemorySwarmStore implements SwarmStore {
       if (i >= 0) {
         const flags = swarm.rec[swarm.hbase + i * HOT_WORDS + H_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
-        if (req.left === 0 && i < swarm.nLeech && (flags & FLAG_COUNTED) === 0) {
+        if (req.left === 0 && i >= swarm.nSeed && (flags & FLAG_COUNTED) === 0) {
           swarm.completed++;
           isNewlyCompleted = true;
         }
         this.#removeAt(swarm, i);
       }
       const result = {
-        complete: swarm.n - swarm.nLeech,
-        incomplete: swarm.nLeech,
+        complete: swarm.nSeed,
+        incomplete: swarm.n - swarm.nSeed,
         peers4: EMPTY,
         peers6: EMPTY,
         isNewlyCompleted,
@@ -727,8 +724,8 @@ export class MemorySwarmStore implements SwarmStore {
       isNewlyCompleted = true;
     }
     const result: SwarmAnnounce = {
-      complete: swarm.n - swarm.nLeech,
-      incomplete: swarm.nLeech,
+      complete: swarm.nSeed,
+      incomplete: swarm.n - swarm.nSeed,
       peers4: EMPTY,
       peers6: EMPTY,
       isNewlyCompleted,
@@ -769,7 +766,7 @@ export class MemorySwarmStore implements SwarmStore {
 
   /**
    * Fill result's peers with up to `numWant` random eligible peers (not `self`; no seeders for a seeder).
-   * Eligible peers are one contiguous range: leechers [0, nLeech) for a seeder, everyone for a leecher.
+   * Eligible peers are one contiguous range [lo, n): leechers [nSeed, n) for a seeder, everyone for a leecher.
    * The peer arrays are views into scratch buffers, valid until the next announce.
    */
   #sample(
@@ -780,21 +777,24 @@ export class MemorySwarmStore implements SwarmStore {
     options: SwarmAnnounceOptions,
     result: SwarmAnnounce,
   ): void {
-    const range = isSeeder ? swarm.nLeech : swarm.n;
-    const eligible = isSeeder ? range : range - 1;
+    const lo = isSeeder ? swarm.nSeed : 0;
+    const hi = swarm.n;
+    const eligible = isSeeder ? hi - lo : hi - lo - 1;
     const want = Math.min(numWant, eligible, this.#out4.length / COMPACT_PEER4_BYTES);
     if (want <= 0) return;
     const withIds = options.withPeerIds === true;
     this.#n4 = 0;
     this.#n6 = 0;
     if (want === eligible) {
-      for (let i = 0; i < range; i++) if (i !== self) this.#take(swarm, i, withIds);
+      for (let i = lo; i < hi; i++) if (i !== self) this.#take(swarm, i, withIds);
     } else {
       // Whole aligned blocks of SAMPLE_RUN positions (one cache line of hot words each), picked uniformly without
       // repetition (marked with a generation stamp: no per-call allocation), so every eligible peer is equally
       // likely and a sample of 50 reads about 7 cache lines. A bounded number of random picks, then the unpicked
-      // blocks in order from a random one.
-      const blocks = Math.ceil(range / SAMPLE_RUN);
+      // blocks in order from a random one. Blocks are aligned on swarm positions (block k here is the swarm's block
+      // b0 + k), so the first one and the last may be partial.
+      const b0 = (lo / SAMPLE_RUN) | 0;
+      const blocks = Math.ceil(hi / SAMPLE_RUN) - b0;
       if (this.#marks.length < blocks) this.#marks = new Uint32Array(Math.max(blocks, 2 * this.#marks.length));
       const marks = this.#marks;
       let gen = ++this.#gen;
@@ -818,17 +818,17 @@ export class MemorySwarmStore implements SwarmStore {
       const rec = swarm.rec;
       const hbase = swarm.hbase;
       let touch = 0;
-      for (let k = 0; k < count; k++) touch |= rec[hbase + picked[k]! * (SAMPLE_RUN * HOT_WORDS)]!;
+      for (let k = 0; k < count; k++) touch |= rec[hbase + (b0 + picked[k]!) * (SAMPLE_RUN * HOT_WORDS)]!;
       this.#touched = touch;
       let taken = 0;
       for (let k = 0; k < count && taken < want; k++) {
-        taken += this.#takeBlock(swarm, picked[k]!, range, self, want - taken, withIds, random);
+        taken += this.#takeBlock(swarm, b0 + picked[k]!, lo, hi, self, want - taken, withIds, random);
       }
       if (taken < want) {
         const start = (random() * blocks) | 0;
         for (let k = 0; k < blocks && taken < want; k++) {
           const b = start + k < blocks ? start + k : start + k - blocks;
-          if (marks[b] !== gen) taken += this.#takeBlock(swarm, b, range, self, want - taken, withIds, random);
+          if (marks[b] !== gen) taken += this.#takeBlock(swarm, b0 + b, lo, hi, self, want - taken, withIds, random);
         }
       }
     }
@@ -841,21 +841,22 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   /**
-   * Take the peers of block `b` (positions [b·SAMPLE_RUN, +SAMPLE_RUN) below `range`, without `self`), at most `max`:
+   * Take the peers of block `b` (positions [b·SAMPLE_RUN, +SAMPLE_RUN) within [lo, hi), without `self`), at most `max`:
    * all of them when they fit, otherwise `max` in a row from a random offset, wrapping inside the block, so that no
    * place in a block is favoured. Returns the peers taken.
    */
   #takeBlock(
     swarm: Swarm,
     b: number,
-    range: number,
+    lo: number,
+    hi: number,
     self: number,
     max: number,
     withIds: boolean,
     random: () => number,
   ): number {
-    const from = b * SAMPLE_RUN;
-    const size = Math.min(SAMPLE_RUN, range - from);
+    const from = Math.max(b * SAMPLE_RUN, lo);
+    const size = Math.min(b * SAMPLE_RUN + SAMPLE_RUN, hi) - from;
     const count = self >= from && self < from + size ? size - 1 : size;
     const rot = count <= max ? 0 : (random() * size) | 0;
     const n = count <= max ? count : max;
@@ -895,15 +896,15 @@ export class MemorySwarmStore implements SwarmStore {
   scrape(infoHash: Uint8Array): ScrapeEntry {
     const swarm = this.#swarms.get(bytesKey(infoHash));
     if (swarm === undefined) return { complete: 0, downloaded: 0, incomplete: 0 };
-    return { complete: swarm.n - swarm.nLeech, downloaded: swarm.completed, incomplete: swarm.nLeech };
+    return { complete: swarm.nSeed, downloaded: swarm.completed, incomplete: swarm.n - swarm.nSeed };
   }
 
   *swarms(): Iterable<SwarmCounts> {
     for (const swarm of this.#swarms.values()) {
       yield {
         infoHashHex: toHex(keyBytes(swarm.key)),
-        seeders: swarm.n - swarm.nLeech,
-        leechers: swarm.nLeech,
+        seeders: swarm.nSeed,
+        leechers: swarm.n - swarm.nSeed,
         completed: swarm.completed,
       };
     }

@@ -341,6 +341,33 @@ Deno.test("MemorySwarmStore.announce() samples every eligible peer about equally
   ok(Math.min(...others) > 120 && Math.max(...others) < 300, `hits ${Math.min(...others)}..${Math.max(...others)}`);
 });
 
+Deno.test("MemorySwarmStore.announce() samples leechers for a seeder about equally often, seeders never", () => {
+  // 13 seeders (not a whole 8-peer block) and 190 leechers, mixed in arrival order, with some churn between them.
+  const store = new MemorySwarmStore();
+  for (let n = 0; n < 203; n++) store.announce(req(n, { numWant: 0, left: n % 15 === 0 ? 0 : 100 }), opts());
+  for (let n = 1; n < 203; n += 40) {
+    store.announce(req(n, { numWant: 0, left: 0 }), opts()); // leecher → seeder
+    store.announce(req(n, { numWant: 0 }), opts()); // and back
+  }
+  const seeders = new Set(Array.from({ length: 203 }, (_, n) => n).filter((n) => n % 15 === 0));
+  equal(seeders.size, 14);
+  const hits = new Array<number>(203).fill(0);
+  const random = seededRandom(7);
+  for (let round = 0; round < 2000; round++) {
+    const s = store.announce(req(0, { numWant: 20, left: 0 }), { ip: IP, nowMs: T0, random });
+    equal(s.complete, 14);
+    equal(s.incomplete, 189);
+    for (const p of ports(s.peers4)) hits[p - 10_000]!++;
+  }
+  for (const n of seeders) equal(hits[n], 0, `seeder ${n} was handed to a seeder`);
+  // Expected 2000 * 20 / 189 ≈ 212 per leecher.
+  const leechers = hits.filter((_, n) => !seeders.has(n));
+  ok(
+    Math.min(...leechers) > 120 && Math.max(...leechers) < 320,
+    `hits ${Math.min(...leechers)}..${Math.max(...leechers)}`,
+  );
+});
+
 Deno.test("MemorySwarmStore returns every arena block when swarms grow and go (no leak over many rounds)", () => {
   const store = new MemorySwarmStore({ maxPeers: 1000, maxTorrents: 1000 });
   const random = seededRandom(5);
