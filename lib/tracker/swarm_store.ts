@@ -185,7 +185,7 @@ const W_LEFT_HI = 7;
 const ID_WORDS = 5;
 /** Hot record words (`hot`, what a reply copies, at the same record position): 0 IPv4 address (big-endian) or IPv6
  * slab index, 1 port | flags << 16. Kept apart so that a sample reads 8 bytes a peer (a block of SAMPLE_RUN peers is
- * one cache line) instead of whole records. */
+ * two cache lines) instead of whole records. */
 const HOT_WORDS = 2;
 const H_ADDR = 0;
 const H_PORT = 1;
@@ -197,9 +197,9 @@ const MAX_ORDER = 16;
 const EMPTY_WORDS = new Uint32Array(0);
 /** End of a free list. */
 const NO_BLOCK = 0xffffffff;
-/** Records taken in a row when sampling a large swarm: an aligned block of 8 hot records is one 64-byte cache line
- * (arena blocks are aligned to their size, and a swarm's block holds at least MIN_CAP records). */
-const SAMPLE_RUN = 8;
+/** Records taken in a row when sampling a large swarm: an aligned block of 16 hot records is 128 bytes, two adjacent
+ * cache lines (arena blocks are aligned to their size, and a swarm's block holds at least MIN_CAP records). */
+const SAMPLE_RUN = 16;
 
 // The refusals of a full store, built once: a full store refuses every new peer, and an Error's stack capture costs
 // more than a whole announce (~5 µs against ~2).
@@ -310,12 +310,10 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #freeHead = new Int32Array(MAX_ORDER + 1).fill(-1);
   /** By record offset / 2: 1 + the order of the free block starting there, or 0. */
   readonly #freeOrder: Int8Array;
-  #marks = new Uint32Array(256);
   /** Blocks picked by one sample. */
   readonly #picked: Int32Array;
   /** Keeps the touch loop of #sample from being optimized away. */
   #touched = 0;
-  #gen = 0;
   #n4 = 0;
   #n6 = 0;
   /** Set by #upsert: the peer existed and was a leecher before this announce. */
@@ -788,20 +786,13 @@ export class MemorySwarmStore implements SwarmStore {
     if (want === eligible) {
       for (let i = lo; i < hi; i++) if (i !== self) this.#take(swarm, i, withIds);
     } else {
-      // Whole aligned blocks of SAMPLE_RUN positions (one cache line of hot words each), picked uniformly without
-      // repetition (marked with a generation stamp: no per-call allocation), so every eligible peer is equally
-      // likely and a sample of 50 reads about 7 cache lines. A bounded number of random picks, then the unpicked
-      // blocks in order from a random one. Blocks are aligned on swarm positions (block k here is the swarm's block
-      // b0 + k), so the first one and the last may be partial.
+      // Whole aligned blocks of SAMPLE_RUN positions (two cache lines of hot words each), picked uniformly without
+      // repetition, so every eligible peer is equally likely and a sample of 50 reads about 4 blocks. A bounded
+      // number of random picks (a repeat is found in the few picked so far: no table of marks to touch), then the
+      // unpicked blocks in order from a random one. Blocks are aligned on swarm positions (block k here is the swarm's
+      // block b0 + k), so the first one and the last may be partial.
       const b0 = (lo / SAMPLE_RUN) | 0;
       const blocks = Math.ceil(hi / SAMPLE_RUN) - b0;
-      if (this.#marks.length < blocks) this.#marks = new Uint32Array(Math.max(blocks, 2 * this.#marks.length));
-      const marks = this.#marks;
-      let gen = ++this.#gen;
-      if (gen === 0xffffffff) {
-        marks.fill(0);
-        gen = this.#gen = 1;
-      }
       const random = options.random;
       // Pick the blocks first (enough for `want` plus one, in case one holds the asker or is short), then touch each
       // one's cache line in a loop of independent loads, so that their memory latencies overlap instead of adding
@@ -811,14 +802,18 @@ export class MemorySwarmStore implements SwarmStore {
       let count = 0;
       for (let tries = needed * 3; tries > 0 && count < needed; tries--) {
         const b = (random() * blocks) | 0;
-        if (marks[b] === gen) continue;
-        marks[b] = gen;
-        picked[count++] = b;
+        if (!isPicked(picked, count, b)) picked[count++] = b;
       }
       const rec = swarm.rec;
       const hbase = swarm.hbase;
       let touch = 0;
-      for (let k = 0; k < count; k++) touch |= rec[hbase + (b0 + picked[k]!) * (SAMPLE_RUN * HOT_WORDS)]!;
+      for (let k = 0; k < count; k++) {
+        const first = (b0 + picked[k]!) * SAMPLE_RUN;
+        const h = hbase + first * HOT_WORDS;
+        touch |= rec[h]!;
+        // The block's second line, when it holds peers.
+        if (first + SAMPLE_RUN / 2 < hi) touch |= rec[h + (SAMPLE_RUN / 2) * HOT_WORDS]!;
+      }
       this.#touched = touch;
       let taken = 0;
       for (let k = 0; k < count && taken < want; k++) {
@@ -828,7 +823,9 @@ export class MemorySwarmStore implements SwarmStore {
         const start = (random() * blocks) | 0;
         for (let k = 0; k < blocks && taken < want; k++) {
           const b = start + k < blocks ? start + k : start + k - blocks;
-          if (marks[b] !== gen) taken += this.#takeBlock(swarm, b0 + b, lo, hi, self, want - taken, withIds, random);
+          if (!isPicked(picked, count, b)) {
+            taken += this.#takeBlock(swarm, b0 + b, lo, hi, self, want - taken, withIds, random);
+          }
         }
       }
     }
@@ -1192,6 +1189,12 @@ export class MemorySwarmStore implements SwarmStore {
       completed,
     };
   }
+}
+
+/** `b` is one of `picked[0, count)`. */
+function isPicked(picked: Int32Array, count: number, b: number): boolean {
+  for (let k = 0; k < count; k++) if (picked[k] === b) return true;
+  return false;
 }
 
 /** The block size (a power of two, at least MIN_CAP) that holds `records`. */
