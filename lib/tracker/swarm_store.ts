@@ -268,14 +268,126 @@ function keyBytes(key: string): Uint8Array {
   return out;
 }
 
-/** Hash of a peer id's last three words (the random part; the first ones are often a client prefix). */
+/** A secret per process: table hashes an announcer cannot aim collisions at (ids and info hashes are theirs to pick). */
+const HASH_SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
+
+/** Hash of a peer id's last three words (the random part; the first ones are often a client prefix), seeded (see
+ * HASH_SEED): a client picks its own ids, so one must not be able to aim them all at one probe chain. */
 function idHash(w2: number, w3: number, w4: number): number {
-  // Murmur3's finalizer: the table masks the low bits, so every input bit must reach them.
-  let h = w4 ^ Math.imul(w3, 0x9e3779b1) ^ Math.imul(w2, 0x7feb352d);
+  // Every step mixes the seed in further; Murmur3's finalizer at the end, since the table masks the low bits.
+  let h = Math.imul(w2 ^ HASH_SEED, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ w3, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ w4, 0xc2b2ae35);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Info hash → swarm, by the hash's five little-endian words: open addressing (linear probing, backward-shift
+ * deletion). A lookup reads the words straight from the request's bytes: no 20-char string to build and hash, and
+ * fewer cache lines than a Map's buckets, entry and key string.
+ */
+class SwarmIndex {
+  #keys = new Uint32Array(1024 * ID_WORDS);
+  #swarms: (Swarm | undefined)[] = new Array(1024).fill(undefined);
+  #mask = 1023;
+  #count = 0;
+  /** The words of the hash being looked up. */
+  readonly #w = new Uint32Array(ID_WORDS);
+
+  /** The swarm of `infoHash` (20 bytes at `at`), or undefined. */
+  get(infoHash: Uint8Array, at = 0): Swarm | undefined {
+    this.#load(infoHash, at);
+    return this.#swarms[this.#slot()];
+  }
+
+  /** Add `swarm` (its hash not yet here). */
+  add(swarm: Swarm): void {
+    if ((this.#count + 1) * 2 > this.#swarms.length) this.#grow();
+    this.#loadKey(swarm.key);
+    this.#put(this.#slot(), swarm);
+    this.#count++;
+  }
+
+  delete(swarm: Swarm): void {
+    this.#loadKey(swarm.key);
+    let hole = this.#slot();
+    if (this.#swarms[hole] !== swarm) return;
+    const keys = this.#keys, swarms = this.#swarms, mask = this.#mask;
+    for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
+      const other = swarms[j];
+      if (other === undefined) break;
+      const home = bucket(keys, j * ID_WORDS) & mask;
+      // Move the entry back into the hole unless its home lies cyclically in (hole, j].
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        keys.copyWithin(hole * ID_WORDS, j * ID_WORDS, j * ID_WORDS + ID_WORDS);
+        swarms[hole] = other;
+        hole = j;
+      }
+    }
+    swarms[hole] = undefined;
+    this.#count--;
+  }
+
+  #load(b: Uint8Array, at: number): void {
+    const w = this.#w;
+    for (let i = 0; i < ID_WORDS; i++) {
+      const o = at + i * 4;
+      w[i] = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+    }
+  }
+
+  #loadKey(key: string): void {
+    const w = this.#w;
+    for (let i = 0; i < ID_WORDS; i++) {
+      const o = i * 4;
+      w[i] = key.charCodeAt(o) | (key.charCodeAt(o + 1) << 8) | (key.charCodeAt(o + 2) << 16) |
+        (key.charCodeAt(o + 3) << 24);
+    }
+  }
+
+  /** The slot holding the words in #w, or the empty slot where they would go. */
+  #slot(): number {
+    const w = this.#w, keys = this.#keys, swarms = this.#swarms, mask = this.#mask;
+    const w0 = w[0]!, w1 = w[1]!, w2 = w[2]!, w3 = w[3]!, w4 = w[4]!;
+    for (let h = bucket(w, 0) & mask;; h = (h + 1) & mask) {
+      if (swarms[h] === undefined) return h;
+      const o = h * ID_WORDS;
+      if (keys[o] === w0 && keys[o + 1] === w1 && keys[o + 2] === w2 && keys[o + 3] === w3 && keys[o + 4] === w4) {
+        return h;
+      }
+    }
+  }
+
+  #put(slot: number, swarm: Swarm): void {
+    this.#keys.set(this.#w, slot * ID_WORDS);
+    this.#swarms[slot] = swarm;
+  }
+
+  #grow(): void {
+    const old = this.#swarms;
+    const size = old.length * 2;
+    this.#keys = new Uint32Array(size * ID_WORDS);
+    this.#swarms = new Array(size).fill(undefined);
+    this.#mask = size - 1;
+    for (const swarm of old) {
+      if (swarm === undefined) continue;
+      this.#loadKey(swarm.key);
+      this.#put(this.#slot(), swarm);
+    }
+  }
+}
+
+/** Table bucket of the five words at `w[o...]` (seeded: see HASH_SEED). */
+function bucket(w: Uint32Array, o: number): number {
+  let h = Math.imul(w[o]! ^ HASH_SEED, 0x9e3779b1) ^ w[o + 1]!;
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ w[o + 2]!;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ w[o + 3]!;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) ^ w[o + 4]!;
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
@@ -285,7 +397,9 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
   readonly #maxPeers: number;
   readonly #maxTorrents: number;
+  /** Every swarm, in creation order (iteration, sweeps, exports); lookups by hash go through #index. */
   readonly #swarms = new Map<string, Swarm>();
+  readonly #index = new SwarmIndex();
   #peerCount = 0;
   #seederCount = 0;
   #sweep: Iterator<Swarm> | null = null;
@@ -420,6 +534,7 @@ export class MemorySwarmStore implements SwarmStore {
 
   #dropSwarm(swarm: Swarm): void {
     this.#swarms.delete(swarm.key);
+    this.#index.delete(swarm);
     if (swarm.order >= 0) this.#arenaFree(swarm.base / REC_WORDS, swarm.order);
     swarm.rec = EMPTY_WORDS;
     swarm.order = -1;
@@ -622,15 +737,16 @@ export class MemorySwarmStore implements SwarmStore {
     rec[o + W_LEFT_HI] = Math.floor(left / TWO_32);
   }
 
-  #swarmFor(key: string): Swarm {
-    let swarm = this.#swarms.get(key);
-    if (swarm !== undefined) return swarm;
-    if (this.#swarms.size >= this.#maxTorrents) {
-      throw FULL_TORRENTS;
-    }
-    swarm = new Swarm(key);
-    this.#place(swarm, MIN_CAP);
+  #swarmFor(infoHash: Uint8Array): Swarm {
+    return this.#index.get(infoHash) ?? this.#newSwarm(bytesKey(infoHash), MIN_CAP);
+  }
+
+  #newSwarm(key: string, cap: number): Swarm {
+    if (this.#swarms.size >= this.#maxTorrents) throw FULL_TORRENTS;
+    const swarm = new Swarm(key);
+    this.#place(swarm, cap);
     this.#swarms.set(key, swarm);
+    this.#index.add(swarm);
     return swarm;
   }
 
@@ -678,10 +794,9 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   announce(req: AnnounceRequest, options: SwarmAnnounceOptions): SwarmAnnounce {
-    const key = bytesKey(req.infoHash);
     this.#loadWant(req.peerId);
     if (req.event === "stopped") {
-      const swarm = this.#swarms.get(key);
+      const swarm = this.#index.get(req.infoHash);
       if (swarm === undefined) {
         return { complete: 0, incomplete: 0, peers4: EMPTY, peers6: EMPTY, isNewlyCompleted: false, isNewSwarm: false };
       }
@@ -708,7 +823,7 @@ export class MemorySwarmStore implements SwarmStore {
       return result;
     }
     const sizeBefore = this.#swarms.size;
-    const swarm = this.#swarmFor(key);
+    const swarm = this.#swarmFor(req.infoHash);
     const isNew = this.#swarms.size !== sizeBefore;
     const i = this.#upsert(swarm, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
     let isNewlyCompleted = false;
@@ -891,7 +1006,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   scrape(infoHash: Uint8Array): ScrapeEntry {
-    const swarm = this.#swarms.get(bytesKey(infoHash));
+    const swarm = this.#index.get(infoHash);
     if (swarm === undefined) return { complete: 0, downloaded: 0, incomplete: 0 };
     return { complete: swarm.nSeed, downloaded: swarm.completed, incomplete: swarm.n - swarm.nSeed };
   }
@@ -939,7 +1054,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   peersOf(infoHash: Uint8Array): StoredPeer[] {
-    const swarm = this.#swarms.get(bytesKey(infoHash));
+    const swarm = this.#index.get(infoHash);
     if (swarm === undefined) return [];
     const out: StoredPeer[] = [];
     for (let i = 0; i < swarm.n; i++) out.push(this.#stored(infoHash, swarm, i));
@@ -958,7 +1073,7 @@ export class MemorySwarmStore implements SwarmStore {
   restorePeer(peer: StoredPeer): void {
     if (peer.infoHash.length !== INFO_HASH_BYTES || peer.peerId.length !== PEER_ID_BYTES) return;
     if ((peer.ip.length !== 4 && peer.ip.length !== 16) || peer.port < 1 || peer.port > 65535) return;
-    const swarm = this.#swarmFor(bytesKey(peer.infoHash));
+    const swarm = this.#swarmFor(peer.infoHash);
     this.#loadWant(peer.peerId);
     const i = this.#upsert(swarm, peer.ip, peer.port, peer.left, Math.floor(peer.lastSeenMs / 1000));
     if (peer.isCompletedCounted === true) {
@@ -1106,15 +1221,12 @@ export class MemorySwarmStore implements SwarmStore {
           ) break;
           if (isKept(b)) run++;
         }
-        const key = bytesKey(records.subarray(at, at + INFO_HASH_BYTES));
-        swarm = this.#swarms.get(key) ?? null;
+        swarm = this.#index.get(records, at) ?? null;
         if (swarm === null) {
-          if (this.#swarms.size >= this.#maxTorrents) {
-            throw FULL_TORRENTS;
-          }
-          swarm = new Swarm(key);
-          this.#place(swarm, capFor(Math.min(run, this.#maxPeers)));
-          this.#swarms.set(key, swarm);
+          swarm = this.#newSwarm(
+            bytesKey(records.subarray(at, at + INFO_HASH_BYTES)),
+            capFor(Math.min(run, this.#maxPeers)),
+          );
         } else if (swarm.n + run > swarm.cap) {
           this.#resize(swarm, capFor(Math.min(swarm.n + run, this.#maxPeers)));
         }
@@ -1141,8 +1253,8 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   setCompleted(infoHash: Uint8Array, count: number): void {
-    if (count <= 0 && !this.#swarms.has(bytesKey(infoHash))) return;
-    this.#swarmFor(bytesKey(infoHash)).completed = count;
+    if (count <= 0 && this.#index.get(infoHash) === undefined) return;
+    this.#swarmFor(infoHash).completed = count;
   }
 
   expire(nowMs: number, budget: number = Number.POSITIVE_INFINITY): number {

@@ -368,6 +368,37 @@ Deno.test("MemorySwarmStore.announce() samples leechers for a seeder about equal
   );
 });
 
+Deno.test("MemorySwarmStore finds every swarm by hash while thousands come and go (index growth and deletion)", () => {
+  const store = new MemorySwarmStore();
+  const random = seededRandom(11);
+  const hashes = Array.from({ length: 5000 }, () => Uint8Array.from({ length: 20 }, () => (random() * 256) | 0));
+  // Hashes that differ in one byte only, at either end.
+  for (let k = 0; k < 64; k++) {
+    const h = new Uint8Array(20).fill(0x5a);
+    h[k & 1 ? 0 : 19] = k;
+    hashes.push(h);
+  }
+  const hash = (n: number) => hashes[n]!;
+  const live = new Map<number, number>();
+  for (let round = 0; round < 4; round++) {
+    for (let n = 0; n < hashes.length; n++) {
+      const peers = live.get(n) ?? 0;
+      if ((n + round) % 3 === 0 && peers > 0) {
+        for (let p = 0; p < peers; p++) store.announce(req(p, { hash: hash(n), event: "stopped" }), opts());
+        live.delete(n);
+      } else if ((n * 7 + round) % 5 !== 0) {
+        store.announce(req(peers, { hash: hash(n), numWant: 0 }), opts());
+        live.set(n, peers + 1);
+      }
+    }
+    for (let n = 0; n < hashes.length; n++) {
+      equal(store.scrape(hash(n)).incomplete, live.get(n) ?? 0, `round ${round}, swarm ${n}`);
+    }
+    equal(store.totals().torrents, live.size);
+    equal(store.totals().peers, [...live.values()].reduce((a, b) => a + b, 0));
+  }
+});
+
 Deno.test("MemorySwarmStore returns every arena block when swarms grow and go (no leak over many rounds)", () => {
   const store = new MemorySwarmStore({ maxPeers: 1000, maxTorrents: 1000 });
   const random = seededRandom(5);
