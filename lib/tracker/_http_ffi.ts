@@ -467,10 +467,12 @@ class LibcHttpServer implements FfiHttpServer {
       }
       formatSender(this.#addrBuf, 0, this.#senders);
       const c = new Conn(fd, this.#senders.hostname, this.#senders.port, now);
-      this.#conns.set(fd, c);
-      // The request is usually there already: read it now and skip the epoll registration when it is answered whole.
+      // The request is usually there already: read it now, and skip the epoll registration and the table entry when
+      // it is answered whole (nothing can look c up by fd before this returns: no epoll_wait runs meanwhile).
       this.#read(c);
-      if (!c.isClosed && !c.isBusy && c.output === null) this.#setEvents(c, EPOLLIN);
+      if (c.isClosed) continue;
+      this.#conns.set(fd, c);
+      if (!c.isBusy && c.output === null) this.#setEvents(c, EPOLLIN);
     }
   }
 

@@ -403,6 +403,26 @@ export interface EncodeAnnounceOptions {
   isCompact: boolean;
   /** Dictionary model without `peer id`. */
   isNoPeerId?: boolean;
+  /** Write a compact reply into this reused buffer (valid until its next use) instead of fresh memory. */
+  scratch?: ReplyScratch;
+}
+
+/** Bytes a ReplyScratch holds (a compact reply of 200 IPv4 peers and a few IPv6 ones; longer ones get fresh memory). */
+const REPLY_SCRATCH_BYTES = 4096;
+
+/**
+ * One reply buffer reused from reply to reply, for a caller that copies each reply before the next (the libc server's
+ * fast path): its views are made once per length, so a reply costs no allocation (a fresh view is ~40 ns).
+ */
+export class ReplyScratch {
+  readonly #buf = new Uint8Array(REPLY_SCRATCH_BYTES);
+  readonly #views: (Uint8Array | undefined)[] = [];
+
+  /** `length` bytes to overwrite whole: the buffer's start, or fresh memory when it is too short. */
+  take(length: number): Uint8Array {
+    if (length > REPLY_SCRATCH_BYTES) return allocBytes(length);
+    return this.#views[length] ??= this.#buf.subarray(0, length);
+  }
 }
 
 /**
@@ -419,7 +439,7 @@ export function encodeAnnounceResult(result: AnnounceResult, options: EncodeAnno
     K_PEERS.length + decimalDigits(peers4.length) + 1 + peers4.length + 1;
   if (peers6.length > 0) size += K_PEERS6.length + decimalDigits(peers6.length) + 1 + peers6.length;
   if (warning !== undefined) size += K_WARNING.length + decimalDigits(warning.length) + 1 + warning.length;
-  const buf = allocBytes(size);
+  const buf = options.scratch === undefined ? allocBytes(size) : options.scratch.take(size);
   // Keys through putBytes (a loop the JIT inlines) rather than TypedArray#set: a builtin call per short key costs
   // more than copying its bytes.
   let at = writeDecimal(buf, putBytes(buf, 0, K_COMPLETE), complete);
@@ -469,6 +489,15 @@ function writeDecimal(buf: Uint8Array, at: number, n: number): number {
     n = -n;
   }
   const end = at + decimalDigits(n);
+  if (n < 2147483648) {
+    // Small integers (every count and length of a reply): integer division.
+    for (let i = end - 1; i >= at; i--) {
+      const q = (n / 10) | 0;
+      buf[i] = 48 + n - q * 10;
+      n = q;
+    }
+    return end;
+  }
   for (let i = end - 1; i >= at; i--) {
     buf[i] = 48 + (n % 10);
     n = Math.floor(n / 10);

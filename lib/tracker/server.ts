@@ -27,6 +27,7 @@ import {
   encodeFailure,
   hasAnnounceParams,
   parseScrapeQuery,
+  ReplyScratch,
 } from "./http_codec.ts";
 import { targetText } from "./http1.ts";
 import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
@@ -35,6 +36,7 @@ import {
   MemorySwarmStore,
   SWARM_RECORD_BYTES,
   SWARM_RECORD_FORMAT,
+  type SwarmAnnounceOptions,
   type SwarmExportCursor,
   type SwarmStore,
 } from "./swarm_store.ts";
@@ -379,6 +381,9 @@ export function createTracker(options: TrackerOptions): Tracker {
   const failureBody = (reason: string) => encodeFailure(reason, { retryS: FAILURE_RETRY_S });
   const failure = (reason: string) => bencoded(failureBody(reason));
 
+  const storeOptions: SwarmAnnounceOptions = { ip: new Uint8Array(4), nowMs: 0, random, withPeerIds: false };
+  const fastScratch = new ReplyScratch();
+
   /** The reply to an announce whose query is `url` from index `queryAt` (the characters after "?"). */
   const announce = (header: HeaderOf, host: string, url: string, queryAt: number, pathPasskey?: string) => {
     const ar = parser.parseText(url, queryAt, numWantMax);
@@ -387,13 +392,22 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   /** The reply to a parsed announce (`ar` is the parser's: valid until the next parse) with its passkey, if any. */
-  const answer = (ar: AnnounceRequest, header: HeaderOf, host: string, passkey: string | undefined): Uint8Array => {
+  const answer = (
+    ar: AnnounceRequest,
+    header: HeaderOf,
+    host: string,
+    passkey: string | undefined,
+    scratch?: ReplyScratch,
+  ): Uint8Array => {
     const nowMs = now();
     const ip = clientIp(header, host, ar.ipParam);
     // Open tracker without members: no check at all on the hot path.
     const user = privateMode.isOff ? null : privateMode.check(passkey, ip, ar.infoHash, nowMs);
-    const withPeerIds = !ar.isCompact && !ar.isNoPeerId;
-    const s = store.announce(ar, { ip, nowMs, random, withPeerIds });
+    // The store reads its options during the call only: one object, refilled.
+    storeOptions.ip = ip;
+    storeOptions.nowMs = nowMs;
+    storeOptions.withPeerIds = !ar.isCompact && !ar.isNoPeerId;
+    const s = store.announce(ar, storeOptions);
     if (user !== null) {
       privateMode.accounting.record(user.id, ar.infoHash, ar.peerId, {
         uploaded: ar.uploaded,
@@ -423,7 +437,12 @@ export function createTracker(options: TrackerOptions): Tracker {
       const warning = similarWarning(ar.infoHash);
       if (warning !== undefined) result.warning = warning;
     }
-    return encodeAnnounceResult(result, { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId });
+    return encodeAnnounceResult(
+      result,
+      scratch === undefined
+        ? { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId }
+        : { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId, scratch },
+    );
   };
 
   const scrape = (header: HeaderOf, host: string, query: string, pathPasskey?: string): Uint8Array => {
@@ -761,7 +780,9 @@ export function createTracker(options: TrackerOptions): Tracker {
     try {
       // A plain announce is parsed from its bytes (the hot path: no text); a passkey in its query is read as text.
       if (privateMode.isOff && isAnnounceTarget(b, start, end)) {
-        return answer(parser.parse(b, start + ANNOUNCE_PREFIX.length, end, numWantMax), header, host, undefined);
+        // The reply is copied by the server at once: it may live in the reused scratch.
+        const ar = parser.parse(b, start + ANNOUNCE_PREFIX.length, end, numWantMax);
+        return answer(ar, header, host, undefined, fastScratch);
       }
       return announceOrScrape(targetText(b, start, end), 0, host, header);
     } catch (err: unknown) {

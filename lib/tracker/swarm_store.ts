@@ -413,6 +413,9 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #out6: Uint8Array;
   readonly #outIds4: Uint8Array;
   readonly #outIds6: Uint8Array;
+  /** Views of #out4 and #out6 by peer count, made once: a fresh view costs ~40 ns, and a reply needs one. */
+  readonly #views4: Uint8Array[];
+  readonly #views6: Uint8Array[];
   /** One reserved arena of records for every swarm's block (a buddy allocator over power-of-two blocks). Fresh
    * large ArrayBuffers are zero pages the OS commits only when first written, so RSS follows the blocks in use;
    * per-swarm ArrayBuffers cost ~100 bytes of allocator overhead each and fragment the native heap. */
@@ -443,6 +446,8 @@ export class MemorySwarmStore implements SwarmStore {
     this.#out6 = new Uint8Array(numWantMax * COMPACT_PEER6_BYTES);
     this.#outIds4 = new Uint8Array(numWantMax * PEER_ID_BYTES);
     this.#outIds6 = new Uint8Array(numWantMax * PEER_ID_BYTES);
+    this.#views4 = Array.from({ length: numWantMax + 1 }, (_, n) => this.#out4.subarray(0, n * COMPACT_PEER4_BYTES));
+    this.#views6 = Array.from({ length: numWantMax + 1 }, (_, n) => this.#out6.subarray(0, n * COMPACT_PEER6_BYTES));
     this.#picked = new Int32Array(Math.ceil(numWantMax / SAMPLE_RUN) + 2);
     // Doubling leaves each block at most half empty, plus buddy slack and the tiny blocks of empty swarms.
     const top = 1 << MAX_ORDER;
@@ -944,8 +949,8 @@ export class MemorySwarmStore implements SwarmStore {
         }
       }
     }
-    result.peers4 = this.#out4.subarray(0, this.#n4 * COMPACT_PEER4_BYTES);
-    result.peers6 = this.#n6 === 0 ? EMPTY : this.#out6.subarray(0, this.#n6 * COMPACT_PEER6_BYTES);
+    result.peers4 = this.#views4[this.#n4]!;
+    result.peers6 = this.#n6 === 0 ? EMPTY : this.#views6[this.#n6]!;
     if (withIds) {
       result.peerIds4 = this.#outIds4.slice(0, this.#n4 * PEER_ID_BYTES);
       result.peerIds6 = this.#outIds6.slice(0, this.#n6 * PEER_ID_BYTES);

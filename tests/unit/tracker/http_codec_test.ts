@@ -11,6 +11,7 @@ import {
   hasAnnounceParams,
   parseAnnounceQuery,
   parseScrapeQuery,
+  ReplyScratch,
 } from "../../../lib/tracker/http_codec.ts";
 import type { AnnounceResult } from "../../../lib/tracker/announce.ts";
 
@@ -206,7 +207,8 @@ Deno.test("encodeScrapeResult() sorts files by raw hash", () => {
 });
 
 Deno.test("encodeAnnounceResult() writes every count width exactly (matches encodeBencode)", () => {
-  for (const n of [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 123_456_789, 2 ** 53 - 1]) {
+  const wide = [2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+  for (const n of [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 123_456_789, ...wide]) {
     const result: AnnounceResult = {
       complete: n,
       incomplete: n,
@@ -219,6 +221,31 @@ Deno.test("encodeAnnounceResult() writes every count width exactly (matches enco
     equal(decoded.get("complete"), n);
     equal(decoded.get("min interval"), n);
   }
+});
+
+Deno.test("encodeAnnounceResult() with a ReplyScratch writes the same bytes, reusing one buffer", () => {
+  const scratch = new ReplyScratch();
+  const peers = (n: number) => Uint8Array.from({ length: n * 6 }, (_, i) => (i * 37 + n) & 0xff);
+  const results = [RESULT, { ...RESULT, peers4: peers(50), warning: "w" }, { ...RESULT, peers4: peers(50) }];
+  // Longer than the scratch (4 KiB): fresh memory, still exact.
+  results.push({ ...RESULT, complete: 123456, peers4: peers(1000) });
+  const seen: Uint8Array[] = [];
+  for (const r of results) {
+    const expected = encodeAnnounceResult(r, { isCompact: true });
+    const got = encodeAnnounceResult(r, { isCompact: true, scratch });
+    deepEqual(got, expected);
+    seen.push(got);
+  }
+  // The first three start at the scratch's first byte (each reply is valid until the next); the long one does not.
+  for (const i of [1, 2]) {
+    equal(seen[i]!.buffer, seen[0]!.buffer);
+    equal(seen[i]!.byteOffset, seen[0]!.byteOffset);
+  }
+  equal(seen[3]!.buffer === seen[0]!.buffer, false);
+  // The same length again: the same view, holding the new reply.
+  const again = encodeAnnounceResult({ ...RESULT, complete: 3 }, { isCompact: true, scratch });
+  equal(again, seen[0]);
+  equal(text(again).startsWith("d8:completei3e"), true);
 });
 
 Deno.test("parseAnnounceQuery() refuses percent escapes with non-hex or wide characters", () => {
