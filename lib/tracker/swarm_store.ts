@@ -209,7 +209,12 @@ const FULL_TORRENTS = new TrackerError("tracker_full", "Tracker is full: too man
 const FULL_MEMORY = new TrackerError("tracker_full", "Tracker is full: no memory");
 
 class Swarm {
-  readonly key: string;
+  /** The info hash as five little-endian words, as int32 (small integers in V8: no boxed numbers). */
+  readonly k0: number;
+  readonly k1: number;
+  readonly k2: number;
+  readonly k3: number;
+  readonly k4: number;
   /** The arena (or, past MAX_ORDER, the swarm's own array) and the word offset of record 0's cold words in it. */
   rec: Uint32Array = EMPTY_WORDS;
   base = 0;
@@ -226,46 +231,36 @@ class Swarm {
   completed = 0;
   /** peer id → cell (fingerprint << 24 | position + 1; 0 = empty), power-of-two size; null for small swarms. */
   table: Uint32Array | null = null;
-  constructor(key: string) {
-    this.key = key;
+  /** A swarm for the info hash at `b[at, at + 20)`. */
+  constructor(b: Uint8Array, at: number) {
+    this.k0 = word(b, at);
+    this.k1 = word(b, at + 4);
+    this.k2 = word(b, at + 8);
+    this.k3 = word(b, at + 12);
+    this.k4 = word(b, at + 16);
+  }
+
+  /** Whether the info hash words in `w` are this swarm's. */
+  isKey(w: Int32Array): boolean {
+    return this.k0 === w[0] && this.k1 === w[1] && this.k2 === w[2] && this.k3 === w[3] && this.k4 === w[4];
+  }
+
+  /** The info hash, as fresh bytes. */
+  infoHash(): Uint8Array {
+    const out = new Uint8Array(INFO_HASH_BYTES);
+    const view = new DataView(out.buffer);
+    view.setInt32(0, this.k0, true);
+    view.setInt32(4, this.k1, true);
+    view.setInt32(8, this.k2, true);
+    view.setInt32(12, this.k3, true);
+    view.setInt32(16, this.k4, true);
+    return out;
   }
 }
 
-function bytesKey(b: Uint8Array): string {
-  // One char per byte: a compact, exact Map key for binary ids. The 20-argument call builds a flat string at once.
-  if (b.length === 20) {
-    return String.fromCharCode(
-      b[0]!,
-      b[1]!,
-      b[2]!,
-      b[3]!,
-      b[4]!,
-      b[5]!,
-      b[6]!,
-      b[7]!,
-      b[8]!,
-      b[9]!,
-      b[10]!,
-      b[11]!,
-      b[12]!,
-      b[13]!,
-      b[14]!,
-      b[15]!,
-      b[16]!,
-      b[17]!,
-      b[18]!,
-      b[19]!,
-    );
-  }
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
-  return s;
-}
-
-function keyBytes(key: string): Uint8Array {
-  const out = new Uint8Array(key.length);
-  for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
-  return out;
+/** The little-endian int32 at `b[at, at + 4)`. */
+function word(b: Uint8Array, at: number): number {
+  return b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24);
 }
 
 /** A secret per process: table hashes an announcer cannot aim collisions at (ids and info hashes are theirs to pick). */
@@ -286,44 +281,55 @@ function idHash(w2: number, w3: number, w4: number): number {
 }
 
 /**
- * Info hash → swarm, by the hash's five little-endian words: open addressing (linear probing, backward-shift
- * deletion). A lookup reads the words straight from the request's bytes: no 20-char string to build and hash, and
- * fewer cache lines than a Map's buckets, entry and key string.
+ * Info hash → swarm: open addressing (linear probing, backward-shift deletion) over one 32-bit hash a slot, checked
+ * before the swarm's own key words. A lookup hashes the words straight from the request's bytes: no 20-char string
+ * to build and hash, and fewer cache lines than a Map's buckets, entry and key string. A slot holds the hash, not the
+ * 20-byte key (the swarm object, read next anyway, has it): at 100,000 swarms the table has 262,144 slots, and whole
+ * keys there cost 4 MB more.
  */
 class SwarmIndex {
-  #keys = new Uint32Array(1024 * ID_WORDS);
+  #hashes = new Uint32Array(1024);
   #swarms: (Swarm | undefined)[] = new Array(1024).fill(undefined);
   #mask = 1023;
   #count = 0;
   /** The words of the hash being looked up. */
-  readonly #w = new Uint32Array(ID_WORDS);
+  readonly #w = new Int32Array(ID_WORDS);
 
   /** The swarm of `infoHash` (20 bytes at `at`), or undefined. */
   get(infoHash: Uint8Array, at = 0): Swarm | undefined {
-    this.#load(infoHash, at);
-    return this.#swarms[this.#slot()];
+    const w = this.#w;
+    for (let i = 0; i < ID_WORDS; i++) w[i] = word(infoHash, at + 4 * i);
+    const hash = bucket(w);
+    const hashes = this.#hashes, swarms = this.#swarms, mask = this.#mask;
+    for (let h = hash & mask;; h = (h + 1) & mask) {
+      const swarm = swarms[h];
+      if (swarm === undefined) return undefined;
+      if (hashes[h] === hash && swarm.isKey(w)) return swarm;
+    }
   }
 
   /** Add `swarm` (its hash not yet here). */
   add(swarm: Swarm): void {
     if ((this.#count + 1) * 2 > this.#swarms.length) this.#grow();
-    this.#loadKey(swarm.key);
-    this.#put(this.#slot(), swarm);
+    this.#insert(this.#hashes, this.#swarms, this.#mask, this.#hashOf(swarm), swarm);
     this.#count++;
   }
 
   delete(swarm: Swarm): void {
-    this.#loadKey(swarm.key);
-    let hole = this.#slot();
-    if (this.#swarms[hole] !== swarm) return;
-    const keys = this.#keys, swarms = this.#swarms, mask = this.#mask;
+    const hashes = this.#hashes, swarms = this.#swarms, mask = this.#mask;
+    let hole = this.#hashOf(swarm) & mask;
+    for (;; hole = (hole + 1) & mask) {
+      const other = swarms[hole];
+      if (other === undefined) return;
+      if (other === swarm) break;
+    }
     for (let j = (hole + 1) & mask;; j = (j + 1) & mask) {
       const other = swarms[j];
       if (other === undefined) break;
-      const home = bucket(keys, j * ID_WORDS) & mask;
+      const home = hashes[j]! & mask;
       // Move the entry back into the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        keys.copyWithin(hole * ID_WORDS, j * ID_WORDS, j * ID_WORDS + ID_WORDS);
+        hashes[hole] = hashes[j]!;
         swarms[hole] = other;
         hole = j;
       }
@@ -332,61 +338,44 @@ class SwarmIndex {
     this.#count--;
   }
 
-  #load(b: Uint8Array, at: number): void {
+  #hashOf(swarm: Swarm): number {
     const w = this.#w;
-    for (let i = 0; i < ID_WORDS; i++) {
-      const o = at + i * 4;
-      w[i] = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
-    }
+    w[0] = swarm.k0;
+    w[1] = swarm.k1;
+    w[2] = swarm.k2;
+    w[3] = swarm.k3;
+    w[4] = swarm.k4;
+    return bucket(w);
   }
 
-  #loadKey(key: string): void {
-    const w = this.#w;
-    for (let i = 0; i < ID_WORDS; i++) {
-      const o = i * 4;
-      w[i] = key.charCodeAt(o) | (key.charCodeAt(o + 1) << 8) | (key.charCodeAt(o + 2) << 16) |
-        (key.charCodeAt(o + 3) << 24);
-    }
-  }
-
-  /** The slot holding the words in #w, or the empty slot where they would go. */
-  #slot(): number {
-    const w = this.#w, keys = this.#keys, swarms = this.#swarms, mask = this.#mask;
-    const w0 = w[0]!, w1 = w[1]!, w2 = w[2]!, w3 = w[3]!, w4 = w[4]!;
-    for (let h = bucket(w, 0) & mask;; h = (h + 1) & mask) {
-      if (swarms[h] === undefined) return h;
-      const o = h * ID_WORDS;
-      if (keys[o] === w0 && keys[o + 1] === w1 && keys[o + 2] === w2 && keys[o + 3] === w3 && keys[o + 4] === w4) {
-        return h;
-      }
-    }
-  }
-
-  #put(slot: number, swarm: Swarm): void {
-    this.#keys.set(this.#w, slot * ID_WORDS);
-    this.#swarms[slot] = swarm;
+  #insert(hashes: Uint32Array, swarms: (Swarm | undefined)[], mask: number, hash: number, swarm: Swarm): void {
+    let h = hash & mask;
+    while (swarms[h] !== undefined) h = (h + 1) & mask;
+    hashes[h] = hash;
+    swarms[h] = swarm;
   }
 
   #grow(): void {
-    const old = this.#swarms;
+    const oldHashes = this.#hashes, old = this.#swarms;
     const size = old.length * 2;
-    this.#keys = new Uint32Array(size * ID_WORDS);
-    this.#swarms = new Array(size).fill(undefined);
-    this.#mask = size - 1;
-    for (const swarm of old) {
-      if (swarm === undefined) continue;
-      this.#loadKey(swarm.key);
-      this.#put(this.#slot(), swarm);
+    const hashes = new Uint32Array(size);
+    const swarms: (Swarm | undefined)[] = new Array(size).fill(undefined);
+    for (let i = 0; i < old.length; i++) {
+      const swarm = old[i];
+      if (swarm !== undefined) this.#insert(hashes, swarms, size - 1, oldHashes[i]!, swarm);
     }
+    this.#hashes = hashes;
+    this.#swarms = swarms;
+    this.#mask = size - 1;
   }
 }
 
-/** Table bucket of the five words at `w[o...]` (seeded: see HASH_SEED). */
-function bucket(w: Uint32Array, o: number): number {
-  let h = Math.imul(w[o]! ^ HASH_SEED, 0x9e3779b1) ^ w[o + 1]!;
-  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ w[o + 2]!;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ w[o + 3]!;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) ^ w[o + 4]!;
+/** Table hash of the five info-hash words in `w` (seeded: see HASH_SEED). */
+function bucket(w: Int32Array): number {
+  let h = Math.imul(w[0]! ^ HASH_SEED, 0x9e3779b1) ^ w[1]!;
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ w[2]!;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) ^ w[3]!;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) ^ w[4]!;
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
   return (h ^ (h >>> 16)) >>> 0;
 }
@@ -398,7 +387,7 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #maxPeers: number;
   readonly #maxTorrents: number;
   /** Every swarm, in creation order (iteration, sweeps, exports); lookups by hash go through #index. */
-  readonly #swarms = new Map<string, Swarm>();
+  readonly #swarms = new Set<Swarm>();
   readonly #index = new SwarmIndex();
   #peerCount = 0;
   #seederCount = 0;
@@ -538,7 +527,7 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   #dropSwarm(swarm: Swarm): void {
-    this.#swarms.delete(swarm.key);
+    this.#swarms.delete(swarm);
     this.#index.delete(swarm);
     if (swarm.order >= 0) this.#arenaFree(swarm.base / REC_WORDS, swarm.order);
     swarm.rec = EMPTY_WORDS;
@@ -743,14 +732,15 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   #swarmFor(infoHash: Uint8Array): Swarm {
-    return this.#index.get(infoHash) ?? this.#newSwarm(bytesKey(infoHash), MIN_CAP);
+    return this.#index.get(infoHash) ?? this.#newSwarm(infoHash, 0, MIN_CAP);
   }
 
-  #newSwarm(key: string, cap: number): Swarm {
+  /** A new swarm for the info hash at `b[at, at + 20)`, not yet stored. */
+  #newSwarm(b: Uint8Array, at: number, cap: number): Swarm {
     if (this.#swarms.size >= this.#maxTorrents) throw FULL_TORRENTS;
-    const swarm = new Swarm(key);
+    const swarm = new Swarm(b, at);
     this.#place(swarm, cap);
-    this.#swarms.set(key, swarm);
+    this.#swarms.add(swarm);
     this.#index.add(swarm);
     return swarm;
   }
@@ -1019,7 +1009,7 @@ export class MemorySwarmStore implements SwarmStore {
   *swarms(): Iterable<SwarmCounts> {
     for (const swarm of this.#swarms.values()) {
       yield {
-        infoHashHex: toHex(keyBytes(swarm.key)),
+        infoHashHex: toHex(swarm.infoHash()),
         seeders: swarm.nSeed,
         leechers: swarm.n - swarm.nSeed,
         completed: swarm.completed,
@@ -1069,7 +1059,7 @@ export class MemorySwarmStore implements SwarmStore {
   *peers(): Iterable<StoredPeer> {
     for (const swarm of this.#swarms.values()) {
       if (swarm.n === 0) continue;
-      const infoHash = keyBytes(swarm.key);
+      const infoHash = swarm.infoHash();
       // Consumers (snapshots) iterate synchronously, so the records cannot move under us.
       for (let i = 0; i < swarm.n; i++) yield this.#stored(infoHash, swarm, i);
     }
@@ -1148,12 +1138,7 @@ export class MemorySwarmStore implements SwarmStore {
   #writeRecords(swarm: Swarm, view: DataView, at: number): void {
     const rec = swarm.rec;
     const v6 = this.#v6;
-    const k = swarm.key;
-    const h0 = k.charCodeAt(0) | k.charCodeAt(1) << 8 | k.charCodeAt(2) << 16 | k.charCodeAt(3) << 24;
-    const h1 = k.charCodeAt(4) | k.charCodeAt(5) << 8 | k.charCodeAt(6) << 16 | k.charCodeAt(7) << 24;
-    const h2 = k.charCodeAt(8) | k.charCodeAt(9) << 8 | k.charCodeAt(10) << 16 | k.charCodeAt(11) << 24;
-    const h3 = k.charCodeAt(12) | k.charCodeAt(13) << 8 | k.charCodeAt(14) << 16 | k.charCodeAt(15) << 24;
-    const h4 = k.charCodeAt(16) | k.charCodeAt(17) << 8 | k.charCodeAt(18) << 16 | k.charCodeAt(19) << 24;
+    const h0 = swarm.k0, h1 = swarm.k1, h2 = swarm.k2, h3 = swarm.k3, h4 = swarm.k4;
     const end = swarm.base + swarm.n * REC_WORDS;
     for (let o = swarm.base, h = swarm.hbase; o < end; o += REC_WORDS, h += HOT_WORDS, at += SWARM_RECORD_BYTES) {
       view.setUint32(at, h0, true);
@@ -1228,10 +1213,7 @@ export class MemorySwarmStore implements SwarmStore {
         }
         swarm = this.#index.get(records, at) ?? null;
         if (swarm === null) {
-          swarm = this.#newSwarm(
-            bytesKey(records.subarray(at, at + INFO_HASH_BYTES)),
-            capFor(Math.min(run, this.#maxPeers)),
-          );
+          swarm = this.#newSwarm(records, at, capFor(Math.min(run, this.#maxPeers)));
         } else if (swarm.n + run > swarm.cap) {
           this.#resize(swarm, capFor(Math.min(swarm.n + run, this.#maxPeers)));
         }

@@ -399,6 +399,21 @@ Deno.test("MemorySwarmStore finds every swarm by hash while thousands come and g
   }
 });
 
+Deno.test("MemorySwarmStore gives info hashes back byte-exactly, high bits included (swarms, peers, records)", () => {
+  const store = new MemorySwarmStore();
+  const hashes = [new Uint8Array(20).fill(0xff), new Uint8Array(20).fill(0x80), new Uint8Array(20)];
+  hashes[2]!.set([0x7f, 0xff, 0xff, 0xff, 0x80, 0, 0, 0], 12);
+  for (const [n, hash] of hashes.entries()) store.announce(req(n, { hash, numWant: 0 }), opts());
+  const hex = hashes.map((h) => toHex(h)).sort();
+  deepEqual([...store.swarms()].map((s) => s.infoHashHex).sort(), hex);
+  deepEqual([...store.peers()].map((p) => toHex(p.infoHash)).sort(), hex);
+  for (const [n, hash] of hashes.entries()) deepEqual(store.peersOf(hash).map((p) => p.port), [10_000 + n]);
+  const copy = new MemorySwarmStore();
+  for (const chunk of exportAll(store, 1 << 16).chunks) copy.importRecords(chunk);
+  deepEqual([...copy.swarms()].map((s) => s.infoHashHex).sort(), hex);
+  for (const hash of hashes) equal(copy.scrape(hash).incomplete, 1);
+});
+
 Deno.test("MemorySwarmStore returns every arena block when swarms grow and go (no leak over many rounds)", () => {
   const store = new MemorySwarmStore({ maxPeers: 1000, maxTorrents: 1000 });
   const random = seededRandom(5);
