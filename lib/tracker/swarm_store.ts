@@ -266,18 +266,26 @@ function word(b: Uint8Array, at: number): number {
 /** A secret per process: table hashes an announcer cannot aim collisions at (ids and info hashes are theirs to pick). */
 const HASH_SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
 
-/** Hash of a peer id's last three words (the random part; the first ones are often a client prefix), seeded (see
- * HASH_SEED): a client picks its own ids, so one must not be able to aim them all at one probe chain. */
-function idHash(w2: number, w3: number, w4: number): number {
+/** Hash of a peer id's five words, seeded (see HASH_SEED): a client picks its own ids, so one must not be able to aim
+ * them all at one probe chain. Every word counts: a hash of only some of them lets ids that differ in the others alone
+ * (any client can send such ids) share one chain, and each announce then probes the whole swarm. */
+function idHash(w0: number, w1: number, w2: number, w3: number, w4: number): number {
   // Every step mixes the seed in further; Murmur3's finalizer at the end, since the table masks the low bits.
-  let h = Math.imul(w2 ^ HASH_SEED, 0x9e3779b1);
+  let h = Math.imul(w4 ^ HASH_SEED, 0x9e3779b1);
   h = Math.imul(h ^ (h >>> 15) ^ w3, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13) ^ w4, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 13) ^ w2, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ w1, 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15) ^ w0, 0x846ca68b);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** idHash of the peer id in the record words at `rec[o...]`. */
+function recordIdHash(rec: Uint32Array, o: number): number {
+  return idHash(rec[o]!, rec[o + 1]!, rec[o + 2]!, rec[o + 3]!, rec[o + 4]!);
 }
 
 /**
@@ -336,6 +344,16 @@ class SwarmIndex {
     }
     swarms[hole] = undefined;
     this.#count--;
+  }
+
+  /** The longest probe run (see MemorySwarmStore.longestProbes). */
+  longestProbe(): number {
+    const hashes = this.#hashes, swarms = this.#swarms, mask = this.#mask;
+    let longest = 0;
+    for (let h = 0; h < swarms.length; h++) {
+      if (swarms[h] !== undefined) longest = Math.max(longest, ((h - hashes[h]!) & mask) + 1);
+    }
+    return longest;
   }
 
   #hashOf(swarm: Swarm): number {
@@ -553,7 +571,7 @@ export class MemorySwarmStore implements SwarmStore {
     const table = swarm.table;
     if (table !== null) {
       const mask = table.length - 1;
-      const hash = idHash(w2, w3, w4);
+      const hash = idHash(w0, w1, w2, w3, w4);
       const fp = hash >>> 24;
       for (let h = hash & mask;; h = (h + 1) & mask) {
         const v = table[h]!;
@@ -578,7 +596,7 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
-    let h = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
+    let h = recordIdHash(rec, o) & mask;
     while ((table[h]! & CELL_POS) !== pos + 1) h = (h + 1) & mask;
     return h;
   }
@@ -587,7 +605,7 @@ export class MemorySwarmStore implements SwarmStore {
     const rec = swarm.rec;
     const o = swarm.base + pos * REC_WORDS + W_ID;
     const mask = table.length - 1;
-    const hash = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!);
+    const hash = recordIdHash(rec, o);
     let h = hash & mask;
     while (table[h] !== 0) h = (h + 1) & mask;
     table[h] = ((hash & ~CELL_POS) | (pos + 1)) >>> 0;
@@ -607,7 +625,7 @@ export class MemorySwarmStore implements SwarmStore {
       const v = table[j]!;
       if (v === 0) break;
       const o = swarm.base + ((v & CELL_POS) - 1) * REC_WORDS + W_ID;
-      const home = idHash(rec[o + 2]!, rec[o + 3]!, rec[o + 4]!) & mask;
+      const home = recordIdHash(rec, o) & mask;
       // Move v back into the hole unless its home lies cyclically in (hole, j].
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         table[hole] = v;
@@ -1287,6 +1305,26 @@ export class MemorySwarmStore implements SwarmStore {
       leechers: this.#peerCount - this.#seederCount,
       completed,
     };
+  }
+
+  /**
+   * The longest probe run (cells from an entry's home to where it sits, plus one) in the peer-id table of the swarm of
+   * `infoHash` (0 without a table) and in the swarm index: a diagnostic of how well ids spread, for tests and stats.
+   */
+  longestProbes(infoHash: Uint8Array): { peers: number; swarms: number } {
+    const swarm = this.#index.get(infoHash);
+    let peers = 0;
+    const table = swarm?.table ?? null;
+    if (swarm !== undefined && table !== null) {
+      const mask = table.length - 1;
+      for (let h = 0; h < table.length; h++) {
+        const v = table[h]!;
+        if (v === 0) continue;
+        const home = recordIdHash(swarm.rec, swarm.base + ((v & CELL_POS) - 1) * REC_WORDS + W_ID) & mask;
+        peers = Math.max(peers, ((h - home) & mask) + 1);
+      }
+    }
+    return { peers, swarms: this.#index.longestProbe() };
   }
 }
 

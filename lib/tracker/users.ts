@@ -77,6 +77,10 @@ const W_DIRTY = 13;
  * uploaded and downloaded deltas not yet written (so a partial flush writes each entry's deltas with its counters). */
 const ENTRY_NUMBERS = 6;
 
+/** A secret per process, the hash's seed: a member picks the info hashes and peer ids, so a fixed seed would let one
+ * compute ids that all share one probe chain. (The table lives in memory only: hashes are never stored.) */
+const TABLE_SEED = crypto.getRandomValues(new Int32Array(1))[0]!;
+
 function mixWord(h: number, w: number): number {
   // murmur3's 32-bit block mix.
   w = Math.imul(w, 0xcc9e2d51);
@@ -166,7 +170,7 @@ export class PeerCounters {
     key[1] = (userId / 0x1_0000_0000) | 0;
     readWords(infoHash, key, 2);
     readWords(peerId, key, 7);
-    let h = 0x9747b28c;
+    let h = TABLE_SEED;
     for (let i = 0; i < 12; i++) h = mixWord(h, key[i]!);
     h ^= h >>> 16;
     h = Math.imul(h, 0x85ebca6b);
