@@ -2,6 +2,7 @@
 // a TTY progress line, JSON status lines or nothing, and stops cleanly on Ctrl+C/SIGTERM (announce `stopped`, save
 // the resume file, exit 0). Never exits the process itself.
 
+import { errorText } from "../lib/errors.ts";
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import type { Metainfo } from "../lib/metainfo.ts";
 import { isResumeFresh, readFileStamps, readResume, writeResume } from "../lib/peer/resume.ts";
@@ -299,9 +300,7 @@ export async function run(argv: string[]): Promise<number> {
             clearTty();
             console.error(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`);
           }
-          void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) =>
-            warn(err instanceof Error ? err.message : String(err))
-          );
+          void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) => warn(errorText(err)));
           if (values["exit-when-done"]) finish("done");
         },
         onSeedRatio: () => finish("ratio"),

@@ -3,6 +3,7 @@
 // lives, snapshots periodically and on SIGINT/SIGTERM.
 // Never exits the process itself: run() resolves to the exit code once the server has stopped.
 
+import { errorText } from "../lib/errors.ts";
 import config from "../deno.json" with { type: "json" };
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
@@ -158,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err: unknown) {
     tracker.close();
     db.close();
-    throw new BtoolError("listen_failed", err instanceof Error ? err.message : String(err), { cause: err });
+    throw new BtoolError("listen_failed", errorText(err), { cause: err });
   }
   const addr = server.addr;
   // UDP shares the HTTP tracker's store (issue #7); started after HTTP to know its port when --port is 0.
@@ -220,7 +221,7 @@ export async function run(argv: string[]): Promise<number> {
       const peers = tracker.snapshot();
       log(`btool tracker: saved ${peers} peers to ${dbPath}`);
     } catch (err: unknown) {
-      console.error(`btool: cannot save the swarm snapshot: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`btool: cannot save the swarm snapshot: ${errorText(err)}`);
       code = 1;
     }
     tracker.close();

@@ -2,6 +2,7 @@
 // `btool tracker unregister INFOHASH` (issue #6): work on the same --db as a running tracker (SQLite's lock and
 // busy_timeout make that safe; the tracker notices within a second). Prints passkeys only where asked to.
 
+import { errorText } from "../lib/errors.ts";
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { TrackerDb, type UserRecord } from "../lib/persist/db.ts";
 import { Registry } from "../lib/tracker/registry.ts";
@@ -148,7 +149,7 @@ async function readFile(path: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (err: unknown) {
-    throw new BtoolError("read_failed", `Cannot read "${path}": ${err instanceof Error ? err.message : String(err)}`, {
+    throw new BtoolError("read_failed", `Cannot read "${path}": ${errorText(err)}`, {
       cause: err,
     });
   }

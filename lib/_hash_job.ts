@@ -2,7 +2,7 @@
 // Shared by the hash Workers (lib/_hash_worker.ts) and the in-process path of lib/create.ts.
 // Memory is bounded by one chunk buffer per hasher; never prints.
 
-import { StorageError } from "./errors.ts";
+import { errorText, StorageError } from "./errors.ts";
 import { createSha1, type Sha1, sha1 } from "./sha1.ts";
 
 /** A byte range of one file. */
@@ -117,7 +117,7 @@ export class JobReader {
     } catch (err: unknown) {
       this.close();
       if (err instanceof StorageError) throw err;
-      const detail = err instanceof Error ? err.message : String(err);
+      const detail = errorText(err);
       throw new StorageError("read_failed", `Cannot read "${path}": ${detail}`, { cause: err });
     }
   }

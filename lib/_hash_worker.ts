@@ -3,7 +3,7 @@
 // `new URL(..., import.meta.url)`; never prints.
 
 import { type HashJob, JobReader } from "./_hash_job.ts";
-import { BtoolError } from "./errors.ts";
+import { BtoolError, errorText } from "./errors.ts";
 
 /** The one message a Worker gets: every job, and the shared next-job counter (Int32Array over a SharedArrayBuffer). */
 export interface HashStart {
@@ -37,7 +37,7 @@ scope.onmessage = (e) => {
         scope.postMessage({ type: "done", id, digests }, [digests.buffer]);
       } catch (err: unknown) {
         const code = err instanceof BtoolError ? err.code : "read_failed";
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorText(err);
         scope.postMessage({ type: "error", id, code, message });
         return;
       }

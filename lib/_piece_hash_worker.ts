@@ -4,6 +4,8 @@
 // transferred back with the verdict, for reuse. Loaded only by piece_writer.ts via a static
 // `new URL(..., import.meta.url)`; never prints.
 
+import { equals } from "./bytes.ts";
+import { errorText } from "./errors.ts";
 import { sha1 } from "./sha1.ts";
 
 /** One file range to write: `length` bytes of the piece from `at`, to `path` at `fileOffset`. */
@@ -58,12 +60,6 @@ function open(path: string): Deno.FsFile {
   return file;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === "close") {
@@ -73,7 +69,7 @@ scope.onmessage = (e) => {
     return;
   }
   const { id, data, expected, writes } = m;
-  if (!sameBytes(sha1(data), expected)) {
+  if (!equals(sha1(data), expected)) {
     scope.postMessage({ type: "done", id, ok: false, data }, [data.buffer]);
     return;
   }
@@ -96,7 +92,7 @@ scope.onmessage = (e) => {
         // already closed
       }
     }
-    const message = `Cannot write "${path}": ${err instanceof Error ? err.message : String(err)}`;
+    const message = `Cannot write "${path}": ${errorText(err)}`;
     scope.postMessage({ type: "error", id, message, data }, [data.buffer]);
     return;
   }

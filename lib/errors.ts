@@ -52,3 +52,8 @@ export class UsageError extends BtoolError {
     super("usage", message, options);
   }
 }
+
+/** The message of a caught value, for warnings and CLI output (never for clients: see TrackerError.reason). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -2,7 +2,7 @@
 // btool tracker (POST /api/torrents, admin), retrying network errors and 5xx with backoff; warn per torrent when it
 // will not work with that tracker; optionally unregister what is gone (--prune). Never prints: reports via callbacks.
 
-import { BtoolError } from "./errors.ts";
+import { BtoolError, errorText } from "./errors.ts";
 import { type Metainfo, parseMetainfo } from "./metainfo.ts";
 
 /** Torrents per bulk request. */
@@ -200,10 +200,6 @@ function originOf(url: string): string | null {
 
 function hasPasskey(url: string): boolean {
   return /[?&]passkey=[0-9a-fA-F]{32}(&|$)/.test(url) || /\/(announce|scrape)\/[0-9a-fA-F]{32}$/.test(url);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 interface Parsed {

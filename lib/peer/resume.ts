@@ -4,7 +4,7 @@
 
 import { decodeBencode, encodeBencode, isBytes, isDict } from "../bencode.ts";
 import { equals } from "../bytes.ts";
-import { StorageError } from "../errors.ts";
+import { errorText, StorageError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { dataPath } from "../storage/storage.ts";
 import { Bitfield } from "../wire/bitfield.ts";
@@ -109,7 +109,7 @@ export async function readFileStamps(meta: Metainfo, dir: string): Promise<(File
     } catch (err: unknown) {
       if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) out.push(null);
       else {
-        const msg = err instanceof Error ? err.message : String(err);
+        const msg = errorText(err);
         throw new StorageError("io", `Cannot stat "${path}": ${msg}`, { cause: err });
       }
     }
@@ -144,7 +144,7 @@ export async function writeResume(meta: Metainfo, dir: string, have: Bitfield): 
   } catch (err: unknown) {
     await Deno.remove(tmp).catch(() => {});
     if (err instanceof StorageError) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
+    const msg = errorText(err);
     throw new StorageError("io", `Cannot write resume file "${path}": ${msg}`, { cause: err });
   }
 }

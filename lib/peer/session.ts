@@ -11,7 +11,7 @@
 // - Nothing in this file throws out of a peer's loop: a WireError or socket error ends that one connection.
 
 import { toHex } from "../bytes.ts";
-import { BtoolError, TrackerError, WireError } from "../errors.ts";
+import { BtoolError, errorText, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { filePieces, pieceSegments } from "../file_map.ts";
 import { BLOCK_BYTES, pieceSize } from "../pieces.ts";
@@ -366,10 +366,6 @@ function formatAddress(hostname: string, port: number): string {
 
 function isLoopbackOrAny(host: string): boolean {
   return host.startsWith("127.") || host === "::1" || host === "0.0.0.0" || host === "::" || host === "localhost";
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function bytesOfHave(meta: Metainfo, have: Bitfield): number {

@@ -9,7 +9,7 @@
 // `open(path, { synchronous: "full" })` exists for operators who want it.
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { BtoolError } from "../errors.ts";
+import { BtoolError, errorText } from "../errors.ts";
 
 /** Metadata given when a torrent is registered (issue #4 `/add_torrent_info`, issue #6 `btool register`). */
 export interface TorrentMeta {
@@ -952,8 +952,4 @@ function wrapSqliteError(err: unknown): unknown {
   return new PersistError(isBusy ? "db_busy" : "write_failed", `Cannot write the database: ${err.message}`, {
     cause: err,
   });
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,7 +8,7 @@
 // inside a socket read is unaligned), 10x slower than into an ArrayBuffer.
 
 import { equals } from "../bytes.ts";
-import { StorageError } from "../errors.ts";
+import { errorText, StorageError } from "../errors.ts";
 import { mapRange } from "../file_map.ts";
 import type { PieceReply, PieceRequest, PieceWrite } from "../_piece_hash_worker.ts";
 import { pieceHash, pieceSize } from "../pieces.ts";
@@ -166,7 +166,7 @@ export class PieceWriter {
     try {
       slot.worker.postMessage(request, [job.data.buffer]);
     } catch (err: unknown) {
-      this.#dropSlot(slot, `cannot post to a piece worker: ${err instanceof Error ? err.message : String(err)}`);
+      this.#dropSlot(slot, `cannot post to a piece worker: ${errorText(err)}`);
       return promise;
     }
     this.#armWatchdog();

@@ -2,7 +2,8 @@
 // in-memory implementation. Files live at DIR/<name> (single-file) or DIR/<name>/<path…> (multi-file).
 // Paths come only from validated Metainfo and pass safeRelativePath again here; nothing is written in read-only mode.
 
-import { StorageError } from "../errors.ts";
+import { equals } from "../bytes.ts";
+import { errorText, StorageError } from "../errors.ts";
 import { mapRange, safeRelativePath } from "../file_map.ts";
 import type { Metainfo, TorrentFile } from "../metainfo.ts";
 import { isPieceIndex, pieceHash, pieceSize } from "../pieces.ts";
@@ -67,12 +68,6 @@ function checkRange(meta: Metainfo, index: number, begin: number, length: number
   return index * meta.pieceLength + begin;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Where file `file` of a torrent lives below `dir`. @throws {MetainfoError} unsafe_path */
 export function dataPath(dir: string, file: TorrentFile): string {
   return `${dir.replace(/\/+$/, "") || "/"}/${safeRelativePath(file.path)}`;
@@ -95,7 +90,7 @@ async function verifyWith(
     if (err instanceof StorageError && (err.code === "missing" || err.code === "short_read")) return false;
     throw err;
   }
-  return sameBytes(h.digest(), pieceHash(meta, index));
+  return equals(h.digest(), pieceHash(meta, index));
 }
 
 interface Handle {
@@ -146,7 +141,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
       return await Deno.open(path, { read: true, write: true, create: true });
     } catch (err: unknown) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorText(err);
       throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
     }
   }
@@ -199,7 +194,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       if (err instanceof Deno.errors.NotFound) {
         throw new StorageError("missing", `Cannot open "${path}": no such file`, { cause: err });
       }
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorText(err);
       throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
     }
     handles.set(fileIndex, { file, isWritable: isWrite });
@@ -228,7 +223,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       }
     } catch (err: unknown) {
       if (err instanceof StorageError) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorText(err);
       throw new StorageError("io", `Cannot read "${path}": ${msg}`, { cause: err });
     }
     return buf;
@@ -243,7 +238,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       while (done < data.length) done += await file.write(data.subarray(done));
     } catch (err: unknown) {
       file.close();
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorText(err);
       throw new StorageError("io", `Cannot write "${paths[fileIndex]}": ${msg}`, { cause: err });
     }
     giveWriteHandle(fileIndex, file);
@@ -299,7 +294,7 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
           return (await Deno.stat(paths[i]!)).size;
         } catch (err: unknown) {
           if (err instanceof Deno.errors.NotFound) return null;
-          const msg = err instanceof Error ? err.message : String(err);
+          const msg = errorText(err);
           throw new StorageError("io", `Cannot stat "${paths[i]}": ${msg}`, { cause: err });
         }
       }));
@@ -331,7 +326,7 @@ export async function createEmptyFiles(meta: Metainfo, dir: string): Promise<voi
       if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
       (await Deno.open(path, { write: true, create: true })).close();
     } catch (err: unknown) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorText(err);
       throw new StorageError("io", `Cannot create "${path}": ${msg}`, { cause: err });
     }
   }

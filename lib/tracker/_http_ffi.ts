@@ -14,7 +14,7 @@
 // connection is being produced or written at a time (pipelined requests wait, in order), and while one is, the
 // connection is not read.
 
-import { TrackerError } from "../errors.ts";
+import { errorText, TrackerError } from "../errors.ts";
 import { formatHostPort, parseIp } from "./announce.ts";
 import {
   type BoundSocket,
@@ -366,7 +366,7 @@ class LibcHttpServer implements FfiHttpServer {
     try {
       worker = new Worker(url, { type: "module" });
     } catch (err: unknown) {
-      this.#fallBackToPolling(`cannot start the epoll Worker (${err instanceof Error ? err.message : String(err)})`);
+      this.#fallBackToPolling(`cannot start the epoll Worker (${errorText(err)})`);
       return;
     }
     this.#worker = worker;

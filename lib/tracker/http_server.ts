@@ -2,7 +2,7 @@
 // when asked (`io: "deno"`). Both serve the same `handler`; the libc one also answers GET announces and scrapes
 // through `fast` straight from the request bytes.
 
-import { TrackerError } from "../errors.ts";
+import { errorText, TrackerError } from "../errors.ts";
 import { formatHostPort } from "./announce.ts";
 import { createFfiHttpServer, type FastHandler, type HttpHandler, type HttpLimits } from "./_http_ffi.ts";
 
@@ -61,7 +61,7 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
   } catch (err: unknown) {
     throw new TrackerError(
       "listen_failed",
-      `Cannot listen on ${formatHostPort(o.hostname, o.port)}: ${err instanceof Error ? err.message : String(err)}`,
+      `Cannot listen on ${formatHostPort(o.hostname, o.port)}: ${errorText(err)}`,
       { cause: err },
     );
   }

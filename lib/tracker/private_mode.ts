@@ -4,7 +4,7 @@
 // never logs a passkey.
 
 import { readBodyCapped } from "../bytes.ts";
-import { TrackerError } from "../errors.ts";
+import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
 import type { Registry, SimilarOptions } from "./registry.ts";
@@ -62,10 +62,6 @@ const JSON_HEADERS = { "content-type": "application/json" };
 
 function json(value: unknown, status = 200): Response {
   return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Access checks, accounting and the admin API of a tracker. */

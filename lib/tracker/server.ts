@@ -5,7 +5,7 @@
 
 import { fromHex, readBodyCapped, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
-import { TrackerError } from "../errors.ts";
+import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb } from "../persist/db.ts";
 import {
   type AnnounceRequest,
@@ -231,10 +231,6 @@ function latin1Key(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function generateToken(): string {

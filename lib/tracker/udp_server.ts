@@ -4,7 +4,7 @@
 // Invariant: the store is the HTTP tracker's own object, so peers of both transports see each other.
 
 import { allocBytes, toHex, writeU32BE } from "../bytes.ts";
-import { TrackerError } from "../errors.ts";
+import { errorText, TrackerError } from "../errors.ts";
 import type { TrackerDb } from "../persist/db.ts";
 import {
   type AnnounceEvent,
@@ -149,10 +149,6 @@ const EVENTS: Record<UdpEvent, AnnounceEvent> = {
 const EMPTY = new Uint8Array(0);
 /** The port given to the connection id issuer: ids depend on the address only. */
 const ID_PORT = 0;
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Build the datagram handler: pure apart from the store, the db and the injected clock. */
 export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
