@@ -314,7 +314,11 @@ export function encodeUdpReply(reply: UdpReply): Uint8Array {
       return out;
     }
     case "error": {
-      const message = utf8(reply.message).subarray(0, MAX_ERROR_MESSAGE_BYTES);
+      const full = utf8(reply.message);
+      let cut = Math.min(full.length, MAX_ERROR_MESSAGE_BYTES);
+      // Back off over continuation bytes (10xxxxxx): a cut inside a character would reach the client as U+FFFD.
+      while (cut < full.length && (full[cut]! & 0xc0) === 0x80) cut--;
+      const message = full.subarray(0, cut);
       const out = new Uint8Array(8 + message.length);
       writeHeader(out, UdpAction.Error, reply.transactionId);
       out.set(message, 8);

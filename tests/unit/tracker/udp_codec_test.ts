@@ -267,6 +267,16 @@ Deno.test("encodeUdpReply() clamps counts to 32 bits and caps the error message"
   ok(err.length <= 8 + 512);
 });
 
+Deno.test("encodeUdpReply() cuts a long error message on a UTF-8 character boundary (#19, found by fuzzing)", () => {
+  // 171 three-byte characters are 513 bytes: a byte cut at 512 would split the last one into U+FFFD.
+  const message = "€".repeat(171);
+  const packet = encodeUdpReply({ type: "error", transactionId: 7, message });
+  const back = decodeUdpReply(packet);
+  ok(back?.type === "error");
+  equal(back.message, "€".repeat(170));
+  equal(packet.length, 8 + 510);
+});
+
 Deno.test("halfSipHash64() matches the reference test vectors", () => {
   // vectors_hsip64 of the reference implementation: key 00..07, message 00..(i-1).
   const expected = [
