@@ -6,14 +6,16 @@ import { type RegisterSummary, registerTorrents } from "../lib/register.ts";
 import { UsageError } from "../lib/errors.ts";
 import { parseCommand } from "./args.ts";
 import { ProgressBar } from "./progress.ts";
+import { terminalSafe } from "./_escape.ts";
 
 /** Help text for `btool register`. */
 export const HELP = `Usage: btool register DIR|FILE... --tracker URL [options]
 
 Register every .torrent found (folders are searched recursively) with a btool tracker, in bulk:
 name, size, piece length, files, private flag, source, comment, creator, date and announce URLs.
-Re-running changes nothing; invalid files are reported and skipped; network errors and HTTP 5xx are
-retried 3 times with backoff. Warns about torrents that will not work with the tracker (announce URL
+Re-running changes nothing; invalid files are reported and skipped. Requests are batches of at most
+1,000 torrents and 2 MiB; network errors and HTTP 5xx are retried 3 times with backoff, a refusal
+(HTTP 4xx) is not retried and is reported with the files of its batch. Warns about torrents that will not work with the tracker (announce URL
 pointing elsewhere, private flag off on a private tracker, no passkey in the announce URL).
 
 Options:
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   let bar: ProgressBar | null = null;
   const say = (line: string) => {
     bar?.clear();
-    console.error(line);
+    console.error(terminalSafe(line));
   };
   const summary = await registerTorrents(positionals, {
     trackerUrl: values.tracker,
@@ -73,21 +75,43 @@ export async function run(argv: string[]): Promise<number> {
   return summary.failed > 0 ? 1 : 0;
 }
 
+/** Failed files grouped by error (a refused batch is one error and many files), escaped for the terminal. */
+export function formatFailures(s: Pick<RegisterSummary, "outcomes">): string[] {
+  const byError = new Map<string, string[]>();
+  for (const o of s.outcomes) {
+    if (o.type !== "failed") continue;
+    const paths = byError.get(o.error) ?? [];
+    paths.push(o.path);
+    byError.set(o.error, paths);
+  }
+  const lines: string[] = [];
+  for (const [error, paths] of byError) {
+    if (paths.length === 1) lines.push(terminalSafe(`failed: ${paths[0]}: ${error}`));
+    else {
+      lines.push(terminalSafe(`failed (${paths.length} files): ${error}`));
+      for (const path of paths) lines.push(`  ${terminalSafe(path)}`);
+    }
+  }
+  return lines;
+}
+
 function printSummary(s: RegisterSummary): void {
-  for (const o of s.outcomes) if (o.type === "failed") console.error(`failed: ${o.path}: ${o.error}`);
+  for (const line of formatFailures(s)) console.error(line);
   const mode = s.tracker === null
     ? "mode unknown"
     : [s.tracker.isListed ? "listed" : "", s.tracker.isPrivate ? "private" : ""].filter(Boolean).join(", ") || "open";
   if (s.isDryRun) {
     const would = s.outcomes.filter((o) => o.type === "would_register").length;
     console.log(
-      `dry run (${s.trackerUrl}, ${mode}): ${s.found} found, ${would} to register, ${s.failed} invalid, ` +
+      `dry run (${
+        terminalSafe(s.trackerUrl)
+      }, ${mode}): ${s.found} found, ${would} to register, ${s.failed} invalid, ` +
         `${s.duplicates} duplicates, ${s.warnings.length} warnings` + (s.pruned > 0 ? `, ${s.pruned} to prune` : ""),
     );
     return;
   }
   console.log(
-    `${s.trackerUrl} (${mode}): ${s.registered} registered (${s.added} new, ${s.updated} updated), ` +
+    `${terminalSafe(s.trackerUrl)} (${mode}): ${s.registered} registered (${s.added} new, ${s.updated} updated), ` +
       `${s.unchanged} unchanged, ${s.failed} failed` + (s.duplicates > 0 ? `, ${s.duplicates} duplicates` : "") +
       (s.pruned > 0 ? `, ${s.pruned} pruned` : "") + (s.warnings.length > 0 ? `, ${s.warnings.length} warnings` : ""),
   );

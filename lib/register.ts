@@ -1,12 +1,19 @@
-// `btool register` (issue #6): find .torrent files, parse them, build their metadata and register them in bulk with a
-// btool tracker (POST /api/torrents, admin), retrying network errors and 5xx with backoff; warn per torrent when it
-// will not work with that tracker; optionally unregister what is gone (--prune). Never prints: reports via callbacks.
+// `btool register` (issues #6, #18): find .torrent files, parse them, build their metadata and register them in bulk
+// with a btool tracker (POST /api/torrents, admin) in batches capped by count and by bytes; retry network errors and
+// 5xx with backoff, never a refusal (4xx); warn per torrent when it will not work with that tracker; optionally
+// unregister what is gone (--prune). Never prints: reports via callbacks.
 
-import { BtoolError, errorText } from "./errors.ts";
+import { errorText } from "./errors.ts";
+import { Api, RegisterError } from "./_register_api.ts";
 import { type Metainfo, parseMetainfo } from "./metainfo.ts";
 
 /** Torrents per bulk request. */
 export const REGISTER_BATCH_TORRENTS = 1_000;
+/**
+ * Cap on one bulk request's JSON body (issue #18). Half the smallest body cap a btool tracker has had on this path
+ * (4 MiB, the libc HTTP server before #18), so older trackers take it too; the admin API itself allows 64 MiB.
+ */
+export const REGISTER_BATCH_BYTES = 2 * 1024 * 1024;
 /** Retries of one request after a network error or a 5xx (issue #6: 3). */
 export const REGISTER_RETRIES = 3;
 /** First backoff; doubled on each retry. */
@@ -22,8 +29,7 @@ export const MAX_FOUND_FILES = 1_000_000;
 /** File entries sent per torrent (the count is always sent). */
 export const MAX_SENT_FILES = 1_000;
 
-/** `btool register` failed as a whole (bad tracker URL, refused admin token, unreachable after retries). */
-export class RegisterError extends BtoolError {}
+export { RegisterError };
 
 /** The metadata registered for one torrent (JSON of POST /api/torrents). */
 export interface TorrentRegistration {
@@ -46,7 +52,15 @@ export type TorrentOutcome =
   | { type: "added" | "updated" | "unchanged" | "would_register"; path: string; infoHash: string; name: string }
   | { type: "invalid"; path: string; error: string }
   | { type: "duplicate"; path: string; infoHash: string; sameAs: string }
-  | { type: "failed"; path: string; infoHash: string; error: string };
+  | {
+    type: "failed";
+    path: string;
+    infoHash: string;
+    error: string;
+    /** too_large (this torrent alone is over the batch cap), api_refused (4xx), tracker_failed (5xx after the
+     * retries), tracker_unreachable (no connection after the retries), no_status (missing from the reply). */
+    code: string;
+  };
 
 /** A per-torrent warning: it will not work with this tracker as it is. */
 export interface RegisterWarning {
@@ -84,6 +98,8 @@ export interface RegisterOptions {
   isDryRun?: boolean;
   isPrune?: boolean;
   batchTorrents?: number;
+  /** Cap on one request's body (REGISTER_BATCH_BYTES). */
+  batchBytes?: number;
   retries?: number;
   backoffMs?: number;
   /** Injected for tests. */
@@ -214,7 +230,12 @@ interface Parsed {
  */
 export async function registerTorrents(inputs: readonly string[], options: RegisterOptions): Promise<RegisterSummary> {
   const origin = trackerOrigin(options.trackerUrl);
-  const api = new Api(origin, options);
+  const api = new Api(origin, {
+    ...options,
+    retries: options.retries ?? REGISTER_RETRIES,
+    backoffMs: options.backoffMs ?? REGISTER_BACKOFF_MS,
+    timeoutMs: REGISTER_TIMEOUT_MS,
+  });
   const isDryRun = options.isDryRun === true;
   const files = await findTorrentFiles(inputs);
   const summary: RegisterSummary = {
@@ -265,17 +286,82 @@ export async function registerTorrents(inputs: readonly string[], options: Regis
     }
   }
 
-  const batch = Math.max(1, options.batchTorrents ?? REGISTER_BATCH_TORRENTS);
-  let done = 0;
-  for (let at = 0; at < unique.length; at += batch) {
-    const chunk = unique.slice(at, at + batch);
-    if (isDryRun) {
+  await registerBatches(api, unique, summary, options);
+  summary.registered = summary.added + summary.updated;
+
+  if (options.isPrune === true) summary.pruned = await prune(api, byHash, isDryRun, summary.tracker !== null);
+  return summary;
+}
+
+/** The bytes `{"torrents":[` and `]}` add to a bulk body. */
+const BATCH_ENVELOPE_BYTES = 15;
+
+/** Batches of item indices, and the items that alone are over the byte cap. */
+export interface BatchPlan {
+  batches: number[][];
+  tooLarge: number[];
+}
+
+/**
+ * Split items whose JSON is `sizes[i]` bytes into consecutive batches of at most `maxTorrents` items and a body
+ * (envelope, items and the commas between them) of at most `maxBytes`. An item that is over the cap by itself is
+ * left out, in `tooLarge`, so one huge torrent fails alone.
+ */
+export function planBatches(sizes: readonly number[], caps: { maxTorrents: number; maxBytes: number }): BatchPlan {
+  const plan: BatchPlan = { batches: [], tooLarge: [] };
+  const maxTorrents = Math.max(1, caps.maxTorrents);
+  let batch: number[] = [];
+  let bytes = BATCH_ENVELOPE_BYTES;
+  sizes.forEach((size, i) => {
+    if (BATCH_ENVELOPE_BYTES + size > caps.maxBytes) {
+      plan.tooLarge.push(i);
+      return;
+    }
+    const comma = batch.length > 0 ? 1 : 0;
+    if (batch.length >= maxTorrents || bytes + comma + size > caps.maxBytes) {
+      plan.batches.push(batch);
+      batch = [];
+      bytes = BATCH_ENVELOPE_BYTES;
+    }
+    bytes += (batch.length > 0 ? 1 : 0) + size;
+    batch.push(i);
+  });
+  if (batch.length > 0) plan.batches.push(batch);
+  return plan;
+}
+
+async function registerBatches(
+  api: Api,
+  unique: readonly Parsed[],
+  summary: RegisterSummary,
+  options: RegisterOptions,
+): Promise<void> {
+  const encoder = new TextEncoder();
+  const jsons = unique.map((p) => JSON.stringify(p.reg));
+  const maxBytes = options.batchBytes ?? REGISTER_BATCH_BYTES;
+  const plan = planBatches(jsons.map((j) => encoder.encode(j).length), {
+    maxTorrents: options.batchTorrents ?? REGISTER_BATCH_TORRENTS,
+    maxBytes,
+  });
+  const fail = (p: Parsed, code: string, error: string) => {
+    summary.outcomes.push({ type: "failed", path: p.path, infoHash: p.reg.infoHash, error, code });
+    summary.failed++;
+  };
+  for (const i of plan.tooLarge) {
+    const size = encoder.encode(jsons[i]!).length;
+    fail(unique[i]!, "too_large", `Its registration is ${size} bytes, over the ${maxBytes}-byte cap of one request`);
+  }
+  let done = plan.tooLarge.length;
+  for (const batch of plan.batches) {
+    const chunk = batch.map((i) => unique[i]!);
+    if (summary.isDryRun) {
       for (const p of chunk) {
         summary.outcomes.push({ type: "would_register", path: p.path, infoHash: p.reg.infoHash, name: p.reg.name });
       }
     } else {
       try {
-        const reply = await api.call("POST", "/api/torrents", { torrents: chunk.map((p) => p.reg) }) as {
+        const body = `{"torrents":[${batch.map((i) => jsons[i]!).join(",")}]}`;
+        const reply = await api.call("POST", "/api/torrents", { bodyText: body, what: "the batch" }) as {
           results?: { infoHash?: unknown; status?: unknown }[];
         };
         const statuses = new Map<string, unknown>();
@@ -285,26 +371,17 @@ export async function registerTorrents(inputs: readonly string[], options: Regis
           if (status === "added" || status === "updated" || status === "unchanged") {
             summary.outcomes.push({ type: status, path: p.path, infoHash: p.reg.infoHash, name: p.reg.name });
             summary[status]++;
-          } else {
-            summary.outcomes.push({ type: "failed", path: p.path, infoHash: p.reg.infoHash, error: "no status" });
-            summary.failed++;
-          }
+          } else fail(p, "no_status", "The tracker's reply has no status for it");
         }
       } catch (err: unknown) {
         if (err instanceof RegisterError && err.code === "unauthorized") throw err;
-        for (const p of chunk) {
-          summary.outcomes.push({ type: "failed", path: p.path, infoHash: p.reg.infoHash, error: errorText(err) });
-          summary.failed++;
-        }
+        const code = err instanceof RegisterError ? err.code : "failed";
+        for (const p of chunk) fail(p, code, errorText(err));
       }
     }
     done += chunk.length;
     options.onProgress?.("register", done, unique.length);
   }
-  summary.registered = summary.added + summary.updated;
-
-  if (options.isPrune === true) summary.pruned = await prune(api, byHash, isDryRun, summary.tracker !== null);
-  return summary;
 }
 
 async function prune(api: Api, keep: Map<string, Parsed>, isDryRun: boolean, isReachable: boolean): Promise<number> {
@@ -315,7 +392,7 @@ async function prune(api: Api, keep: Map<string, Parsed>, isDryRun: boolean, isR
   let n = 0;
   for (let at = 0; at < gone.length; at += REGISTER_BATCH_TORRENTS) {
     const reply = await api.call("POST", "/api/torrents/unregister", {
-      infoHashes: gone.slice(at, at + REGISTER_BATCH_TORRENTS),
+      body: { infoHashes: gone.slice(at, at + REGISTER_BATCH_TORRENTS) },
     }) as { unregistered?: unknown };
     n += typeof reply.unregistered === "number" ? reply.unregistered : 0;
   }
@@ -347,81 +424,4 @@ async function readAll(
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, files.length) }, worker));
   return out;
-}
-
-/** JSON calls to the admin API with retries on network errors and 5xx. */
-class Api {
-  readonly #origin: string;
-  readonly #token: string | undefined;
-  readonly #fetch: typeof fetch;
-  readonly #sleep: (ms: number) => Promise<void>;
-  readonly #retries: number;
-  readonly #backoffMs: number;
-  readonly #onRetry: RegisterOptions["onRetry"];
-
-  constructor(origin: string, options: RegisterOptions) {
-    this.#origin = origin;
-    this.#token = options.adminToken;
-    this.#fetch = options.fetch ?? fetch;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.#retries = options.retries ?? REGISTER_RETRIES;
-    this.#backoffMs = options.backoffMs ?? REGISTER_BACKOFF_MS;
-    this.#onRetry = options.onRetry;
-  }
-
-  /** @throws {RegisterError} unauthorized, api_refused (4xx), tracker_unreachable (after retries) */
-  async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    const init: RequestInit = { method, headers };
-    if (body !== undefined) init.body = JSON.stringify(body);
-    let lastError = "";
-    for (let attempt = 0; attempt <= this.#retries; attempt++) {
-      if (attempt > 0) {
-        this.#onRetry?.(attempt, lastError);
-        await this.#sleep(this.#backoffMs * 2 ** (attempt - 1));
-      }
-      let res: Response;
-      try {
-        res = await this.#fetch(`${this.#origin}${path}`, {
-          ...init,
-          signal: AbortSignal.timeout(REGISTER_TIMEOUT_MS),
-        });
-      } catch (err: unknown) {
-        lastError = errorText(err);
-        continue;
-      }
-      const text = await res.text();
-      if (res.status >= 500) {
-        lastError = `HTTP ${res.status}`;
-        continue;
-      }
-      let value: unknown = null;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        // A non-JSON answer: not a btool tracker (or an old one without /api).
-      }
-      if (res.status === 401 || res.status === 403) {
-        throw new RegisterError(
-          "unauthorized",
-          `The tracker refused the admin token (HTTP ${res.status}): use --admin-token`,
-        );
-      }
-      if (res.status >= 400 || value === null || typeof value !== "object") {
-        const detail = (value as { error?: unknown } | null)?.error;
-        throw new RegisterError(
-          "api_refused",
-          `The tracker refused ${method} ${path} (HTTP ${res.status})${
-            typeof detail === "string" ? `: ${detail}` : ""
-          }`,
-        );
-      }
-      return value;
-    }
-    throw new RegisterError(
-      "tracker_unreachable",
-      `Cannot reach the tracker at ${this.#origin} after ${this.#retries + 1} attempts: ${lastError}`,
-    );
-  }
 }

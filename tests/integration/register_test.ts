@@ -1,12 +1,15 @@
 // `btool register` against a real tracker on 127.0.0.1 port 0 (issue #6): a folder of 1,000 generated torrents
 // (some broken) gives the right counts, twice idempotently; --prune, --dry-run and --json through the CLI.
+// Issue #18: 400 ordinary 100-file torrents (~6 MB of metadata) go in size-capped batches; a refusal (413) is not
+// retried and names its files; a 5xx is retried and reported as a failure, not as "cannot reach"; a closed port is.
 
-import { deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
-import { registerTorrents } from "../../lib/register.ts";
+import { REGISTER_BATCH_BYTES, RegisterError, registerTorrents } from "../../lib/register.ts";
+import { encodeBencode } from "../../lib/bencode.ts";
 import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
 import { startHttpServer } from "../../lib/tracker/http_server.ts";
 
@@ -149,5 +152,180 @@ Deno.test("btool register --dry-run, --prune and --json through the CLI", async 
     } finally {
       await t.close();
     }
+  });
+});
+
+/** `n` torrents of 100 files each with ordinary long-ish names (about 15 KB of registration JSON each). */
+async function generateLarge(dir: string, n: number, announce: string): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const files = Array.from({ length: 100 }, (_, k) => ({
+      length: 1_000 + k,
+      path: [
+        `Disc ${k % 3}`,
+        `${
+          String(k).padStart(3, "0")
+        } - An Ordinary Track Title From The Deluxe Remastered Edition of Album ${i} (24-bit FLAC).flac`,
+      ],
+    }));
+    const total = files.reduce((a, f) => a + f.length, 0);
+    const info = {
+      name: `Album ${i}`,
+      "piece length": 16_384,
+      pieces: new Uint8Array(20 * Math.ceil(total / 16_384)),
+      files,
+    };
+    await Deno.writeFile(`${dir}/a${i}.torrent`, encodeBencode({ announce, info }));
+  }
+}
+
+/** A Deno.serve server on 127.0.0.1 port 0 running `handler`, recording every POST /api/torrents body size. */
+function serveCounting(
+  handler: (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
+) {
+  const posts: number[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req, info) => {
+    if (req.method === "POST" && new URL(req.url).pathname === "/api/torrents") {
+      const body = new Uint8Array(await req.arrayBuffer());
+      posts.push(body.length);
+      req = new Request(req.url, { method: "POST", headers: req.headers, body });
+    }
+    return handler(req, info);
+  });
+  return { server, posts, base: `http://127.0.0.1:${server.addr.port}` };
+}
+
+Deno.test("btool register: 400 torrents of 100 files (~6 MB) register in one run, in batches under the byte cap (#18)", async () => {
+  await withTempDir(async (dir) => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({
+      db,
+      adminToken: TOKEN,
+      sweepIntervalMs: 0,
+      snapshotIntervalS: 0,
+      privatePollIntervalMs: 0,
+    });
+    const { server, posts, base } = serveCounting(tracker.handler);
+    try {
+      await generateLarge(dir, 400, `${base}/announce`);
+      const r = await runBtool(["register", dir, "--tracker", base, "--admin-token", TOKEN]);
+      equal(r.code, 0, r.stderr);
+      ok(r.stdout.includes("400 registered (400 new, 0 updated), 0 unchanged, 0 failed"), r.stdout);
+      equal(tracker.registry.size, 400);
+      const total = posts.reduce((a, b) => a + b, 0);
+      ok(total > 5_000_000, `~6 MB of metadata sent (${total})`);
+      ok(posts.length >= 3, `several requests (${posts.join(", ")})`);
+      for (const n of posts) ok(n <= REGISTER_BATCH_BYTES, `request of ${n} bytes is over the cap`);
+    } finally {
+      tracker.close();
+      await server.shutdown();
+      db.close();
+    }
+  });
+});
+
+Deno.test("registerTorrents() against the libc HTTP stack of btool tracker: 400 torrents of 100 files (#18)", async () => {
+  await withTempDir(async (dir) => {
+    const t = startTracker();
+    try {
+      await generateLarge(dir, 400, `${t.base}/announce`);
+      const retries: string[] = [];
+      const s = await registerTorrents([dir], {
+        trackerUrl: t.base,
+        adminToken: TOKEN,
+        onRetry: (_, e) => retries.push(e),
+      });
+      deepEqual([s.added, s.failed, retries.length], [400, 0, 0]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/** A fake tracker whose /api/info works and whose POST /api/torrents always answers `status` with `error`. */
+function refusingTracker(status: number, error: string) {
+  return serveCounting((req) =>
+    new URL(req.url).pathname === "/api/info"
+      ? Response.json({ isPrivate: false, isListed: false })
+      : Response.json({ error }, { status })
+  );
+}
+
+async function writeSmall(dir: string, n: number): Promise<string[]> {
+  const paths: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const { bytes } = buildTorrent({ name: `s${i}`, data: new Uint8Array(10 + i) });
+    paths.push(`${dir}/s${i}.torrent`);
+    await Deno.writeFile(paths.at(-1)!, bytes);
+  }
+  return paths;
+}
+
+Deno.test("btool register: a 413 is not retried, is reported as a refusal with the server's text, and names the files (#18)", async () => {
+  await withTempDir(async (dir) => {
+    const { server, posts, base } = refusingTracker(413, "Body is too large");
+    try {
+      const paths = await writeSmall(dir, 3);
+      const retries: string[] = [];
+      const s = await registerTorrents([dir], {
+        trackerUrl: base,
+        onRetry: (_, e) => retries.push(e),
+      });
+      deepEqual([posts.length, retries.length, s.failed], [1, 0, 3]);
+      for (const o of s.outcomes) {
+        ok(o.type === "failed" && o.code === "api_refused", JSON.stringify(o));
+        ok(o.error.includes("refused the batch: 413") && o.error.includes("Body is too large"), o.error);
+      }
+      const r = await runBtool(["register", dir, "--tracker", base]);
+      equal(r.code, 1);
+      equal(posts.length, 2);
+      ok(r.stderr.includes("failed (3 files): The tracker refused the batch: 413"), r.stderr);
+      for (const p of paths) ok(r.stderr.includes(`  ${p}\n`), r.stderr);
+      ok(!/cannot reach|retry/i.test(r.stderr), r.stderr);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test("registerTorrents(): a 5xx is retried with backoff, then reported as the tracker failing, not unreachable (#18)", async () => {
+  await withTempDir(async (dir) => {
+    const { server, posts, base } = refusingTracker(503, "database is busy");
+    try {
+      await writeSmall(dir, 2);
+      const sleeps: number[] = [];
+      const s = await registerTorrents([dir], {
+        trackerUrl: base,
+        sleep: (ms) => (sleeps.push(ms), Promise.resolve()),
+      });
+      deepEqual([posts.length, s.failed], [4, 2]);
+      deepEqual(sleeps, [250, 500, 1000]);
+      for (const o of s.outcomes) {
+        ok(o.type === "failed" && o.code === "tracker_failed", JSON.stringify(o));
+        ok(o.error.includes("503") && o.error.includes("database is busy"), o.error);
+        ok(!o.error.includes("Cannot reach"), o.error);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test('registerTorrents(): a closed port is "cannot reach" after the retries (#18)', async () => {
+  await withTempDir(async (dir) => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    await writeSmall(dir, 1);
+    const sleeps: number[] = [];
+    await assertRejectsCode(
+      () =>
+        registerTorrents([dir], {
+          trackerUrl: `http://127.0.0.1:${port}`,
+          sleep: (ms) => (sleeps.push(ms), Promise.resolve()),
+        }),
+      RegisterError,
+      "tracker_unreachable",
+    );
+    deepEqual(sleeps, [250, 500, 1000]);
   });
 });

@@ -1,4 +1,6 @@
 import {
+  planBatches,
+  REGISTER_BATCH_BYTES,
   RegisterError,
   registerTorrents,
   registrationWarnings,
@@ -63,6 +65,32 @@ Deno.test("registrationWarnings() flags other trackers, private flag off and no 
   equal(registrationWarnings({ ...base, isPrivate: true, announce: [] }, origin, null)[0]!.startsWith("has no"), true);
 });
 
+Deno.test("planBatches() cuts by count and by bytes, envelope and commas included (#18)", () => {
+  // Envelope `{"torrents":[` + `]}` is 15 bytes; each item after the first adds a comma.
+  deepEqual(planBatches([10, 10, 10], { maxTorrents: 10, maxBytes: 15 + 10 + 1 + 10 }), {
+    batches: [[0, 1], [2]],
+    tooLarge: [],
+  });
+  deepEqual(planBatches([10, 10, 10], { maxTorrents: 10, maxBytes: 15 + 10 + 1 + 10 - 1 }), {
+    batches: [[0], [1], [2]],
+    tooLarge: [],
+  });
+  deepEqual(planBatches([1, 1, 1, 1, 1], { maxTorrents: 2, maxBytes: 1_000 }), {
+    batches: [[0, 1], [2, 3], [4]],
+    tooLarge: [],
+  });
+  // One item over the cap by itself fails alone; its neighbours still share a batch.
+  deepEqual(planBatches([10, 100, 10], { maxTorrents: 10, maxBytes: 50 }), { batches: [[0, 2]], tooLarge: [1] });
+  deepEqual(planBatches([35], { maxTorrents: 10, maxBytes: 50 }), { batches: [[0]], tooLarge: [] });
+  deepEqual(planBatches([36], { maxTorrents: 10, maxBytes: 50 }), { batches: [], tooLarge: [0] });
+  deepEqual(planBatches([], { maxTorrents: 10, maxBytes: 50 }), { batches: [], tooLarge: [] });
+  // 400 torrents of 15,000 bytes (100 files each, ~6 MB) need several requests under the default cap.
+  const plan = planBatches(new Array(400).fill(15_000), { maxTorrents: 1_000, maxBytes: REGISTER_BATCH_BYTES });
+  equal(plan.batches.flat().length, 400);
+  for (const b of plan.batches) equal(15 + b.length * 15_001 - 1 <= REGISTER_BATCH_BYTES, true);
+  equal(plan.batches.length, Math.ceil(400 / Math.floor((REGISTER_BATCH_BYTES - 15 + 1) / 15_001)));
+});
+
 Deno.test("registerTorrents() retries network errors and 5xx with doubling backoff, then gives up", async () => {
   const sleeps: number[] = [];
   let calls = 0;
@@ -85,6 +113,18 @@ Deno.test("registerTorrents() retries network errors and 5xx with doubling backo
       registerTorrents([], {
         trackerUrl: "http://t:1",
         fetch: () => Promise.resolve(new Response("", { status: 502 })),
+        sleep: (ms) => (sleeps.push(ms), Promise.resolve()),
+      }),
+    RegisterError,
+    "tracker_failed", // it answered: a 5xx is not "cannot reach" (#18)
+  );
+  deepEqual(sleeps, [250, 500, 1000]);
+  sleeps.length = 0;
+  await assertRejectsCode(
+    () =>
+      registerTorrents([], {
+        trackerUrl: "http://t:1",
+        fetch: () => Promise.reject(new TypeError("connection refused")),
         sleep: (ms) => (sleeps.push(ms), Promise.resolve()),
       }),
     RegisterError,
