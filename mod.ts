@@ -17,14 +17,12 @@ export {
   type CounterChange,
   PersistError,
   SCHEMA_VERSION,
-  type SnapshotPeer,
   type SwarmSnapshot,
   type TorrentMeta,
   type TorrentRecord,
   TrackerDb,
   type TrackerDbOptions,
   type UserDelta,
-  type UserPeerCounters,
   type UserRecord,
 } from "./lib/persist/db.ts";
 export { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS, type SimilarOptions } from "./lib/tracker/registry.ts";

@@ -31,18 +31,6 @@ export interface TorrentRecord extends TorrentMeta {
   completed: number;
 }
 
-/** One live peer of a swarm snapshot in the row format of schema versions 1–2 (`loadLegacySwarmSnapshot`). */
-export interface SnapshotPeer {
-  infoHashHex: string;
-  peerIdHex: string;
-  ip: string;
-  port: number;
-  left: number;
-  uploaded: number;
-  downloaded: number;
-  lastSeenMs: number;
-}
-
 /** The current swarm snapshot: chunks of records written by `writeSwarmChunk`, made current by `commitSwarmSnapshot`. */
 export interface SwarmSnapshot {
   generation: number;
@@ -73,16 +61,6 @@ export interface UserRecord {
   rotatedMs: number | null;
   uploaded: number;
   downloaded: number;
-}
-
-/** Last counters of one (user, torrent, peer), for restart-safe accounting (INTEROP.md 11). */
-export interface UserPeerCounters {
-  userId: number;
-  infoHashHex: string;
-  peerIdHex: string;
-  lastUploaded: number;
-  lastDownloaded: number;
-  lastSeenMs: number;
 }
 
 /** Per-user deltas committed with an accounting generation. */
@@ -122,6 +100,10 @@ export interface TrackerDbOptions {
 /** Written to `PRAGMA application_id` so that another program's SQLite file is refused, not altered. */
 export const APPLICATION_ID = 0x62746f6f; // "btoo"
 export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+/** Unregistered torrents not seen for this long lose their row (and completed count) to `pruneIdleTorrents`. */
+export const UNREGISTERED_TORRENT_IDLE_MS = 24 * 60 * 60 * 1000;
+/** Rows one `pruneIdleTorrents` call deletes at most, so a huge backlog never stalls the event loop. */
+export const PRUNE_TORRENT_ROWS_PER_CALL = 1_000;
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -181,8 +163,7 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (user_id, info_hash, peer_id)
    ) WITHOUT ROWID;`,
   // 3: the swarm snapshot as chunks of fixed-size binary records (about 1 MiB each, written one per event-loop turn)
-  // by generation; settings.swarm_snapshot_generation names the complete one. Rows left in swarm_snapshot by an
-  // older build are restored once (loadLegacySwarmSnapshot) and the table is dropped by the first commit.
+  // by generation; settings.swarm_snapshot_generation names the complete one (migration 5 drops swarm_snapshot).
   `CREATE TABLE swarm_chunks (
      generation INTEGER NOT NULL,
      seq        INTEGER NOT NULL,
@@ -191,14 +172,18 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // 4 (issue #6): accounting's last counters as chunks of binary records by generation, like the swarm snapshot;
   // settings.accounting_generation names the complete one, committed in the same transaction as the users' deltas.
-  // One random-key upsert per peer into user_peers cost 10–30 µs; rows left there by an older build are loaded once
-  // (loadUserPeers) and deleted by the first commit.
+  // One random-key upsert per peer into user_peers was too slow (docs/PERFORMANCE.md); migration 5 drops it.
   `CREATE TABLE accounting_chunks (
      generation INTEGER NOT NULL,
      seq        INTEGER NOT NULL,
      records    BLOB NOT NULL,
      PRIMARY KEY (generation, seq)
    );`,
+  // 5: drop the row formats of schema versions 1-2 (swarm_snapshot, user_peers: no installed base reads them) and
+  // index unregistered torrents by last seen, so pruneIdleTorrents finds old rows without scanning the table.
+  `DROP TABLE IF EXISTS swarm_snapshot;
+   DROP TABLE user_peers;
+   CREATE INDEX torrents_unregistered_last_seen ON torrents (last_seen_ms) WHERE is_registered = 0;`,
 ];
 
 /** The schema version this build writes. */
@@ -264,7 +249,7 @@ function metaColumns(meta: TorrentMeta): MetaColumns {
 
 type Row = Record<string, unknown>;
 
-/** node:sqlite's `StatementSync.setReturnArrays` (present at run time, missing from Deno's type declarations). */
+/** node:sqlite's `StatementSync.setReturnArrays` (present at run time, missing from Deno's 2.9 type declarations). */
 interface ArrayRows {
   setReturnArrays(enabled: boolean): void;
 }
@@ -487,36 +472,41 @@ export class TrackerDb {
     const where = options.registeredOnly === true ? " WHERE is_registered = 1" : "";
     const stmt = this.#db.prepare(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`) as
       & StatementSync
-      & Partial<ArrayRows>;
-    if (typeof stmt.setReturnArrays !== "function") return stmt.all().map(rowToRecord);
+      & ArrayRows;
     stmt.setReturnArrays(true);
     return (stmt.all() as unknown as unknown[][]).map(arrayToRecord);
   }
 
-  /** Info hash and completed count of every torrent with a count (what a starting tracker needs: no metadata). */
-  listCompletedCounts(): { infoHashHex: string; completed: number }[] {
-    const stmt = this.#stmt("SELECT info_hash, completed FROM torrents WHERE completed > 0") as
+  /**
+   * Info hash and completed count of every torrent with a count (what a starting tracker needs: no metadata),
+   * read one row at a time: an open tracker's table may hold more rows than its swarm store takes. Do not write to
+   * this db while iterating.
+   */
+  *listCompletedCounts(): Generator<{ infoHashHex: string; completed: number }, void, undefined> {
+    const stmt = this.#db.prepare("SELECT info_hash, completed FROM torrents WHERE completed > 0") as
       & StatementSync
-      & Partial<ArrayRows>;
-    if (typeof stmt.setReturnArrays !== "function") {
-      return stmt.all().map((r) => ({ infoHashHex: r.info_hash as string, completed: r.completed as number }));
-    }
+      & ArrayRows;
     stmt.setReturnArrays(true);
-    return (stmt.all() as unknown as unknown[][]).map((r) => ({
-      infoHashHex: r[0] as string,
-      completed: r[1] as number,
-    }));
+    for (const r of stmt.iterate() as Iterable<unknown[]>) {
+      yield { infoHashHex: r[0] as string, completed: r[1] as number };
+    }
   }
 
   /**
-   * Delete unregistered torrents last seen before `lastSeenBeforeMs` that have no completed count, so an open
-   * tracker's table does not grow forever with one-off hashes.
-   * @returns how many rows were deleted
+   * Delete up to `maxRows` rows of unregistered torrents not seen for `idleMs` before `nowMs` (an open tracker gets
+   * a row for every info hash a stranger announces). Registered torrents are never pruned. One small transaction.
+   * @returns rows deleted (fewer than `maxRows`: nothing older is left)
    */
-  forgetIdleTorrents(lastSeenBeforeMs: number): number {
+  pruneIdleTorrents(nowMs: number, options: { idleMs?: number; maxRows?: number } = {}): number {
+    const lastSeenBeforeMs = nowMs - (options.idleMs ?? UNREGISTERED_TORRENT_IDLE_MS);
+    // Look before taking the write lock: most calls find nothing, and a read never waits for another process.
+    const due = this.#stmt("SELECT 1 FROM torrents WHERE is_registered = 0 AND last_seen_ms < ? LIMIT 1");
+    if (due.get(lastSeenBeforeMs) === undefined) return 0;
     return this.#transaction(() =>
-      this.#stmt("DELETE FROM torrents WHERE is_registered = 0 AND completed = 0 AND last_seen_ms < ?")
-        .run(lastSeenBeforeMs).changes as number
+      this.#stmt(
+        `DELETE FROM torrents WHERE info_hash IN (SELECT info_hash FROM torrents
+           WHERE is_registered = 0 AND last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)`,
+      ).run(lastSeenBeforeMs, options.maxRows ?? PRUNE_TORRENT_ROWS_PER_CALL).changes as number
     );
   }
 
@@ -591,7 +581,7 @@ export class TrackerDb {
   }
 
   /**
-   * Make `generation` the current snapshot in one small transaction (and drop an older build's snapshot table).
+   * Make `generation` the current snapshot in one small transaction.
    * The previous generation's chunks stay until `pruneSwarmChunks`.
    * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
    */
@@ -600,7 +590,6 @@ export class TrackerDb {
       this.#setSetting(SNAPSHOT_FORMAT_KEY, meta.format);
       this.#setSetting(SNAPSHOT_PEERS_KEY, String(meta.peers));
       this.#setSetting(SNAPSHOT_MS_KEY, String(meta.nowMs));
-      if (this.#hasLegacyTable()) this.#db.exec("DROP TABLE swarm_snapshot");
     });
   }
 
@@ -611,25 +600,6 @@ export class TrackerDb {
    */
   pruneSwarmChunks(maxChunks: number = Number.MAX_SAFE_INTEGER): number {
     return this.#pruneChunks(SWARM_CHUNKS, maxChunks);
-  }
-
-  /**
-   * Save a whole snapshot synchronously: begin, write `chunks` in order, commit, prune. Errors thrown by `chunks`
-   * pass through unchanged and leave the previous snapshot current.
-   * @returns the new generation
-   */
-  saveSwarmSnapshot(chunks: Iterable<Uint8Array>, meta: { nowMs: number; peers: number; format: string }): number {
-    const generation = this.beginSwarmSnapshot();
-    let seq = 0;
-    try {
-      for (const chunk of chunks) this.writeSwarmChunk(generation, seq++, chunk);
-      this.commitSwarmSnapshot(generation, meta);
-    } catch (err: unknown) {
-      if (this.#writing.get(SWARM_CHUNKS.table) === generation) this.#writing.delete(SWARM_CHUNKS.table);
-      throw err;
-    }
-    this.pruneSwarmChunks();
-    return generation;
   }
 
   /** The current swarm snapshot, or null when none was committed. */
@@ -714,33 +684,6 @@ export class TrackerDb {
         `Cannot write ${t.what} generation "${generation}": it is not the one being written`,
       );
     }
-  }
-
-  #hasLegacyTable(): boolean {
-    return this.#stmt("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'swarm_snapshot'")
-      .get()?.n === 1;
-  }
-
-  /**
-   * The peers of a snapshot saved in rows by a build before schema version 3 (empty when none). Restore them once:
-   * the next `commitSwarmSnapshot` drops them.
-   */
-  loadLegacySwarmSnapshot(): SnapshotPeer[] {
-    if (!this.#hasLegacyTable()) return [];
-    // Read once, at the first start after an upgrade: plain object rows are fast enough.
-    const stmt = this.#db.prepare(
-      "SELECT info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms FROM swarm_snapshot",
-    );
-    return stmt.all().map((r) => ({
-      infoHashHex: r.info_hash as string,
-      peerIdHex: r.peer_id as string,
-      ip: r.ip as string,
-      port: r.port as number,
-      left: r.left_bytes as number,
-      uploaded: r.uploaded as number,
-      downloaded: r.downloaded as number,
-      lastSeenMs: r.last_seen_ms as number,
-    }));
   }
 
   /**
@@ -833,7 +776,7 @@ export class TrackerDb {
 
   /**
    * Add `deltas` to the users' totals and make `generation` current, in one transaction (a user that no longer
-   * exists is skipped). Also drops last counters an older build kept in rows. Values are trusted (non-negative safe
+   * exists is skipped). Values are trusted (non-negative safe
    * integers from the tracker's accounting).
    * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
    */
@@ -842,7 +785,6 @@ export class TrackerDb {
       const add = this.#stmt("UPDATE users SET uploaded = uploaded + ?, downloaded = downloaded + ? WHERE id = ?");
       for (const d of deltas) add.run(d.uploaded, d.downloaded, d.userId);
       this.#setSetting(ACCOUNTING_FORMAT_KEY, format);
-      this.#stmt("DELETE FROM user_peers").run();
     });
   }
 
@@ -855,24 +797,6 @@ export class TrackerDb {
   loadAccounting(): AccountingSnapshot | null {
     const current = this.#loadChunks(ACCOUNTING_CHUNKS);
     return current === null ? null : { ...current, format: this.getSetting(ACCOUNTING_FORMAT_KEY) ?? "" };
-  }
-
-  /**
-   * Last counters an older build stored in rows, seen at or after `sinceMs` (empty once an accounting generation
-   * was committed). Read once at start when there is no accounting generation yet.
-   */
-  loadUserPeers(sinceMs: number): UserPeerCounters[] {
-    return this.#stmt(
-      `SELECT user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms FROM user_peers
-       WHERE last_seen_ms >= ?`,
-    ).all(sinceMs).map((r) => ({
-      userId: r.user_id as number,
-      infoHashHex: r.info_hash as string,
-      peerIdHex: r.peer_id as string,
-      lastUploaded: r.last_uploaded as number,
-      lastDownloaded: r.last_downloaded as number,
-      lastSeenMs: r.last_seen_ms as number,
-    }));
   }
 
   /**

@@ -291,26 +291,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     if (hash !== null) store.setCompleted(hash, rec.completed);
   }
   let restoredPeers = 0;
-  /** The db holds an older build's row snapshot: converted to the chunk format once the tracker is built. */
-  let isLegacySnapshot = false;
   if (options.isRestoringSnapshot !== false) {
     const minLastSeenMs = startedMs - peerTimeoutS * 1000;
     const saved = db.loadSwarmSnapshot();
     try {
-      if (saved === null) {
-        const legacy = db.loadLegacySwarmSnapshot();
-        isLegacySnapshot = legacy.length > 0;
-        for (const p of legacy) {
-          const infoHash = fromHex(p.infoHashHex);
-          const peerId = fromHex(p.peerIdHex);
-          const ip = parseIp(p.ip);
-          if (infoHash === null || peerId === null || ip === null || p.lastSeenMs < minLastSeenMs) continue;
-          store.restorePeer({ infoHash, peerId, ip, port: p.port, left: p.left, lastSeenMs: p.lastSeenMs });
-          restoredPeers++;
-        }
-      } else if (saved.format !== SWARM_RECORD_FORMAT) {
+      if (saved !== null && saved.format !== SWARM_RECORD_FORMAT) {
         onWarning(`Not restoring the swarm snapshot: unknown record format "${saved.format}"`);
-      } else {
+      } else if (saved !== null) {
         for (const chunk of saved.chunks()) restoredPeers += store.importRecords(chunk, { minLastSeenMs });
       }
     } catch (err: unknown) {
@@ -786,7 +773,15 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
   };
 
-  const sweep = (budget?: number) => store.expire(now(), budget);
+  /** Expire silent peers, and prune stored rows of long-idle unregistered torrents (#19). */
+  const sweep = (budget?: number) => {
+    try {
+      db.pruneIdleTorrents(now());
+    } catch (err: unknown) {
+      onWarning(`Cannot prune idle torrents: ${errorText(err)}`);
+    }
+    return store.expire(now(), budget);
+  };
   const timers: ReturnType<typeof setInterval>[] = [];
   const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
   if (sweepMs > 0) timers.push(setInterval(() => sweep(SWEEP_BUDGET_PEERS), sweepMs));
@@ -798,14 +793,6 @@ export function createTracker(options: TrackerOptions): Tracker {
       if (background !== null) return;
       snapshotInBackground().catch((err: unknown) => onWarning(`Cannot save the swarm snapshot: ${errorText(err)}`));
     }, snapshotS * 1000));
-  }
-  if (isLegacySnapshot) {
-    // Rows of an older build: write them in this build's format now (before serving), which drops the rows.
-    try {
-      snapshot();
-    } catch (err: unknown) {
-      onWarning(`Cannot convert the swarm snapshot: ${errorText(err)}`);
-    }
   }
 
   return {

@@ -3,7 +3,7 @@
 // and a member's copy of a .torrent. Time comes in as `nowMs`; never logs, never prints a passkey by itself.
 
 import { type BencodeValue, decodeBencode, encodeBencode, isBytes, isDict, rawValue } from "../bencode.ts";
-import { compare, concat, fromHex, fromLatin1, utf8 } from "../bytes.ts";
+import { compare, concat, fromLatin1, utf8 } from "../bytes.ts";
 import { MetainfoError } from "../errors.ts";
 import type { TrackerDb, UserDelta, UserRecord } from "../persist/db.ts";
 import { type AccessUser, createPasskey } from "./access.ts";
@@ -414,15 +414,7 @@ export class Accounting {
     this.#peers = new PeerCounters(options.maxPeers ?? MAX_ACCOUNTED_PEERS);
     const sinceMs = options.sinceMs ?? 0;
     const saved = db.loadAccounting();
-    if (saved === null) {
-      // An older build's rows (read once; the first commit deletes them).
-      for (const p of db.loadUserPeers(sinceMs)) {
-        const infoHash = fromHex(p.infoHashHex);
-        const peerId = fromHex(p.peerIdHex);
-        if (infoHash === null || peerId === null || infoHash.length !== 20 || peerId.length !== 20) continue;
-        if (!this.#restore(p.userId, infoHash, peerId, p.lastUploaded, p.lastDownloaded, p.lastSeenMs)) break;
-      }
-    } else if (saved.format === ACCOUNTING_RECORD_FORMAT) {
+    if (saved !== null && saved.format === ACCOUNTING_RECORD_FORMAT) {
       for (const chunk of saved.chunks()) {
         const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
         for (let at = 0; at + ACCOUNTING_RECORD_BYTES <= chunk.length; at += ACCOUNTING_RECORD_BYTES) {

@@ -5,8 +5,7 @@ import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { percentEncode, toHex } from "../../lib/bytes.ts";
 import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/bencode.ts";
-import { DatabaseSync } from "node:sqlite";
-import { MIGRATIONS, TrackerDb } from "../../lib/persist/db.ts";
+import { TrackerDb, UNREGISTERED_TORRENT_IDLE_MS } from "../../lib/persist/db.ts";
 import { createTracker, SNAPSHOT_CHUNK_BYTES, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
 import { MemorySwarmStore, SWARM_RECORD_BYTES } from "../../lib/tracker/swarm_store.ts";
 import { startHttpServer } from "../../lib/tracker/http_server.ts";
@@ -589,41 +588,24 @@ Deno.test("tracker: the periodic timer saves the snapshot in the background", as
   });
 });
 
-Deno.test("tracker: a db with an older build's row snapshot is restored from it once, then converted", async () => {
-  await withTempDir(async (dir) => {
-    const dbPath = `${dir}/state.db`;
-    TrackerDb.open(dbPath, { migrations: MIGRATIONS.slice(0, 2) }).close();
-    const raw = new DatabaseSync(dbPath);
-    const insert = raw.prepare(
-      `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const nowMs = Date.now();
-    insert.run(toHex(HASH_A), toHex(peerId(1)), "127.0.0.1", 6001, 0, 0, 0, nowMs);
-    insert.run(toHex(HASH_A), toHex(peerId(2)), "::1", 6002, 100, 0, 0, nowMs);
-    insert.run(toHex(HASH_A), toHex(peerId(3)), "127.0.0.1", 6003, 100, 0, 0, 1_000); // long expired
-    raw.close();
-    const first = await start({ dbPath });
-    try {
-      equal(first.tracker.restoredPeers, 2);
-      const d = await bdict(announceUrl(first.base, HASH_A, 4));
-      deepEqual(ports(d.get("peers")), [6001]);
-      const peers6 = d.get("peers6");
-      ok(peers6 instanceof Uint8Array);
-      equal(peers6.length, 18);
-      // Converted at start: the rows are gone, a snapshot in the new format holds the peers.
-      equal(first.db.loadSwarmSnapshot()?.peers, 2);
-      deepEqual(first.db.loadLegacySwarmSnapshot(), []);
-    } finally {
-      await first.close();
-    }
-    const second = await start({ dbPath });
-    try {
-      equal(second.tracker.restoredPeers, 2);
-    } finally {
-      await second.close();
-    }
-  });
+Deno.test("tracker: sweep() prunes stored rows of long-idle unregistered torrents (#19)", () => {
+  const db = TrackerDb.open(":memory:");
+  let nowMs = 1_000_000;
+  const tracker = createTracker({ db, adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0, now: () => nowMs });
+  try {
+    const registered = toHex(HASH_A);
+    const seen = toHex(HASH_PLUS);
+    db.registerTorrent({ infoHashHex: registered }, nowMs);
+    db.touchTorrents([seen], nowMs);
+    tracker.sweep();
+    equal(db.listTorrents().length, 2);
+    nowMs += UNREGISTERED_TORRENT_IDLE_MS + 1;
+    tracker.sweep();
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [registered]);
+  } finally {
+    tracker.close();
+    db.close();
+  }
 });
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

@@ -1,5 +1,12 @@
 import { DatabaseSync } from "node:sqlite";
-import { MIGRATIONS, PersistError, SCHEMA_VERSION, TrackerDb } from "../../../lib/persist/db.ts";
+import {
+  MIGRATIONS,
+  PersistError,
+  PRUNE_TORRENT_ROWS_PER_CALL,
+  SCHEMA_VERSION,
+  TrackerDb,
+  UNREGISTERED_TORRENT_IDLE_MS,
+} from "../../../lib/persist/db.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
 
@@ -130,15 +137,24 @@ function makeChunks(tag: number, count: number, bytes = 1000): Uint8Array[] {
   return Array.from({ length: count }, (_, i) => new Uint8Array(bytes).fill((tag * 16 + i) & 0xff));
 }
 
+/** Save a whole snapshot the way the tracker does: begin, write the chunks in order, commit, prune. */
+function saveSnapshot(db: TrackerDb, chunks: Iterable<Uint8Array>, meta: { nowMs: number; peers: number }): void {
+  const generation = db.beginSwarmSnapshot();
+  let seq = 0;
+  for (const chunk of chunks) db.writeSwarmChunk(generation, seq++, chunk);
+  db.commitSwarmSnapshot(generation, { ...meta, format: FORMAT });
+  db.pruneSwarmChunks();
+}
+
 function chunksOf(db: TrackerDb): Uint8Array[] {
   return [...(db.loadSwarmSnapshot()?.chunks() ?? [])];
 }
 
-Deno.test("TrackerDb.saveSwarmSnapshot() replaces the snapshot and loadSwarmSnapshot() restores it", () => {
+Deno.test("TrackerDb.commitSwarmSnapshot() replaces the snapshot and loadSwarmSnapshot() restores it", () => {
   withDb((db) => {
     equal(db.loadSwarmSnapshot(), null);
     const first = makeChunks(1, 3);
-    db.saveSwarmSnapshot(first, { nowMs: 42, peers: 30, format: FORMAT });
+    saveSnapshot(db, first, { nowMs: 42, peers: 30 });
     const snap = db.loadSwarmSnapshot();
     equal(snap?.format, FORMAT);
     equal(snap?.peers, 30);
@@ -146,47 +162,23 @@ Deno.test("TrackerDb.saveSwarmSnapshot() replaces the snapshot and loadSwarmSnap
     equal(snap?.chunkCount, 3);
     deepEqual(chunksOf(db), first);
     equal(db.getSetting("swarm_snapshot_ms"), "42");
-    // The next one replaces it; the previous one's chunks were pruned by the save.
+    // The next one replaces it; the previous one's chunks go with the prune.
     const second = makeChunks(2, 1, 5);
-    db.saveSwarmSnapshot(second, { nowMs: 43, peers: 1, format: FORMAT });
+    saveSnapshot(db, second, { nowMs: 43, peers: 1 });
     deepEqual(chunksOf(db), second);
     equal(db.pruneSwarmChunks(), 0);
     // An empty swarm saves an empty snapshot (not "none").
-    db.saveSwarmSnapshot([], { nowMs: 44, peers: 0, format: FORMAT });
+    saveSnapshot(db, [], { nowMs: 44, peers: 0 });
     equal(db.loadSwarmSnapshot()?.chunkCount, 0);
     equal(db.loadSwarmSnapshot()?.peers, 0);
     deepEqual(chunksOf(db), []);
   });
 });
 
-Deno.test("TrackerDb.saveSwarmSnapshot() keeps the previous snapshot when the source throws", () => {
-  withDb((db) => {
-    const kept = makeChunks(1, 2);
-    db.saveSwarmSnapshot(kept, { nowMs: 1, peers: 5, format: FORMAT });
-    function* broken(): Generator<Uint8Array> {
-      yield* makeChunks(2, 3);
-      throw new Error("boom");
-    }
-    let threw = false;
-    try {
-      db.saveSwarmSnapshot(broken(), { nowMs: 2, peers: 9, format: FORMAT });
-    } catch (err: unknown) {
-      threw = err instanceof Error && err.message === "boom";
-    }
-    ok(threw, "the source's error passes through");
-    deepEqual(chunksOf(db), kept);
-    equal(db.loadSwarmSnapshot()?.peers, 5);
-    equal(db.getSetting("swarm_snapshot_ms"), "1");
-    equal(db.pruneSwarmChunks(), 3, "the unfinished generation's chunks are garbage");
-    // The db is still usable.
-    equal(db.registerTorrent({ infoHashHex: H1 }, 3), "added");
-  });
-});
-
 Deno.test("TrackerDb swarm snapshot generations: the old one stays current until the new one is committed", () => {
   withDb((db) => {
     const old = makeChunks(1, 2);
-    db.saveSwarmSnapshot(old, { nowMs: 1, peers: 2, format: FORMAT });
+    saveSnapshot(db, old, { nowMs: 1, peers: 2 });
     const gen = db.beginSwarmSnapshot();
     db.writeSwarmChunk(gen, 0, new Uint8Array(10).fill(7));
     // A chunk is copied at write: a view of a larger buffer stores just its bytes.
@@ -223,7 +215,7 @@ Deno.test("TrackerDb: a crash mid-snapshot leaves the previous one current; its 
     const path = `${dir}/crash.db`;
     const first = TrackerDb.open(path);
     const old = makeChunks(1, 2);
-    first.saveSwarmSnapshot(old, { nowMs: 1, peers: 2, format: FORMAT });
+    saveSnapshot(first, old, { nowMs: 1, peers: 2 });
     const gen = first.beginSwarmSnapshot();
     first.writeSwarmChunk(gen, 0, new Uint8Array(100));
     first.writeSwarmChunk(gen, 1, new Uint8Array(100));
@@ -261,7 +253,7 @@ Deno.test("TrackerDb.open() persists to a file in WAL mode and reopens with ever
     const db = TrackerDb.open(path);
     db.registerTorrent({ infoHashHex: H1, name: "é ☃ <b>", comment: "c", createdBy: "mktorrent" }, 1);
     db.addCompleted(H1, 7, 2);
-    db.saveSwarmSnapshot(makeChunks(1, 10), { nowMs: 3, peers: 10, format: FORMAT });
+    saveSnapshot(db, makeChunks(1, 10), { nowMs: 3, peers: 10 });
     db.setSetting("k", "v");
     db.close();
     const raw = new DatabaseSync(path);
@@ -419,16 +411,53 @@ Deno.test("TrackerDb keeps every committed write when its process is killed with
   });
 });
 
-Deno.test("TrackerDb.listTorrents({ registeredOnly }) and forgetIdleTorrents()", () => {
+Deno.test("TrackerDb.listTorrents({ registeredOnly }) lists only registered torrents", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1 }, 1);
+    db.touchTorrents([H1, H2], 10);
+    deepEqual(db.listTorrents({ registeredOnly: true }).map((t) => t.infoHashHex), [H1]);
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H2]);
+  });
+});
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+Deno.test("TrackerDb.pruneIdleTorrents() deletes only unregistered rows idle longer than the limit (#19)", () => {
   withDb((db) => {
     const H3 = "f".repeat(40);
-    db.registerTorrent({ infoHashHex: H1 }, 1);
-    db.touchTorrents([H1, H2, H3], 10);
-    db.addCompleted(H3, 1, 10);
-    deepEqual(db.listTorrents({ registeredOnly: true }).map((t) => t.infoHashHex), [H1]);
-    equal(db.forgetIdleTorrents(5), 0);
-    equal(db.forgetIdleTorrents(11), 1); // only H2: H1 is registered, H3 has a completed count
-    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H3]);
+    const H4 = "e".repeat(40);
+    const t0 = 1_000 * DAY_MS;
+    db.registerTorrent({ infoHashHex: H1, name: "registered, never seen since" }, t0);
+    db.touchTorrents([H2], t0); // only seen
+    db.addCompleted(H3, 5, t0); // seen with a completed count: opentracker would keep nothing either
+    db.touchTorrents([H4], t0 + 2 * DAY_MS); // seen recently
+    const nowMs = t0 + UNREGISTERED_TORRENT_IDLE_MS;
+    equal(db.pruneIdleTorrents(nowMs), 0, "idle exactly the limit: kept");
+    equal(db.pruneIdleTorrents(nowMs + 1), 2);
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H4]);
+    equal(db.pruneIdleTorrents(nowMs + 100 * DAY_MS, { idleMs: DAY_MS }), 1, "H4 with a shorter limit");
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1], "registered rows are never pruned");
+    // Unregistering makes a row prunable; re-seeing it makes it recent again.
+    db.unregisterTorrent(H1);
+    db.touchTorrents([H1], nowMs);
+    equal(db.pruneIdleTorrents(nowMs + 1), 0);
+    equal(db.pruneIdleTorrents(nowMs + UNREGISTERED_TORRENT_IDLE_MS + 1), 1);
+  });
+});
+
+Deno.test("TrackerDb.pruneIdleTorrents() deletes at most maxRows a call, oldest first (#19)", () => {
+  withDb((db) => {
+    const hexes = Array.from({ length: 2_500 }, (_, i) => i.toString(16).padStart(40, "0"));
+    for (let i = 0; i < hexes.length; i += 500) db.touchTorrents(hexes.slice(i, i + 500), i);
+    const nowMs = 10_000 + UNREGISTERED_TORRENT_IDLE_MS;
+    equal(db.pruneIdleTorrents(nowMs), PRUNE_TORRENT_ROWS_PER_CALL);
+    equal(db.listTorrents().length, 2_500 - PRUNE_TORRENT_ROWS_PER_CALL);
+    equal(db.getTorrent(hexes[0]!), null, "the oldest went first");
+    ok(db.getTorrent(hexes[2_499]!) !== null, "the newest stays until its turn");
+    equal(db.pruneIdleTorrents(nowMs, { maxRows: 7 }), 7);
+    let calls = 0;
+    while (db.pruneIdleTorrents(nowMs) === PRUNE_TORRENT_ROWS_PER_CALL && calls < 10) calls++;
+    equal(db.listTorrents().length, 0);
   });
 });
 
@@ -483,14 +512,18 @@ for (let gen = 1; ; gen++) {
   function* chunks() {
     for (let i = 0; i < n; i++) yield new Uint8Array(65536).fill(gen & 0xff);
   }
-  db.saveSwarmSnapshot(chunks(), { nowMs: gen, peers: n, format: "kill-test" });
+  const generation = db.beginSwarmSnapshot();
+  let seq = 0;
+  for (const chunk of chunks()) db.writeSwarmChunk(generation, seq++, chunk);
+  db.commitSwarmSnapshot(generation, { nowMs: gen, peers: n, format: "kill-test" });
+  db.pruneSwarmChunks();
   Deno.stdout.writeSync(enc.encode("S " + gen + "\\n"));
 }
 `;
 const SNAPSHOT_CHUNKS = 40;
 const KILL_AFTER_SNAPSHOTS = 3;
 
-Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves one whole snapshot", async () => {
+Deno.test("TrackerDb swarm snapshot killed with SIGKILL mid-write leaves one whole snapshot", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/snap.db`;
     // The next generation is being written when the child is killed.
@@ -511,69 +544,6 @@ Deno.test("TrackerDb.saveSwarmSnapshot() killed with SIGKILL mid-write leaves on
     } finally {
       db.close();
     }
-  });
-});
-
-Deno.test("TrackerDb: an older build's row snapshot stays readable after the upgrade until the next commit", async () => {
-  await withTempDir((dir) => {
-    const path = `${dir}/legacy.db`;
-    TrackerDb.open(path, { migrations: MIGRATIONS.slice(0, 2) }).close();
-    const raw = new DatabaseSync(path);
-    const insert = raw.prepare(
-      `INSERT INTO swarm_snapshot (info_hash, peer_id, ip, port, left_bytes, uploaded, downloaded, last_seen_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    insert.run(H1, H2, "10.0.0.1", 6881, 0, 5, 6, 1_700_000_000_000);
-    insert.run(H1, H1, "::1", 6882, 2 ** 40, 0, 0, 1_700_000_001_000);
-    raw.prepare("INSERT INTO settings (key, value) VALUES ('swarm_snapshot_ms', '7')").run();
-    raw.close();
-    const db = TrackerDb.open(path);
-    try {
-      equal(db.loadSwarmSnapshot(), null);
-      deepEqual(db.loadLegacySwarmSnapshot(), [
-        {
-          infoHashHex: H1,
-          peerIdHex: H2,
-          ip: "10.0.0.1",
-          port: 6881,
-          left: 0,
-          uploaded: 5,
-          downloaded: 6,
-          lastSeenMs: 1_700_000_000_000,
-        },
-        {
-          infoHashHex: H1,
-          peerIdHex: H1,
-          ip: "::1",
-          port: 6882,
-          left: 2 ** 40,
-          uploaded: 0,
-          downloaded: 0,
-          lastSeenMs: 1_700_000_001_000,
-        },
-      ]);
-      // A failed snapshot keeps the rows; the first committed one drops them.
-      try {
-        db.saveSwarmSnapshot(
-          (function* () {
-            yield new Uint8Array(1);
-            throw new Error("boom");
-          })(),
-          { nowMs: 8, peers: 1, format: FORMAT },
-        );
-      } catch {
-        // expected
-      }
-      equal(db.loadLegacySwarmSnapshot().length, 2);
-      db.saveSwarmSnapshot(makeChunks(1, 1), { nowMs: 9, peers: 2, format: FORMAT });
-      deepEqual(db.loadLegacySwarmSnapshot(), []);
-    } finally {
-      db.close();
-    }
-    const check = new DatabaseSync(path);
-    equal(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'swarm_snapshot'").get()?.n, 0);
-    check.close();
-    return Promise.resolve();
   });
 });
 
@@ -654,10 +624,64 @@ Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large 
 
 Deno.test("TrackerDb.listCompletedCounts() lists only torrents with a completed count", () => {
   withDb((db) => {
-    deepEqual(db.listCompletedCounts(), []);
+    deepEqual([...db.listCompletedCounts()], []);
     db.registerTorrent({ infoHashHex: H1, name: "no downloads yet" }, 1);
     db.addCompleted(H2, 3, 2);
     db.touchTorrents([H1.replace("0", "f")], 3);
-    deepEqual(db.listCompletedCounts(), [{ infoHashHex: H2, completed: 3 }]);
+    deepEqual([...db.listCompletedCounts()], [{ infoHashHex: H2, completed: 3 }]);
+  });
+});
+
+Deno.test("TrackerDb.listCompletedCounts() reads rows one at a time, so any number of rows is fine (#19)", () => {
+  withDb((db) => {
+    const ROWS = 20_000;
+    const raw = Array.from({ length: ROWS }, (_, i) => i.toString(16).padStart(40, "0"));
+    db.touchTorrents(raw, 1);
+    for (let i = 0; i < 3; i++) db.addCompleted(raw[i]!, i + 1, 2);
+    db.setSetting("x", "y");
+    const counts = db.listCompletedCounts();
+    ok(!Array.isArray(counts), "an iterator, not an array of every row");
+    const first = counts.next();
+    deepEqual(first.value, { infoHashHex: raw[0], completed: 1 });
+    counts.return(); // a caller may stop early (e.g. its store is full); the db stays usable
+    db.addCompleted(raw[5]!, 1, 3);
+    equal([...db.listCompletedCounts()].length, 4);
+  });
+});
+
+Deno.test("TrackerDb.open() makes a fresh file without the dropped row tables, pruning through an index", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/fresh.db`;
+    TrackerDb.open(path).close();
+    // A version-4 file whose first snapshot commit already dropped swarm_snapshot migrates too.
+    const v4 = `${dir}/v4.db`;
+    TrackerDb.open(v4, { migrations: MIGRATIONS.slice(0, 4) }).close();
+    const old = new DatabaseSync(v4);
+    old.exec("DROP TABLE swarm_snapshot");
+    old.close();
+    TrackerDb.open(v4).close();
+    for (const file of [path, v4]) {
+      const raw = new DatabaseSync(file);
+      try {
+        const names = raw.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all()
+          .map((r) => r.name);
+        deepEqual(names, [
+          "accounting_chunks",
+          "settings",
+          "swarm_chunks",
+          "torrents",
+          "torrents_unregistered_last_seen",
+          "users",
+        ]);
+        const plan = raw.prepare(
+          `EXPLAIN QUERY PLAN SELECT info_hash FROM torrents WHERE is_registered = 0 AND last_seen_ms < 5
+           ORDER BY last_seen_ms LIMIT 10`,
+        ).all().map((r) => String(r.detail)).join("; ");
+        ok(plan.includes("USING COVERING INDEX torrents_unregistered_last_seen"), plan);
+      } finally {
+        raw.close();
+      }
+    }
+    return Promise.resolve();
   });
 });

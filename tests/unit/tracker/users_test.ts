@@ -10,7 +10,6 @@ import {
   personalizeTorrent,
   Users,
 } from "../../../lib/tracker/users.ts";
-import { DatabaseSync } from "node:sqlite";
 import { toHex } from "../../../lib/bytes.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { assertThrowsCode, deepEqual, equal, notEqual, ok } from "../../_helpers/assert.ts";
@@ -166,32 +165,6 @@ Deno.test("Accounting: changes during a save wait for the next one; an abandoned
     equal(db.getUser("alice")!.uploaded, 90);
     equal(acc.flush(), 0);
     equal(acc.expire(100), 6);
-  });
-});
-
-Deno.test("Accounting loads an older build's user_peers rows once; the first commit deletes them", async () => {
-  await withTempDir((dir) => {
-    const path = `${dir}/t.db`;
-    const db = TrackerDb.open(path);
-    try {
-      const u = new Users(db).add("alice", 0).id;
-      const raw = new DatabaseSync(path);
-      raw.prepare(
-        `INSERT INTO user_peers (user_id, info_hash, peer_id, last_uploaded, last_downloaded, last_seen_ms)
-         VALUES (?, ?, ?, 1000, 0, 5)`,
-      ).run(u, toHex(HASH), toHex(P1));
-      raw.close();
-      const acc = new Accounting(db);
-      equal(acc.size, 1);
-      acc.record(u, HASH, P1, { uploaded: 1500, downloaded: 0, nowMs: 6 });
-      acc.flush();
-      equal(db.getUser("alice")!.uploaded, 500);
-      equal(db.loadUserPeers(0).length, 0);
-      equal(new Accounting(db).size, 1);
-    } finally {
-      db.close();
-    }
-    return Promise.resolve();
   });
 });
 
