@@ -1,6 +1,7 @@
 // Terminal safety (issue #19): every text from outside (torrent names, comments, paths, tracker and peer messages)
 // passes `terminalSafe` before the CLI prints it, so it cannot move the cursor, clear the screen, retitle the
-// window or reorder what follows. JSON output needs none of this: JSON.stringify escapes C0 controls itself.
+// window or reorder what follows. JSON output goes through `safeJson`: JSON.stringify escapes C0 controls but
+// leaves DEL, C1 controls (U+009B is a CSI to xterm) and direction marks raw.
 
 /**
  * Whether UTF-16 unit `c` acts on a terminal or on how the line is shown rather than being shown: C0 controls, DEL,
@@ -34,4 +35,21 @@ export function terminalSafe(text: string): string {
     from = i + 1;
   }
   return from === 0 ? text : out + text.slice(from);
+}
+
+/**
+ * JSON.stringify(value, null, space) with DEL, C1 controls, line separators and direction marks also written as
+ * `\uXXXX` (they can only occur inside strings there, so the JSON means the same).
+ */
+export function safeJson(value: unknown, space?: number): string {
+  const json = JSON.stringify(value, null, space);
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c < 0x7f || !isUnsafe(c)) continue; // C0 is escaped inside strings already; outside it is the indent
+    out += json.slice(from, i) + `\\u${c.toString(16).padStart(4, "0")}`;
+    from = i + 1;
+  }
+  return from === 0 ? json : out + json.slice(from);
 }

@@ -7,6 +7,7 @@ import { AUTO_MAX_PIECES, checkPieceLength, CreateError, createTorrent, torrentN
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, ProgressBar } from "./progress.ts";
+import { terminalSafe } from "./_escape.ts";
 
 /** Help text for `btool create`. */
 export const HELP = `Usage: btool create PATH --announce URL [options]
@@ -208,8 +209,8 @@ async function create(argv: string[]): Promise<number> {
   writeFileAtomic(output, created.bytes, { overwrite: isForced });
   const m = created.metainfo;
   const fileCount = m.files.length;
-  console.log(`Created ${output}
-  name       ${m.name}
+  console.log(`Created ${terminalSafe(output)}
+  name       ${terminalSafe(m.name)}
   info hash  ${created.infoHash.hex}
   size       ${formatBytes(m.totalLength)} in ${fileCount} file${fileCount === 1 ? "" : "s"}
   pieces     ${m.pieceCount} x ${formatBytes(m.pieceLength)}${m.isPrivate ? "\n  private    yes" : ""}`);

@@ -9,6 +9,7 @@ import * as register from "./register.ts";
 import * as show from "./show.ts";
 import * as tracker from "./tracker.ts";
 import * as verify from "./verify.ts";
+import { terminalSafe } from "./_escape.ts";
 
 /** btool's version, from deno.json (a static import, so `deno compile` embeds it). */
 export const VERSION: string = config.version;
@@ -58,7 +59,7 @@ export async function runMain(args: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (command === undefined) {
-    console.error(`btool: unknown command "${name}"\n\n${MAIN_HELP}`);
+    console.error(`btool: unknown command "${terminalSafe(name)}"\n\n${MAIN_HELP}`);
     return 2;
   }
   if (wantsHelp(rest)) {
@@ -69,14 +70,15 @@ export async function runMain(args: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err: unknown) {
     if (err instanceof UsageError) {
-      console.error(`btool ${name}: ${err.message}\n\n${command.HELP}`);
+      console.error(`btool ${name}: ${terminalSafe(err.message)}\n\n${command.HELP}`);
       return 2;
     }
     if (err instanceof BtoolError) {
-      console.error(`btool: ${err.message}`);
+      console.error(`btool: ${terminalSafe(err.message)}`);
       return 1;
     }
-    console.error(`btool: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.error(`btool: internal error: ${text.split("\n").map(terminalSafe).join("\n")}`);
     return 1;
   }
 }

@@ -20,6 +20,7 @@ import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, formatEta, formatRate, ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
 import { formatReport } from "./verify.ts";
+import { safeJson, terminalSafe } from "./_escape.ts";
 
 /** Default listening port. */
 export const DEFAULT_PORT = 6881;
@@ -93,7 +94,7 @@ function jsonLine(meta: Metainfo, port: number, event: JsonStatus["event"], s: S
     downloadRate: Math.round(s.downloadRate),
     uploadRate: Math.round(s.uploadRate),
   };
-  return JSON.stringify(line);
+  return safeJson(line);
 }
 
 const ENCODER = new TextEncoder();
@@ -172,8 +173,9 @@ export async function run(argv: string[]): Promise<number> {
   const isJson = values.json;
   const isQuiet = values.quiet;
   const isTty = !isJson && !isQuiet && isStderrTerminal();
-  const say = (line: string) => {
-    if (!isQuiet && !isJson) console.log(line);
+  // Every line printed below holds outside text (torrent name, paths, peer and tracker messages): escaped (#19).
+  const say = (text: string) => {
+    if (!isQuiet && !isJson) console.log(text.split("\n").map(terminalSafe).join("\n"));
   };
   const meta = await loadTorrentFile(positionals[0]!);
   const selectedFiles = values.only === undefined ? null : parseOnly(values.only, meta);
@@ -207,7 +209,9 @@ export async function run(argv: string[]): Promise<number> {
         say(formatReport(report));
         if (!report.isComplete) {
           const bad = report.files.filter((f) => f.status !== "ok").map((f) => f.path);
-          console.error(`btool peer: cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`);
+          console.error(
+            terminalSafe(`btool peer: cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`),
+          );
           return 1;
         }
         have = new Bitfield(meta.pieceCount, { isFull: true });
@@ -244,7 +248,7 @@ export async function run(argv: string[]): Promise<number> {
           return 80;
         }
       })();
-      const text = line.slice(0, Math.max(10, width - 1));
+      const text = terminalSafe(line).slice(0, Math.max(10, width - 1));
       lastLineLength = text.length;
       try {
         Deno.stderr.writeSync(ENCODER.encode(`\r${text}\x1b[K`));
@@ -264,7 +268,7 @@ export async function run(argv: string[]): Promise<number> {
     const warn = (message: string) => {
       if (isQuiet) return;
       clearTty();
-      console.error(`btool peer: ${message}`);
+      console.error(terminalSafe(`btool peer: ${message}`));
     };
 
     let session: Session | undefined;
@@ -287,10 +291,10 @@ export async function run(argv: string[]): Promise<number> {
         onEvent: (e) => {
           if (e.type === "listening" && !isQuiet && !isJson) {
             clearTty();
-            console.error(
+            console.error(terminalSafe(
               `btool peer: ${meta.name} (${meta.infoHash.hex}): listening on port ${e.port}, ` +
                 `${values.seed || have.isComplete ? "seeding" : "downloading"}`,
-            );
+            ));
           }
         },
         onComplete: () => {
@@ -298,7 +302,9 @@ export async function run(argv: string[]): Promise<number> {
           if (s !== undefined && isJson) console.log(jsonLine(meta, session!.port, "complete", s));
           if (!isJson && !isQuiet) {
             clearTty();
-            console.error(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`);
+            console.error(
+              terminalSafe(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`),
+            );
           }
           void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) => warn(errorText(err)));
           if (values["exit-when-done"]) finish("done");
@@ -328,11 +334,11 @@ export async function run(argv: string[]): Promise<number> {
     if (!values.seed) await writeResume(meta, dir, session.haveBitfield()).catch(() => {});
     if (isJson) console.log(jsonLine(meta, session.port, "stopped", final));
     else if (!isQuiet) {
-      console.error(
+      console.error(terminalSafe(
         `btool peer: ${meta.name}: stopped (${reason}); ${formatBytes(final.haveBytes)} of ${
           formatBytes(final.totalBytes)
         } verified, downloaded ${formatBytes(final.downloaded)}, uploaded ${formatBytes(final.uploaded)}`,
-      );
+      ));
     }
     if (reason === "fatal") {
       const msg = fatalError instanceof Error ? fatalError.message : String(fatalError);

@@ -6,7 +6,7 @@ import { type RegisterSummary, registerTorrents } from "../lib/register.ts";
 import { UsageError } from "../lib/errors.ts";
 import { parseCommand } from "./args.ts";
 import { ProgressBar } from "./progress.ts";
-import { terminalSafe } from "./_escape.ts";
+import { safeJson, terminalSafe } from "./_escape.ts";
 
 /** Help text for `btool register`. */
 export const HELP = `Usage: btool register DIR|FILE... --tracker URL [options]
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   (bar as ProgressBar | null)?.finish();
-  if (isJson) console.log(JSON.stringify(summary, null, 2));
+  if (isJson) console.log(safeJson(summary, 2));
   else printSummary(summary);
   return summary.failed > 0 ? 1 : 0;
 }

@@ -5,6 +5,7 @@ import { BtoolError, UsageError } from "../lib/errors.ts";
 import { magnetLink, type Metainfo, parseMetainfo } from "../lib/metainfo.ts";
 import { parseCommand } from "./args.ts";
 import { formatBytes } from "./progress.ts";
+import { safeJson, terminalSafe } from "./_escape.ts";
 
 /** Help text for `btool show`. */
 export const HELP = `Usage: btool show FILE.torrent [--json]
@@ -83,7 +84,7 @@ export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
   const lines: string[] = [];
   const walk = (node: TreeNode, depth: number) => {
     for (const [name, child] of node.children) {
-      const label = "  ".repeat(depth + 1) + name + (child.isFile ? "" : "/");
+      const label = "  ".repeat(depth + 1) + terminalSafe(name) + (child.isFile ? "" : "/");
       lines.push(`${label}  ${formatBytes(child.length)}`);
       if (!child.isFile) walk(child, depth + 1);
     }
@@ -118,10 +119,10 @@ export function showJson(meta: Metainfo): Record<string, unknown> {
   };
 }
 
-/** The text `btool show` prints. */
+/** The text `btool show` prints; every value from the torrent is escaped for the terminal (#19). */
 export function showText(meta: Metainfo): string {
   const out: string[] = [];
-  const row = (label: string, value: string) => out.push(`${(label + ":").padEnd(14)}${value}`);
+  const row = (label: string, value: string) => out.push(`${(label + ":").padEnd(14)}${terminalSafe(value)}`);
   row("Name", meta.name);
   row("Info hash", meta.infoHash.hex);
   row("Magnet", magnetLink(meta));
@@ -136,13 +137,13 @@ export function showText(meta: Metainfo): string {
   else {
     out.push("Trackers:");
     meta.announceList.forEach((tier, i) => {
-      tier.forEach((url, j) => out.push(`  ${j === 0 ? `tier ${i + 1}:` : ""}`.padEnd(12) + url));
+      tier.forEach((url, j) => out.push(`  ${j === 0 ? `tier ${i + 1}:` : ""}`.padEnd(12) + terminalSafe(url)));
     });
   }
   if (meta.urlList.length === 0) row("Web seeds", "none");
   else {
     out.push("Web seeds:");
-    for (const url of meta.urlList) out.push(`  ${url}`);
+    for (const url of meta.urlList) out.push(`  ${terminalSafe(url)}`);
   }
   const padding = meta.files.filter((f) => f.isPadding).length;
   out.push(`Files (${meta.files.length - padding}${padding > 0 ? `, plus ${padding} BEP 47 padding files` : ""}):`);
@@ -161,9 +162,9 @@ export async function run(argv: string[]): Promise<number> {
     meta = await loadTorrentFile(positionals[0]!);
   } catch (err: unknown) {
     if (!(err instanceof BtoolError)) throw err;
-    console.error(`btool: ${err.message}`);
+    console.error(`btool: ${terminalSafe(err.message)}`);
     return 1;
   }
-  console.log(values.json ? JSON.stringify(showJson(meta), null, 2) : showText(meta));
+  console.log(values.json ? safeJson(showJson(meta), 2) : showText(meta));
   return 0;
 }

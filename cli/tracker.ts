@@ -22,6 +22,7 @@ import { type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts"
 import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
 import { ADMIN_HELP, ADMIN_SUBCOMMANDS, runAdmin } from "./tracker_admin.ts";
+import { terminalSafe } from "./_escape.ts";
 
 /** Default state file, relative to the working directory. */
 export const DEFAULT_DB_PATH = "btool-tracker.db";
@@ -113,7 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!isQuiet) console.log(line);
   };
   const warn = (message: string) => {
-    if (!isQuiet) console.error(`btool tracker: ${message}`);
+    if (!isQuiet) console.error(terminalSafe(`btool tracker: ${message}`));
   };
 
   const dbPath = values.db === ":memory:" ? ":memory:" : await absolutePath(values.db);

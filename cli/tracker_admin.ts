@@ -10,6 +10,7 @@ import { memberAnnounceUrl, personalizeTorrent, Users } from "../lib/tracker/use
 import { parseMetainfo } from "../lib/metainfo.ts";
 import { parseCommand } from "./args.ts";
 import { formatBytes } from "./progress.ts";
+import { safeJson, terminalSafe } from "./_escape.ts";
 
 /** The subcommands handled here (first word after `btool tracker`). */
 export const ADMIN_SUBCOMMANDS: readonly string[] = ["user", "torrent-for", "unregister"];
@@ -57,7 +58,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
         const base = values.url ?? meta.announce ?? DEFAULT_PUBLIC_URL;
         const url = memberAnnounceUrl(base, user.passkeyHex);
         await Deno.writeFile(values.output, personalizeTorrent(bytes, url));
-        console.log(`${values.output}: ${meta.name} for ${name} (info hash ${meta.infoHash.hex})`);
+        console.log(terminalSafe(`${values.output}: ${meta.name} for ${name} (info hash ${meta.infoHash.hex})`));
         return 0;
       }
       case "unregister": {
@@ -89,33 +90,33 @@ function runUser(
   switch (action) {
     case "add": {
       const user = users.add(needName(), o.now);
-      console.log(`added ${user.name}; announce URL (give it only to them):`);
+      console.log(terminalSafe(`added ${user.name}; announce URL (give it only to them):`));
       console.log(memberAnnounceUrl(base, user.passkeyHex));
       return 0;
     }
     case "rotate": {
       const user = users.rotate(needName(), o.now);
-      console.log(`rotated ${user.name}; new announce URL (the old one stops working):`);
+      console.log(terminalSafe(`rotated ${user.name}; new announce URL (the old one stops working):`));
       console.log(memberAnnounceUrl(base, user.passkeyHex));
       return 0;
     }
     case "revoke": {
       const n = needName();
-      console.log(users.revoke(n, o.now) ? `revoked ${n}` : `${n} was already revoked`);
+      console.log(terminalSafe(users.revoke(n, o.now) ? `revoked ${n}` : `${n} was already revoked`));
       return 0;
     }
     case "list": {
       if (args.length !== 1) throw new UsageError("Usage: btool tracker user list [--json]");
       const list = users.list();
       if (o.isJson) {
-        console.log(JSON.stringify(list.map(publicUser), null, 2));
+        console.log(safeJson(list.map(publicUser), 2));
         return 0;
       }
       if (list.length === 0) console.log("no users");
       for (const u of list) {
         const status = u.revokedMs === null ? "active " : "revoked";
         console.log(
-          `${u.name.padEnd(24)} ${status}  up ${formatBytes(u.uploaded).padStart(10)}  down ${
+          `${terminalSafe(u.name).padEnd(24)} ${status}  up ${formatBytes(u.uploaded).padStart(10)}  down ${
             formatBytes(u.downloaded).padStart(10)
           }  since ${new Date(u.createdMs).toISOString().slice(0, 10)}`,
         );

@@ -7,6 +7,7 @@ import { checkData, type FileVerdict, type VerifyReport } from "../lib/storage/c
 import { parseCommand } from "./args.ts";
 import { ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
+import { safeJson, terminalSafe } from "./_escape.ts";
 
 /** Help text for `btool verify`. */
 export const HELP = `Usage: btool verify FILE.torrent DIR [--json]
@@ -45,9 +46,9 @@ function verdictText(f: FileVerdict): string {
   }
 }
 
-/** The report as text lines: one per file, then a summary. */
+/** The report as text lines: one per file (its path escaped for the terminal, #19), then a summary. */
 export function formatReport(report: VerifyReport): string {
-  const lines = report.files.map((f) => `${verdictText(f).padEnd(12)}  ${f.path}`);
+  const lines = report.files.map((f) => `${verdictText(f).padEnd(12)}  ${terminalSafe(f.path)}`);
   const percent = formatPercent(report.goodBytes, report.totalLength);
   const bad = report.files.filter((f) => f.status !== "ok").length;
   lines.push(
@@ -69,14 +70,14 @@ export async function run(argv: string[]): Promise<number> {
     meta = await loadTorrentFile(torrentPath);
   } catch (err: unknown) {
     if (!(err instanceof BtoolError)) throw err;
-    console.error(`btool: ${err.message}`);
+    console.error(`btool: ${terminalSafe(err.message)}`);
     return 1;
   }
   try {
     if (!(await Deno.stat(dir)).isDirectory) throw new Error("not a directory");
   } catch (err: unknown) {
     const detail = err instanceof Deno.errors.NotFound ? "no such directory" : err instanceof Error ? err.message : "";
-    console.error(`btool: ${dir}: Cannot verify: ${detail}`);
+    console.error(terminalSafe(`btool: ${dir}: Cannot verify: ${detail}`));
     return 1;
   }
   const progress = new ProgressBar(meta.totalLength, { label: "verify" });
@@ -86,6 +87,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     progress.clear();
   }
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
+  console.log(values.json ? safeJson(report, 2) : formatReport(report));
   return report.isComplete ? 0 : 1;
 }

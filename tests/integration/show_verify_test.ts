@@ -180,3 +180,28 @@ Deno.test("formatPercent() only reaches 100.0% when everything is good", () => {
   equal(formatPercent(1, 1), "100.0%");
   equal(formatPercent(0, 5), "0.0%");
 });
+
+Deno.test("btool show and verify print names, comments and paths escaped; --json escapes C1 and bidi too (#19)", () =>
+  withTempDir(async (dir) => {
+    const { bytes } = buildTorrent({
+      name: "evil\x1b[2Jname",
+      files: [{ path: ["f\x1b]0;title\x07.bin"], data: new Uint8Array(100) }],
+      top: { comment: "c\x1b[2J\u202etxt.exe", "created by": "x\x9b2J" },
+    });
+    await Deno.writeFile(`${dir}/t.torrent`, bytes);
+    const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+    const show = await runBtool(["show", `${dir}/t.torrent`]);
+    equal(show.code, 0, show.stderr);
+    ok(!raw.test(show.stdout), JSON.stringify(show.stdout));
+    match(show.stdout, /Name: +evil\\x1b\[2Jname\n/);
+    match(show.stdout, /Comment: +c\\x1b\[2J\\u202etxt\.exe\n/);
+    match(show.stdout, /Created by: +x\\x9b2J\n/);
+    const json = await runBtool(["show", `${dir}/t.torrent`, "--json"]);
+    ok(!raw.test(json.stdout), JSON.stringify(json.stdout));
+    const value = JSON.parse(json.stdout);
+    deepEqual([value.name, value.comment, value.createdBy], ["evil\x1b[2Jname", "c\x1b[2J\u202etxt.exe", "x\x9b2J"]);
+    const verify = await runBtool(["verify", `${dir}/t.torrent`, dir]);
+    equal(verify.code, 1);
+    ok(!raw.test(verify.stdout + verify.stderr), JSON.stringify(verify.stdout));
+    match(verify.stdout, /missing +\S*\\x1b/);
+  }));

@@ -1,4 +1,4 @@
-import { terminalSafe } from "../../cli/_escape.ts";
+import { safeJson, terminalSafe } from "../../cli/_escape.ts";
 import { equal } from "../_helpers/assert.ts";
 
 Deno.test("terminalSafe() writes controls and direction marks as visible escapes, keeps other Unicode (#19)", () => {
@@ -16,4 +16,12 @@ Deno.test("terminalSafe() writes controls and direction marks as visible escapes
     ["", ""],
   ];
   for (const [input, expected] of cases) equal(terminalSafe(input), expected, JSON.stringify(input));
+});
+
+Deno.test("safeJson() escapes DEL, C1 and direction marks as \\u escapes; the JSON means the same (#19)", () => {
+  const value = { name: "a\x7f\x9b2J\u202eb\x1b", n: [1, "é日"] };
+  const json = safeJson(value, 2);
+  equal(json, JSON.stringify(value, null, 2).replace("\x7f\x9b2J\u202e", "\\u007f\\u009b2J\\u202e"));
+  equal(/[\x7f-\x9f\u202e]/.test(json), false);
+  equal(JSON.stringify(JSON.parse(json)), JSON.stringify(value));
 });
