@@ -308,6 +308,8 @@ export class MessageDecoder {
   #maxBitfieldBytes: number;
   #exactBitfieldBytes: number | null;
   #maxExtendedPayloadBytes: number;
+  /** The largest payload any id may have: a length over it is refused from the 4 length bytes alone. */
+  #maxPayloadOfAnyId: number;
   /** Whether BEP 6 messages are allowed (set it once both handshakes are known). */
   isFastExtension: boolean;
 
@@ -316,6 +318,12 @@ export class MessageDecoder {
     this.#exactBitfieldBytes = pieceCount === undefined ? null : Math.ceil(pieceCount / 8);
     this.#maxBitfieldBytes = this.#exactBitfieldBytes ?? Math.ceil(MAX_PIECE_COUNT / 8);
     this.#maxExtendedPayloadBytes = options.maxExtendedPayloadBytes ?? MAX_EXTENDED_PAYLOAD_BYTES;
+    this.#maxPayloadOfAnyId = Math.max(
+      9 + MAX_BLOCK_BYTES,
+      this.#maxBitfieldBytes,
+      1 + this.#maxExtendedPayloadBytes,
+      MAX_UNKNOWN_PAYLOAD_BYTES,
+    );
     this.isFastExtension = options.isFastExtension ?? false;
   }
 
@@ -369,7 +377,7 @@ export class MessageDecoder {
       return { type: "keepAlive" };
     }
     if (header.length < 5) {
-      if (length - 1 > this.#maxPayloadOfAnyId()) throw tooLong(-1, length);
+      if (length - 1 > this.#maxPayloadOfAnyId) throw tooLong(-1, length);
       return null;
     }
     const id = header[4]!;
@@ -388,16 +396,9 @@ export class MessageDecoder {
     return { type: "unknown", id, length: length - 1 };
   }
 
-  #maxPayloadOfAnyId(): number {
-    return Math.max(
-      9 + MAX_BLOCK_BYTES,
-      this.#maxBitfieldBytes,
-      1 + this.#maxExtendedPayloadBytes,
-      MAX_UNKNOWN_PAYLOAD_BYTES,
-    );
-  }
-
   #checkLength(id: number, payload: number): void {
+    // First what the 4 length bytes alone decide, so the code does not depend on how the header arrived.
+    if (payload > this.#maxPayloadOfAnyId) throw tooLong(id, payload + 1);
     if (FAST_IDS.has(id) && !this.isFastExtension) {
       throw new WireError("fast_not_negotiated", `Invalid message: id "${id}" without the fast extension`);
     }

@@ -15,6 +15,7 @@ import {
   MAX_BLOCK_BYTES,
   MAX_EXTENDED_PAYLOAD_BYTES,
   MessageDecoder,
+  MessageId,
   type WireMessage,
 } from "../../../lib/wire/messages.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
@@ -244,6 +245,17 @@ Deno.test("MessageDecoder drops an oversized length as soon as the header arrive
   const d = new MessageDecoder({ pieceCount: 20 });
   d.push(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
   assertThrowsCode(() => d.next(), WireError, "message_too_long");
+});
+
+Deno.test("MessageDecoder gives one error code for a huge length however the header arrives (#19, found by fuzzing)", () => {
+  // A fast id without BEP 6 and a length over every cap: the 4 length bytes alone already say message_too_long, so
+  // the whole header must say it too (it said fast_not_negotiated).
+  const header = new Uint8Array([0x01, 0x29, 0x00, 0x00, MessageId.Reject]);
+  for (const cut of [4, 5]) {
+    const d = new MessageDecoder();
+    d.push(header.slice(0, cut));
+    assertThrowsCode(() => d.next(), WireError, "message_too_long");
+  }
 });
 
 Deno.test("MessageDecoder refuses undersized lengths", () => {
