@@ -115,6 +115,13 @@ function valueText(b: Uint8Array, start: number, end: number): string {
   return out;
 }
 
+/** The length of valueText(b, start, end): caps apply to the text kept, as on the text path (a raw byte is "%XX"). */
+function textLength(b: Uint8Array, start: number, end: number): number {
+  let n = end - start;
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) n += 2;
+  return n;
+}
+
 /** Where the value read by the last parseCount ended. */
 let countEnd = 0;
 
@@ -209,7 +216,10 @@ export class AnnounceQueryParser {
    *   invalid_numwant
    */
   parse(b: Uint8Array, start: number, end: number, numWantMax: number = DEFAULT_NUMWANT_MAX): AnnounceRequest {
-    if (end - start > MAX_QUERY_CHARS) throw new TrackerError("query_too_long", "Request query is too long");
+    // Counted as the text path counts it (a raw byte is "%XX"); only a long query needs the count.
+    if (end - start > MAX_QUERY_CHARS / 3 && textLength(b, start, end) > MAX_QUERY_CHARS) {
+      throw new TrackerError("query_too_long", "Request query is too long");
+    }
     return this.#parse(b, start, end, numWantMax);
   }
 
@@ -258,7 +268,7 @@ export class AnnounceQueryParser {
             hasInfoHash = true;
           } else if (isName(b, param, eq, P_TRACKERID)) {
             amp = skipValue(b, v, end);
-            if (amp - v <= MAX_KEY_CHARS) req.trackerId = valueText(b, v, amp);
+            if (textLength(b, v, amp) <= MAX_KEY_CHARS) req.trackerId = valueText(b, v, amp);
           }
           break;
         case 7:
@@ -316,13 +326,13 @@ export class AnnounceQueryParser {
         case 2:
           if (isName(b, param, eq, P_IP)) {
             amp = skipValue(b, v, end);
-            if (amp - v <= 64) req.ipParam = valueText(b, v, amp);
+            if (textLength(b, v, amp) <= 64) req.ipParam = valueText(b, v, amp);
           }
           break;
         case 3:
           if (isName(b, param, eq, P_KEY)) {
             amp = skipValue(b, v, end);
-            if (amp - v <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
+            if (textLength(b, v, amp) <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
           }
           break;
       }

@@ -300,6 +300,24 @@ Deno.test("AnnounceQueryParser.parse() on raw bytes agrees with parseAnnounceQue
   }
 });
 
+Deno.test("AnnounceQueryParser.parse() caps the query, key, trackerid and ip by their text length, as the text path does (#19, found by fuzzing)", () => {
+  // 30 raw bytes are 90 characters of text ("%E9" each): over the 64-character cap on both paths; 21 (63) fit.
+  const parser = new AnnounceQueryParser();
+  for (const [n, isKept] of [[30, false], [21, true]] as const) {
+    const raw = "\xe9".repeat(n);
+    const q = `info_hash=${percentEncode(HASH)}&${BASE}&key=${raw}&trackerid=${raw}&ip=${raw}`;
+    const got = parser.parse(bytesOf(q), 0, q.length);
+    const want = parseAnnounceQuery(escapeHigh(q));
+    const kept = isKept ? "%E9".repeat(n) : undefined;
+    deepEqual([got.key, got.trackerId, got.ipParam], [kept, kept, kept], `${n} raw bytes, bytes path`);
+    deepEqual([want.key, want.trackerId, want.ipParam], [kept, kept, kept], `${n} raw bytes, text path`);
+  }
+  // The query's own cap too: 5,500 raw bytes are 16,500 characters of text, over MAX_QUERY_CHARS (16,384).
+  const q = `info_hash=${percentEncode(HASH)}&${BASE}&pad=${"\xe9".repeat(5500)}`;
+  assertThrowsCode(() => parser.parse(bytesOf(q), 0, q.length), TrackerError, "query_too_long");
+  assertThrowsCode(() => parseAnnounceQuery(escapeHigh(q)), TrackerError, "query_too_long");
+});
+
 Deno.test("AnnounceQueryParser reused: no field of one request leaks into the next, even after a failure", () => {
   const parser = new AnnounceQueryParser();
   const full = `info_hash=${percentEncode(HASH)}&${BASE}&event=stopped&numwant=9&compact=0&no_peer_id=1` +
