@@ -46,7 +46,7 @@ function paramValue(random: Random, name: string): string {
     case "key":
     case "trackerid":
     case "ip":
-      return oneOf(random, ["abc", "10.0.0.1", "::1", "\u00e9\u00e9", "k".repeat(65), "%41"]);
+      return oneOf(random, ["abc", "10.0.0.1", "::1", "\u00e9\u00e9", "k".repeat(65), "%41", "\u00e9".repeat(30)]);
     default:
       return random() < 0.7 ? String(pick(random, 70000)) : oneOf(random, NUMBERS);
   }
@@ -59,6 +59,8 @@ function generate(random: Random): Uint8Array {
     const name = random() < 0.5 ? oneOf(random, RARE_NAMES) : oneOf(random, NAMES);
     parts.push(random() < 0.1 ? name : `${name}=${paramValue(random, name)}`);
   }
+  // Near the length cap, counted in bytes on the libc path and in escaped characters on the text path.
+  if (random() < 0.02) parts.push(`pad=${"\u00e9".repeat(5400 + pick(random, 200))}`);
   for (let i = parts.length - 1; i > 0; i--) {
     const j = pick(random, i + 1);
     [parts[i], parts[j]] = [parts[j]!, parts[i]!];
