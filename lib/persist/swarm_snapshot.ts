@@ -1,0 +1,78 @@
+// The swarm snapshot in the db: the tracker's live peers as chunks of opaque records (chunks.ts), with the record
+// format, peer count and save time stored beside the current generation. The record format is the swarm store's.
+
+import type { SqlContext } from "./_sql.ts";
+import { ChunkGenerations } from "./chunks.ts";
+
+/** The current swarm snapshot: chunks of records written by `writeSwarmChunk`, made current by `commitSwarmSnapshot`. */
+export interface SwarmSnapshot {
+  generation: number;
+  /** The record format the writer named (the db stores records as opaque bytes). */
+  format: string;
+  peers: number;
+  savedMs: number;
+  chunkCount: number;
+  /** The chunks in order, read one at a time (valid while the db is open and this snapshot is current). */
+  chunks(): Iterable<Uint8Array>;
+}
+
+/** What a committed snapshot records beside its chunks. */
+export interface SwarmSnapshotMeta {
+  nowMs: number;
+  peers: number;
+  format: string;
+}
+
+const SWARM_CHUNKS = { table: "swarm_chunks", generationKey: "swarm_snapshot_generation", what: "swarm snapshot" };
+const FORMAT_KEY = "swarm_snapshot_format";
+const PEERS_KEY = "swarm_snapshot_peers";
+const SAVED_MS_KEY = "swarm_snapshot_ms";
+
+/** The swarm snapshot of one open TrackerDb. */
+export class SwarmSnapshotStore {
+  readonly #sql: SqlContext;
+  readonly #chunks: ChunkGenerations;
+
+  constructor(sql: SqlContext) {
+    this.#sql = sql;
+    this.#chunks = new ChunkGenerations(sql, SWARM_CHUNKS);
+  }
+
+  /** See `TrackerDb.beginSwarmSnapshot`. */
+  begin(): number {
+    return this.#chunks.begin();
+  }
+
+  /** See `TrackerDb.writeSwarmChunk`. */
+  write(generation: number, seq: number, records: Uint8Array): void {
+    this.#chunks.write(generation, seq, records);
+  }
+
+  /** See `TrackerDb.commitSwarmSnapshot`. */
+  commit(generation: number, meta: SwarmSnapshotMeta): void {
+    this.#chunks.commit(generation, () => {
+      this.#sql.setSettingInside(FORMAT_KEY, meta.format);
+      this.#sql.setSettingInside(PEERS_KEY, String(meta.peers));
+      this.#sql.setSettingInside(SAVED_MS_KEY, String(meta.nowMs));
+    });
+  }
+
+  /** See `TrackerDb.pruneSwarmChunks`. */
+  prune(maxChunks: number): number {
+    return this.#chunks.prune(maxChunks);
+  }
+
+  /** See `TrackerDb.loadSwarmSnapshot`. */
+  load(): SwarmSnapshot | null {
+    const current = this.#chunks.load();
+    if (current === null) return null;
+    return {
+      generation: current.generation,
+      chunkCount: current.chunkCount,
+      chunks: () => current.chunks(),
+      format: this.#sql.getSetting(FORMAT_KEY) ?? "",
+      peers: Number(this.#sql.getSetting(PEERS_KEY) ?? 0),
+      savedMs: Number(this.#sql.getSetting(SAVED_MS_KEY) ?? 0),
+    };
+  }
+}

@@ -1,0 +1,240 @@
+import { PersistError, PRUNE_TORRENT_ROWS_PER_CALL, UNREGISTERED_TORRENT_IDLE_MS } from "../../../lib/persist/db.ts";
+import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { H1, H2, withDb } from "./_fixtures.ts";
+
+Deno.test("TrackerDb.registerTorrent() adds, is idempotent, and reports updates", () => {
+  withDb((db) => {
+    const meta = { infoHashHex: H1, name: "Ubuntu", size: 123, pieceLength: 16384, extra: { b: 1, a: [1, "x"] } };
+    equal(db.registerTorrent(meta, 1000), "added");
+    equal(db.registerTorrent(meta, 2000), "unchanged");
+    // Key order in extra does not matter.
+    equal(db.registerTorrent({ ...meta, extra: { a: [1, "x"], b: 1 } }, 2000), "unchanged");
+    equal(db.registerTorrent({ ...meta, name: "Debian" }, 3000), "updated");
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: true,
+      name: "Debian",
+      size: 123,
+      pieceLength: 16384,
+      extra: { a: [1, "x"], b: 1 },
+      firstSeenMs: 1000,
+      lastSeenMs: 1000,
+      completed: 0,
+    });
+    // Replace semantics: a field left out is cleared.
+    equal(db.registerTorrent({ infoHashHex: H1, name: "Debian" }, 4000), "updated");
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: true,
+      name: "Debian",
+      firstSeenMs: 1000,
+      lastSeenMs: 1000,
+      completed: 0,
+    });
+  });
+});
+
+Deno.test("TrackerDb normalises info hashes to lowercase and rejects malformed ones", () => {
+  withDb((db) => {
+    equal(db.registerTorrent({ infoHashHex: H1.toUpperCase() }, 1), "added");
+    equal(db.getTorrent(H1.toUpperCase())?.infoHashHex, H1);
+    equal(db.registerTorrent({ infoHashHex: H1 }, 1), "unchanged");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H1.slice(2) }, 1), PersistError, "invalid_info_hash");
+    assertThrowsCode(() => db.getTorrent("zz" + H1.slice(2)), PersistError, "invalid_info_hash");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H2, size: -1 }, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.registerTorrent({ infoHashHex: H2, size: 1.5 }, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.addCompleted(H2, -1, 1), PersistError, "invalid_value");
+    assertThrowsCode(() => db.touchTorrents([H2, "nope"], 1), PersistError, "invalid_info_hash");
+    equal(db.getTorrent(H2), null, "a rejected batch writes nothing");
+  });
+});
+
+Deno.test("TrackerDb.registerTorrents() registers a batch atomically", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1, name: "a" }, 1);
+    deepEqual(db.registerTorrents([{ infoHashHex: H1, name: "a" }, { infoHashHex: H2, name: "b" }], 2), [
+      "unchanged",
+      "added",
+    ]);
+    assertThrowsCode(
+      () => db.registerTorrents([{ infoHashHex: "1".repeat(40) }, { infoHashHex: "x" }], 3),
+      PersistError,
+      "invalid_info_hash",
+    );
+    equal(db.getTorrent("1".repeat(40)), null);
+    equal(db.listTorrents().length, 2);
+  });
+});
+
+Deno.test("TrackerDb.unregisterTorrent() keeps counters; re-registering counts as added", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1, name: "x" }, 1);
+    db.addCompleted(H1, 3, 5);
+    equal(db.unregisterTorrent(H1), true);
+    equal(db.unregisterTorrent(H1), false);
+    equal(db.unregisterTorrent(H2), false);
+    const rec = db.getTorrent(H1);
+    equal(rec?.isRegistered, false);
+    equal(rec?.completed, 3);
+    equal(db.registerTorrent({ infoHashHex: H1, name: "x" }, 9), "added");
+    equal(db.getTorrent(H1)?.isRegistered, true);
+  });
+});
+
+Deno.test("TrackerDb.addCompleted() and touchTorrents() create unregistered rows and track first/last seen", () => {
+  withDb((db) => {
+    db.addCompleted(H1, 1, 100);
+    db.addCompleted(H1, 2, 200);
+    db.touchTorrents([H1, H2], 300);
+    db.touchTorrents([H2], 250); // last seen never moves back
+    db.touchTorrents([], 400);
+    deepEqual(db.getTorrent(H1), {
+      infoHashHex: H1,
+      isRegistered: false,
+      firstSeenMs: 100,
+      lastSeenMs: 300,
+      completed: 3,
+    });
+    deepEqual(db.getTorrent(H2), {
+      infoHashHex: H2,
+      isRegistered: false,
+      firstSeenMs: 300,
+      lastSeenMs: 300,
+      completed: 0,
+    });
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H2]);
+    // Registering a seen torrent keeps its history.
+    equal(db.registerTorrent({ infoHashHex: H1, name: "n" }, 500), "added");
+    equal(db.getTorrent(H1)?.firstSeenMs, 100);
+    equal(db.getTorrent(H1)?.completed, 3);
+  });
+});
+
+Deno.test("TrackerDb.listTorrents({ registeredOnly }) lists only registered torrents", () => {
+  withDb((db) => {
+    db.registerTorrent({ infoHashHex: H1 }, 1);
+    db.touchTorrents([H1, H2], 10);
+    deepEqual(db.listTorrents({ registeredOnly: true }).map((t) => t.infoHashHex), [H1]);
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H2]);
+  });
+});
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+Deno.test("TrackerDb.pruneIdleTorrents() deletes only unregistered rows idle longer than the limit (#19)", () => {
+  withDb((db) => {
+    const H3 = "f".repeat(40);
+    const H4 = "e".repeat(40);
+    const t0 = 1_000 * DAY_MS;
+    db.registerTorrent({ infoHashHex: H1, name: "registered, never seen since" }, t0);
+    db.touchTorrents([H2], t0); // only seen
+    db.addCompleted(H3, 5, t0); // seen with a completed count: opentracker would keep nothing either
+    db.touchTorrents([H4], t0 + 2 * DAY_MS); // seen recently
+    const nowMs = t0 + UNREGISTERED_TORRENT_IDLE_MS;
+    equal(db.pruneIdleTorrents(nowMs), 0, "idle exactly the limit: kept");
+    equal(db.pruneIdleTorrents(nowMs + 1), 2);
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1, H4]);
+    equal(db.pruneIdleTorrents(nowMs + 100 * DAY_MS, { idleMs: DAY_MS }), 1, "H4 with a shorter limit");
+    deepEqual(db.listTorrents().map((t) => t.infoHashHex), [H1], "registered rows are never pruned");
+    // Unregistering makes a row prunable; re-seeing it makes it recent again.
+    db.unregisterTorrent(H1);
+    db.touchTorrents([H1], nowMs);
+    equal(db.pruneIdleTorrents(nowMs + 1), 0);
+    equal(db.pruneIdleTorrents(nowMs + UNREGISTERED_TORRENT_IDLE_MS + 1), 1);
+  });
+});
+
+Deno.test("TrackerDb.pruneIdleTorrents() deletes at most maxRows a call, oldest first (#19)", () => {
+  withDb((db) => {
+    const hexes = Array.from({ length: 2_500 }, (_, i) => i.toString(16).padStart(40, "0"));
+    for (let i = 0; i < hexes.length; i += 500) db.touchTorrents(hexes.slice(i, i + 500), i);
+    const nowMs = 10_000 + UNREGISTERED_TORRENT_IDLE_MS;
+    equal(db.pruneIdleTorrents(nowMs), PRUNE_TORRENT_ROWS_PER_CALL);
+    equal(db.listTorrents().length, 2_500 - PRUNE_TORRENT_ROWS_PER_CALL);
+    equal(db.getTorrent(hexes[0]!), null, "the oldest went first");
+    ok(db.getTorrent(hexes[2_499]!) !== null, "the newest stays until its turn");
+    equal(db.pruneIdleTorrents(nowMs, { maxRows: 7 }), 7);
+    let calls = 0;
+    while (db.pruneIdleTorrents(nowMs) === PRUNE_TORRENT_ROWS_PER_CALL && calls < 10) calls++;
+    equal(db.listTorrents().length, 0);
+  });
+});
+
+Deno.test("TrackerDb.observeCounters() reports committed counter changes until removed", () => {
+  withDb((db) => {
+    const seen: unknown[] = [];
+    const remove = db.observeCounters((change) => seen.push(change));
+    db.addCompleted(H1.toUpperCase(), 2, 10);
+    db.touchTorrents([H2], 11);
+    db.touchTorrents([], 12);
+    try {
+      db.addCompleted("bad", 1, 13);
+    } catch {
+      // rejected before writing: not reported
+    }
+    remove();
+    db.addCompleted(H1, 1, 14);
+    deepEqual(seen, [
+      { type: "completed", infoHashHex: H1, count: 2, nowMs: 10 },
+      { type: "seen", infoHashHexes: [H2], nowMs: 11 },
+    ]);
+  });
+});
+
+Deno.test("TrackerDb.listTorrents() returns the same records as getTorrent()", () => {
+  withDb((db) => {
+    db.registerTorrent({
+      infoHashHex: H1,
+      name: "full",
+      size: 1,
+      pieceLength: 2,
+      comment: "c",
+      createdBy: "b",
+      extra: { files: [{ path: ["a"], length: 1 }], isPrivate: true },
+    }, 5);
+    db.addCompleted(H1, 3, 6);
+    db.touchTorrents([H2], 7);
+    deepEqual(db.listTorrents(), [db.getTorrent(H1), db.getTorrent(H2)]);
+  });
+});
+
+Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large lists in one statement", () => {
+  withDb((db) => {
+    db.touchTorrents([H1, H1.toUpperCase(), H2], 10);
+    db.touchTorrents([H2, H2], 5); // never moves back
+    equal(db.getTorrent(H1)?.lastSeenMs, 10);
+    equal(db.getTorrent(H2)?.lastSeenMs, 10);
+    equal(db.getTorrent(H2)?.firstSeenMs, 10);
+    const many = Array.from({ length: 5000 }, (_, i) => i.toString(16).padStart(40, "0"));
+    db.touchTorrents(many, 20);
+    equal(db.listTorrents().length, 5002);
+    equal(db.getTorrent(many[4999]!)?.lastSeenMs, 20);
+  });
+});
+
+Deno.test("TrackerDb.listCompletedCounts() lists only torrents with a completed count", () => {
+  withDb((db) => {
+    deepEqual([...db.listCompletedCounts()], []);
+    db.registerTorrent({ infoHashHex: H1, name: "no downloads yet" }, 1);
+    db.addCompleted(H2, 3, 2);
+    db.touchTorrents([H1.replace("0", "f")], 3);
+    deepEqual([...db.listCompletedCounts()], [{ infoHashHex: H2, completed: 3 }]);
+  });
+});
+
+Deno.test("TrackerDb.listCompletedCounts() reads rows one at a time, so any number of rows is fine (#19)", () => {
+  withDb((db) => {
+    const ROWS = 20_000;
+    const raw = Array.from({ length: ROWS }, (_, i) => i.toString(16).padStart(40, "0"));
+    db.touchTorrents(raw, 1);
+    for (let i = 0; i < 3; i++) db.addCompleted(raw[i]!, i + 1, 2);
+    db.setSetting("x", "y");
+    const counts = db.listCompletedCounts();
+    ok(!Array.isArray(counts), "an iterator, not an array of every row");
+    const first = counts.next();
+    deepEqual(first.value, { infoHashHex: raw[0], completed: 1 });
+    counts.return(); // a caller may stop early (e.g. its store is full); the db stays usable
+    db.addCompleted(raw[5]!, 1, 3);
+    equal([...db.listCompletedCounts()].length, 4);
+  });
+});
