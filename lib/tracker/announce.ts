@@ -28,7 +28,7 @@ export const MAX_QUERY_CHARS = 16_384;
 export const MAX_QUERY_PARAMS = 256;
 /** Cap on info hashes in one scrape (BEP 48 allows many; each costs a swarm lookup). */
 export const MAX_SCRAPE_HASHES = 200;
-/** Cap on the opaque `key` and `trackerid` strings we keep. */
+/** Cap on the opaque `key` and `trackerid` strings we read. */
 export const MAX_KEY_CHARS = 64;
 
 /** Announce events (BEP 3 plus libtorrent's `paused`). Anything unknown is `none`. */
@@ -62,7 +62,9 @@ export interface AnnounceRequest {
   isNoPeerId: boolean;
   /** The `ip` parameter as text, kept raw; only trusted behind a proxy (INTEROP.md 7). */
   ipParam?: string | undefined;
-  key?: string | undefined;
+  /** BEP 3 `key` as 32 bits (UDP sends it so; HTTP text is read by `keyFromBytes`): binds a peer id to its client, so
+   * an announce from another address moves the peer only with the same key. Absent: no key was sent. */
+  key?: number | undefined;
   trackerId?: string | undefined;
 }
 
@@ -107,6 +109,40 @@ export function clampNumWant(requested: number | undefined, numWantMax: number =
   }
   return Math.min(Math.floor(requested), numWantMax);
 }
+
+/**
+ * The 32 bits of a BEP 3 `key` sent as text (the bytes `b[start, end)` as they came, escapes not decoded; a raw byte
+ * >= 0x80 counts as its upper-case `%XX`, as the URL text path sees it): 1 to 8 hex digits are their value, so a
+ * client that sends its UDP key in hex over HTTP (libtorrent, Transmission, btool) has one key on both; any other
+ * text is its FNV-1a hash. The key is only ever compared, never used to place anything, so it needs no secret seed
+ * (and a seed that changes with the process would break the binding kept in a snapshot).
+ */
+export function keyFromBytes(b: Uint8Array, start: number, end: number): number {
+  if (end > start && end - start <= 8) {
+    let value = 0;
+    let at = start;
+    for (; at < end; at++) {
+      const c = b[at]!;
+      const digit = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (digit < 0) break;
+      value = value * 16 + digit;
+    }
+    if (at === end) return value >>> 0;
+  }
+  let h = 0x811c9dc5;
+  for (let at = start; at < end; at++) {
+    const c = b[at]!;
+    if (c < 0x80) h = Math.imul(h ^ c, 0x01000193);
+    else {
+      h = Math.imul(h ^ 37, 0x01000193);
+      h = Math.imul(h ^ UPPER_HEX.charCodeAt(c >>> 4), 0x01000193);
+      h = Math.imul(h ^ UPPER_HEX.charCodeAt(c & 15), 0x01000193);
+    }
+  }
+  return h >>> 0;
+}
+
+const UPPER_HEX = "0123456789ABCDEF";
 
 /** An interval with up to ±`jitterFraction` random jitter, so clients do not announce in lockstep. */
 export function jitterInterval(intervalS: number, random: () => number, jitterFraction = 0.05): number {

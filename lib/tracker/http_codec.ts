@@ -16,6 +16,7 @@ import {
   DEFAULT_NUMWANT_MAX,
   formatIp,
   INFO_HASH_BYTES,
+  keyFromBytes,
   MAX_KEY_CHARS,
   MAX_QUERY_CHARS,
   MAX_QUERY_PARAMS,
@@ -332,7 +333,7 @@ export class AnnounceQueryParser {
         case 3:
           if (isName(b, param, eq, P_KEY)) {
             amp = skipValue(b, v, end);
-            if (textLength(b, v, amp) <= MAX_KEY_CHARS) req.key = valueText(b, v, amp);
+            if (amp > v && textLength(b, v, amp) <= MAX_KEY_CHARS) req.key = keyFromBytes(b, v, amp);
           }
           break;
       }

@@ -2,11 +2,12 @@
 // implementation. Time (`nowMs`) and randomness (`random`) come in as parameters; nothing here touches I/O.
 //
 // Invariants of MemorySwarmStore (the shared mutable state of the tracker):
-// - A peer is identified by (info hash, peer id). Each swarm keeps its peers contiguous in one block of records at
-//   positions [0, n): [0, nSeed) are seeders, [nSeed, n) leechers (a new peer is most often a leecher: it is
-//   appended, nothing moves). A record is split in two: REC_WORDS cold words
-//   (peer id, last seen, left) at word `base` of `rec`, and HOT_WORDS hot words (address, port + flags: what a reply
-//   copies) at word `hbase` of the same array, in its hot region. Removal and leecher/seeder changes move both halves
+// - A peer is identified by (info hash, peer id), and only its own client changes it: one with the BEP 3 key the peer
+//   is bound to (FLAG_KEYED), or, without one, from the peer's address (#19; docs/ARCHITECTURE.md).
+// - Each swarm keeps its peers contiguous in one block of records at positions [0, n): [0, nSeed) are seeders,
+//   [nSeed, n) leechers (a new peer is most often a leecher: it is appended, nothing moves). A record is split in two:
+//   REC_WORDS cold words (peer id, last seen, left, key) at word `base` of `rec`, and HOT_WORDS hot words (address,
+//   port + flags: what a reply copies) at word `hbase` of the same array, in its hot region. Removal and leecher/seeder changes move both halves
 //   (swap-remove), so a block stays dense and a sample of aligned 8-record blocks reads one cache line per block. A
 //   block holds `cap` = 2^order records: it starts at MIN_CAP, doubles when full and halves on sweep when a quarter
 //   full.
@@ -85,18 +86,21 @@ export interface StoredPeer {
   left: number;
   lastSeenMs: number;
   isCompletedCounted?: boolean;
+  /** The BEP 3 key the peer is bound to (32 bits), if it sent one. */
+  key?: number;
 }
 
 /**
  * The snapshot record (little-endian, fixed size): info hash (20 bytes) at 0, peer id (20) at 20, address (16) at 40
  * (IPv4 in its first 4 bytes, the rest zero, unless FLAG_IPV6), port (u16) at 56, flags (u8) at 58 (1 IPv6,
- * 2 completion counted), a zero byte, last seen in seconds (u32) at 60, left (u64 as low, high u32) at 64.
+ * 2 completion counted, 4 keyed), a zero byte, last seen in seconds (u32) at 60, left (u64 as low, high u32) at 64,
+ * key (u32, zero unless keyed) at 72.
  */
-export const SWARM_RECORD_BYTES = 72;
+export const SWARM_RECORD_BYTES = 76;
 /** Names the record layout; stored with each snapshot so that a changed layout is never misread. */
-export const SWARM_RECORD_FORMAT = "btool-swarm-72-v1";
+export const SWARM_RECORD_FORMAT = "btool-swarm-76-v2";
 /** Flags byte of a snapshot record. */
-export const SwarmRecordFlag = { Ipv6: 1, CompletionCounted: 2 } as const;
+export const SwarmRecordFlag = { Ipv6: 1, CompletionCounted: 2, Keyed: 4 } as const;
 
 /** Where an export over the swarms stands (from `exportCursor()`). */
 export interface SwarmExportCursor {
@@ -175,13 +179,16 @@ export interface MemorySwarmStoreOptions {
 }
 
 const FLAG_IPV6 = 1;
+/** The record's W_KEY word holds the key the peer announced with (BEP 3 `key`; any 32 bits, 0 included). */
+const FLAG_KEYED = 2;
 const FLAG_COUNTED = 4;
-/** Cold record words (`rec`): 0–4 peer id, 5 last seen (s), 6–7 left (low, high 32 bits). */
-const REC_WORDS = 8;
+/** Cold record words (`rec`): 0–4 peer id, 5 last seen (s), 6–7 left (low, high 32 bits), 8 key (with FLAG_KEYED). */
+const REC_WORDS = 9;
 const W_ID = 0;
 const W_SEEN = 5;
 const W_LEFT_LO = 6;
 const W_LEFT_HI = 7;
+const W_KEY = 8;
 const ID_WORDS = 5;
 /** Hot record words (`hot`, what a reply copies, at the same record position): 0 IPv4 address (big-endian) or IPv6
  * slab index, 1 port | flags << 16. Kept apart so that a sample reads 8 bytes a peer (a block of SAMPLE_RUN peers is
@@ -207,6 +214,7 @@ const FULL_PEERS = new TrackerError("tracker_full", "Tracker is full: too many p
 const FULL_SWARM = new TrackerError("tracker_full", "Tracker is full: too many peers here");
 const FULL_TORRENTS = new TrackerError("tracker_full", "Tracker is full: too many torrents");
 const FULL_MEMORY = new TrackerError("tracker_full", "Tracker is full: no memory");
+const PEER_ID_TAKEN = new TrackerError("peer_id_taken", "Peer id is in use by another client");
 
 class Swarm {
   /** The info hash as five little-endian words, as int32 (small integers in V8: no boxed numbers). */
@@ -398,7 +406,7 @@ function bucket(w: Int32Array): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** The in-memory SwarmStore: 40 bytes per peer (32 cold, 8 hot) in one arena (plus up to 2× growth slack), ~150 per
+/** The in-memory SwarmStore: 44 bytes per peer (36 cold, 8 hot) in one arena (plus up to 2× growth slack), ~150 per
  * swarm. */
 export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
@@ -735,7 +743,7 @@ export class MemorySwarmStore implements SwarmStore {
     const o = swarm.base + i * REC_WORDS;
     const h = swarm.hbase + i * HOT_WORDS;
     const old = rec[h + H_PORT]! >>> 16;
-    let flags = old & FLAG_COUNTED;
+    let flags = old & (FLAG_COUNTED | FLAG_KEYED);
     if (old & FLAG_IPV6) this.#freeV6(rec[h + H_ADDR]!);
     if (ip.length === 16) {
       flags |= FLAG_IPV6;
@@ -765,7 +773,11 @@ export class MemorySwarmStore implements SwarmStore {
 
   /** Insert or update the peer in #want; returns its position (seeders first, leechers after). */
   #upsert(swarm: Swarm, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
-    let i = this.#find(swarm);
+    return this.#upsertAt(swarm, this.#find(swarm), ip, port, left, lastSeenS);
+  }
+
+  /** #upsert of the peer found at `i` (-1: not there). */
+  #upsertAt(swarm: Swarm, i: number, ip: Uint8Array, port: number, left: number, lastSeenS: number): number {
     const isSeeder = left === 0;
     if (i < 0) {
       if (this.#peerCount >= this.#maxPeers) throw FULL_PEERS;
@@ -815,7 +827,8 @@ export class MemorySwarmStore implements SwarmStore {
       }
       const i = this.#find(swarm);
       let isNewlyCompleted = false;
-      if (i >= 0) {
+      // Someone else's stop (another key, or another address without one) is a stop of a peer we do not know.
+      if (i >= 0 && this.#isOwner(swarm, i, options.ip, req.key)) {
         const flags = swarm.rec[swarm.hbase + i * HOT_WORDS + H_PORT]! >>> 16;
         // A leecher that stops with nothing left finished without saying so (aria2c with --seed-time=0).
         if (req.left === 0 && i >= swarm.nSeed && (flags & FLAG_COUNTED) === 0) {
@@ -838,7 +851,11 @@ export class MemorySwarmStore implements SwarmStore {
     const sizeBefore = this.#swarms.size;
     const swarm = this.#swarmFor(req.infoHash);
     const isNew = this.#swarms.size !== sizeBefore;
-    const i = this.#upsert(swarm, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
+    const found = this.#find(swarm);
+    // Only the peer's own client may move, complete or re-count it (#19).
+    if (found >= 0 && !this.#isOwner(swarm, found, options.ip, req.key)) throw PEER_ID_TAKEN;
+    const i = this.#upsertAt(swarm, found, options.ip, req.port, req.left, Math.floor(options.nowMs / 1000));
+    if (req.key !== undefined) this.#bindKey(swarm, i, req.key);
     let isNewlyCompleted = false;
     // `completed` counts once per peer; so does a known leecher reaching left=0 without the event (some clients
     // skip it), but a peer first seen as a seeder does not count.
@@ -859,6 +876,36 @@ export class MemorySwarmStore implements SwarmStore {
     };
     if (req.numWant > 0) this.#sample(swarm, i, req.left === 0, req.numWant, options, result);
     return result;
+  }
+
+  /**
+   * Whether an announce with `key` from `ip` comes from the client of the peer at `i`: a peer that announced with a
+   * key is its key's (wherever it comes from: a laptop changes networks), one without a key is its address's.
+   */
+  #isOwner(swarm: Swarm, i: number, ip: Uint8Array, key: number | undefined): boolean {
+    const rec = swarm.rec;
+    const h = swarm.hbase + i * HOT_WORDS;
+    const flags = rec[h + H_PORT]! >>> 16;
+    if ((flags & FLAG_KEYED) !== 0) return key !== undefined && rec[swarm.base + i * REC_WORDS + W_KEY] === key >>> 0;
+    const a = rec[h + H_ADDR]!;
+    if ((flags & FLAG_IPV6) === 0) {
+      return ip.length === 4 && a === ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
+    }
+    if (ip.length !== 16) return false;
+    const v6 = this.#v6;
+    for (let w = 0; w < 4; w++) {
+      if (v6[a * 4 + w] !== (ip[4 * w]! << 24 | ip[4 * w + 1]! << 16 | ip[4 * w + 2]! << 8 | ip[4 * w + 3]!) >>> 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Bind the peer at `i` to `key` (a no-op when it already is: only its own key gets here). */
+  #bindKey(swarm: Swarm, i: number, key: number): void {
+    swarm.rec[swarm.base + i * REC_WORDS + W_KEY] = key;
+    const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
+    swarm.rec[pw] = swarm.rec[pw]! | (FLAG_KEYED << 16);
   }
 
   /** Copy the peer at position `i` into the output buffers (peers4 or peers6, and its id when `withIds`). */
@@ -1063,6 +1110,7 @@ export class MemorySwarmStore implements SwarmStore {
       left: rec[o + W_LEFT_HI]! * TWO_32 + rec[o + W_LEFT_LO]!,
       lastSeenMs: rec[o + W_SEEN]! * 1000,
       isCompletedCounted: (flags & FLAG_COUNTED) !== 0,
+      ...((flags & FLAG_KEYED) !== 0 ? { key: rec[o + W_KEY]! } : {}),
     };
   }
 
@@ -1093,6 +1141,7 @@ export class MemorySwarmStore implements SwarmStore {
       const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
       swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
     }
+    if (peer.key !== undefined) this.#bindKey(swarm, i, peer.key >>> 0);
   }
 
   exportCursor(): SwarmExportCursor {
@@ -1187,11 +1236,13 @@ export class MemorySwarmStore implements SwarmStore {
         view.setUint32(at + R_ADDR + 12, 0);
       }
       if (flags & FLAG_COUNTED) recordFlags |= SwarmRecordFlag.CompletionCounted;
+      if (flags & FLAG_KEYED) recordFlags |= SwarmRecordFlag.Keyed;
       // Port, flags and the zero byte as one little-endian word.
       view.setUint32(at + R_PORT, (pw & 0xffff) | recordFlags << 16, true);
       view.setUint32(at + R_SEEN, rec[o + W_SEEN]!, true);
       view.setUint32(at + R_LEFT, rec[o + W_LEFT_LO]!, true);
       view.setUint32(at + R_LEFT + 4, rec[o + W_LEFT_HI]!, true);
+      view.setUint32(at + R_KEY, (flags & FLAG_KEYED) !== 0 ? rec[o + W_KEY]! : 0, true);
     }
   }
 
@@ -1252,6 +1303,7 @@ export class MemorySwarmStore implements SwarmStore {
         const pw = swarm.hbase + i * HOT_WORDS + H_PORT;
         swarm.rec[pw] = swarm.rec[pw]! | (FLAG_COUNTED << 16);
       }
+      if (flags & SwarmRecordFlag.Keyed) this.#bindKey(swarm, i, view.getUint32(at + R_KEY, true));
       restored++;
     }
     return restored;
@@ -1348,6 +1400,7 @@ const R_PORT = 56;
 const R_FLAGS = 58;
 const R_SEEN = 60;
 const R_LEFT = 64;
+const R_KEY = 72;
 
 /** MemorySwarmStore's SwarmExportCursor: a Map iterator over the swarms stays valid while the map changes. */
 class ExportCursor implements SwarmExportCursor {

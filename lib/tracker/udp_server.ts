@@ -190,8 +190,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
       },
     });
     // BEP 15: `ip` 0 means the sender's address; anything else is honoured only behind a trusted relay (INTEROP.md 7).
-    // `key` is not needed: peers are keyed by (info hash, peer id) and take the sender's current address on every
-    // announce, so an address change is followed without it (and a key cannot move someone else's entry).
+    // `key` binds the peer id to this client in the store: another address moves the peer only with the same key.
     let ip = senderIp;
     if (isTrustProxy && r.ip !== 0) {
       ip = new Uint8Array([r.ip >>> 24, (r.ip >>> 16) & 0xff, (r.ip >>> 8) & 0xff, r.ip & 0xff]);
@@ -211,6 +210,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
       numWant,
       isCompact: true,
       isNoPeerId: true,
+      key: r.key,
     };
     const nowMs = now();
     let s = store.announce(req, { ip, nowMs, random });

@@ -149,6 +149,37 @@ ioTest("tracker: announce returns peers (never the asker), scrape counts, stoppe
   }
 });
 
+Deno.test("tracker handler: another address cannot stop or complete a peer; the peer's key moves it (#19)", async () => {
+  const db = TrackerDb.open(":memory:");
+  const tracker = createTracker({ db, adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0 });
+  const ask = async (url: string, hostname: string): Promise<BencodeDict> => {
+    const res = await tracker.handler(new Request(url), { remoteAddr: { hostname } });
+    const v = decodeBencode(new Uint8Array(await res.arrayBuffer()));
+    ok(v instanceof Map);
+    return v;
+  };
+  const base = "http://t";
+  try {
+    await ask(announceUrl(base, HASH_A, 1), "127.0.0.1");
+    // The attack, with default flags: the same peer id from 127.0.0.9 with event=stopped.
+    await ask(announceUrl(base, HASH_A, 1, { event: "stopped" }), "127.0.0.9");
+    const refused = await ask(announceUrl(base, HASH_A, 1, { event: "completed", left: 0 }), "127.0.0.9");
+    equal(text(refused.get("failure reason")), "Peer id is in use by another client");
+    const third = await ask(announceUrl(base, HASH_A, 3), "127.0.0.1");
+    deepEqual(ports(third.get("peers")), [6001], "the third peer still gets the first");
+    equal(third.get("complete"), 0);
+    // A client with a key (libtorrent sends one on every announce) keeps its entry across networks.
+    await ask(announceUrl(base, HASH_A, 2, { key: "1a2b3c4d" }), "127.0.0.1");
+    await ask(announceUrl(base, HASH_A, 2, { key: "1a2b3c4d" }), "127.0.0.9");
+    await ask(announceUrl(base, HASH_A, 2, { key: "99", event: "stopped" }), "127.0.0.1");
+    const peers = tracker.store.peersOf(HASH_A).filter((p) => p.port === 6002);
+    deepEqual(peers.map((p) => [...p.ip]), [[127, 0, 0, 9]]);
+  } finally {
+    tracker.close();
+    db.close();
+  }
+});
+
 /** GET `target` (one byte per char, raw bytes >= 0x80 unescaped) on a fresh connection; the body, bencoded. */
 async function rawGet(base: string, target: string): Promise<BencodeDict> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });

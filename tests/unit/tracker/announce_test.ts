@@ -1,4 +1,4 @@
-import { deepEqual, equal } from "../../_helpers/assert.ts";
+import { deepEqual, equal, notEqual } from "../../_helpers/assert.ts";
 import { assertThrowsCode } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
 import { TrackerError } from "../../../lib/errors.ts";
@@ -8,6 +8,7 @@ import {
   DEFAULT_NUMWANT,
   formatIp,
   jitterInterval,
+  keyFromBytes,
   parseIp,
 } from "../../../lib/tracker/announce.ts";
 
@@ -58,4 +59,21 @@ Deno.test("checkAnnounceFields() refuses wrong hash and id lengths and bad ports
   assertThrowsCode(() => checkAnnounceFields(h, new Uint8Array(21), 1), TrackerError, "invalid_peer_id");
   assertThrowsCode(() => checkAnnounceFields(h, h, 0), TrackerError, "invalid_port");
   assertThrowsCode(() => checkAnnounceFields(h, h, 65536), TrackerError, "invalid_port");
+});
+
+Deno.test("keyFromBytes() reads up to 8 hex digits as their value and hashes any other key text (#19)", () => {
+  const key = (text: string) => keyFromBytes(Uint8Array.from(text, (c) => c.charCodeAt(0)), 0, text.length);
+  // What btool's client, libtorrent and Transmission send over HTTP is the UDP key in hex: one key on both.
+  equal(key("deadbeef"), 0xdeadbeef);
+  equal(key("DEADBEEF"), 0xdeadbeef);
+  equal(key("00000000"), 0);
+  equal(key("7"), 7);
+  // Anything else is hashed: nine digits, non-hex text; different texts give different keys.
+  notEqual(key("123456789"), 0x23456789);
+  notEqual(key("k1"), key("k2"));
+  equal(key("k1"), key("k1"));
+  // A raw byte >= 0x80 is the key its escape is (what the URL text path sees).
+  equal(key("k\xe9y"), key("k%E9y"));
+  // Only [start, end) counts.
+  equal(keyFromBytes(Uint8Array.from("x=ab12&", (c) => c.charCodeAt(0)), 2, 6), 0xab12);
 });

@@ -13,7 +13,7 @@ import {
   parseScrapeQuery,
   ReplyScratch,
 } from "../../../lib/tracker/http_codec.ts";
-import type { AnnounceResult } from "../../../lib/tracker/announce.ts";
+import { type AnnounceResult, keyFromBytes } from "../../../lib/tracker/announce.ts";
 
 const HASH = fromHex("00202b4142ff7e2e2d5f0a0d2526265c3d3f2300")!;
 const PEER = utf8("-qB4650-abcdefghijkl");
@@ -47,7 +47,7 @@ Deno.test("parseAnnounceQuery() reads every BEP 3 field", () => {
   equal(req.isCompact, false);
   equal(req.isNoPeerId, true);
   equal(req.ipParam, "10.0.0.1");
-  equal(req.key, "ab12");
+  equal(req.key, 0xab12, "hex digits are the key's value (as a UDP key)");
   equal(req.trackerId, "t1");
 });
 
@@ -309,8 +309,9 @@ Deno.test("AnnounceQueryParser.parse() caps the query, key, trackerid and ip by 
     const got = parser.parse(bytesOf(q), 0, q.length);
     const want = parseAnnounceQuery(escapeHigh(q));
     const kept = isKept ? "%E9".repeat(n) : undefined;
-    deepEqual([got.key, got.trackerId, got.ipParam], [kept, kept, kept], `${n} raw bytes, bytes path`);
-    deepEqual([want.key, want.trackerId, want.ipParam], [kept, kept, kept], `${n} raw bytes, text path`);
+    const key = isKept ? keyFromBytes(bytesOf(kept!), 0, 3 * n) : undefined;
+    deepEqual([got.key, got.trackerId, got.ipParam], [key, kept, kept], `${n} raw bytes, bytes path`);
+    deepEqual([want.key, want.trackerId, want.ipParam], [key, kept, kept], `${n} raw bytes, text path`);
   }
   // The query's own cap too: 5,500 raw bytes are 16,500 characters of text, over MAX_QUERY_CHARS (16,384).
   const q = `info_hash=${percentEncode(HASH)}&${BASE}&pad=${"\xe9".repeat(5500)}`;
@@ -337,7 +338,7 @@ Deno.test("AnnounceQueryParser reused: no field of one request leaks into the ne
   const first = parseAnnounceQuery(full);
   parseAnnounceQuery(bare);
   deepEqual(first.infoHash, HASH);
-  equal(first.key, "kk");
+  equal(first.key, keyFromBytes(bytesOf("kk"), 0, 2));
 });
 
 Deno.test("AnnounceQueryParser.parse() caps the query's own length, not the request's", () => {

@@ -23,7 +23,10 @@ function id(n: number): Uint8Array {
   return b;
 }
 
-function req(n: number, options: { left?: number; event?: AnnounceEvent; numWant?: number; hash?: Uint8Array } = {}) {
+function req(
+  n: number,
+  options: { left?: number; event?: AnnounceEvent; numWant?: number; hash?: Uint8Array; key?: number } = {},
+) {
   const r: AnnounceRequest = {
     infoHash: options.hash ?? HASH,
     peerId: id(n),
@@ -36,6 +39,7 @@ function req(n: number, options: { left?: number; event?: AnnounceEvent; numWant
     isCompact: true,
     isNoPeerId: false,
   };
+  if (options.key !== undefined) r.key = options.key;
   return r;
 }
 
@@ -62,6 +66,92 @@ Deno.test("MemorySwarmStore.announce() adds peers, counts them and never returns
   equal(again.isNewSwarm, false);
   deepEqual(ports(again.peers4), [10_002, 10_003]);
   deepEqual(store.totals(), { torrents: 1, peers: 3, seeders: 1, leechers: 2, completed: 0 });
+});
+
+const ELSEWHERE = new Uint8Array([127, 0, 0, 9]);
+
+Deno.test("MemorySwarmStore.announce() from another address cannot stop, complete or move a peer (#19)", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1), opts(T0, IP));
+  // The attack: the same peer id from 127.0.0.9 with event=stopped used to remove the peer.
+  const stop = store.announce(req(1, { event: "stopped" }), opts(T0, ELSEWHERE));
+  equal(stop.incomplete, 1, "the peer is still counted");
+  deepEqual(ports(store.announce(req(3), opts()).peers4), [10_001], "a third peer still gets it");
+  for (const event of ["completed", "none", "started"] as const) {
+    assertThrowsCode(
+      () => store.announce(req(1, { event, left: 0 }), opts(T0, ELSEWHERE)),
+      TrackerError,
+      "peer_id_taken",
+    );
+  }
+  const [peer] = store.peersOf(HASH).filter((p) => p.port === 10_001);
+  deepEqual([...peer!.ip], [...IP], "not moved");
+  equal(peer!.left, 100, "not made a seeder");
+  deepEqual(store.totals(), { torrents: 1, peers: 2, seeders: 0, leechers: 2, completed: 0 });
+  // From its own address the peer still does what it likes.
+  equal(store.announce(req(1, { event: "completed", left: 0 }), opts(T0, IP)).isNewlyCompleted, true);
+  equal(store.announce(req(1, { event: "stopped" }), opts(T0, IP)).complete, 0);
+  equal(store.totals().peers, 1);
+});
+
+Deno.test("MemorySwarmStore.announce() with the peer's key follows it to a new address (#19)", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { key: 0xabcd }), opts(T0, IP));
+  store.announce(req(1, { key: 0xabcd }), opts(T0 + 1000, ELSEWHERE));
+  const peers = store.peersOf(HASH);
+  equal(peers.length, 1, "one entry, not two");
+  deepEqual([...peers[0]!.ip], [...ELSEWHERE]);
+  equal(peers[0]!.lastSeenMs, T0 + 1000);
+  // Key 0 is a key like any other (UDP clients send it); an IPv6 move works the same.
+  const v6 = new Uint8Array(16).fill(0x20);
+  store.announce(req(2, { key: 0 }), opts(T0, IP));
+  store.announce(req(2, { key: 0 }), opts(T0, v6));
+  equal(store.announce(req(2, { key: 0, event: "stopped" }), opts(T0, ELSEWHERE)).incomplete, 1);
+  equal(store.totals().peers, 1);
+});
+
+Deno.test("MemorySwarmStore.announce() without the peer's key is refused, from any address (#19)", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { key: 7 }), opts(T0, IP));
+  for (const ip of [IP, ELSEWHERE]) {
+    assertThrowsCode(
+      () => store.announce(req(1, { key: 8, event: "completed", left: 0 }), opts(T0, ip)),
+      TrackerError,
+      "peer_id_taken",
+    );
+    assertThrowsCode(
+      () => store.announce(req(1, { event: "completed", left: 0 }), opts(T0, ip)),
+      TrackerError,
+      "peer_id_taken",
+    );
+    equal(store.announce(req(1, { key: 8, event: "stopped" }), opts(T0, ip)).incomplete, 1);
+    equal(store.announce(req(1, { event: "stopped" }), opts(T0, ip)).incomplete, 1);
+  }
+  deepEqual(store.totals(), { torrents: 1, peers: 1, seeders: 0, leechers: 1, completed: 0 });
+  // A peer that first came without a key binds the key it sends later from its own address.
+  store.announce(req(2), opts(T0, IP));
+  store.announce(req(2, { key: 9 }), opts(T0, IP));
+  assertThrowsCode(() => store.announce(req(2), opts(T0, IP)), TrackerError, "peer_id_taken");
+  store.announce(req(2, { key: 9 }), opts(T0, ELSEWHERE));
+  deepEqual([...store.peersOf(HASH).find((p) => p.port === 10_002)!.ip], [...ELSEWHERE]);
+});
+
+Deno.test("MemorySwarmStore keeps a peer's key through exportRecords() → importRecords() and peers() (#19)", () => {
+  const store = new MemorySwarmStore();
+  store.announce(req(1, { key: 0xfeedbeef }), opts(T0, IP));
+  store.announce(req(2), opts(T0, IP));
+  const out = new Uint8Array(1 << 16);
+  const n = store.exportRecords(store.exportCursor(), out);
+  const back = new MemorySwarmStore();
+  equal(back.importRecords(out.subarray(0, n)), 2);
+  const again = new MemorySwarmStore();
+  for (const p of store.peers()) again.restorePeer(p);
+  for (const s of [back, again]) {
+    assertThrowsCode(() => s.announce(req(1, { key: 1 }), opts(T0, IP)), TrackerError, "peer_id_taken");
+    assertThrowsCode(() => s.announce(req(2), opts(T0, ELSEWHERE)), TrackerError, "peer_id_taken");
+    s.announce(req(1, { key: 0xfeedbeef }), opts(T0, ELSEWHERE));
+    deepEqual([...s.peersOf(HASH).find((p) => p.port === 10_001)!.ip], [...ELSEWHERE]);
+  }
 });
 
 Deno.test("MemorySwarmStore.announce() gives seeders no seeders", () => {
@@ -273,13 +363,14 @@ Deno.test("MemorySwarmStore matches a naive model under seeded random churn (swa
       const cutoffS = Math.floor(nowMs / 1000) - 100;
       for (const m of model) for (const [k, p] of m) if (p.seenS < cutoffS) m.delete(k);
     } else if (r < 0.25) {
-      store.announce(req(n, { hash: hashes[h]!, event: "stopped" }), opts(nowMs));
+      store.announce(req(n, { hash: hashes[h]!, event: "stopped", key: n }), opts(nowMs));
       swarm.delete(n);
     } else {
       const left = random() < 0.4 ? 0 : 1 + Math.floor(random() * 1e12);
       const ip = random() < 0.1 ? ip6 : IP;
       const numWant = Math.floor(random() * 60);
-      const s = store.announce(req(n, { hash: hashes[h]!, left, numWant }), opts(nowMs, ip));
+      // Peers move between families, as a keyed client may (#19).
+      const s = store.announce(req(n, { hash: hashes[h]!, left, numWant, key: n }), opts(nowMs, ip));
       swarm.set(n, { port: 10_000 + n, left, seenS: Math.floor(nowMs / 1000), ip });
       const seeders = [...swarm.values()].filter((p) => p.left === 0).length;
       equal(s.complete, seeders, msg);
@@ -540,7 +631,7 @@ Deno.test("MemorySwarmStore snapshot records have the documented layout", () => 
   const store = new MemorySwarmStore();
   const peerId = id(7);
   store.announce(
-    { ...req(7, { left: 2 ** 33 + 5, event: "completed" }), port: 0x1ae1 },
+    { ...req(7, { left: 2 ** 33 + 5, event: "completed", key: 0xc0ffee11 }), port: 0x1ae1 },
     opts(T0 + 999, new Uint8Array([192, 0, 2, 1])),
   );
   const { chunks } = exportAll(store, 1024);
@@ -552,10 +643,11 @@ Deno.test("MemorySwarmStore snapshot records have the documented layout", () => 
   deepEqual(r.subarray(20, 40), peerId);
   deepEqual(r.subarray(40, 56), new Uint8Array([192, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
   equal(view.getUint16(56, true), 0x1ae1);
-  equal(r[58], SwarmRecordFlag.CompletionCounted);
+  equal(r[58], SwarmRecordFlag.CompletionCounted | SwarmRecordFlag.Keyed);
   equal(r[59], 0);
   equal(view.getUint32(60, true), Math.floor((T0 + 999) / 1000));
   equal(view.getUint32(64, true) + view.getUint32(68, true) * 2 ** 32, 2 ** 33 + 5);
+  equal(view.getUint32(72, true), 0xc0ffee11);
 });
 
 Deno.test("MemorySwarmStore.importRecords() skips stale and malformed records and ignores a partial tail", () => {

@@ -53,7 +53,9 @@ function connectPacket(transactionId: number): Uint8Array {
 function announcePacket(
   connectionId: Uint8Array,
   n: number,
-  fields: Partial<{ left: number; numWant: number; ip: number; event: UdpEvent; port: number; urlData: string }> = {},
+  fields: Partial<
+    { left: number; numWant: number; ip: number; event: UdpEvent; port: number; urlData: string; key: number }
+  > = {},
 ): Uint8Array {
   return encodeUdpRequest({
     type: "announce",
@@ -66,7 +68,7 @@ function announcePacket(
     uploaded: 0,
     event: fields.event ?? UdpEvent.Started,
     ip: fields.ip ?? 0,
-    key: 0x1234,
+    key: fields.key ?? 0x1234,
     numWant: fields.numWant ?? -1,
     port: fields.port ?? (6000 + n) % 65536,
     urlData: utf8(fields.urlData ?? ""),
@@ -251,6 +253,31 @@ Deno.test("createUdpHandler() stopped removes the peer; completed is persisted o
   } finally {
     db.close();
   }
+});
+
+Deno.test("createUdpHandler() binds a peer to its key: another key cannot stop or complete it, the same key moves it (#19)", () => {
+  const h = setup();
+  const elsewhere = "10.0.0.9";
+  announce(h, V4, 1);
+  // The attack: the same peer id from another address with event=stopped (and its own key) removes nobody.
+  equal(announce(h, elsewhere, 1, { event: UdpEvent.Stopped, key: 0x9999 }).leechers, 1);
+  const completed = reply(
+    h.handler.handle(
+      announcePacket(h.connectionIds.issue(elsewhere, 0), 1, { event: UdpEvent.Completed, left: 0, key: 0x9999 }),
+      elsewhere,
+      4001,
+    ),
+  );
+  equal(completed.type, "error");
+  if (completed.type === "error") equal(completed.message, "Peer id is in use by another client");
+  const third = announce(h, V4, 3);
+  equal(third.leechers, 2);
+  equal(third.seeders, 0);
+  deepEqual([...third.peers.subarray(0, 4)], [10, 0, 0, 1]);
+  // The client itself, with its key, from a new network: the entry follows it.
+  announce(h, elsewhere, 1);
+  deepEqual([...h.store.peersOf(HASH).find((p) => p.port === 6001)!.ip], [10, 0, 0, 9]);
+  equal(h.store.totals().peers, 2);
 });
 
 Deno.test("createUdpHandler() port 0 and a full store are action-3 errors, not silence", () => {
