@@ -37,8 +37,8 @@ async function timed(cmd: string, args: string[]): Promise<{ ms: number; cpuS: n
   return { ms, cpuS: m === null ? NaN : Number(m[1]) + Number(m[2]) };
 }
 
-function infoHashOf(path: string): string {
-  return InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false })).hex;
+async function infoHashOf(path: string): Promise<string> {
+  return (await InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false }))).hex;
 }
 
 async function writeTestFile(path: string): Promise<void> {
@@ -124,7 +124,9 @@ try {
       record(await runMktorrent(), theirs, theirsCpu);
       record(await runBtool(), ours, oursCpu);
     }
-    if (i === 0 && infoHashOf(b) !== infoHashOf(m)) throw new Error("btool and mktorrent disagree on the info hash");
+    if (i === 0 && await infoHashOf(b) !== await infoHashOf(m)) {
+      throw new Error("btool and mktorrent disagree on the info hash");
+    }
     console.log(
       `  run ${i + 1}: btool ${ours[i]!.toFixed(0)} ms (${oursCpu[i]!.toFixed(2)} CPU s), ` +
         `mktorrent ${theirs[i]!.toFixed(0)} ms (${theirsCpu[i]!.toFixed(2)} CPU s)`,

@@ -22,7 +22,7 @@ async function generate(dir: string, n: number, announce: string): Promise<void>
     const total = lengths.reduce((a, b) => a + b, 0);
     const pieceLength = 16384;
     const pieces = new Uint8Array(Math.ceil(total / pieceLength) * 20);
-    pieces.set(sha1(new TextEncoder().encode(`piece-${i}`)));
+    pieces.set(await sha1(new TextEncoder().encode(`piece-${i}`)));
     const info = files === 1 ? { name: `t${i}.bin`, "piece length": pieceLength, pieces, length: total, private: 1 } : {
       name: `t${i}`,
       "piece length": pieceLength,

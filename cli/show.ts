@@ -45,7 +45,7 @@ export async function loadTorrentFile(path: string): Promise<Metainfo> {
     throw new BtoolError("torrent_read", `${path}: Cannot read torrent: ${detail}`, { cause: err });
   }
   try {
-    return parseMetainfo(bytes);
+    return await parseMetainfo(bytes);
   } catch (err: unknown) {
     if (err instanceof BtoolError) throw new BtoolError(err.code, `${path}: ${err.message}`, { cause: err });
     throw err;

@@ -54,7 +54,7 @@ export async function runAdmin(argv: string[]): Promise<number> {
         if (values.output === undefined) throw new UsageError("Missing -o OUT");
         const user = activeUser(users, name);
         const bytes = await readFile(file);
-        const meta = parseMetainfo(bytes);
+        const meta = await parseMetainfo(bytes);
         const base = values.url ?? meta.announce ?? DEFAULT_PUBLIC_URL;
         const url = memberAnnounceUrl(base, user.passkeyHex);
         await Deno.writeFile(values.output, personalizeTorrent(bytes, url));

@@ -60,8 +60,17 @@ function open(path: string): Deno.FsFile {
   return file;
 }
 
+// Jobs are handled in arrival order through one chain; each digest starts when its job arrives (sha1 copies the
+// bytes), so several hash at once while writes and the close keep their order.
+let chain: Promise<void> = Promise.resolve();
+
 scope.onmessage = (e) => {
   const m = e.data;
+  const digest = m.type === "job" ? sha1(m.data) : null;
+  chain = chain.then(async () => handle(m, digest === null ? null : await digest));
+};
+
+function handle(m: PieceRequest, digest: Uint8Array | null): void {
   if (m.type === "close") {
     for (const f of files.values()) f.close();
     files.clear();
@@ -69,7 +78,7 @@ scope.onmessage = (e) => {
     return;
   }
   const { id, data, expected, writes } = m;
-  if (!equals(sha1(data), expected)) {
+  if (digest === null || !equals(digest, expected)) {
     scope.postMessage({ type: "done", id, ok: false, data }, [data.buffer]);
     return;
   }
@@ -97,4 +106,4 @@ scope.onmessage = (e) => {
     return;
   }
   scope.postMessage({ type: "done", id, ok: true, data }, [data.buffer]);
-};
+}

@@ -6,10 +6,10 @@ import type { HashJob, HashSegment } from "./_hash_job.ts";
 import { JobReader } from "./_hash_job.ts";
 import { hasPrewarmedHashWorker, spawnHashWorker, takePrewarmedHashWorker } from "./_hash_pool.ts";
 import type { HashReply, HashStart } from "./_hash_worker.ts";
-import { encodeBencode, rawValue } from "./bencode.ts";
+import { encodeBencode } from "./bencode.ts";
 import { compare, utf8 } from "./bytes.ts";
 import { BtoolError, StorageError } from "./errors.ts";
-import { InfoHash } from "./infohash.ts";
+import type { InfoHash } from "./infohash.ts";
 import {
   checkPathComponent,
   MAX_FILES,
@@ -291,18 +291,18 @@ export interface HashOptions {
   signal?: AbortSignal;
 }
 
-function hashInProcess(
+async function hashInProcess(
   jobs: Generator<HashJob>,
   out: Uint8Array,
   totalBytes: number,
   options: HashOptions,
-): Uint8Array {
+): Promise<Uint8Array> {
   const reader = new JobReader();
   let bytesHashed = 0;
   try {
     for (const job of jobs) {
       options.signal?.throwIfAborted();
-      out.set(reader.run(job), job.firstPiece * 20);
+      out.set(await reader.run(job), job.firstPiece * 20);
       bytesHashed += job.byteLength;
       options.onProgress?.({ bytesHashed, totalBytes });
     }
@@ -406,7 +406,7 @@ async function hashWithWorkers(
       throwIfFailed();
       const id = Atomics.add(next, 0, 1);
       if (id < allJobs.length) {
-        done(id, reader.run(allJobs[id]!));
+        done(id, await reader.run(allJobs[id]!));
         continue;
       }
       // Every job done: no need to wait for a Worker's "finished" (a Worker still booting never claims one).
@@ -421,7 +421,7 @@ async function hashWithWorkers(
     for (let id = 0; id < allJobs.length; id++) {
       if (isDone[id] === 1) continue;
       options.signal?.throwIfAborted();
-      done(id, reader.run(allJobs[id]!));
+      done(id, await reader.run(allJobs[id]!));
     }
     return out;
   } finally {
@@ -558,6 +558,6 @@ export async function createTorrent(path: string, options: CreateOptions = {}): 
       ? { type: "single", length: tree.totalLength }
       : { type: "multi", files: tree.files.map((f) => ({ path: f.path, length: f.length })) },
   }, options);
-  const infoHash = InfoHash.fromInfoBytes(rawValue(bytes, ["info"]));
-  return { bytes, infoHash, metainfo: parseMetainfo(bytes) };
+  const metainfo = await parseMetainfo(bytes);
+  return { bytes, infoHash: metainfo.infoHash, metainfo };
 }

@@ -21,8 +21,8 @@ export class InfoHash {
   }
 
   /** SHA-1 of the raw info bytes, exactly as they appear in the file. */
-  static fromInfoBytes(rawInfo: Uint8Array): InfoHash {
-    return new InfoHash(sha1(rawInfo));
+  static async fromInfoBytes(rawInfo: Uint8Array): Promise<InfoHash> {
+    return new InfoHash(await sha1(rawInfo));
   }
 
   /** @throws {BtoolError} info_hash_hex when `hex` is not 40 hex digits */

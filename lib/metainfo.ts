@@ -200,7 +200,7 @@ function readUrlList(top: BencodeDict): string[] {
  *   piece_count_mismatch, invalid_length, ambiguous_layout, empty_torrent, too_many_files, unsafe_path,
  *   duplicate_path, invalid_utf8
  */
-export function parseMetainfo(bytes: Uint8Array): Metainfo {
+export async function parseMetainfo(bytes: Uint8Array): Promise<Metainfo> {
   const top = decodeBencode(bytes, { isStrict: false });
   if (!isDict(top)) fail("not_a_dict", "", "the file is not a bencoded dictionary");
   const info = top.get("info");
@@ -279,7 +279,7 @@ export function parseMetainfo(bytes: Uint8Array): Metainfo {
   const creation = top.get("creation date");
   const sourceValue = info.get("source");
   return {
-    infoHash: InfoHash.fromInfoBytes(rawInfo),
+    infoHash: await InfoHash.fromInfoBytes(rawInfo),
     rawInfo,
     name,
     pieceLength,

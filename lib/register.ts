@@ -413,7 +413,7 @@ async function readAll(
       try {
         const stat = await Deno.stat(path);
         if (stat.size > MAX_TORRENT_FILE_BYTES) throw new Error(`larger than ${MAX_TORRENT_FILE_BYTES} bytes`);
-        out[i] = { path, reg: torrentRegistration(parseMetainfo(await Deno.readFile(path))) };
+        out[i] = { path, reg: torrentRegistration(await parseMetainfo(await Deno.readFile(path))) };
       } catch (err: unknown) {
         const error = errorText(err);
         out[i] = { path, error };

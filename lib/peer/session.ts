@@ -15,7 +15,7 @@ import { BtoolError, errorText, TrackerError, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { filePieces, pieceSegments } from "../file_map.ts";
 import { BLOCK_BYTES, pieceSize } from "../pieces.ts";
-import { createSha1 } from "../sha1.ts";
+import { sha1 } from "../sha1.ts";
 import { type PieceRange, type PieceVerdict, PieceWriter, type PieceWriterOptions } from "../storage/piece_writer.ts";
 import type { Storage } from "../storage/storage.ts";
 import {
@@ -1028,13 +1028,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       // Remember what each peer sent, to find the liar once the piece passes (smart ban).
       try {
         const bytes = data ?? await storage.readPiece(index);
-        suspects.set(
-          index,
-          sources.map((source, b) => ({
-            source,
-            hashHex: toHex(hashOf(bytes.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES))),
-          })),
-        );
+        const hashes = await blockHashes(bytes, sources.length);
+        suspects.set(index, sources.map((source, b) => ({ source, hashHex: toHex(hashes[b]!) })));
       } catch {
         // unreadable: no smart ban for this piece
       }
@@ -1054,10 +1049,9 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       return;
     }
     const guilty = new Set<string>();
+    const hashes = await blockHashes(data, suspect.length);
     suspect.forEach((s, b) => {
-      if (s.source === null) return;
-      const good = toHex(hashOf(data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES)));
-      if (good !== s.hashHex) guilty.add(s.source);
+      if (s.source !== null && toHex(hashes[b]!) !== s.hashHex) guilty.add(s.source);
     });
     for (const id of guilty) strike(id, `sent bad blocks in piece ${index}`);
   }
@@ -1320,10 +1314,11 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
   };
 }
 
-function hashOf(data: Uint8Array): Uint8Array {
-  const h = createSha1();
-  h.update(data);
-  return h.digest();
+/** SHA-1 of each of the first `count` blocks of a piece, all in flight at once. */
+function blockHashes(piece: Uint8Array, count: number): Promise<Uint8Array[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, b) => sha1(piece.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES))),
+  );
 }
 
 /** `p` bounded by `ms` and by `signal`; a connection that arrives too late is closed. */

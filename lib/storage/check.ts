@@ -6,6 +6,11 @@ import { pieceSegments } from "../file_map.ts";
 import { pieceSize } from "../pieces.ts";
 import { createFsStorage, dataPath } from "./storage.ts";
 
+/** Pieces verified at once: one is read while the others hash (each holds a copy of its piece while it does). */
+export const MAX_VERIFIES_IN_FLIGHT = 4;
+/** …and at most this many bytes of pieces (at least one piece). */
+export const MAX_VERIFY_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
 /** What `btool verify` found for one file. */
 export interface FileVerdict {
   path: string;
@@ -62,21 +67,31 @@ export async function checkData(
   let goodPieces = 0;
   let goodBytes = 0;
   let doneBytes = 0;
+  const maxInFlight = Math.max(
+    1,
+    Math.min(MAX_VERIFIES_IN_FLIGHT, Math.floor(MAX_VERIFY_BYTES_IN_FLIGHT / meta.pieceLength)),
+  );
+  const inFlight: Promise<boolean>[] = [];
+  let next = 0;
   try {
+    // Verdicts are taken in piece order, so progress stays monotonic.
     for (let i = 0; i < meta.pieceCount; i++) {
-      const segments = pieceSegments(meta, i);
-      const isReadable = segments.every((s) => files[s.fileIndex]!.status !== "missing");
+      for (; next < meta.pieceCount && next - i < maxInFlight; next++) {
+        const isReadable = pieceSegments(meta, next).every((s) => files[s.fileIndex]!.status !== "missing");
+        inFlight.push(isReadable ? storage.verifyPiece(next) : Promise.resolve(false));
+      }
       const size = pieceSize(meta, i);
-      if (isReadable && await storage.verifyPiece(i)) {
+      if (await inFlight.shift()!) {
         goodPieces++;
         goodBytes += size;
       } else {
-        for (const s of segments) files[s.fileIndex]!.badPieces++;
+        for (const s of pieceSegments(meta, i)) files[s.fileIndex]!.badPieces++;
       }
       doneBytes += size;
       options.onProgress?.(doneBytes);
     }
   } finally {
+    await Promise.allSettled(inFlight);
     await storage.close();
   }
   for (const f of files) if (f.status === "ok" && f.badPieces > 0) f.status = "bad";

@@ -297,7 +297,7 @@ export class PieceWriter {
 
   #runInProcess(job: Job): void {
     const run = this.#inProcess.then(async () => {
-      const ok = equals(sha1(job.data), pieceHash(this.#storage.meta, job.index));
+      const ok = equals(await sha1(job.data), pieceHash(this.#storage.meta, job.index));
       if (ok) {
         for (const r of job.ranges) {
           await this.#storage.writeBlock(job.index, r.begin, job.data.subarray(r.begin, r.begin + r.length));

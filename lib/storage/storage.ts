@@ -7,7 +7,7 @@ import { errorText, StorageError } from "../errors.ts";
 import { mapRange, safeRelativePath } from "../file_map.ts";
 import type { Metainfo, TorrentFile } from "../metainfo.ts";
 import { isPieceIndex, pieceHash, pieceSize } from "../pieces.ts";
-import { createSha1 } from "../sha1.ts";
+import { sha1 } from "../sha1.ts";
 
 /** Read and write a torrent's data by piece, block and byte range. */
 export interface Storage {
@@ -23,7 +23,8 @@ export interface Storage {
   writeBlock(index: number, begin: number, data: Uint8Array): Promise<void>;
   /**
    * True when piece `index` is present and its SHA-1 matches; false when it differs or its data is missing or
-   * short. Reads in chunks of at most VERIFY_CHUNK_BYTES, so memory stays bounded whatever the piece length.
+   * short. The piece is read whole (WebCrypto hashes whole buffers) into one buffer the storage reuses; the digest
+   * runs after the read, so several verifications in flight overlap one's hashing with the next one's reading.
    * @throws {StorageError} range, io
    */
   verifyPiece(index: number): Promise<boolean>;
@@ -48,8 +49,6 @@ export interface FsStorageOptions {
   isReadOnly?: boolean;
 }
 
-/** Largest read done at once while verifying a piece. */
-export const VERIFY_CHUNK_BYTES = 1024 * 1024;
 /** Most files kept open at once; older handles are closed first. */
 export const MAX_OPEN_FILES = 64;
 /** Writes running at once, each on its own handle (no shared file position), so they never queue behind reads. */
@@ -73,24 +72,9 @@ export function dataPath(dir: string, file: TorrentFile): string {
   return `${dir.replace(/\/+$/, "") || "/"}/${safeRelativePath(file.path)}`;
 }
 
-async function verifyWith(
-  meta: Metainfo,
-  index: number,
-  read: (fileIndex: number, fileOffset: number, length: number) => Promise<Uint8Array>,
-): Promise<boolean> {
-  const size = pieceSize(meta, index);
-  const h = createSha1();
-  try {
-    for (const seg of mapRange(meta.files, index * meta.pieceLength, size)) {
-      for (let done = 0; done < seg.length; done += VERIFY_CHUNK_BYTES) {
-        h.update(await read(seg.fileIndex, seg.fileOffset + done, Math.min(VERIFY_CHUNK_BYTES, seg.length - done)));
-      }
-    }
-  } catch (err: unknown) {
-    if (err instanceof StorageError && (err.code === "missing" || err.code === "short_read")) return false;
-    throw err;
-  }
-  return equals(h.digest(), pieceHash(meta, index));
+/** Whether `digest` is piece `index`'s hash. */
+async function matchesPieceHash(meta: Metainfo, index: number, digest: Promise<Uint8Array>): Promise<boolean> {
+  return equals(await digest, pieceHash(meta, index));
 }
 
 interface Handle {
@@ -117,6 +101,8 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
   let writesRunning = 0;
   const writeWaiters: (() => void)[] = [];
   const writesInFlight = new Set<Promise<unknown>>();
+  /** One piece, allocated at the first verification and reused by every later one. */
+  let verifyBuffer: Uint8Array | null = null;
 
   async function writeSlot<T>(fn: () => Promise<T>): Promise<T> {
     while (writesRunning >= MAX_CONCURRENT_WRITES) await new Promise<void>((resolve) => writeWaiters.push(resolve));
@@ -278,11 +264,25 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       void settled.finally(() => writesInFlight.delete(settled));
       return run;
     },
-    verifyPiece(index) {
-      return serial(() => {
+    async verifyPiece(index) {
+      // Only the read holds the queue: sha1 has copied the bytes when it returns, so the next read may reuse them.
+      const digest = await serial(async () => {
         checkRange(meta, index, 0, 0);
-        return verifyWith(meta, index, (f, o, n) => readAt(f, o, n));
+        const size = pieceSize(meta, index);
+        verifyBuffer ??= new Uint8Array(meta.pieceLength);
+        let at = 0;
+        try {
+          for (const seg of mapRange(meta.files, index * meta.pieceLength, size)) {
+            await readAt(seg.fileIndex, seg.fileOffset, seg.length, verifyBuffer.subarray(at, at + seg.length));
+            at += seg.length;
+          }
+        } catch (err: unknown) {
+          if (err instanceof StorageError && (err.code === "missing" || err.code === "short_read")) return null;
+          throw err;
+        }
+        return { promise: sha1(verifyBuffer.subarray(0, size)) };
       });
+      return digest !== null && await matchesPieceHash(meta, index, digest.promise);
     },
     writablePaths() {
       return isReadOnly ? null : paths;
@@ -366,11 +366,9 @@ export function createMemoryStorage(meta: Metainfo, options: { data?: Uint8Array
     verifyPiece(index) {
       return Promise.resolve().then(() => {
         open();
-        checkRange(meta, index, 0, 0);
-        return verifyWith(meta, index, (f, o, n) => {
-          const start = meta.files[f]!.offset + o;
-          return Promise.resolve(data.subarray(start, start + n));
-        });
+        const size = pieceSizeOr0(meta, index);
+        const start = checkRange(meta, index, 0, size);
+        return matchesPieceHash(meta, index, sha1(data.subarray(start, start + size)));
       });
     },
     close() {

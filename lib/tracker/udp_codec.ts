@@ -15,7 +15,7 @@ import {
   writeU64BE,
 } from "../bytes.ts";
 import { BtoolError } from "../errors.ts";
-import { sha1 } from "../sha1.ts";
+import { sha1Short } from "../sha1.ts";
 
 /** BEP 15 connect magic ("protocol id"). */
 export const UDP_PROTOCOL_ID = 0x41727101980n;
@@ -495,7 +495,7 @@ export function createConnectionIdIssuer(options: ConnectionIdIssuerOptions): Co
     let key = keys.get(bucket);
     if (key !== undefined) return key;
     writeU64BE(seed, secret.length, BigInt(bucket));
-    const d = sha1(seed);
+    const d = sha1Short(seed);
     key = new Uint32Array([readLE32(d, 0), readLE32(d, 4)]);
     if (keys.size >= KEY_CACHE_SIZE) keys.delete(keys.keys().next().value!);
     keys.set(bucket, key);

@@ -1,8 +1,9 @@
-// A tiny in-test torrent builder (encodeBencode + sha1) for metainfo, storage and verify tests.
+// A tiny in-test torrent builder (encodeBencode + SHA-1) for metainfo, storage and verify tests. Piece hashes come
+// from node:crypto, synchronously: an oracle independent of lib/sha1.ts (WebCrypto), which the tests then check.
 
+import { createHash } from "node:crypto";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
 import { concat, utf8 } from "../../lib/bytes.ts";
-import { sha1 } from "../../lib/sha1.ts";
 
 /** One file of a test torrent: path below the torrent name, and its bytes. */
 export interface TestFile {
@@ -28,7 +29,7 @@ export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: 
   const pieceLength = options.pieceLength ?? 16384;
   const data = options.files ? concat(options.files.map((f) => f.data)) : (options.data ?? new Uint8Array(0));
   const hashes: Uint8Array[] = [];
-  for (let at = 0; at < data.length; at += pieceLength) hashes.push(sha1(data.subarray(at, at + pieceLength)));
+  for (let at = 0; at < data.length; at += pieceLength) hashes.push(oracleSha1(data.subarray(at, at + pieceLength)));
   const info: Record<string, BencodeInput | undefined> = {
     name: options.name ?? "test",
     "piece length": pieceLength,
@@ -40,4 +41,9 @@ export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: 
   };
   const bytes = encodeBencode({ announce: "http://127.0.0.1:6969/announce", ...options.top, info });
   return { bytes, data };
+}
+
+/** SHA-1 by node:crypto (never used by lib/): the independent oracle for expected piece hashes. */
+export function oracleSha1(data: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha1").update(data).digest());
 }

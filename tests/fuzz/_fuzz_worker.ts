@@ -42,7 +42,7 @@ interface WorkerScope {
 }
 const scope = self as unknown as WorkerScope;
 
-scope.onmessage = (e) => {
+scope.onmessage = async (e) => {
   const job = e.data;
   const progress = new Int32Array(job.progress);
   const target = createTargets().find((t) => t.name === job.target)!;
@@ -61,7 +61,7 @@ scope.onmessage = (e) => {
   };
   let report: FuzzReport;
   try {
-    const stats = runTarget(target, { seed: job.seed, start: job.start, count: job.count, onInput });
+    const stats = await runTarget(target, { seed: job.seed, start: job.start, count: job.count, onInput });
     onInput(-1);
     const ms = performance.now() - t0;
     const after = collect();

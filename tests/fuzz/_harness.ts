@@ -14,7 +14,7 @@ export interface FuzzTarget {
   /** A grammar-aware input: a valid or nearly valid structure. */
   generate(random: Random): Uint8Array;
   /** Run one input; throw when a property breaks (the module's own typed errors must be caught here). */
-  check(input: Uint8Array, random: Random): void;
+  check(input: Uint8Array, random: Random): void | Promise<void>;
   /** Real-world inputs to mutate besides generated ones (fixtures). */
   corpus?: readonly Uint8Array[];
   /** Bytes that matter to the grammar ("i", "e", ":", "&", "%"...), used by byte-replacing mutations. */
@@ -203,7 +203,7 @@ export interface RunOptions {
  * Run `count` inputs through `target` (input i uses the random stream inputSeed(seed, i)).
  * @throws {FuzzFailure} at the first input that breaks a property
  */
-export function runTarget(target: FuzzTarget, options: RunOptions): FuzzStats {
+export async function runTarget(target: FuzzTarget, options: RunOptions): Promise<FuzzStats> {
   const stats: FuzzStats = { target: target.name, generated: 0, mutated: 0, fromCorpus: 0 };
   const start = options.start ?? 0;
   for (let index = start; index < start + options.count; index++) {
@@ -216,7 +216,7 @@ export function runTarget(target: FuzzTarget, options: RunOptions): FuzzStats {
       if (made.kind === "generated") stats.generated++;
       else stats.mutated++;
       if (made.kind === "corpus") stats.fromCorpus++;
-      target.check(input, random);
+      await target.check(input, random);
     } catch (err: unknown) {
       throw new FuzzFailure(target.name, options.seed, index, input, err);
     }

@@ -100,10 +100,10 @@ function checkAccepted(input: Uint8Array, meta: Metainfo): void {
   expect(magnetLink(meta).startsWith(`magnet:?xt=urn:btih:${meta.infoHash.hex}`), "magnet link names the info hash");
 }
 
-function check(input: Uint8Array): void {
+async function check(input: Uint8Array): Promise<void> {
   let meta: Metainfo;
   try {
-    meta = parseMetainfo(input);
+    meta = await parseMetainfo(input);
   } catch (err: unknown) {
     if (err instanceof BencodeError || err instanceof MetainfoError) return;
     throw err;

@@ -9,15 +9,15 @@ const SEED = 19;
 const COUNT = 2_000;
 
 for (const target of createTargets()) {
-  Deno.test(`fuzz target "${target.name}" keeps its properties over ${COUNT} seeded inputs (#19)`, () => {
-    const stats = runTarget(target, { seed: SEED, count: COUNT });
+  Deno.test(`fuzz target "${target.name}" keeps its properties over ${COUNT} seeded inputs (#19)`, async () => {
+    const stats = await runTarget(target, { seed: SEED, count: COUNT });
     equal(stats.generated + stats.mutated, COUNT);
     ok(stats.generated > COUNT / 4 && stats.mutated > COUNT / 4, JSON.stringify(stats));
     if (target.corpus !== undefined) ok(stats.fromCorpus > 0, "the corpus is mutated too");
   });
 }
 
-Deno.test("runTarget() reports a broken property with its seed, input index and the command that reproduces it", () => {
+Deno.test("runTarget() reports a broken property with its seed, input index and the command that reproduces it", async () => {
   // A target whose property breaks on any input holding a zero byte.
   const broken: FuzzTarget = {
     name: "broken",
@@ -28,7 +28,7 @@ Deno.test("runTarget() reports a broken property with its seed, input index and 
   };
   let failure: FuzzFailure | undefined;
   try {
-    runTarget(broken, { seed: 5, count: 10_000 });
+    await runTarget(broken, { seed: 5, count: 10_000 });
   } catch (err: unknown) {
     if (!(err instanceof FuzzFailure)) throw err;
     failure = err;
@@ -39,7 +39,7 @@ Deno.test("runTarget() reports a broken property with its seed, input index and 
   // The same index alone fails the same way: inputs do not depend on the ones before.
   let again: FuzzFailure | undefined;
   try {
-    runTarget(broken, { seed: 5, start: failure.index, count: 1 });
+    await runTarget(broken, { seed: 5, start: failure.index, count: 1 });
   } catch (err: unknown) {
     if (err instanceof FuzzFailure) again = err;
   }

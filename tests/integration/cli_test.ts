@@ -43,7 +43,7 @@ Deno.test("btool peer prints a torrent name and a tracker's failure reason escap
         top: { announce: `http://127.0.0.1:${tracker.addr.port}/announce`, comment: "c\x1b[2J" },
       });
       await Deno.writeFile(`${dir}/t.torrent`, bytes);
-      await Deno.writeFile(`${dir}/${parseMetainfo(bytes).files[0]!.path.join("/")}`, data);
+      await Deno.writeFile(`${dir}/${(await parseMetainfo(bytes)).files[0]!.path.join("/")}`, data);
       const r = await runBtool(
         ["peer", `${dir}/t.torrent`, "--dir", dir, "--seed", "--seed-ratio", "0", "--port", "0"],
         { timeoutMs: 30_000 },

@@ -18,7 +18,7 @@ const SEED_REQQ = 3;
 
 Deno.test("createSession() sends a BEP 10 handshake and caps its requests at the peer's reqq", async () => {
   const { bytes, data } = buildTorrent({ data: randomBytes(seededRandom(10), 8 * 32768), pieceLength: 32768 });
-  const meta = parseMetainfo(bytes);
+  const meta = await parseMetainfo(bytes);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const seedPort = (listener.addr as Deno.NetAddr).port;
   const storage = createMemoryStorage(meta);

@@ -34,7 +34,7 @@ async function readAll(storage: Storage): Promise<Uint8Array> {
 
 Deno.test("createSession() seeds over a dual-stack listener to ::1 and 127.0.0.1, and between ::1-only peers", async () => {
   const { bytes, data } = buildTorrent({ data: randomBytes(seededRandom(6), 300_000), pieceLength: 32768 });
-  const meta = parseMetainfo(bytes);
+  const meta = await parseMetainfo(bytes);
   const full = new Bitfield(meta.pieceCount, { isFull: true });
   const storages = [createMemoryStorage(meta, { data }), createMemoryStorage(meta), createMemoryStorage(meta)];
   const sessions: Session[] = [];

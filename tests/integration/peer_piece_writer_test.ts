@@ -20,14 +20,14 @@ const SILENT = new URL("./_peer_silent_worker.ts", import.meta.url).href;
 /** Bound on a whole download in these tests. */
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
-function fixture() {
+async function fixture() {
   const random = seededRandom(11);
   const files = [
     { path: ["a.bin"], data: randomBytes(random, 50_000) },
     { path: ["sub", "b.bin"], data: randomBytes(random, 70_001) },
   ];
   const { bytes, data } = buildTorrent({ name: "pw", pieceLength: PIECE, files });
-  return { meta: parseMetainfo(bytes), data };
+  return { meta: await parseMetainfo(bytes), data };
 }
 
 function piece(data: Uint8Array, meta: { pieceLength: number }, i: number, size: number): Uint8Array {
@@ -35,7 +35,7 @@ function piece(data: Uint8Array, meta: { pieceLength: number }, i: number, size:
 }
 
 Deno.test("PieceWriter verifies and writes pieces on two Workers; a bad piece is not written", async () => {
-  const { meta, data } = fixture();
+  const { meta, data } = await fixture();
   await withTempDir(async (dir) => {
     const storage = createFsStorage(meta, dir);
     const warnings: string[] = [];
@@ -63,7 +63,7 @@ Deno.test("PieceWriter verifies and writes pieces on two Workers; a bad piece is
 });
 
 Deno.test("PieceWriter writes only the given ranges of a piece (--only)", async () => {
-  const { meta, data } = fixture();
+  const { meta, data } = await fixture();
   await withTempDir(async (dir) => {
     const storage = createFsStorage(meta, dir);
     const writer = new PieceWriter(storage);
@@ -85,7 +85,7 @@ Deno.test("PieceWriter writes only the given ranges of a piece (--only)", async 
 });
 
 Deno.test("PieceWriter hashes in-process for memory storage", async () => {
-  const { meta, data } = fixture();
+  const { meta, data } = await fixture();
   const storage = createMemoryStorage(meta);
   const writer = new PieceWriter(storage);
   try {
@@ -108,7 +108,7 @@ for (
   ] as const
 ) {
   Deno.test(`PieceWriter: a Worker that ${what} loses only the jobs it held; later ones run in-process`, async () => {
-    const { meta, data } = fixture();
+    const { meta, data } = await fixture();
     await withTempDir(async (dir) => {
       const storage = createFsStorage(meta, dir);
       const warnings: string[] = [];
@@ -135,7 +135,7 @@ for (
 }
 
 Deno.test("createSession() completes to disk when its piece Worker dies (lost pieces are fetched again)", async () => {
-  const { meta, data } = fixture();
+  const { meta, data } = await fixture();
   await withTempDir(async (dir) => {
     const sessions: Session[] = [];
     const storage = createFsStorage(meta, dir);

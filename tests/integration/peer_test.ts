@@ -201,7 +201,7 @@ function corrupting(storage: Storage): Storage {
 Deno.test("createSession() bans a corrupting seed and completes from an honest one", async () => {
   const files = testFiles(2);
   const { bytes, data } = buildTorrent({ name: "x", pieceLength: 65536, files });
-  const meta = parseMetainfo(bytes);
+  const meta = await parseMetainfo(bytes);
   const full = new Bitfield(meta.pieceCount, { isFull: true });
   const sessions: Session[] = [];
   try {
@@ -275,7 +275,7 @@ Deno.test("btool peer: kill -9 halfway, a restart fetches only the rest; a clean
   withTempDir(async (dir) => {
     const files = testFiles(4);
     const { bytes, data } = buildTorrent({ name: "r", pieceLength: 32768, files, top: { announce: undefined } });
-    const meta = parseMetainfo(bytes);
+    const meta = await parseMetainfo(bytes);
     await Deno.writeFile(`${dir}/r.torrent`, bytes);
     // A seed that has only the first half of the pieces: the leecher stalls at half, then we kill it.
     const half = new Bitfield(meta.pieceCount);
@@ -359,7 +359,7 @@ Deno.test("btool peer --only writes only the chosen file; rate limits still comp
   withTempDir(async (dir) => {
     const files = testFiles(6);
     const { bytes, data } = buildTorrent({ name: "o", pieceLength: 32768, files, top: { announce: undefined } });
-    const meta = parseMetainfo(bytes);
+    const meta = await parseMetainfo(bytes);
     await Deno.writeFile(`${dir}/o.torrent`, bytes);
     const seed = createSession(meta, {
       storage: createMemoryStorage(meta, { data }),

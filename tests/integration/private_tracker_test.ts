@@ -337,9 +337,9 @@ Deno.test("btool tracker user add|list|revoke|rotate, torrent-for and unregister
       ...db,
     ]);
     equal(tf.code, 0, tf.stderr);
-    const out = parseMetainfo(await Deno.readFile(`${dir}/out.torrent`));
+    const out = await parseMetainfo(await Deno.readFile(`${dir}/out.torrent`));
     equal(out.announce, url);
-    equal(out.infoHash.hex, parseMetainfo(bytes).infoHash.hex);
+    equal(out.infoHash.hex, (await parseMetainfo(bytes)).infoHash.hex);
     const rotated = await runBtool(["tracker", "user", "rotate", "frank", ...db]);
     ok(!rotated.stdout.includes(url.slice(-32)));
     equal((await runBtool(["tracker", "user", "revoke", "frank", ...db])).code, 0);

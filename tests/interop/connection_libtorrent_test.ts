@@ -44,7 +44,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const data = await makeTorrent(dir);
-      const meta = parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
+      const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
       const child = new Deno.Command(tool.path, {
         args: ["-c", SCRIPT, "seed", dir],
         stdin: "piped",
@@ -98,7 +98,7 @@ Deno.test({
           const off = pieceOffset(meta, i);
           ok(
             equals(
-              sha1(got.subarray(off, off + Math.min(meta.pieceLength, meta.totalLength - off))),
+              await sha1(got.subarray(off, off + Math.min(meta.pieceLength, meta.totalLength - off))),
               pieceHash(meta, i),
             ),
           );
@@ -125,7 +125,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const data = await makeTorrent(dir);
-      const meta = parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
+      const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
       const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const port = (listener.addr as Deno.NetAddr).port;
       let served = 0;

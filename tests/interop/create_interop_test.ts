@@ -16,15 +16,15 @@ const TRACKER = "http://127.0.0.1:6969/announce";
 // mktorrent takes -l as log2 and accepts 15..28 (32 KiB..256 MiB); btool also allows 16 KiB.
 const TIMEOUT_MS = 60_000;
 
-function infoHashOf(path: string): string {
-  return InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false })).hex;
+async function infoHashOf(path: string): Promise<string> {
+  return (await InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false }))).hex;
 }
 
 async function btoolCreate(target: string, out: string, args: string[]): Promise<string> {
   const r = await runBtool(["create", target, "-o", out, ...args], { timeoutMs: TIMEOUT_MS });
   equal(r.code, 0, r.stderr);
   equal(r.stderr, "", "no progress bar when stderr is not a terminal");
-  const hex = infoHashOf(out);
+  const hex = await infoHashOf(out);
   match(r.stdout, new RegExp(`info hash\\s+${hex}`));
   return hex;
 }
@@ -126,8 +126,8 @@ Deno.test({
         await btoolCreate(`${tmp}/linked`, `${tmp}/bl.torrent`, [...args, "--piece-length", "32K"]),
         await mktorrentCreate(`${tmp}/linked`, `${tmp}/ml.torrent`, [...args, "-l", "15"]),
       );
-      equal(parseMetainfo(Deno.readFileSync(`${tmp}/bl.torrent`)).name, "linked");
-      const m = parseMetainfo(Deno.readFileSync(`${tmp}/b15.torrent`));
+      equal((await parseMetainfo(Deno.readFileSync(`${tmp}/bl.torrent`))).name, "linked");
+      const m = await parseMetainfo(Deno.readFileSync(`${tmp}/b15.torrent`));
       equal(m.files.length, 10);
       ok(m.files.some((f) => f.length === 0 && f.path.at(-1) === "empty"));
     }),
@@ -191,8 +191,8 @@ Deno.test({
         "15",
       ]);
       equal(ours, theirs);
-      const b = parseMetainfo(Deno.readFileSync(`${tmp}/b.torrent`));
-      const m = parseMetainfo(Deno.readFileSync(`${tmp}/m.torrent`));
+      const b = await parseMetainfo(Deno.readFileSync(`${tmp}/b.torrent`));
+      const m = await parseMetainfo(Deno.readFileSync(`${tmp}/m.torrent`));
       equal(b.isPrivate, true);
       equal(JSON.stringify(b.announceList), JSON.stringify(m.announceList));
       equal(b.announce, m.announce);
@@ -239,7 +239,7 @@ Deno.test({
       for (const [target, args] of [[`${tmp}/data`, ["--private"]], [`${tmp}/one.bin`, []]] as const) {
         const out = `${tmp}/${target.endsWith("data") ? "d" : "s"}.torrent`;
         const hex = await btoolCreate(target, out, ["-a", TRACKER, ...args]);
-        const m = parseMetainfo(Deno.readFileSync(out));
+        const m = await parseMetainfo(Deno.readFileSync(out));
         const r = await runTool(libtorrent.path, ["-c", script, out], { timeoutMs: TIMEOUT_MS });
         equal(r.code, 0, r.stderr);
         equal(r.stdout.trim(), `${hex} ${m.files.length} ${m.pieceCount} ${m.isPrivate ? "True" : "False"}`);
@@ -259,7 +259,7 @@ Deno.test({
       equal(Deno.readTextFileSync(`${tmp}/out.torrent`), "keep me");
       const forced = await runBtool(["create", `${tmp}/f`, "-a", TRACKER, "-o", `${tmp}/out.torrent`, "--force"]);
       equal(forced.code, 0, forced.stderr);
-      equal(parseMetainfo(Deno.readFileSync(`${tmp}/out.torrent`)).name, "f");
+      equal((await parseMetainfo(Deno.readFileSync(`${tmp}/out.torrent`))).name, "f");
       const byDefault = await runBtool(["create", "f", "-a", TRACKER], { cwd: tmp });
       equal(byDefault.code, 0, byDefault.stderr);
       ok(Deno.statSync(`${tmp}/f.torrent`).isFile);

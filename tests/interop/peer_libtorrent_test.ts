@@ -134,7 +134,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       await makeTorrent(dir, "multi", MULTI);
-      const meta = parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
+      const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
       ok(meta.files.some((f) => f.length === 0), "libtorrent kept the zero-length file");
       ok(meta.files.some((f) => f.offset % meta.pieceLength !== 0), "some file starts inside a piece");
       await btoolDownloads(dir, MULTI);
@@ -192,7 +192,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const files = [{ path: "r.bin", data: randomBytes(seededRandom(13), 4 * 1024 * 1024 + 999) }];
       await makeTorrent(dir, "r.bin", files);
-      const meta = parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
+      const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
       const seed = await startLibtorrentSeed(dir);
       let first: Deno.ChildProcess | null = null;
       try {

@@ -87,7 +87,7 @@ Deno.test({
         });
         equal(made.code, 0, made.stderr);
         const baseTorrent = await Deno.readFile(`${dir}/base.torrent`);
-        const meta = parseMetainfo(baseTorrent);
+        const meta = await parseMetainfo(baseTorrent);
         ok(meta.isPrivate);
         tracker.registry.register({ infoHashHex: meta.infoHash.hex, name: meta.name }, Date.now());
         const users = tracker.privateMode.users;
@@ -101,7 +101,7 @@ Deno.test({
         tracker.privateMode.access.setUsers(users.activeAccessUsers());
         const wrong = toHex(crypto.getRandomValues(new Uint8Array(16)));
         await Deno.writeFile(`${dir}/mallory.torrent`, personalizeTorrent(baseTorrent, memberAnnounceUrl(base, wrong)));
-        equal(parseMetainfo(await Deno.readFile(`${dir}/bob.torrent`)).infoHash.hex, meta.infoHash.hex);
+        equal((await parseMetainfo(await Deno.readFile(`${dir}/bob.torrent`))).infoHash.hex, meta.infoHash.hex);
 
         const run = await runTool(tool.path, ["-c", SCRIPT, "run", dir, String(TIMEOUT_S)], {
           timeoutMs: (TIMEOUT_S + 30) * 1000,

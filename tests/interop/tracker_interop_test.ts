@@ -78,7 +78,7 @@ Deno.test({
         equal(made.code, 0, made.stderr);
         const torrentBytes = await Deno.readFile(`${dir}/payload.torrent`);
         ok(decodeBencode(torrentBytes) instanceof Map);
-        const infoHash = sha1(rawValue(torrentBytes, ["info"]));
+        const infoHash = await sha1(rawValue(torrentBytes, ["info"]));
         const scrape = async () => {
           const res = await fetch(`${base}/scrape?info_hash=${percentEncode(infoHash)}`);
           const d = decodeBencode(new Uint8Array(await res.arrayBuffer())) as Map<string, unknown>;

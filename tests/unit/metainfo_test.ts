@@ -3,7 +3,7 @@ import { concat, toHex, utf8 } from "../../lib/bytes.ts";
 import { BencodeError, type BtoolError, MetainfoError } from "../../lib/errors.ts";
 import { magnetLink, parseMetainfo } from "../../lib/metainfo.ts";
 import { sha1 } from "../../lib/sha1.ts";
-import { assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { fixturePath, readFixture } from "../_helpers/tmp.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
@@ -11,14 +11,14 @@ import { buildTorrent } from "../_helpers/torrent.ts";
 const rnd = seededRandom(3);
 const DATA = randomBytes(rnd, 40000);
 
-Deno.test("parseMetainfo() reads a single-file torrent", () => {
+Deno.test("parseMetainfo() reads a single-file torrent", async () => {
   const { bytes } = buildTorrent({
     name: "a.bin",
     data: DATA,
     top: { comment: "hi", "created by": "test", "creation date": 1700000000, "url-list": "http://ws/" },
     info: { source: "SRC" },
   });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(m.name, "a.bin");
   equal(m.totalLength, 40000);
   equal(m.pieceCount, 3);
@@ -34,10 +34,10 @@ Deno.test("parseMetainfo() reads a single-file torrent", () => {
   equal(m.source, "SRC");
   deepEqual(m.urlList, ["http://ws/"]);
   equal(m.pieceHashes.length, 60);
-  equal(m.infoHash.hex, toHex(sha1(rawValue(bytes, ["info"]))));
+  equal(m.infoHash.hex, toHex(await sha1(rawValue(bytes, ["info"]))));
 });
 
-Deno.test("parseMetainfo() reads a multi-file private torrent with tiers", () => {
+Deno.test("parseMetainfo() reads a multi-file private torrent with tiers", async () => {
   const { bytes } = buildTorrent({
     name: "dir",
     files: [
@@ -48,7 +48,7 @@ Deno.test("parseMetainfo() reads a multi-file private torrent with tiers", () =>
     info: { private: 1 },
     top: { "announce-list": [["http://a/announce", "http://b/announce"], [], ["udp://c:1"]] },
   });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(m.isMultiFile, true);
   equal(m.isPrivate, true);
   equal(m.totalLength, 20000);
@@ -64,7 +64,7 @@ Deno.test("parseMetainfo() reads a multi-file private torrent with tiers", () =>
   deepEqual(m.urlList, []);
 });
 
-Deno.test("parseMetainfo() hashes the raw info bytes, even with unsorted keys", () => {
+Deno.test("parseMetainfo() hashes the raw info bytes, even with unsorted keys", async () => {
   const { bytes } = buildTorrent({ data: DATA });
   // Rebuild the outer dict with "info" before "announce" and an info dict with keys out of order.
   const info = rawValue(bytes, ["info"]);
@@ -73,19 +73,19 @@ Deno.test("parseMetainfo() hashes the raw info bytes, even with unsorted keys", 
   ok(swapped !== text);
   const swappedBytes = Uint8Array.from(swapped, (c) => c.charCodeAt(0));
   const file = concat([utf8("d4:info"), swappedBytes, utf8("8:announce3:urle")]);
-  const m = parseMetainfo(file);
-  equal(m.infoHash.hex, toHex(sha1(swappedBytes)));
-  ok(m.infoHash.hex !== toHex(sha1(info)));
+  const m = await parseMetainfo(file);
+  equal(m.infoHash.hex, toHex(await sha1(swappedBytes)));
+  ok(m.infoHash.hex !== toHex(await sha1(info)));
   equal(m.announce, "url");
 });
 
-Deno.test("parseMetainfo() prefers name.utf-8 and path.utf-8", () => {
+Deno.test("parseMetainfo() prefers name.utf-8 and path.utf-8", async () => {
   const { bytes } = buildTorrent({
     name: "plain",
     files: [{ path: ["p"], data: DATA.subarray(0, 10) }],
     info: { "name.utf-8": "é", files: [{ length: 10, path: ["p"], "path.utf-8": ["ü"] }] },
   });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(m.name, "é");
   deepEqual(m.files[0]!.path, ["é", "ü"]);
 });
@@ -123,46 +123,46 @@ const HOSTILE: [string, Parameters<typeof buildTorrent>[0], string][] = [
 ];
 
 for (const [what, options, code] of HOSTILE) {
-  Deno.test(`parseMetainfo() refuses ${what} (${code})`, () => {
-    const err = assertThrowsCode(() => parseMetainfo(buildTorrent(options).bytes), MetainfoError, code);
+  Deno.test(`parseMetainfo() refuses ${what} (${code})`, async () => {
+    const err = await assertRejectsCode(() => parseMetainfo(buildTorrent(options).bytes), MetainfoError, code);
     ok(err.field.length > 0 || code === "not_a_dict");
   });
 }
 
-Deno.test("parseMetainfo() refuses non-dicts and missing info", () => {
-  assertThrowsCode(() => parseMetainfo(utf8("le")), MetainfoError, "not_a_dict");
-  assertThrowsCode(() => parseMetainfo(utf8("d8:announce1:xe")), MetainfoError, "missing_field");
-  assertThrowsCode(() => parseMetainfo(utf8("d4:infoi1ee")), MetainfoError, "wrong_type");
-  assertThrowsCode(() => parseMetainfo(utf8("d4:info")), BencodeError, "unexpected_end");
-  assertThrowsCode(() => parseMetainfo(utf8("d4:infode4:infodee")), BencodeError, "duplicate_key");
+Deno.test("parseMetainfo() refuses non-dicts and missing info", async () => {
+  await assertRejectsCode(() => parseMetainfo(utf8("le")), MetainfoError, "not_a_dict");
+  await assertRejectsCode(() => parseMetainfo(utf8("d8:announce1:xe")), MetainfoError, "missing_field");
+  await assertRejectsCode(() => parseMetainfo(utf8("d4:infoi1ee")), MetainfoError, "wrong_type");
+  await assertRejectsCode(() => parseMetainfo(utf8("d4:info")), BencodeError, "unexpected_end");
+  await assertRejectsCode(() => parseMetainfo(utf8("d4:infode4:infodee")), BencodeError, "duplicate_key");
 });
 
-Deno.test("parseMetainfo() ignores malformed optional fields outside info", () => {
+Deno.test("parseMetainfo() ignores malformed optional fields outside info", async () => {
   const { bytes } = buildTorrent({
     data: DATA,
     top: { comment: 5, "creation date": "x", "announce-list": [5, ["", "http://a/"]], "url-list": [1, "http://w/"] },
   });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(m.comment, null);
   equal(m.creationDate, null);
   deepEqual(m.announceList, [["http://a/"]]);
   deepEqual(m.urlList, ["http://w/"]);
 });
 
-Deno.test("parseMetainfo() gives an empty tracker list for trackerless torrents", () => {
+Deno.test("parseMetainfo() gives an empty tracker list for trackerless torrents", async () => {
   const { bytes } = buildTorrent({ data: DATA, top: { announce: undefined } });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(m.announce, null);
   deepEqual(m.announceList, []);
 });
 
-Deno.test("magnetLink() holds hash, name, trackers and web seeds", () => {
+Deno.test("magnetLink() holds hash, name, trackers and web seeds", async () => {
   const { bytes } = buildTorrent({
     name: "a b&c",
     data: DATA,
     top: { "announce-list": [["http://a/ann?x=1"], ["http://a/ann?x=1", "udp://b:2"]], "url-list": ["http://w/"] },
   });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   equal(
     magnetLink(m),
     `magnet:?xt=urn:btih:${m.infoHash.hex}&dn=a%20b%26c&tr=http%3A%2F%2Fa%2Fann%3Fx%3D1&tr=udp%3A%2F%2Fb%3A2` +
@@ -170,9 +170,9 @@ Deno.test("magnetLink() holds hash, name, trackers and web seeds", () => {
   );
 });
 
-Deno.test("parseMetainfo() info dict re-encodes byte-identically when canonical", () => {
+Deno.test("parseMetainfo() info dict re-encodes byte-identically when canonical", async () => {
   const { bytes } = buildTorrent({ files: [{ path: ["q"], data: DATA }], info: { private: 1 } });
-  const m = parseMetainfo(bytes);
+  const m = await parseMetainfo(bytes);
   deepEqual(encodeBencode(decodeBencode(m.rawInfo)), m.rawInfo);
 });
 
@@ -216,8 +216,8 @@ Deno.test("fixtures: there are tool-made and hostile torrents", () => {
 for (const { name, bytes, sidecar } of FIXTURES) {
   const expected = sidecar.error;
   if (expected !== undefined) {
-    Deno.test(`parseMetainfo() refuses fixture ${name} (${expected.code})`, () => {
-      assertThrowsCode(
+    Deno.test(`parseMetainfo() refuses fixture ${name} (${expected.code})`, async () => {
+      await assertRejectsCode(
         () => parseMetainfo(bytes),
         (expected.class === "BencodeError" ? BencodeError : MetainfoError) as typeof BtoolError,
         expected.code,
@@ -225,8 +225,8 @@ for (const { name, bytes, sidecar } of FIXTURES) {
     });
     continue;
   }
-  Deno.test(`parseMetainfo() reads fixture ${name} as its sidecar says`, () => {
-    const m = parseMetainfo(bytes);
+  Deno.test(`parseMetainfo() reads fixture ${name} as its sidecar says`, async () => {
+    const m = await parseMetainfo(bytes);
     equal(m.infoHash.hex, sidecar.infoHashHex);
     equal(m.name, sidecar.name);
     equal(m.pieceLength, sidecar.pieceLength);
@@ -248,7 +248,7 @@ for (const { name, bytes, sidecar } of FIXTURES) {
   });
 }
 
-Deno.test("parseMetainfo() marks BEP 47 padding files", () => {
+Deno.test("parseMetainfo() marks BEP 47 padding files", async () => {
   const { bytes } = buildTorrent({
     name: "p",
     files: [
@@ -272,6 +272,6 @@ Deno.test("parseMetainfo() marks BEP 47 padding files", () => {
       ],
     },
   });
-  deepEqual(parseMetainfo(bytes).files.map((f) => f.isPadding), [undefined, undefined, undefined, true]);
-  deepEqual(parseMetainfo(withAttr).files.map((f) => f.isPadding), [undefined, true, undefined, true]);
+  deepEqual((await parseMetainfo(bytes)).files.map((f) => f.isPadding), [undefined, undefined, undefined, true]);
+  deepEqual((await parseMetainfo(withAttr)).files.map((f) => f.isPadding), [undefined, true, undefined, true]);
 });

@@ -21,14 +21,14 @@ Deno.test("trackerOrigin() takes a base or an announce URL; refuses others", () 
   assertThrowsCode(() => trackerOrigin("not a url"), RegisterError, "bad_tracker_url");
 });
 
-Deno.test("torrentRegistration() carries the metadata the issue lists, deterministically", () => {
+Deno.test("torrentRegistration() carries the metadata the issue lists, deterministically", async () => {
   const { bytes } = buildTorrent({
     name: "album",
     files: [{ path: ["a.flac"], data: new Uint8Array(20_000) }, { path: ["b", "c.txt"], data: new Uint8Array(5) }],
     info: { private: 1, source: "SRC" },
     top: { comment: "hi", "created by": "me", "creation date": 1_700_000_000 },
   });
-  const meta = parseMetainfo(bytes);
+  const meta = await parseMetainfo(bytes);
   const reg = torrentRegistration(meta);
   deepEqual(reg, {
     infoHash: meta.infoHash.hex,
@@ -44,7 +44,7 @@ Deno.test("torrentRegistration() carries the metadata the issue lists, determini
     creationDate: 1_700_000_000,
     source: "SRC",
   });
-  deepEqual(torrentRegistration(parseMetainfo(bytes)), reg);
+  deepEqual(torrentRegistration(await parseMetainfo(bytes)), reg);
 });
 
 Deno.test("registrationWarnings() flags other trackers, private flag off and no passkey on a private tracker", () => {

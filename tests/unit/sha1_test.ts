@@ -1,11 +1,57 @@
+import { createHash } from "node:crypto";
 import { toHex, utf8 } from "../../lib/bytes.ts";
-import { createSha1, sha1 } from "../../lib/sha1.ts";
-import { equal } from "../_helpers/assert.ts";
+import { sha1, SHA1_SHORT_MAX_BYTES, sha1Short } from "../../lib/sha1.ts";
+import { equal, ok } from "../_helpers/assert.ts";
+import { randomBytes, seededRandom } from "../_helpers/random.ts";
 
-Deno.test("sha1() matches the FIPS 180 test vector", () => {
-  equal(toHex(sha1(utf8("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
+// node:crypto is the independent oracle here; lib/ never uses it.
+function oracleHex(data: Uint8Array): string {
+  return createHash("sha1").update(data).digest("hex");
+}
+
+Deno.test("sha1() matches the FIPS 180 test vectors (empty, abc, 448 bits, a million a's)", async () => {
+  equal(toHex(await sha1(new Uint8Array(0))), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  equal(toHex(await sha1(utf8("abc"))), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  equal(
+    toHex(await sha1(utf8("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))),
+    "84983e441c3bd26ebaae4aa1f95129e5e54670f1",
+  );
+  equal(toHex(await sha1(new Uint8Array(1_000_000).fill(0x61))), "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
 });
 
-Deno.test("createSha1() gives the same digest incrementally", () => {
-  equal(toHex(createSha1().update(utf8("a")).update(utf8("bc")).digest()), toHex(sha1(utf8("abc"))));
+Deno.test("sha1() of 1 MiB equals node:crypto's", async () => {
+  const data = randomBytes(seededRandom(18), 1024 * 1024);
+  equal(toHex(await sha1(data)), oracleHex(data));
+});
+
+Deno.test("sha1() copies its input when called: the buffer may be reused before the digest settles", async () => {
+  const buf = utf8("abc");
+  const pending = sha1(buf);
+  buf.fill(0);
+  equal(toHex(await pending), "a9993e364706816aba3e25717850c26c9cd0d89d");
+});
+
+Deno.test("sha1() keeps many digests in flight, each matching its own input", async () => {
+  const inputs = Array.from({ length: 64 }, (_, i) => new Uint8Array(1000 + 4099 * i).fill(i));
+  const digests = await Promise.all(inputs.map((d) => sha1(d)));
+  digests.forEach((d, i) => equal(toHex(d), oracleHex(inputs[i]!), `input ${i}`));
+});
+
+Deno.test("sha1Short() equals sha1() for every length across the padding edges and up to its limit", async () => {
+  const random = seededRandom(7);
+  const lengths = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, SHA1_SHORT_MAX_BYTES];
+  for (const n of lengths) {
+    const data = randomBytes(random, n);
+    equal(toHex(sha1Short(data)), toHex(await sha1(data)), `length ${n}`);
+  }
+});
+
+Deno.test("sha1Short() refuses inputs past SHA1_SHORT_MAX_BYTES", () => {
+  let err: unknown = null;
+  try {
+    sha1Short(new Uint8Array(SHA1_SHORT_MAX_BYTES + 1));
+  } catch (e: unknown) {
+    err = e;
+  }
+  ok(err instanceof RangeError);
 });

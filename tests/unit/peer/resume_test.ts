@@ -5,7 +5,7 @@ import { utf8 } from "../../../lib/bytes.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
 
-const META = parseMetainfo(
+const META = await parseMetainfo(
   buildTorrent({
     name: "r",
     pieceLength: 16384,

@@ -37,7 +37,7 @@ Deno.test("isSoleSource() convicts only a piece from a single peer", () => {
 
 Deno.test("checkPieces() finds the pieces that hash correctly", async () => {
   const data = new Uint8Array(5 * 16384 + 100).map((_, i) => (i * 13) & 0xff);
-  const meta = parseMetainfo(buildTorrent({ data, pieceLength: 16384 }).bytes);
+  const meta = await parseMetainfo(buildTorrent({ data, pieceLength: 16384 }).bytes);
   const damaged = data.slice();
   damaged[16384 * 2 + 5]! ^= 1;
   damaged[data.length - 1]! ^= 1;
@@ -57,7 +57,7 @@ Deno.test("checkPieces() on files gives what verifying every piece gives: absent
       { path: ["sub", "b.bin"], data: randomBytes(random, 50000) },
       { path: ["c.bin"], data: randomBytes(random, 30000) },
     ];
-    const meta = parseMetainfo(buildTorrent({ name: "m", files, pieceLength: 16384 }).bytes);
+    const meta = await parseMetainfo(buildTorrent({ name: "m", files, pieceLength: 16384 }).bytes);
     await Deno.mkdir(`${dir}/m/sub`, { recursive: true });
     await Deno.writeFile(`${dir}/m/a.bin`, files[0]!.data); // complete
     await Deno.writeFile(`${dir}/m/sub/b.bin`, files[2]!.data.subarray(0, 30000)); // short; c.bin absent
@@ -90,8 +90,8 @@ Deno.test("RateLimiter.reserve() allows a one-second burst, then charges the deb
   equal(limiter.reserve(1), 1);
 });
 
-Deno.test("wantedPieces() covers every piece touching the chosen files, none for an empty file", () => {
-  const meta = parseMetainfo(
+Deno.test("wantedPieces() covers every piece touching the chosen files, none for an empty file", async () => {
+  const meta = await parseMetainfo(
     buildTorrent({
       pieceLength: 16384,
       files: [

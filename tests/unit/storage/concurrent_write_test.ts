@@ -15,7 +15,7 @@ const FILES = [
   { path: ["c.bin"], data: randomBytes(random, 9_999) },
 ];
 const TORRENT = buildTorrent({ name: "many", files: FILES });
-const META = parseMetainfo(TORRENT.bytes);
+const META = await parseMetainfo(TORRENT.bytes);
 
 Deno.test("createFsStorage() writeBlock: many concurrent writes (positional, own handles) land byte-exact", async () => {
   ok(MAX_CONCURRENT_WRITES > 1);

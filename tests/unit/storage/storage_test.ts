@@ -22,7 +22,7 @@ const FILES = [
   { path: ["c.bin"], data: randomBytes(random, 100) },
 ];
 const TORRENT = buildTorrent({ name: "multi", files: FILES });
-const META = parseMetainfo(TORRENT.bytes);
+const META = await parseMetainfo(TORRENT.bytes);
 
 type Factory = (fn: (storage: Storage) => Promise<void>) => Promise<void>;
 
@@ -66,6 +66,14 @@ for (const [kind, withStorage] of IMPLEMENTATIONS) {
       deepEqual(await s.readBlock(1, 3000, 1000), TORRENT.data.slice(16384 + 3000, 16384 + 4000));
     }));
 
+  Deno.test(`Storage (${kind}) verifyPiece() calls in flight at once each judge their own piece`, () =>
+    withStorage(async (s) => {
+      await writeAll(s);
+      await s.writeBlock(1, 5, new Uint8Array([TORRENT.data[META.pieceLength + 5]! ^ 1]));
+      const verdicts = await Promise.all(Array.from({ length: META.pieceCount }, (_, i) => s.verifyPiece(i)));
+      deepEqual(verdicts, Array.from({ length: META.pieceCount }, (_, i) => i !== 1));
+    }));
+
   Deno.test(`Storage (${kind}) verifyPiece() is false for a corrupt piece`, () =>
     withStorage(async (s) => {
       await writeAll(s);
@@ -96,7 +104,7 @@ Deno.test("createFsStorage() lays files out as DIR/<name>/<path…> and DIR/<nam
     deepEqual(await Deno.readFile(`${dir}/multi/a.bin`), FILES[0]!.data);
     equal(dataPath(dir + "/", META.files[3]!), `${dir}/multi/c.bin`);
 
-    const single = parseMetainfo(buildTorrent({ name: "one.bin", data: FILES[2]!.data }).bytes);
+    const single = await parseMetainfo(buildTorrent({ name: "one.bin", data: FILES[2]!.data }).bytes);
     await Deno.writeFile(`${dir}/one.bin`, FILES[2]!.data);
     const r = createFsStorage(single, dir, { isReadOnly: true });
     try {
@@ -138,7 +146,7 @@ Deno.test("createFsStorage() never touches BEP 47 padding files and reads them a
         }],
       },
     });
-    const meta = parseMetainfo(bytes);
+    const meta = await parseMetainfo(bytes);
     const s = createFsStorage(meta, dir);
     try {
       await s.writeBlock(0, 0, new Uint8Array([...data, ...new Uint8Array(16284)]));

@@ -310,7 +310,7 @@ Deno.test("memberAnnounceUrl() builds /announce?passkey= from a base or an annou
   equal(memberAnnounceUrl("http://host:6969/announce?x=1", pk), `http://host:6969/announce?passkey=${pk}`);
 });
 
-Deno.test("personalizeTorrent() sets the member's announce URL and keeps the info hash", () => {
+Deno.test("personalizeTorrent() sets the member's announce URL and keeps the info hash", async () => {
   const { bytes } = buildTorrent({
     data: new Uint8Array(40_000).fill(3),
     info: { private: 1, "zz-unsorted-extra": 1 },
@@ -321,8 +321,8 @@ Deno.test("personalizeTorrent() sets the member's announce URL and keeps the inf
   });
   const url = `http://127.0.0.1:6969/announce?passkey=${"1".repeat(32)}`;
   const out = personalizeTorrent(bytes, url);
-  const before = parseMetainfo(bytes);
-  const after = parseMetainfo(out);
+  const before = await parseMetainfo(bytes);
+  const after = await parseMetainfo(out);
   equal(after.infoHash.hex, before.infoHash.hex);
   equal(after.announce, url);
   deepEqual(after.announceList, [[url], ["http://other.example/announce"]]);
