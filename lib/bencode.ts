@@ -353,12 +353,6 @@ function latin1Key(key: string): Uint8Array {
 }
 
 function encodeInto(w: Writer, value: BencodeInput, depth: number): void {
-  if (depth > MAX_DEPTH) {
-    throw new BencodeError("too_deep", `Cannot encode bencode: nesting deeper than ${MAX_DEPTH}`, {
-      offset: w.len,
-      path: "",
-    });
-  }
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value)) {
       throw new BencodeError("integer_range", `Cannot encode integer: "${value}" is not a safe integer`, {
@@ -371,6 +365,12 @@ function encodeInto(w: Writer, value: BencodeInput, depth: number): void {
     w.bytes(ENCODER.encode(value));
   } else if (value instanceof Uint8Array) {
     w.bytes(value);
+  } else if (depth >= MAX_DEPTH) {
+    // The decoder's rule: a container at depth MAX_DEPTH is too deep (what we write, we can read).
+    throw new BencodeError("too_deep", `Cannot encode bencode: nesting deeper than ${MAX_DEPTH}`, {
+      offset: w.len,
+      path: "",
+    });
   } else if (Array.isArray(value)) {
     w.byte(0x6c);
     for (const item of value as readonly BencodeInput[]) encodeInto(w, item, depth + 1);

@@ -61,6 +61,22 @@ Deno.test("encodeBencode() writes strings as UTF-8 with byte lengths and sorts o
   equal(toLatin1(encodeBencode({ "é": 1, z: 2, a: undefined })), "d1:zi2e2:\xc3\xa9i1ee");
 });
 
+Deno.test("encodeBencode() writes exactly the nesting decodeBencode() reads: MAX_DEPTH containers (#19)", () => {
+  // Empty lists, so no scalar sits below the innermost container (the encoder used to check depth only at values).
+  const nest = (n: number) => {
+    let v: BencodeInput = [];
+    for (let i = 1; i < n; i++) v = [v];
+    return v;
+  };
+  equal(decodeBencode(encodeBencode(nest(MAX_DEPTH))).toString(), "");
+  assertThrowsCode(
+    () => decodeBencode(fromLatin1("l".repeat(MAX_DEPTH + 1) + "e".repeat(MAX_DEPTH + 1))),
+    BencodeError,
+    "too_deep",
+  );
+  assertThrowsCode(() => encodeBencode(nest(MAX_DEPTH + 1)), BencodeError, "too_deep");
+});
+
 Deno.test("encodeBencode() refuses what it cannot encode canonically", () => {
   assertThrowsCode(() => encodeBencode(1.5), BencodeError, "integer_range");
   assertThrowsCode(() => encodeBencode(2 ** 53), BencodeError, "integer_range");
