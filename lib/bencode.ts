@@ -269,20 +269,6 @@ export function decodeBencode(bytes: Uint8Array, options: DecodeOptions = {}): B
 }
 
 /**
- * Decode one value at the start of `bytes` and report where it ends (for data followed by more bytes,
- * as in BEP 9 metadata messages).
- * @throws {BencodeError} as decodeBencode, without trailing_bytes
- */
-export function decodeBencodePrefix(
-  bytes: Uint8Array,
-  options: DecodeOptions = {},
-): { value: BencodeValue; end: number } {
-  const d = new Decoder(bytes, options);
-  const value = d.value(0);
-  return { value, end: d.pos };
-}
-
-/**
  * The [start, end) byte span of the value at `path` (dict keys and list indexes) inside `bytes`,
  * exactly as written (for the info hash: SHA-1 of the raw `info` span).
  * @throws {BencodeError} not_found, or any decode code met on the way

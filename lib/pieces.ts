@@ -1,4 +1,4 @@
-// Piece geometry (BEP 3): piece sizes (the last one may be short), 16 KiB block spans, index and request checks.
+// Piece geometry (BEP 3): piece sizes (the last one may be short), offsets, hashes, index and request checks.
 // Pure arithmetic over a validated Metainfo; no I/O. Out-of-range indexes throw BtoolError("piece_range").
 
 import { BtoolError } from "./errors.ts";
@@ -12,23 +12,12 @@ export const PIECE_HASH_BYTES = 20;
 /** The fields piece geometry needs. */
 export type PieceGeometry = Pick<Metainfo, "pieceLength" | "totalLength" | "pieceCount">;
 
-/** A byte range inside one piece. */
-export interface BlockSpan {
-  begin: number;
-  length: number;
-}
-
-/** Number of pieces for `totalLength` bytes in pieces of `pieceLength`. */
-export function pieceCountFor(totalLength: number, pieceLength: number): number {
-  return Math.ceil(totalLength / pieceLength);
-}
-
 /** True when `index` names a piece of this torrent. */
-export function isPieceIndex(meta: PieceGeometry, index: number): boolean {
+export function isPieceIndex(meta: Pick<PieceGeometry, "pieceCount">, index: number): boolean {
   return Number.isSafeInteger(index) && index >= 0 && index < meta.pieceCount;
 }
 
-function checkIndex(meta: PieceGeometry, index: number): void {
+function checkIndex(meta: Pick<PieceGeometry, "pieceCount">, index: number): void {
   if (!isPieceIndex(meta, index)) {
     throw new BtoolError("piece_range", `Invalid piece index: "${index}" is outside 0..${meta.pieceCount - 1}`);
   }
@@ -54,45 +43,6 @@ export function pieceOffset(meta: PieceGeometry, index: number): number {
 }
 
 /**
- * Number of 16 KiB blocks in piece `index`.
- * @throws {BtoolError} piece_range
- */
-export function blockCount(meta: PieceGeometry, index: number): number {
-  return Math.ceil(pieceSize(meta, index) / BLOCK_BYTES);
-}
-
-/**
- * Span of block `block` of piece `index`.
- * @throws {BtoolError} piece_range (bad piece or block index)
- */
-export function blockSpan(meta: PieceGeometry, index: number, block: number): BlockSpan {
-  const size = pieceSize(meta, index);
-  const begin = block * BLOCK_BYTES;
-  if (!Number.isSafeInteger(block) || block < 0 || begin >= size) {
-    throw new BtoolError("piece_range", `Invalid block index: "${block}" is outside piece ${index}`);
-  }
-  return { begin, length: Math.min(BLOCK_BYTES, size - begin) };
-}
-
-/**
- * Every block span of piece `index`, in order.
- * @throws {BtoolError} piece_range
- */
-export function blockSpans(meta: PieceGeometry, index: number): BlockSpan[] {
-  const size = pieceSize(meta, index);
-  const out: BlockSpan[] = [];
-  for (let begin = 0; begin < size; begin += BLOCK_BYTES) {
-    out.push({ begin, length: Math.min(BLOCK_BYTES, size - begin) });
-  }
-  return out;
-}
-
-/** Index of the block starting at `begin` (requests must be block-aligned to count as one block). */
-export function blockIndexAt(begin: number): number {
-  return Math.floor(begin / BLOCK_BYTES);
-}
-
-/**
  * True when (index, begin, length) is a request inside one piece: valid index, `begin` ≥ 0, 0 < `length` ≤
  * `maxLength` (default BLOCK_BYTES), and begin + length within the piece. Use it on peer requests before reading.
  */
@@ -113,8 +63,6 @@ export function isValidRequest(
  * @throws {BtoolError} piece_range
  */
 export function pieceHash(meta: Pick<Metainfo, "pieceHashes" | "pieceCount">, index: number): Uint8Array {
-  if (!Number.isSafeInteger(index) || index < 0 || index >= meta.pieceCount) {
-    throw new BtoolError("piece_range", `Invalid piece index: "${index}" is outside 0..${meta.pieceCount - 1}`);
-  }
+  checkIndex(meta, index);
   return meta.pieceHashes.subarray(index * PIECE_HASH_BYTES, (index + 1) * PIECE_HASH_BYTES);
 }

@@ -1,9 +1,11 @@
-// A tiny in-test torrent builder (encodeBencode + SHA-1) for metainfo, storage and verify tests. Piece hashes come
-// from node:crypto, synchronously: an oracle independent of lib/sha1.ts (WebCrypto), which the tests then check.
+// A tiny in-test torrent builder (encodeBencode + SHA-1) for metainfo, storage and verify tests, and block spans.
+// Piece hashes come from node:crypto, synchronously: an oracle independent of lib/sha1.ts (WebCrypto), which the
+// tests then check.
 
 import { createHash } from "node:crypto";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
 import { concat, utf8 } from "../../lib/bytes.ts";
+import { BLOCK_BYTES, type PieceGeometry, pieceSize } from "../../lib/pieces.ts";
 
 /** One file of a test torrent: path below the torrent name, and its bytes. */
 export interface TestFile {
@@ -46,4 +48,14 @@ export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: 
 /** SHA-1 by node:crypto (never used by lib/): the independent oracle for expected piece hashes. */
 export function oracleSha1(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha1").update(data).digest());
+}
+
+/** Every 16 KiB block (begin, length) of piece `index`, in order: how a downloader asks for a piece. */
+export function blockSpans(meta: PieceGeometry, index: number): { begin: number; length: number }[] {
+  const size = pieceSize(meta, index);
+  const out: { begin: number; length: number }[] = [];
+  for (let begin = 0; begin < size; begin += BLOCK_BYTES) {
+    out.push({ begin, length: Math.min(BLOCK_BYTES, size - begin) });
+  }
+  return out;
 }

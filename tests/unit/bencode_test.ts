@@ -3,7 +3,6 @@ import {
   bencodeSpan,
   type BencodeValue,
   decodeBencode,
-  decodeBencodePrefix,
   encodeBencode,
   MAX_DEPTH,
   rawValue,
@@ -134,12 +133,6 @@ Deno.test("decodeBencode() reports the byte offset and key path of an error", ()
   ok(err.message.includes('"i03e"'), err.message);
   const deep = assertThrowsCode(() => decodeBencode(utf8("l".repeat(10)), { maxDepth: 3 }), BencodeError, "too_deep");
   equal(deep.offset, 3);
-});
-
-Deno.test("decodeBencodePrefix() stops after one value", () => {
-  const { value, end } = decodeBencodePrefix(utf8("d1:ai1eeXYZ"));
-  deepEqual(value, new Map([["a", 1]]));
-  equal(end, 8);
 });
 
 Deno.test("rawValue() returns exact bytes and fails with not_found", () => {

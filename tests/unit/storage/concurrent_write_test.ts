@@ -1,11 +1,10 @@
 import { concat } from "../../../lib/bytes.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
-import { blockSpans } from "../../../lib/pieces.ts";
 import { createFsStorage, MAX_CONCURRENT_WRITES } from "../../../lib/storage/storage.ts";
 import { deepEqual, ok } from "../../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
-import { buildTorrent } from "../../_helpers/torrent.ts";
+import { blockSpans, buildTorrent } from "../../_helpers/torrent.ts";
 
 const random = seededRandom(11);
 // Straddling pieces of 16 KiB over three files.

@@ -1,6 +1,5 @@
 import { StorageError } from "../../../lib/errors.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
-import { blockSpans } from "../../../lib/pieces.ts";
 import {
   createEmptyFiles,
   createFsStorage,
@@ -11,7 +10,7 @@ import {
 import { assertRejectsCode, deepEqual, equal } from "../../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { withTempDir } from "../../_helpers/tmp.ts";
-import { buildTorrent } from "../../_helpers/torrent.ts";
+import { blockSpans, buildTorrent } from "../../_helpers/torrent.ts";
 
 const random = seededRandom(5);
 // Files sized so pieces of 16 KiB straddle boundaries, with a zero-length file in between.
