@@ -1,6 +1,7 @@
 // One TCP peer (BEP 3, BEP 6): handshake with info-hash and self checks, framing through MessageDecoder, coalesced
-// writes, keep-alive every 2 min, handshake and idle timeouts, and refusal of bad requests (BEP 6 reject).
-// A WireError or socket error closes this connection only; it never escapes as an unhandled rejection.
+// writes under a byte cap, keep-alive every 2 min, handshake and idle timeouts, refusal of bad requests (BEP 6
+// reject) and of rejects we never asked for. A WireError or socket error closes this connection only; it never
+// escapes as an unhandled rejection.
 
 import { BtoolError, WireError } from "../errors.ts";
 import { equals } from "../bytes.ts";
@@ -14,6 +15,7 @@ import {
   encodeMessages,
   encodePieceHeader,
   type Handshake,
+  HANDSHAKE_BYTES,
   hasExtensionProtocol,
   hasFastExtension,
   MessageDecoder,
@@ -32,6 +34,17 @@ export const READ_CHUNK_BYTES = 64 * 1024;
 export const MAX_PEER_REQUESTS = 2000;
 /** Largest single socket write we assemble from queued messages. */
 export const MAX_WRITE_BATCH_BYTES = 256 * 1024;
+/**
+ * Bytes queued for one peer and not yet handed to the socket. A peer that requests but does not read would grow
+ * the queue (each refused request queues a reject); reaching this closes the connection. Honest traffic stays far
+ * below: the session keeps at most 16 blocks (256 KiB) of uploads in flight per peer.
+ */
+export const MAX_WRITE_QUEUE_BYTES = 1024 * 1024;
+/**
+ * Our requests (BEP 6) remembered until the peer answers them with a piece or a reject; past this the oldest are
+ * forgotten (a peer that chokes without rejecting would otherwise grow the set by a queue per choke).
+ */
+export const MAX_SENT_REQUESTS = 4096;
 /** The reused read buffer of a connection that lends its messages (`isLendingMessages`). */
 export const READ_RING_BYTES = 256 * 1024;
 /** Fewest free ring bytes worth a read; with less (a huge message is being buffered), the read gets its own buffer. */
@@ -86,6 +99,8 @@ interface Pending {
  * beyond MAX_PEER_REQUESTS are refused here (BEP 6 reject when negotiated) and never reach the caller.
  */
 export class PeerConnection {
+  /** The torrent of this connection (both handshakes name it). */
+  readonly infoHash: InfoHash;
   readonly remotePeerId: Uint8Array;
   readonly remoteReserved: Uint8Array;
   /** Both sides set the BEP 6 bit. */
@@ -109,7 +124,10 @@ export class PeerConnection {
   #decoder: MessageDecoder;
   #geometry: PieceGeometry;
   #requests = new Map<string, PeerRequest>();
+  /** Our requests not yet answered by a piece or reject (fast extension only), to refuse unsolicited rejects. */
+  #sentRequests = new Set<string>();
   #queue: Pending[] = [];
+  #queuedBytes = 0;
   #isWriting = false;
   #isClosed = false;
   #closeReason: unknown = null;
@@ -130,6 +148,7 @@ export class PeerConnection {
     this.#conn = conn;
     this.#decoder = decoder;
     this.#geometry = options.geometry;
+    this.infoHash = options.infoHash;
     this.remotePeerId = handshake.peerId;
     this.remoteReserved = handshake.reserved;
     this.isFastExtension = (options.isFastExtension ?? true) && hasFastExtension(handshake.reserved);
@@ -145,26 +164,14 @@ export class PeerConnection {
   }
 
   /**
-   * Send our handshake and read the peer's, on an accepted or connected socket. On failure the socket is closed.
+   * Send our handshake and read the peer's, on a connected socket. On failure the socket is closed.
    * @throws {WireError} handshake_protocol, handshake_timeout, handshake_closed, info_hash_mismatch, self_connection
    */
-  static async open(conn: Deno.Conn, options: PeerConnectionOptions): Promise<PeerConnection> {
-    const isFast = options.isFastExtension ?? true;
-    const ours = encodeHandshake({
-      reserved: createReserved({ isFastExtension: isFast, isExtensionProtocol: options.isExtensionProtocol ?? false }),
-      infoHash: options.infoHash,
-      peerId: options.peerId,
-    });
-    const decoder = new MessageDecoder({ pieceCount: options.geometry.pieceCount });
-    let isTimedOut = false;
-    const timer = setTimeout(() => {
-      isTimedOut = true;
-      closeQuietly(conn);
-    }, options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS);
-    try {
-      if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
-      const writing = writeAll(conn, ours);
+  static open(conn: Deno.Conn, options: PeerConnectionOptions): Promise<PeerConnection> {
+    return guardHandshake(conn, options.handshakeTimeoutMs, async () => {
+      const writing = writeAll(conn, ourHandshake(options));
       writing.catch(() => {}); // awaited below; a failure before that must not be an unhandled rejection
+      const decoder = new MessageDecoder({ pieceCount: options.geometry.pieceCount });
       let handshake: Handshake | null = null;
       const reader: { buf: Uint8Array | null } = { buf: null };
       while (handshake === null) {
@@ -176,19 +183,49 @@ export class PeerConnection {
       if (!handshake.infoHash.equals(options.infoHash)) {
         throw new WireError("info_hash_mismatch", `Peer handshake is for another torrent: "${handshake.infoHash.hex}"`);
       }
-      if (equals(handshake.peerId, options.peerId)) {
-        throw new WireError("self_connection", "Peer is ourselves: same peer id");
-      }
+      checkNotSelf(handshake, options);
       await writing;
       return new PeerConnection(conn, decoder, handshake, options);
-    } catch (err: unknown) {
-      closeQuietly(conn);
-      if (isTimedOut) throw new WireError("handshake_timeout", "Peer handshake timed out", { cause: err });
-      if (err instanceof WireError) throw err;
-      throw new WireError("handshake_closed", "Peer connection failed during the handshake", { cause: err });
-    } finally {
-      clearTimeout(timer);
-    }
+    });
+  }
+
+  /**
+   * Read an incoming peer's handshake first, then answer for the torrent its info hash names: `resolve` returns
+   * that torrent's options, or null when it is not ours. Reads exactly the handshake, so what follows is decoded
+   * with the torrent's geometry. On failure the socket is closed.
+   * @throws {WireError} handshake_protocol, handshake_timeout, handshake_closed, unknown_info_hash, self_connection
+   */
+  static accept(
+    conn: Deno.Conn,
+    resolve: (infoHash: InfoHash) => PeerConnectionOptions | null,
+    limits: { handshakeTimeoutMs?: number } = {},
+  ): Promise<PeerConnection> {
+    return guardHandshake(conn, limits.handshakeTimeoutMs, async () => {
+      const bytes = new Uint8Array(HANDSHAKE_BYTES);
+      for (let at = 0; at < bytes.length;) {
+        const n = await conn.read(bytes.subarray(at));
+        if (n === null) throw new WireError("handshake_closed", "Peer closed the connection during the handshake");
+        at += n;
+      }
+      const first = new MessageDecoder();
+      first.push(bytes);
+      const handshake = first.readHandshake()!; // 68 bytes: a handshake or a handshake_protocol error
+      const options = resolve(handshake.infoHash);
+      if (options === null) {
+        throw new WireError(
+          "unknown_info_hash",
+          `Peer handshake is for a torrent we do not serve: "${handshake.infoHash.hex}"`,
+        );
+      }
+      checkNotSelf(handshake, options);
+      await writeAll(conn, ourHandshake(options));
+      return new PeerConnection(
+        conn,
+        new MessageDecoder({ pieceCount: options.geometry.pieceCount }),
+        handshake,
+        options,
+      );
+    });
   }
 
   /** Why the connection closed (a WireError for protocol violations), or null while open / after `close()`. */
@@ -267,6 +304,9 @@ export class PeerConnection {
       case "reject":
         this.#requests.delete(requestKey(msg));
         break;
+      case "request":
+        this.#noteSent(msg);
+        break;
       case "piece":
         return this.sendPiece(msg, msg.block).then(() => {});
       default:
@@ -281,6 +321,7 @@ export class PeerConnection {
    */
   sendMany(msgs: readonly Extract<WireMessage, { type: "request" | "cancel" | "have" }>[]): Promise<void> {
     if (msgs.length === 0) return Promise.resolve();
+    for (const m of msgs) if (m.type === "request") this.#noteSent(m);
     return this.#enqueue([encodeMessages(msgs)]);
   }
 
@@ -303,11 +344,9 @@ export class PeerConnection {
     return this.#enqueue([encodeMessage({ type: "reject", ...request })]);
   }
 
-  /** Bytes queued and not written yet (for backpressure). */
+  /** Bytes queued and not handed to the socket yet (at most MAX_WRITE_QUEUE_BYTES). */
   get queuedBytes(): number {
-    let n = 0;
-    for (const p of this.#queue) n += p.size;
-    return n;
+    return this.#queuedBytes;
   }
 
   /** Close the socket and stop the timers (idempotent). */
@@ -318,6 +357,8 @@ export class PeerConnection {
     closeQuietly(this.#conn);
     const queue = this.#queue;
     this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#sentRequests.clear();
     for (const p of queue) p.reject(new WireError("connection_closed", "Peer connection closed"));
   }
 
@@ -390,9 +431,19 @@ export class PeerConnection {
         if (!isValidRequest(this.#geometry, span, { maxLength: BLOCK_BYTES })) {
           throw new WireError("piece_range", `Invalid piece: "${msg.pieceIndex}:${msg.begin}" out of range`);
         }
+        this.#sentRequests.delete(`${msg.pieceIndex}:${msg.begin}:${msg.block.length}`);
         this.downloadedBytes += msg.block.length;
         return true;
       }
+      case "reject":
+        // BEP 6: a reject answers one of our requests; one for a block we never asked for is a protocol error.
+        if (!this.#sentRequests.delete(requestKey(msg))) {
+          throw new WireError(
+            "unrequested_reject",
+            `Peer rejected a block we never requested: "${msg.pieceIndex}:${msg.begin}:${msg.length}"`,
+          );
+        }
+        return true;
       default:
         return true;
     }
@@ -407,10 +458,26 @@ export class PeerConnection {
     return this.#enqueue(parts);
   }
 
+  /** Remember one of our requests until the peer answers it (only a BEP 6 peer answers every request). */
+  #noteSent(r: PeerRequest): void {
+    if (!this.isFastExtension) return;
+    if (this.#sentRequests.size >= MAX_SENT_REQUESTS) {
+      this.#sentRequests.delete(this.#sentRequests.values().next().value!);
+    }
+    this.#sentRequests.add(requestKey(r));
+  }
+
   #enqueue(bytes: Uint8Array[]): Promise<void> {
     if (this.#isClosed) return Promise.reject(new WireError("connection_closed", "Peer connection closed"));
     let size = 0;
     for (const b of bytes) size += b.length;
+    // One message may exceed the cap when nothing waits (a huge bitfield); otherwise the peer is not reading.
+    if (this.#queue.length > 0 && this.#queuedBytes + size > MAX_WRITE_QUEUE_BYTES) {
+      const err = new WireError("write_queue_full", `Peer left over ${MAX_WRITE_QUEUE_BYTES} bytes unread`);
+      this.#closeWith(err);
+      return Promise.reject(err);
+    }
+    this.#queuedBytes += size;
     const done = new Promise<void>((resolve, reject) => this.#queue.push({ bytes, size, resolve, reject }));
     if (!this.#isWriting) void this.#flush();
     return done;
@@ -425,6 +492,7 @@ export class PeerConnection {
         let size = 0;
         while (this.#queue.length > 0 && (batch.length === 0 || size + this.#queue[0]!.size <= MAX_WRITE_BATCH_BYTES)) {
           const p = this.#queue.shift()!;
+          this.#queuedBytes -= p.size;
           batch.push(p);
           size += p.size;
         }
@@ -522,6 +590,43 @@ async function readRing(conn: Deno.Conn, ring: ReadRing, buffered: number): Prom
   if (n === null) return null;
   ring.at = start + n;
   return buf.subarray(start, start + n);
+}
+
+function ourHandshake(options: PeerConnectionOptions): Uint8Array {
+  return encodeHandshake({
+    reserved: createReserved({
+      isFastExtension: options.isFastExtension ?? true,
+      isExtensionProtocol: options.isExtensionProtocol ?? false,
+    }),
+    infoHash: options.infoHash,
+    peerId: options.peerId,
+  });
+}
+
+function checkNotSelf(handshake: Handshake, options: PeerConnectionOptions): void {
+  if (equals(handshake.peerId, options.peerId)) {
+    throw new WireError("self_connection", "Peer is ourselves: same peer id");
+  }
+}
+
+/** Run a handshake bounded by `timeoutMs` (default HANDSHAKE_TIMEOUT_MS); on any failure the socket is closed. */
+async function guardHandshake<T>(conn: Deno.Conn, timeoutMs: number | undefined, run: () => Promise<T>): Promise<T> {
+  let isTimedOut = false;
+  const timer = setTimeout(() => {
+    isTimedOut = true;
+    closeQuietly(conn);
+  }, timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+  try {
+    if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") conn.setNoDelay(true);
+    return await run();
+  } catch (err: unknown) {
+    closeQuietly(conn);
+    if (isTimedOut) throw new WireError("handshake_timeout", "Peer handshake timed out", { cause: err });
+    if (err instanceof WireError) throw err;
+    throw new WireError("handshake_closed", "Peer connection failed during the handshake", { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -27,7 +27,10 @@ import {
 import { Bitfield } from "../wire/bitfield.ts";
 import { decodeExtendedHandshake, encodeExtendedHandshake, type WireMessage } from "../wire/messages.ts";
 import { CHOKE_INTERVAL_MS, type ChokerState, createChokerState, decideChokes, UNCHOKE_SLOTS } from "./choker.ts";
-import { MAX_PEER_REQUESTS, PeerConnection } from "./connection.ts";
+import { MAX_PEER_REQUESTS, PeerConnection, type PeerConnectionOptions } from "./connection.ts";
+import { type AcceptingTorrent, type Acceptor, startAcceptor } from "./acceptor.ts";
+import { TorrentRegistry } from "./torrent_registry.ts";
+import { formatHostPort as formatAddress, unmapIPv4 } from "../net_address.ts";
 import { type BlockRequest, PiecePicker } from "./picker.ts";
 
 /** Our client name and version, sent as `v` in the BEP 10 extended handshake (matches the peer id prefix). */
@@ -160,8 +163,10 @@ export interface SessionOptions {
   onSeedRatio?: () => void;
   /** A fatal storage error: the session stops itself and reports it here. */
   onFatal?: (err: unknown) => void;
-  /** Connection timeouts (tests). */
+  /** Handshake deadline: outgoing (default HANDSHAKE_TIMEOUT_MS) and incoming (default INCOMING_HANDSHAKE_TIMEOUT_MS). */
   handshakeTimeoutMs?: number;
+  /** Incoming connections held before their handshake (default MAX_HALF_OPEN_INCOMING). */
+  maxHalfOpen?: number;
   /** How downloaded pieces are verified and written (Worker on/off, and for tests its module and stall bound). */
   pieceWriter?: Omit<PieceWriterOptions, "onWarning">;
 }
@@ -353,17 +358,6 @@ function listenTcp(hostname: string | undefined, port: number): Deno.Listener {
   }
 }
 
-/** An IPv4-mapped IPv6 address (from a dual-stack socket or a `peers6` entry) as plain dotted IPv4. */
-function unmapIPv4(host: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
-  return m === null ? host : m[1]!;
-}
-
-/** "host:port", with IPv6 hosts in brackets ("[::1]:6881"): one key per peer address. */
-function formatAddress(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-}
-
 function isLoopbackOrAny(host: string): boolean {
   return host.startsWith("127.") || host === "::1" || host === "0.0.0.0" || host === "::" || host === "localhost";
 }
@@ -536,7 +530,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
     }
   }
 
-  function connectionOptions() {
+  function connectionOptions(): PeerConnectionOptions {
     return {
       infoHash: meta.infoHash,
       peerId,
@@ -546,36 +540,6 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       isLendingMessages: true,
       ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
     };
-  }
-
-  async function acceptLoop(): Promise<void> {
-    while (!isStopping) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept() as Deno.TcpConn;
-      } catch (err: unknown) {
-        if (isStopping || err instanceof Deno.errors.BadResource) return;
-        warn(`Accept failed: ${errorText(err)}`);
-        continue;
-      }
-      if (peers.size + connecting >= maxPeers || isStopping) {
-        conn.close();
-        continue;
-      }
-      const remote = conn.remoteAddr as Deno.NetAddr;
-      const address = formatAddress(unmapIPv4(remote.hostname), remote.port);
-      connecting++;
-      track((async () => {
-        try {
-          const pc = await PeerConnection.open(conn, connectionOptions());
-          startPeer(pc, address, true);
-        } catch {
-          // a failed handshake costs only this socket (PeerConnection.open closed it)
-        } finally {
-          connecting--;
-        }
-      })());
-    }
   }
 
   function startPeer(conn: PeerConnection, address: string, isIncoming: boolean): void {
@@ -1252,7 +1216,19 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
 
   const tickTimer = setInterval(tick, TICK_MS);
   const chokeTimer = setInterval(chokeRound, CHOKE_INTERVAL_MS);
-  const acceptTask = acceptLoop();
+  const torrents = new TorrentRegistry<AcceptingTorrent>();
+  torrents.add(meta.infoHash, {
+    // Half-open incoming sockets wait in the acceptor's gate, not in `connecting`: they take no peer slot.
+    incomingOptions: () => isStopping || peers.size >= maxPeers ? null : connectionOptions(),
+    addIncoming: (pc, address) => startPeer(pc, address, true),
+  });
+  const acceptor: Acceptor = startAcceptor(listener, {
+    torrents,
+    now,
+    onWarning: warn,
+    ...(options.maxHalfOpen === undefined ? {} : { maxHalfOpen: options.maxHalfOpen }),
+    ...(options.handshakeTimeoutMs === undefined ? {} : { timeoutMs: options.handshakeTimeoutMs }),
+  });
   const isAnnouncing = (options.isAnnouncing ?? true) && tiers.order().length > 0;
   const trackerTask = isAnnouncing ? trackerLoop().catch((err: unknown) => warn(errorText(err))) : Promise.resolve();
   for (const p of options.peers ?? []) addKnown(p.hostname, p.port);
@@ -1272,12 +1248,7 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
       uploadLimiter?.close();
       downloadLimiter?.close();
       stopController.abort();
-      try {
-        listener.close();
-      } catch {
-        // already closed
-      }
-      await acceptTask;
+      await acceptor.close();
       await trackerTask;
       for (const p of peers.values()) p.conn.close();
       // Wait for every peer loop, write and verification to finish (bounded: sockets are closed).
