@@ -80,7 +80,7 @@ export interface TrackerOptions {
   db: TrackerDb;
   /** Defaults to a Registry over `db`. */
   registry?: Registry;
-  /** Defaults to a MemorySwarmStore with `peerTimeoutS`, `numWantMax` and `maxPeers`. */
+  /** Defaults to a MemorySwarmStore with `peerTimeoutS`, `numWantMax`, `maxPeers` and completed counts from `db`. */
   store?: SwarmStore;
   intervalS?: number;
   minIntervalS?: number;
@@ -257,6 +257,8 @@ export function createTracker(options: TrackerOptions): Tracker {
     peerTimeoutS,
     numWantMax,
     ...(options.maxPeers === undefined ? {} : { maxPeers: options.maxPeers }),
+    // The db holds every completed count (addCompleted below); a swarm gets its torrent's when it is made (#19).
+    completedOf: (infoHash) => db.getTorrent(toHex(infoHash))?.completed ?? 0,
   });
   const privateMode = new PrivateMode({
     db,
@@ -285,11 +287,8 @@ export function createTracker(options: TrackerOptions): Tracker {
   }
   const adminTokenBytes = utf8(adminToken);
 
-  // Counters first, then live peers (with their completion flags, so a restored peer's completion counts once).
-  for (const rec of db.listCompletedCounts()) {
-    const hash = fromHex(rec.infoHashHex);
-    if (hash !== null) store.setCompleted(hash, rec.completed);
-  }
+  // Live peers, with their completion flags (a restored peer's completion counts once); each swarm's completed count
+  // comes from the db as the swarm is made (completedOf).
   let restoredPeers = 0;
   if (options.isRestoringSnapshot !== false) {
     const minLastSeenMs = startedMs - peerTimeoutS * 1000;

@@ -19,7 +19,8 @@
 //   shift deletion) of peer id → cell (an 8-bit fingerprint of the id's hash, position + 1); smaller ones are
 //   scanned. Every record move updates it.
 // - `completed` counts each peer once (FLAG_COUNTED): on event=completed, or when a known leecher announces or stops
-//   with left=0; it survives the peer and the swarm stays while it is > 0.
+//   with left=0. A swarm goes with its last peer whatever its count: the caller persists each new completion
+//   (isNewlyCompleted) and hands the count back through `completedOf` when the swarm comes again.
 
 import { toHex } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
@@ -161,7 +162,7 @@ export interface SwarmStore {
    * @throws {TrackerError} tracker_full when the store's caps are reached (peers before it stay restored)
    */
   importRecords(records: Uint8Array, options?: { minLastSeenMs?: number }): number;
-  /** Set a torrent's completed count (from persistent state). */
+  /** Set the completed count of a torrent's live swarm (none: nothing to do; see MemorySwarmStoreOptions.completedOf). */
   setCompleted(infoHash: Uint8Array, count: number): void;
   /** Drop peers silent since before `nowMs - peerTimeout`, examining at most `budget` peers; returns peers dropped. */
   expire(nowMs: number, budget?: number): number;
@@ -176,6 +177,11 @@ export interface MemorySwarmStoreOptions {
   maxTorrents?: number;
   /** Largest numWant ever asked (sizes scratch buffers; default DEFAULT_NUMWANT_MAX). */
   numWantMax?: number;
+  /**
+   * The persisted completed count of a torrent (default: none, 0). The store keeps a count only while its swarm has
+   * peers; it asks for it when it makes a swarm and when a torrent without one is scraped.
+   */
+  completedOf?: (infoHash: Uint8Array) => number;
 }
 
 const FLAG_IPV6 = 1;
@@ -412,6 +418,7 @@ export class MemorySwarmStore implements SwarmStore {
   readonly #peerTimeoutS: number;
   readonly #maxPeers: number;
   readonly #maxTorrents: number;
+  readonly #completedOf: ((infoHash: Uint8Array) => number) | undefined;
   /** Every swarm, in creation order (iteration, sweeps, exports); lookups by hash go through #index. */
   readonly #swarms = new Set<Swarm>();
   readonly #index = new SwarmIndex();
@@ -455,6 +462,7 @@ export class MemorySwarmStore implements SwarmStore {
     this.#peerTimeoutS = options.peerTimeoutS ?? DEFAULT_PEER_TIMEOUT_S;
     this.#maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#maxTorrents = options.maxTorrents ?? DEFAULT_MAX_TORRENTS;
+    this.#completedOf = options.completedOf;
     const numWantMax = Math.max(1, options.numWantMax ?? DEFAULT_NUMWANT_MAX);
     this.#out4 = new Uint8Array(numWantMax * COMPACT_PEER4_BYTES);
     this.#out4View = new DataView(this.#out4.buffer);
@@ -765,6 +773,7 @@ export class MemorySwarmStore implements SwarmStore {
   #newSwarm(b: Uint8Array, at: number, cap: number): Swarm {
     if (this.#swarms.size >= this.#maxTorrents) throw FULL_TORRENTS;
     const swarm = new Swarm(b, at);
+    if (this.#completedOf !== undefined) swarm.completed = this.#completedOf(b.subarray(at, at + INFO_HASH_BYTES));
     this.#place(swarm, cap);
     this.#swarms.add(swarm);
     this.#index.add(swarm);
@@ -845,7 +854,7 @@ export class MemorySwarmStore implements SwarmStore {
         isNewlyCompleted,
         isNewSwarm: false,
       };
-      if (swarm.n === 0 && swarm.completed === 0) this.#dropSwarm(swarm);
+      if (swarm.n === 0) this.#dropSwarm(swarm);
       return result;
     }
     const sizeBefore = this.#swarms.size;
@@ -1067,7 +1076,7 @@ export class MemorySwarmStore implements SwarmStore {
 
   scrape(infoHash: Uint8Array): ScrapeEntry {
     const swarm = this.#index.get(infoHash);
-    if (swarm === undefined) return { complete: 0, downloaded: 0, incomplete: 0 };
+    if (swarm === undefined) return { complete: 0, downloaded: this.#completedOf?.(infoHash) ?? 0, incomplete: 0 };
     return { complete: swarm.nSeed, downloaded: swarm.completed, incomplete: swarm.n - swarm.nSeed };
   }
 
@@ -1310,8 +1319,10 @@ export class MemorySwarmStore implements SwarmStore {
   }
 
   setCompleted(infoHash: Uint8Array, count: number): void {
-    if (count <= 0 && this.#index.get(infoHash) === undefined) return;
-    this.#swarmFor(infoHash).completed = count;
+    // Never makes a swarm: one without peers would only wait for the sweep, and counts of every torrent ever seen
+    // would pass the torrent cap.
+    const swarm = this.#index.get(infoHash);
+    if (swarm !== undefined) swarm.completed = count;
   }
 
   expire(nowMs: number, budget: number = Number.POSITIVE_INFINITY): number {
@@ -1341,7 +1352,9 @@ export class MemorySwarmStore implements SwarmStore {
           dropped++;
         }
       }
-      if (swarm.n === 0 && swarm.completed === 0) this.#dropSwarm(swarm);
+      // Whatever its completed count (that lives on where completedOf reads it): a count must not keep a swarm, or
+      // one event=completed per random info hash would fill the torrent cap for good (#19).
+      if (swarm.n === 0) this.#dropSwarm(swarm);
       else this.#maybeShrink(swarm);
     }
     return dropped;

@@ -180,6 +180,41 @@ Deno.test("tracker handler: another address cannot stop or complete a peer; the 
   }
 });
 
+Deno.test("tracker handler: a swarm goes with its last peer; its completed count lives on in the db and scrapes (#19)", async () => {
+  const db = TrackerDb.open(":memory:");
+  let nowMs = T0;
+  const tracker = createTracker({
+    db,
+    adminToken: TOKEN,
+    sweepIntervalMs: 0,
+    snapshotIntervalS: 0,
+    peerTimeoutS: 60,
+    now: () => nowMs,
+  });
+  const ask = async (url: string): Promise<BencodeDict> => {
+    const res = await tracker.handler(new Request(url), { remoteAddr: { hostname: "127.0.0.1" } });
+    const v = decodeBencode(new Uint8Array(await res.arrayBuffer()));
+    ok(v instanceof Map);
+    return v;
+  };
+  const base = "http://t";
+  try {
+    await ask(announceUrl(base, HASH_A, 1, { event: "completed", left: 0 }));
+    await ask(announceUrl(base, HASH_A, 2, { event: "completed", left: 0 }));
+    await ask(announceUrl(base, HASH_A, 1, { event: "stopped" }));
+    nowMs += 61_000;
+    tracker.sweep();
+    equal(tracker.store.totals().torrents, 0, "no live peer, no swarm");
+    deepEqual(scrapeOf(await ask(scrapeUrl(base, HASH_A)), HASH_A), { complete: 0, downloaded: 2, incomplete: 0 });
+    // The swarm made again starts from the db's count.
+    await ask(announceUrl(base, HASH_A, 3, { event: "completed", left: 0 }));
+    deepEqual(scrapeOf(await ask(scrapeUrl(base, HASH_A)), HASH_A), { complete: 1, downloaded: 3, incomplete: 0 });
+  } finally {
+    tracker.close();
+    db.close();
+  }
+});
+
 /** GET `target` (one byte per char, raw bytes >= 0x80 unescaped) on a fresh connection; the body, bencoded. */
 async function rawGet(base: string, target: string): Promise<BencodeDict> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });

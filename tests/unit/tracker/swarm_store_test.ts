@@ -217,15 +217,42 @@ Deno.test("MemorySwarmStore.announce() with stopped removes the peer and empty s
   equal(store.announce(req(9, { event: "stopped" }), opts()).incomplete, 0);
 });
 
-Deno.test("MemorySwarmStore.announce() counts completed once per peer and keeps the count", () => {
-  const store = new MemorySwarmStore();
-  equal(store.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
-  equal(store.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
-  equal(store.announce(req(2, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
-  store.announce(req(1, { event: "stopped" }), opts());
-  store.announce(req(2, { event: "stopped" }), opts());
+Deno.test("MemorySwarmStore.announce() counts completed once per peer; the count outlives the swarm where it is persisted", () => {
+  // The persisted counts, kept as the tracker does: +1 for each isNewlyCompleted.
+  const persisted = new Map<string, number>();
+  const store = new MemorySwarmStore({ completedOf: (h) => persisted.get(toHex(h)) ?? 0 });
+  const announce = (r: AnnounceRequest) => {
+    const s = store.announce(r, opts());
+    if (s.isNewlyCompleted) persisted.set(toHex(r.infoHash), (persisted.get(toHex(r.infoHash)) ?? 0) + 1);
+    return s;
+  };
+  equal(announce(req(1, { left: 0, event: "completed" })).isNewlyCompleted, true);
+  equal(announce(req(1, { left: 0, event: "completed" })).isNewlyCompleted, false);
+  equal(announce(req(2, { left: 0, event: "completed" })).isNewlyCompleted, true);
+  announce(req(1, { event: "stopped" }));
+  announce(req(2, { event: "stopped" }));
+  equal(store.totals().torrents, 0, "the swarm goes with its last peer (#19)");
   deepEqual(store.scrape(HASH), { complete: 0, downloaded: 2, incomplete: 0 });
-  equal(store.totals().torrents, 1);
+  // A new swarm for the torrent starts from the persisted count.
+  announce(req(3, { left: 0, event: "completed" }));
+  deepEqual(store.scrape(HASH), { complete: 1, downloaded: 3, incomplete: 0 });
+});
+
+Deno.test("MemorySwarmStore: swarms of event=completed from strangers expire, and the torrent cap empties again (#19)", () => {
+  const store = new MemorySwarmStore({ maxTorrents: 100, peerTimeoutS: 60 });
+  const random = seededRandom(19);
+  const randomHash = () => Uint8Array.from({ length: 20 }, () => Math.floor(random() * 256));
+  for (let n = 0; n < 100; n++) {
+    const s = store.announce(req(n, { hash: randomHash(), left: 0, event: "completed" }), opts(T0));
+    equal(s.isNewlyCompleted, true);
+  }
+  assertThrowsCode(() => store.announce(req(0, { hash: randomHash() }), opts(T0)), TrackerError, "tracker_full");
+  // Nobody announces again: an expiry after the peer timeout leaves no swarm, whatever its completed count.
+  store.expire(T0 + 61_000);
+  equal(store.totals().torrents, 0);
+  equal(store.totals().peers, 0);
+  for (let n = 0; n < 100; n++) store.announce(req(n, { hash: randomHash() }), opts(T0 + 62_000));
+  equal(store.totals().torrents, 100, "new torrents are accepted again");
 });
 
 Deno.test("MemorySwarmStore.announce() moves a peer between leechers and seeders", () => {
@@ -620,8 +647,8 @@ Deno.test("MemorySwarmStore.importRecords() keeps completion flags: a restored p
   store.announce(req(2, { left: 50 }), opts());
   const { chunks } = exportAll(store, 1024);
   const copy = new MemorySwarmStore();
-  copy.setCompleted(HASH, 1);
   for (const chunk of chunks) copy.importRecords(chunk);
+  copy.setCompleted(HASH, 1);
   equal(copy.announce(req(1, { left: 0, event: "completed" }), opts()).isNewlyCompleted, false);
   equal(copy.announce(req(2, { left: 0, event: "completed" }), opts()).isNewlyCompleted, true);
   equal(copy.scrape(HASH).downloaded, 2);
