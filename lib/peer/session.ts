@@ -1022,7 +1022,8 @@ export function createSession(meta: Metainfo, options: SessionOptions): Session 
 
   function strike(id: string, reason: string): void {
     const entry = peers.get(id);
-    if (entry === undefined) return;
+    // A banned peer stays in `peers` until its loop ends: later failures must not ban it again.
+    if (entry === undefined || entry.conn.isClosed) return;
     entry.strikes++;
     if (entry.strikes < BAN_STRIKES) return;
     bannedIds.add(entry.remoteIdHex);

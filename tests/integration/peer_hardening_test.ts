@@ -35,7 +35,7 @@ function bounded<T>(p: Promise<T>, what: string): Promise<T> {
 Deno.test("createSession() lets an honest peer in past silent sockets, and closes them at the deadline (#19)", async () => {
   ok(SILENT_SOCKETS > MAX_HALF_OPEN_INCOMING);
   const data = randomBytes(seededRandom(19), 20 * 32768 + 123);
-  const meta = parseMetainfo(buildTorrent({ name: "h", pieceLength: 32768, data }).bytes);
+  const meta = await parseMetainfo(buildTorrent({ name: "h", pieceLength: 32768, data }).bytes);
   let seedNow = Date.now();
   const sessions: Session[] = [];
   const silent: Deno.Conn[] = [];
