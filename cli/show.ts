@@ -62,9 +62,14 @@ interface TreeNode {
   children: Map<string, TreeNode>;
   length: number;
   isFile: boolean;
+  /** The file's path as the torrent lists it, when it is saved under another (safe) name (#19). */
+  listedAs?: string;
 }
 
-/** Lines of an indented file tree (padding files left out): folders end in `/` and show their total size. */
+/**
+ * Lines of an indented file tree (padding files left out): folders end in `/` and show their total size; a file
+ * saved under a safe name other than the torrent's says what the torrent lists.
+ */
 export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
   const root: TreeNode = { children: new Map(), length: 0, isFile: false };
   for (const file of meta.files) {
@@ -78,6 +83,7 @@ export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
         node.children.set(name, child);
       }
       child.length += file.length;
+      if (child.isFile && file.torrentPath !== undefined) child.listedAs = file.torrentPath.join("/");
       node = child;
     });
   }
@@ -85,7 +91,8 @@ export function formatFileTree(meta: Pick<Metainfo, "files">): string[] {
   const walk = (node: TreeNode, depth: number) => {
     for (const [name, child] of node.children) {
       const label = "  ".repeat(depth + 1) + terminalSafe(name) + (child.isFile ? "" : "/");
-      lines.push(`${label}  ${formatBytes(child.length)}`);
+      const note = child.listedAs === undefined ? "" : `  (listed as "${terminalSafe(child.listedAs)}")`;
+      lines.push(`${label}  ${formatBytes(child.length)}${note}`);
       if (!child.isFile) walk(child, depth + 1);
     }
   };
@@ -112,6 +119,7 @@ export function showJson(meta: Metainfo): Record<string, unknown> {
     urlList: meta.urlList,
     files: meta.files.map((f) => ({
       path: f.path.join("/"),
+      ...(f.torrentPath === undefined ? {} : { torrentPath: f.torrentPath }),
       length: f.length,
       offset: f.offset,
       ...(f.isPadding ? { isPadding: true } : {}),

@@ -18,6 +18,7 @@ import {
   MIN_PIECE_LENGTH_BYTES,
   parseMetainfo,
 } from "./metainfo.ts";
+import { safePathComponent, safeTorrentPaths } from "./safe_path.ts";
 
 /** A torrent cannot be made from this input or with these options. */
 export class CreateError extends BtoolError {}
@@ -149,9 +150,13 @@ function checkName(name: string, where: string): void {
   try {
     checkPathComponent(name, "name");
   } catch (err: unknown) {
-    throw new CreateError("unsafe_name", `Cannot add "${where}": "${name}" is not a portable file name`, {
-      cause: err,
-    });
+    throw new CreateError(
+      "unsafe_name",
+      `Cannot add "${where}": "${name}" is not a portable file name (clients save it as "${
+        safePathComponent(name) || "_"
+      }"; rename or --exclude it)`,
+      { cause: err },
+    );
   }
   if (name.includes("\uFFFD")) {
     throw new CreateError("unsafe_name", `Cannot add "${where}": the file name is not valid UTF-8`);
@@ -237,6 +242,18 @@ export async function listSourceFiles(
   // mktorrent inserts each path with strcmp on the whole "a/b" string, so "a b/x" < "a-b" < "a/x".
   found.sort((a, b) => compare(a.key, b.key));
   const files = found.map((f) => f.file);
+  // Names that differ only in case are one file on Windows and macOS; parsing would rename one (lib/safe_path.ts).
+  const safe = safeTorrentPaths(files.map((f) => [name, ...f.path]), {
+    isMultiFile: true,
+    isPadding: files.map(() => false),
+  });
+  const renamed = files.findIndex((f, i) => safe[i]!.at(-1) !== f.path.at(-1));
+  if (renamed >= 0) {
+    throw new CreateError(
+      "unsafe_name",
+      `Cannot add "${files[renamed]!.fsPath}": another file or folder has the same name but for case`,
+    );
+  }
   let totalLength = 0;
   for (const f of files) totalLength += f.length;
   return { name, isSingleFile: false, files, totalLength };

@@ -1,5 +1,6 @@
 // Maps byte ranges of a torrent's concatenated data onto its files (pieces straddle file boundaries, BEP 3),
-// and turns path components into safe relative paths. Pure: no I/O, never joins with an outside directory.
+// and joins safe path components (lib/safe_path.ts makes them) into relative paths. Pure: no I/O, never joins with
+// an outside directory.
 
 import { BtoolError } from "./errors.ts";
 import { checkPathComponent, type Metainfo, type TorrentFile } from "./metainfo.ts";
@@ -84,8 +85,9 @@ export function filePieces(
 }
 
 /**
- * Join path components into a relative path with `/`, refusing anything that could leave the download folder:
- * no components, an empty one, `.`, `..`, or one holding `/`, `\` or NUL (so no absolute paths either).
+ * Join path components into a relative path with `/`. A guard: parsed torrents' paths are already safe
+ * (lib/safe_path.ts), so this refuses only what parsing never gives: no components, or one that is not safe
+ * (empty, `.`, `..`, holding `/`, `\`, a control character... so nothing can leave the download folder).
  * @throws {MetainfoError} unsafe_path
  */
 export function safeRelativePath(components: readonly string[]): string {

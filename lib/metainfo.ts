@@ -5,11 +5,17 @@
 import { type BencodeDict, type BencodeValue, decodeBencode, isBytes, isDict, rawValue } from "./bencode.ts";
 import { MetainfoError } from "./errors.ts";
 import { InfoHash } from "./infohash.ts";
+import { isSafePathComponent, safePathComponent, safeTorrentPaths } from "./safe_path.ts";
 
 /** One file of a torrent, in the torrent's order. */
 export interface TorrentFile {
-  /** Components relative to the download dir, including the torrent name: `[name]` or `[name, ...path]`. */
+  /**
+   * Safe components relative to the download dir, including the torrent name: `[name]` or `[name, ...path]`, made
+   * safe and collision-free by lib/safe_path.ts (issue #19). Where the file is read and written.
+   */
   path: string[];
+  /** The components as the torrent lists them, when they differ from `path`. */
+  torrentPath?: string[];
   /** Size in bytes (may be 0). */
   length: number;
   /** Byte offset of the file in the torrent's concatenated data. */
@@ -93,15 +99,20 @@ function decodeName(v: Uint8Array, field: string): string {
 }
 
 /**
- * Check one path component (a file or folder name). Throws `unsafe_path` for anything that could leave the
- * torrent's folder or is not a plain name: empty, `.`, `..`, or containing `/`, `\` or NUL.
+ * Check that one path component (a file or folder name) is already safe (lib/safe_path.ts): not empty, `.` or
+ * `..`, no `/`, `\`, control or direction character, no character or device name Windows refuses, no trailing dot
+ * or space. Parsing never needs it (it makes names safe); create (names from disk) and storage's guard do.
  * @throws {MetainfoError} unsafe_path
  */
 export function checkPathComponent(component: string, field: string): void {
   if (component === "") fail("unsafe_path", field, "empty path component");
   if (component === "." || component === "..") fail("unsafe_path", field, `path component "${component}"`);
-  if (/[/\\\0]/.test(component)) {
-    fail("unsafe_path", field, `path component "${component.replace(/\0/g, "\\0")}" holds "/", "\\" or NUL`);
+  if (!isSafePathComponent(component)) {
+    fail(
+      "unsafe_path",
+      field,
+      `path component "${component}" is not portable (safe form "${safePathComponent(component)}")`,
+    );
   }
 }
 
@@ -135,9 +146,7 @@ function readPath(dict: BencodeDict, field: string): string[] {
   if (list.length > MAX_PATH_DEPTH) fail("unsafe_path", fieldName, `more than ${MAX_PATH_DEPTH} components`);
   return list.map((c, i) => {
     if (!isBytes(c)) fail("wrong_type", `${fieldName}[${i}]`, "expected a byte string");
-    const text = decodeName(c, `${fieldName}[${i}]`);
-    checkPathComponent(text, `${fieldName}[${i}]`);
-    return text;
+    return decodeName(c, `${fieldName}[${i}]`);
   });
 }
 
@@ -197,8 +206,8 @@ function readUrlList(top: BencodeDict): string[] {
  * Optional fields outside `info` of the wrong type are ignored; everything inside `info` is checked.
  * @throws {BencodeError} any decode code
  * @throws {MetainfoError} not_a_dict, missing_field, wrong_type, invalid_piece_length, invalid_pieces,
- *   piece_count_mismatch, invalid_length, ambiguous_layout, empty_torrent, too_many_files, unsafe_path,
- *   duplicate_path, invalid_utf8
+ *   piece_count_mismatch, invalid_length, ambiguous_layout, empty_torrent, too_many_files, unsafe_path (a file
+ *   with an empty path list), invalid_utf8. Unsafe or colliding names are not refused: see lib/safe_path.ts.
  */
 export async function parseMetainfo(bytes: Uint8Array): Promise<Metainfo> {
   const top = decodeBencode(bytes, { isStrict: false });
@@ -221,7 +230,6 @@ export async function parseMetainfo(bytes: Uint8Array): Promise<Metainfo> {
   }
 
   const name = readName(info, "name", "info.name");
-  checkPathComponent(name, "info.name");
 
   const filesValue = info.get("files");
   const hasLength = info.has("length");
@@ -235,35 +243,24 @@ export async function parseMetainfo(bytes: Uint8Array): Promise<Metainfo> {
     if (!Array.isArray(filesValue)) fail("wrong_type", "info.files", "expected a list");
     if (filesValue.length === 0) fail("empty_torrent", "info.files", "the file list is empty");
     if (filesValue.length > MAX_FILES) fail("too_many_files", "info.files", `more than ${MAX_FILES} files`);
-    const seen = new Set<string>();
     filesValue.forEach((entry, i) => {
       const field = `info.files[${i}]`;
       if (!isDict(entry)) fail("wrong_type", field, "expected a dictionary");
       const length = readLength(entry, `${field}.length`);
       const path = readPath(entry, field);
-      const key = path.join("/");
-      if (seen.has(key)) fail("duplicate_path", `${field}.path`, `"${key}" is listed twice`);
-      seen.add(key);
       const attr = entry.get("attr");
       const isPadding = (isBytes(attr) && attr.includes(0x70)) || path.at(-1)!.startsWith("_____padding_file_");
       files.push({ path: [name, ...path], length, offset: totalLength, ...(isPadding ? { isPadding: true } : {}) });
       totalLength += length;
       if (!Number.isSafeInteger(totalLength)) fail("invalid_length", `${field}.length`, "total size is too large");
     });
-    // A file that is also a folder of another file ("a" and "a/b") cannot exist on disk.
-    for (const key of seen) {
-      for (let cut = key.lastIndexOf("/"); cut > 0; cut = key.lastIndexOf("/", cut - 1)) {
-        if (seen.has(key.slice(0, cut))) {
-          fail("duplicate_path", "info.files", `"${key.slice(0, cut)}" is both a file and a folder`);
-        }
-      }
-    }
   } else {
     if (!hasLength) fail("missing_field", "info.length", `neither "length" nor "files" is present`);
     totalLength = readLength(info, "info.length");
     files.push({ path: [name], length: totalLength, offset: 0 });
   }
   if (totalLength === 0) fail("empty_torrent", "info", "the torrent holds no data");
+  makePathsSafe(files, isMultiFile);
 
   const pieceCount = Math.ceil(totalLength / pieceLength);
   if (pieces.length !== pieceCount * 20) {
@@ -298,6 +295,20 @@ export async function parseMetainfo(bytes: Uint8Array): Promise<Metainfo> {
     source: isBytes(sourceValue) ? UTF8_LOOSE.decode(sourceValue) : null,
     urlList: readUrlList(top),
   };
+}
+
+/** Give each file its safe path (issue #19), keeping the torrent's own in `torrentPath` where they differ. */
+function makePathsSafe(files: TorrentFile[], isMultiFile: boolean): void {
+  const safe = safeTorrentPaths(files.map((f) => f.path), {
+    isMultiFile,
+    isPadding: files.map((f) => f.isPadding === true),
+  });
+  files.forEach((f, i) => {
+    const path = safe[i]!;
+    if (path.length === f.path.length && path.every((c, j) => c === f.path[j])) return;
+    f.torrentPath = f.path;
+    f.path = path;
+  });
 }
 
 /**

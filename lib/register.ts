@@ -172,7 +172,8 @@ export function torrentRegistration(meta: Metainfo): TorrentRegistration {
     pieceLength: meta.pieceLength,
     isPrivate: meta.isPrivate,
     fileCount: real.length,
-    files: real.slice(0, MAX_SENT_FILES).map((f) => ({ path: f.path.join("/"), length: f.length })),
+    // The tracker records the paths the torrent lists, not where btool would save them (#19).
+    files: real.slice(0, MAX_SENT_FILES).map((f) => ({ path: (f.torrentPath ?? f.path).join("/"), length: f.length })),
     announce: [...new Set(meta.announceList.flat())],
   };
   if (meta.comment !== null) reg.comment = meta.comment;

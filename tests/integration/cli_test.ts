@@ -1,9 +1,13 @@
-import { equal, match, ok } from "../_helpers/assert.ts";
+import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
+import { terminalSafe } from "../../cli/_escape.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
+import { createSession } from "../../lib/peer/session.ts";
+import { createMemoryStorage } from "../../lib/storage/storage.ts";
+import { Bitfield } from "../../lib/wire/bitfield.ts";
 
 Deno.test("btool --version prints the version", async () => {
   const r = await runBtool(["--version"]);
@@ -27,7 +31,8 @@ Deno.test("btool with an unknown command exits 2", async () => {
 
 // Issue #19: text from a torrent or a tracker reaches the terminal escaped, never as control sequences.
 const HOSTILE_NAME = "evil\x1b[2Jname\u202e";
-const RAW_CONTROLS = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+// No raw control or direction character: every line is already as terminalSafe would print it.
+const RAW_CONTROLS = { test: (text: string) => text.split("\n").some((line) => terminalSafe(line) !== line) };
 
 Deno.test("btool peer prints a torrent name and a tracker's failure reason escaped (#19)", () =>
   withTempDir(async (dir) => {
@@ -54,5 +59,61 @@ Deno.test("btool peer prints a torrent name and a tracker's failure reason escap
       ok(r.stderr.includes("stopped"), r.stderr);
     } finally {
       await tracker.shutdown();
+    }
+  }));
+
+Deno.test("btool peer downloads and btool verify checks a torrent with hostile names at their safe paths (#19)", () =>
+  withTempDir(async (dir) => {
+    const bytesOf = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * seed + 7) & 0xff);
+    // Each file as the torrent lists it -> where it must land (lib/safe_path.ts), below DIR.
+    const layout: [string[], string, Uint8Array][] = [
+      [["..", "..", "escape.bin"], "evil/escape.bin", bytesOf(20_000, 3)],
+      [["CON.txt"], "evil/_CON.txt", bytesOf(5_000, 5)],
+      [["a:b"], "evil/a_b", bytesOf(7_000, 11)],
+      [["Read.txt"], "evil/Read.txt", bytesOf(9_000, 13)],
+      [["read.TXT"], "evil/read.1.TXT", bytesOf(3_000, 17)],
+      [["dir.", "x\x1b[2J"], "evil/dir/x_[2J", bytesOf(12_000, 19)],
+    ];
+    const { bytes, data } = buildTorrent({
+      name: "evil",
+      files: layout.map(([path, , bytes]) => ({ path, data: bytes })),
+      top: { announce: undefined },
+    });
+    const meta = await parseMetainfo(bytes);
+    deepEqual(meta.files.map((f) => f.path.join("/")), layout.map(([, safe]) => safe));
+    await Deno.writeFile(`${dir}/t.torrent`, bytes);
+    await Deno.mkdir(`${dir}/a/b/dl`, { recursive: true });
+    const seed = createSession(meta, {
+      storage: createMemoryStorage(meta, { data }),
+      have: new Bitfield(meta.pieceCount, { isFull: true }),
+      hostname: "127.0.0.1",
+      isAnnouncing: false,
+    });
+    try {
+      const dl = `${dir}/a/b/dl`;
+      const r = await runBtool(
+        [
+          "peer",
+          `${dir}/t.torrent`,
+          "--dir",
+          dl,
+          "--port",
+          "0",
+          "--exit-when-done",
+          "--peer",
+          `127.0.0.1:${seed.port}`,
+        ],
+        { timeoutMs: 60_000 },
+      );
+      equal(r.code, 0, r.stderr);
+      for (const [, safe, content] of layout) deepEqual(await Deno.readFile(`${dl}/${safe}`), content, safe);
+      // Nothing landed outside the download folder.
+      deepEqual([...Deno.readDirSync(`${dir}/a`)].map((e) => e.name), ["b"]);
+      deepEqual([...Deno.readDirSync(`${dir}/a/b`)].map((e) => e.name), ["dl"]);
+      const v = await runBtool(["verify", `${dir}/t.torrent`, dl]);
+      equal(v.code, 0, v.stdout + v.stderr);
+      ok(v.stdout.includes("ok            evil/read.1.TXT"), v.stdout);
+    } finally {
+      await seed.stop();
     }
   }));

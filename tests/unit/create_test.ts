@@ -338,3 +338,22 @@ Deno.test("createTorrent() makes a single-file torrent whose pieces match the da
     await assertRejectsCode(() => createTorrent(`${tmp}/empty`), CreateError, "empty_data");
   });
 });
+
+Deno.test("listSourceFiles() refuses names parsing would change, so verify and peer find every file (#19)", async () => {
+  await withTempDir(async (tmp) => {
+    for (const bad of ["a:b.txt", "CON.txt", "dot.", "esc\x1bx", "what?"]) {
+      await Deno.mkdir(`${tmp}/${bad}-dir`);
+      await Deno.writeTextFile(`${tmp}/${bad}-dir/${bad}`, "1");
+      await assertRejectsCode(() => listSourceFiles(`${tmp}/${bad}-dir`), CreateError, "unsafe_name");
+    }
+    await Deno.mkdir(`${tmp}/case/Sub`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/case/Read.txt`, "1");
+    await Deno.writeTextFile(`${tmp}/case/Sub/x`, "1");
+    equal((await listSourceFiles(`${tmp}/case`)).files.length, 2);
+    await Deno.writeTextFile(`${tmp}/case/read.TXT`, "2");
+    await assertRejectsCode(() => listSourceFiles(`${tmp}/case`), CreateError, "unsafe_name");
+    await Deno.remove(`${tmp}/case/read.TXT`);
+    await Deno.writeTextFile(`${tmp}/case/sub`, "3");
+    await assertRejectsCode(() => listSourceFiles(`${tmp}/case`), CreateError, "unsafe_name");
+  });
+});

@@ -70,10 +70,13 @@ Deno.test("pieceSegments() and filePieces() relate pieces and files", () => {
   assertThrowsCode(() => filePieces(meta, 3), BtoolError, "file_range");
 });
 
-Deno.test("safeRelativePath() joins safe components and refuses escapes", () => {
+Deno.test("safeRelativePath() joins safe components and refuses escapes and unsafe names", () => {
   equal(safeRelativePath(["name", "a", "b.txt"]), "name/a/b.txt");
-  equal(safeRelativePath(["..."]), "...");
-  for (const bad of [[], [""], [".."], ["."], ["a", ".."], ["/abs"], ["a/b"], ["a\\b"], ["C:\\x"], ["a\0"]]) {
+  equal(safeRelativePath(["..a", ".hidden"]), "..a/.hidden");
+  const unsafe = [["..."], ["CON"], ["a:b"], ["x\x1b"], ["dot."], ["e\u202e"]];
+  for (
+    const bad of [[], [""], [".."], ["."], ["a", ".."], ["/abs"], ["a/b"], ["a\\b"], ["C:\\x"], ["a\0"], ...unsafe]
+  ) {
     assertThrowsCode(() => safeRelativePath(bad), MetainfoError, "unsafe_path");
   }
 });

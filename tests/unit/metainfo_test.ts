@@ -91,16 +91,7 @@ Deno.test("parseMetainfo() prefers name.utf-8 and path.utf-8", async () => {
 });
 
 const HOSTILE: [string, Parameters<typeof buildTorrent>[0], string][] = [
-  ["a .. component", { files: [{ path: ["..", "x"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["a . component", { files: [{ path: [".", "x"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["an absolute path", { files: [{ path: ["/etc/passwd"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["an empty component", { files: [{ path: ["a", "", "b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["a backslash", { files: [{ path: ["a\\b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["a NUL", { files: [{ path: ["a\0b"], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
   ["an empty path", { files: [{ path: [], data: DATA.subarray(0, 5) }] }, "unsafe_path"],
-  ["a name of ..", { name: "..", data: DATA.subarray(0, 5) }, "unsafe_path"],
-  ["a name with /", { name: "a/b", data: DATA.subarray(0, 5) }, "unsafe_path"],
-  ["an empty name", { name: "", data: DATA.subarray(0, 5) }, "unsafe_path"],
   ["a piece length not a power of two", { data: DATA, pieceLength: 20000 }, "invalid_piece_length"],
   ["a piece length under 16 KiB", { data: DATA, pieceLength: 8192 }, "invalid_piece_length"],
   ["pieces not a multiple of 20", { data: DATA, info: { pieces: new Uint8Array(59) } }, "invalid_pieces"],
@@ -114,13 +105,51 @@ const HOSTILE: [string, Parameters<typeof buildTorrent>[0], string][] = [
   ["no name", { data: DATA, info: { name: undefined } }, "missing_field"],
   ["a string piece length", { data: DATA, info: { "piece length": "16384" } }, "wrong_type"],
   ["invalid UTF-8 in a name", { data: DATA, info: { name: new Uint8Array([0xff, 0xfe]) } }, "invalid_utf8"],
-  ["a duplicate path", {
-    files: [{ path: ["a"], data: DATA.subarray(0, 5) }, { path: ["a"], data: DATA.subarray(0, 5) }],
-  }, "duplicate_path"],
-  ["a file that is also a folder", {
-    files: [{ path: ["a"], data: DATA.subarray(0, 5) }, { path: ["a", "b"], data: DATA.subarray(0, 5) }],
-  }, "duplicate_path"],
 ];
+
+// Issue #19: unsafe or colliding names are made safe (lib/safe_path.ts), never refused; the info hash stays.
+const D5 = DATA.subarray(0, 5);
+const SANITISED: [string, Parameters<typeof buildTorrent>[0], string[][]][] = [
+  ["a .. component", { files: [{ path: ["..", "x"], data: D5 }] }, [["test", "x"]]],
+  ["a . component", { files: [{ path: [".", "x"], data: D5 }] }, [["test", "x"]]],
+  ["only .. components", { files: [{ path: ["..", ".."], data: D5 }] }, [["test", "_"]]],
+  ["an absolute path", { files: [{ path: ["/etc/passwd"], data: D5 }] }, [["test", "_etc_passwd"]]],
+  ["an empty component", { files: [{ path: ["a", "", "b"], data: D5 }] }, [["test", "a", "_", "b"]]],
+  ["a backslash", { files: [{ path: ["a\\b"], data: D5 }] }, [["test", "a_b"]]],
+  ["a NUL", { files: [{ path: ["a\0b"], data: D5 }] }, [["test", "a_b"]]],
+  ["a Windows device name", { files: [{ path: ["AUX.txt"], data: D5 }] }, [["test", "_AUX.txt"]]],
+  ["a trailing dot", { files: [{ path: ["dir.", "f "], data: D5 }] }, [["test", "dir", "f"]]],
+  ["a name of ..", { name: "..", data: D5 }, [["_"]]],
+  ["a name with /", { name: "a/b", data: D5 }, [["a_b"]]],
+  ["an empty name", { name: "", data: D5 }, [["_"]]],
+  ["a name holding ESC", { name: "x\x1b[2J", data: D5 }, [["x_[2J"]]],
+  ["a duplicate path", { files: [{ path: ["a"], data: D5 }, { path: ["a"], data: D5 }] }, [["test", "a"], [
+    "test",
+    "a.1",
+  ]]],
+  ["names equal but for case", { files: [{ path: ["Read Me.txt"], data: D5 }, { path: ["read me.TXT"], data: D5 }] }, [
+    ["test", "Read Me.txt"],
+    ["test", "read me.1.TXT"],
+  ]],
+  ["a file that is also a folder", { files: [{ path: ["a"], data: D5 }, { path: ["a", "b"], data: D5 }] }, [
+    ["test", "a.1"],
+    ["test", "a", "b"],
+  ]],
+];
+
+for (const [what, options, safe] of SANITISED) {
+  Deno.test(`parseMetainfo() makes safe ${what} (#19)`, async () => {
+    const { bytes } = buildTorrent(options);
+    const m = await parseMetainfo(bytes);
+    deepEqual(m.files.map((f) => f.path), safe);
+    for (const f of m.files) {
+      const listed = f.torrentPath ?? f.path;
+      ok(listed.length > 0);
+      if (f.torrentPath !== undefined) ok(f.torrentPath.join("/") !== f.path.join("/"));
+    }
+    equal(m.infoHash.hex, toHex(await sha1(rawValue(bytes, ["info"]))));
+  });
+}
 
 for (const [what, options, code] of HOSTILE) {
   Deno.test(`parseMetainfo() refuses ${what} (${code})`, async () => {
@@ -193,6 +222,8 @@ interface Sidecar {
   urlList?: string[];
   files?: { path: string[]; length: number; offset: number }[];
   error?: { class: "MetainfoError" | "BencodeError"; code: string };
+  /** Hostile names (issue #19): the safe path of each file, as lib/safe_path.ts documents it. */
+  safePaths?: string[][];
 }
 
 const FIXTURES = [...Deno.readDirSync(fixturePath("torrents"))]
@@ -222,6 +253,15 @@ for (const { name, bytes, sidecar } of FIXTURES) {
         (expected.class === "BencodeError" ? BencodeError : MetainfoError) as typeof BtoolError,
         expected.code,
       );
+    });
+    continue;
+  }
+  if (sidecar.safePaths !== undefined) {
+    const safePaths = sidecar.safePaths;
+    Deno.test(`parseMetainfo() makes fixture ${name}'s names safe (#19)`, async () => {
+      const m = await parseMetainfo(bytes);
+      deepEqual(m.files.map((f) => f.path), safePaths);
+      ok(m.files.some((f) => f.torrentPath !== undefined));
     });
     continue;
   }
