@@ -430,6 +430,11 @@ export const UDP_MAX_RETRY_EXPONENT = 3;
 /** Cap on one received datagram (replies stay under ~1,200 bytes; 74 peers of 18 bytes fit easily). */
 export const MAX_UDP_REPLY_BYTES = 4096;
 
+function realTimer(expire: () => void, ms: number): () => void {
+  const timer = setTimeout(expire, ms);
+  return () => clearTimeout(timer);
+}
+
 /** Options of UdpTrackerSocket. */
 export interface UdpTrackerSocketOptions {
   /** Clock in ms (connection id age). */
@@ -439,6 +444,8 @@ export interface UdpTrackerSocketOptions {
   /** First retransmission timeout (tests shrink it). */
   retryBaseMs?: number;
   maxRetryExponent?: number;
+  /** Start a wait of `ms` that calls `expire` unless cancelled (default setTimeout); tests record the schedule. */
+  setTimer?: (expire: () => void, ms: number) => () => void;
   /** Resolve a host name to an address; IP literals are never resolved. */
   resolve?: (hostname: string) => Promise<string>;
 }
@@ -464,6 +471,7 @@ export class UdpTrackerSocket {
   #random: () => number;
   #retryBaseMs: number;
   #maxRetryExponent: number;
+  #setTimer: (expire: () => void, ms: number) => () => void;
   #resolve: (hostname: string) => Promise<string>;
   #sockets = new Map<4 | 6, FamilySocket>();
   #connections = new Map<string, { id: Uint8Array; at: number }>();
@@ -474,6 +482,7 @@ export class UdpTrackerSocket {
     this.#random = options.random ?? Math.random;
     this.#retryBaseMs = options.retryBaseMs ?? UDP_RETRY_BASE_MS;
     this.#maxRetryExponent = options.maxRetryExponent ?? UDP_MAX_RETRY_EXPONENT;
+    this.#setTimer = options.setTimer ?? realTimer;
     this.#resolve = options.resolve ?? defaultResolve;
   }
 
@@ -635,12 +644,12 @@ export class UdpTrackerSocket {
     let transactionId = Math.floor(this.#random() * 0x100000000) >>> 0;
     while (socket.waiters.has(transactionId)) transactionId = (transactionId + 1) >>> 0;
     const packet = encodeUdpRequest(build(transactionId));
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimer: (() => void) | undefined;
     let onAbort: (() => void) | undefined;
     try {
       return await new Promise<UdpReply | null>((resolve, reject) => {
         socket.waiters.set(transactionId, { hostname: address, port, resolve });
-        timer = setTimeout(() => resolve(null), timeoutMs);
+        cancelTimer = this.#setTimer(() => resolve(null), timeoutMs);
         onAbort = () => reject(new TrackerError("tracker_aborted", "Tracker request aborted"));
         signal?.addEventListener("abort", onAbort, { once: true });
         socket.conn.send(packet, { transport: "udp", hostname: address, port }).catch((err: unknown) => {
@@ -650,7 +659,7 @@ export class UdpTrackerSocket {
         });
       });
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
       socket.waiters.delete(transactionId);
     }

@@ -189,16 +189,28 @@ Deno.test("UdpTrackerSocket reuses a connection id within a minute and reconnect
   }
 });
 
-Deno.test("UdpTrackerSocket retransmits on the 15·2^n schedule (shrunk) until the tracker answers", async () => {
+Deno.test("UdpTrackerSocket waits base·2^n per attempt (BEP 15 schedule) and resends until the tracker answers", async () => {
+  // The tracker drops the first two connects. An injected timer records every wait and expires exactly the first two
+  // at once (the others are cancelled by their replies), so the schedule is asserted without real time passing.
   const tracker = startFakeUdpTracker({ hostname: "127.0.0.1", dropFirst: 2 });
-  const udp = new UdpTrackerSocket({ retryBaseMs: 50, maxRetryExponent: 5 });
+  const waits: number[] = [];
+  let cancelled = 0;
+  const setTimer = (expire: () => void, ms: number) => {
+    waits.push(ms);
+    const t = waits.length <= 2 ? setTimeout(expire, 0) : undefined;
+    return () => {
+      clearTimeout(t);
+      cancelled++;
+    };
+  };
+  const udp = new UdpTrackerSocket({ retryBaseMs: 15_000, maxRetryExponent: 3, setTimer });
   try {
     const r = await announce(`udp://127.0.0.1:${tracker.port}/announce`, REQUEST, { udp });
     equal(r.peers.length, 2);
-    // Two dropped connects, then answers; a loaded machine may add a late duplicate, never fewer packets.
-    const types = tracker.received.map((x) => x.type);
-    deepEqual(types.slice(0, 3), ["connect", "connect", "connect"]);
-    equal(types.at(-1), "announce");
+    // Attempt n waits 15 s · 2^n for its connect and, once connected, for its announce.
+    deepEqual(waits, [15_000, 30_000, 60_000, 60_000]);
+    equal(cancelled, 4);
+    deepEqual(tracker.received.map((x) => x.type), ["connect", "connect", "connect", "announce"]);
   } finally {
     await udp.close();
     await tracker.close();
