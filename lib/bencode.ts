@@ -2,6 +2,7 @@
 // Byte strings stay bytes; dict keys are Latin-1 strings (one char per byte) so they order exactly as bytes.
 // Hostile input is bounded: nesting depth cap, length prefixes checked against the remaining input before use.
 
+import { toLatin1 } from "./bytes.ts";
 import { BencodeError } from "./errors.ts";
 
 /** A decoded bencode value. Dict keys are Latin-1 strings: one JS char per key byte. */
@@ -143,12 +144,12 @@ class Decoder {
     const bytes = this.#b.subarray(start, end);
     if (prev !== null) {
       const order = compareBytes(prev, bytes);
-      if (order === 0) this.fail("duplicate_key", `Cannot decode dict: duplicate key "${latin1(bytes)}"`, at);
+      if (order === 0) this.fail("duplicate_key", `Cannot decode dict: duplicate key "${toLatin1(bytes)}"`, at);
       if (order > 0 && this.#isStrict) {
-        this.fail("unsorted_keys", `Cannot decode dict: key "${latin1(bytes)}" is out of order`, at);
+        this.fail("unsorted_keys", `Cannot decode dict: key "${toLatin1(bytes)}" is out of order`, at);
       }
     }
-    return { bytes, text: latin1(bytes) };
+    return { bytes, text: toLatin1(bytes) };
   }
 
   integer(): number {
@@ -169,7 +170,7 @@ class Decoder {
       this.pos++;
     }
     const digits = this.pos - digitsAt;
-    const text = () => latin1(this.#b.subarray(start, this.pos + 1));
+    const text = () => toLatin1(this.#b.subarray(start, this.pos + 1));
     if (digits === 0) this.fail("invalid_integer", `Cannot decode integer: no digits in "${text()}"`, start);
     if (this.#b[digitsAt] === 0x30 && (digits > 1 || negative)) {
       this.fail("invalid_integer", `Cannot decode integer: leading zero or negative zero in "${text()}"`, start);
@@ -242,12 +243,6 @@ class Decoder {
     const start = this.pos;
     return [start, this.skip(path.length)];
   }
-}
-
-function latin1(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -375,7 +370,7 @@ function encodeInto(w: Writer, value: BencodeInput, depth: number): void {
     for (let i = 0; i < entries.length; i++) {
       const [k, v] = entries[i]!;
       if (i > 0 && compareBytes(entries[i - 1]![0], k) === 0) {
-        throw new BencodeError("duplicate_key", `Cannot encode dict: duplicate key "${latin1(k)}"`, {
+        throw new BencodeError("duplicate_key", `Cannot encode dict: duplicate key "${toLatin1(k)}"`, {
           offset: w.len,
           path: "",
         });

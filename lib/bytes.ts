@@ -162,11 +162,17 @@ export function fromUtf8(bytes: Uint8Array): string {
   return UTF8_DECODER.decode(bytes);
 }
 
+/** Bytes per String.fromCharCode call in toLatin1 (far below engines' argument-count limits). */
+const LATIN1_CHUNK_BYTES = 8192;
+
 /** One JS char per byte (Latin-1): a lossless string key for binary data. */
 export function toLatin1(bytes: Uint8Array): string {
+  // apply() over the typed array itself is the fastest form for short keys (no spread, no per-char concatenation);
+  // chunks keep the argument count bounded for long inputs.
+  if (bytes.length <= LATIN1_CHUNK_BYTES) return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  for (let i = 0; i < bytes.length; i += LATIN1_CHUNK_BYTES) {
+    out += String.fromCharCode.apply(null, bytes.subarray(i, i + LATIN1_CHUNK_BYTES) as unknown as number[]);
   }
   return out;
 }
