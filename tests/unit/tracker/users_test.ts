@@ -14,7 +14,6 @@ import { toHex } from "../../../lib/bytes.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 import { assertThrowsCode, deepEqual, equal, notEqual, ok } from "../../_helpers/assert.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
-import { withTempDir } from "../../_helpers/tmp.ts";
 
 const P1 = new Uint8Array(20).fill(1);
 const P2 = new Uint8Array(20).fill(2);
