@@ -1,31 +1,46 @@
-// bench/create: `btool create` (deno run -A main.ts create) vs `mktorrent -t 2` on the same 1 GiB file, 1 MiB pieces,
-// from a warm page cache; median of 3 runs each, interleaved; prints MiB/s and the ratio (goal >= 1.0), the best-of-3
-// ratio, and btool's fixed start-up cost (`main.ts --version`) measured in the same run.
-// Set BTOOL_BENCH_BYTES to bench another size, BTOOL_BENCH_RUNS for more runs. The file lives in a temp dir that is removed at the end.
+// bench/create: `btool create` (deno run -A main.ts create) against `mktorrent -t <cores>` on the same files (1 GiB and
+// 4 GiB by default), 256 KiB pieces, warm page cache; runs interleaved, median of 5 each: wall ms, user and system CPU
+// seconds, and the speed ratio (goal: >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, WebCrypto against
+// node:crypto over the same buffers (what decides which one create's hash job uses), and btool's fixed start-up cost.
+// Environment: BTOOL_BENCH_SIZES (MiB list, default "1024,4096"), BTOOL_BENCH_PIECE (bytes, default 262144),
+// BTOOL_BENCH_RUNS (default 5), BTOOL_BENCH_BASELINE (another checkout's main.ts, run interleaved as a third
+// contender). Each file lives in a temp dir that is removed after its size.
 
+import { createHash } from "node:crypto";
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
+import { sha1 } from "../lib/sha1.ts";
 import { loadAverage, median } from "./_common.ts";
 
-const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
-const RUNS = Number(Deno.env.get("BTOOL_BENCH_RUNS") ?? 3);
-const PIECE_LOG2 = 20;
+const MIB = 1024 * 1024;
+const SIZES_MIB = (Deno.env.get("BTOOL_BENCH_SIZES") ?? "1024,4096").split(",").filter((s) => s !== "").map(Number);
+const PIECE_BYTES = Number(Deno.env.get("BTOOL_BENCH_PIECE") ?? 256 * 1024);
+const RUNS = Number(Deno.env.get("BTOOL_BENCH_RUNS") ?? 5);
+const BASELINE = Deno.env.get("BTOOL_BENCH_BASELINE") ?? null;
+const THREADS = navigator.hardwareConcurrency;
 const TRACKER = "http://127.0.0.1:6969/announce";
 const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
-const RUN_TIMEOUT_MS = 120_000;
+const RUN_TIMEOUT_MS = 300_000;
+/** The SHA-1 stage's buffer (hashed in PIECE_BYTES pieces). */
+const STAGE_BYTES = 256 * MIB;
+const STAGE_IN_FLIGHT = [1, 8];
 
-const TIME_BIN = (() => {
-  try {
-    return Deno.statSync("/usr/bin/time").isFile ? "/usr/bin/time" : null;
-  } catch {
-    return null;
-  }
-})();
+if (!Deno.statSync("/usr/bin/time").isFile) throw new Error("bench/create needs /usr/bin/time (apt-get install time)");
 
-/** Wall time in ms, and CPU seconds (user + system, all threads) when /usr/bin/time is there (NaN otherwise). */
-async function timed(cmd: string, args: string[]): Promise<{ ms: number; cpuS: number }> {
-  const [exe, argv] = TIME_BIN === null ? [cmd, args] : [TIME_BIN, ["-f", "cpu %U %S", cmd, ...args]];
-  const child = new Deno.Command(exe, { args: argv, stdout: "null", stderr: "piped" }).spawn();
+interface Run {
+  ms: number;
+  userS: number;
+  sysS: number;
+}
+
+/** Wall time in ms, and user and system CPU seconds of the process and all its threads (GNU time). */
+async function timed(cmd: string, args: string[]): Promise<Run> {
+  const child = new Deno.Command("/usr/bin/time", {
+    args: ["-f", "cpu %U %S", cmd, ...args],
+    stdout: "null",
+    stderr: "piped",
+  })
+    .spawn();
   const t0 = performance.now();
   const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
   const out = await child.output();
@@ -34,19 +49,20 @@ async function timed(cmd: string, args: string[]): Promise<{ ms: number; cpuS: n
   const stderr = new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${stderr}`);
   const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
-  return { ms, cpuS: m === null ? NaN : Number(m[1]) + Number(m[2]) };
+  if (m === null) throw new Error(`no CPU times from /usr/bin/time: ${stderr}`);
+  return { ms, userS: Number(m[1]), sysS: Number(m[2]) };
 }
 
 async function infoHashOf(path: string): Promise<string> {
   return (await InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false }))).hex;
 }
 
-async function writeTestFile(path: string): Promise<void> {
-  const block = new Uint8Array(16 * 1024 * 1024);
+async function writeTestFile(path: string, bytes: number): Promise<void> {
+  const block = new Uint8Array(16 * MIB);
   for (let at = 0; at < block.length; at += 65536) crypto.getRandomValues(block.subarray(at, at + 65536));
   using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  for (let written = 0, i = 0; written < SIZE_BYTES; i++) {
-    const n = Math.min(block.length, SIZE_BYTES - written);
+  for (let written = 0, i = 0; written < bytes; i++) {
+    const n = Math.min(block.length, bytes - written);
     block[0] = i & 0xff; // pieces differ from block to block
     let done = 0;
     while (done < n) done += await f.write(block.subarray(done, n));
@@ -56,13 +72,13 @@ async function writeTestFile(path: string): Promise<void> {
 
 async function warm(path: string): Promise<void> {
   using f = await Deno.open(path);
-  const buf = new Uint8Array(8 * 1024 * 1024);
+  const buf = new Uint8Array(8 * MIB);
   while ((await f.read(buf)) !== null) {
     // reading is the point: the page cache now holds the file
   }
 }
 
-const mktorrent = (() => {
+function findMktorrent(): string {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
     try {
       if (Deno.statSync(`${dir}/mktorrent`).isFile) return `${dir}/mktorrent`;
@@ -70,122 +86,199 @@ const mktorrent = (() => {
       // not here
     }
   }
-  return null;
-})();
-if (mktorrent === null) {
-  console.error("bench/create: mktorrent is not installed (apt-get install mktorrent)");
-  Deno.exit(1);
+  throw new Error("bench/create: mktorrent is not installed (apt-get install mktorrent)");
 }
 
-const dir = await Deno.makeTempDir({ prefix: "btool-bench-create-" });
-try {
-  const data = `${dir}/bench.bin`;
-  const mib = SIZE_BYTES / (1024 * 1024);
-  console.log(`bench/create: ${mib.toFixed(0)} MiB file, ${2 ** PIECE_LOG2 / 1024} KiB pieces, ${RUNS} runs each`);
-  console.log(`cores: ${navigator.hardwareConcurrency}, load average before: ${loadAverage()}`);
-  await writeTestFile(data);
-  await warm(data);
-  await warm(data);
-  const ours: number[] = [];
-  const theirs: number[] = [];
-  const oursCpu: number[] = [];
-  const theirsCpu: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const b = `${dir}/btool.torrent`;
-    const m = `${dir}/mktorrent.torrent`;
-    await Deno.remove(m).catch(() => {});
-    // Alternate who goes first so that a neighbour's load spike does not always hit the same tool.
-    const runBtool = () =>
-      timed(Deno.execPath(), [
+function summary(name: string, runs: Run[], mib: number): string {
+  const ms = median(runs.map((r) => r.ms));
+  return `${name.padEnd(22)} ${(mib / (ms / 1000)).toFixed(0).padStart(6)} MiB/s  median ${ms.toFixed(0)} ms, ` +
+    `user ${median(runs.map((r) => r.userS)).toFixed(2)} s, sys ${median(runs.map((r) => r.sysS)).toFixed(2)} s`;
+}
+
+async function benchSize(mktorrent: string, mib: number): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "btool-bench-create-" });
+  try {
+    const data = `${dir}/bench.bin`;
+    await writeTestFile(data, mib * MIB);
+    await warm(data);
+    await warm(data);
+    const btoolArgs = (main: string, out: string) => [
+      "run",
+      "-A",
+      main,
+      "create",
+      data,
+      "-a",
+      TRACKER,
+      "--piece-length",
+      String(PIECE_BYTES),
+      "--no-date",
+      "--force",
+      "-o",
+      out,
+    ];
+    const contenders: { name: string; run: () => Promise<Run>; runs: Run[]; out: string }[] = [
+      {
+        name: "btool create",
+        run: () => timed(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/b.torrent`)),
+        runs: [],
+        out: `${dir}/b.torrent`,
+      },
+      {
+        name: `mktorrent -t ${THREADS}`,
+        run: async () => {
+          await Deno.remove(`${dir}/m.torrent`).catch(() => {});
+          const log2 = String(Math.log2(PIECE_BYTES));
+          return await timed(mktorrent, [
+            "-t",
+            String(THREADS),
+            "-l",
+            log2,
+            "-d",
+            "-a",
+            TRACKER,
+            "-o",
+            `${dir}/m.torrent`,
+            data,
+          ]);
+        },
+        runs: [],
+        out: `${dir}/m.torrent`,
+      },
+    ];
+    if (BASELINE !== null) {
+      contenders.push({
+        name: "baseline btool",
+        run: () => timed(Deno.execPath(), btoolArgs(BASELINE, `${dir}/base.torrent`)),
+        runs: [],
+        out: `${dir}/base.torrent`,
+      });
+    }
+    console.log(`\n${mib} MiB file, ${PIECE_BYTES / 1024} KiB pieces, ${RUNS} runs each, interleaved`);
+    for (let i = 0; i < RUNS; i++) {
+      // Rotate who goes first so that a neighbour's load spike does not always hit the same tool.
+      const order = contenders.map((_, k) => contenders[(k + i) % contenders.length]!);
+      for (const c of order) c.runs.push(await c.run());
+      const hashes = new Set(await Promise.all(contenders.map((c) => infoHashOf(c.out))));
+      if (hashes.size !== 1) throw new Error("btool and mktorrent disagree on the info hash");
+      console.log(
+        `  run ${i + 1}: ` +
+          contenders.map((c) => `${c.name} ${c.runs[i]!.ms.toFixed(0)} ms (${c.runs[i]!.userS}+${c.runs[i]!.sysS} s)`)
+            .join(", "),
+      );
+    }
+    for (const c of contenders) console.log(summary(c.name, c.runs, mib));
+    const [ours, theirs] = [median(contenders[0]!.runs.map((r) => r.ms)), median(contenders[1]!.runs.map((r) => r.ms))];
+    const best = (c: { runs: Run[] }) => Math.min(...c.runs.map((r) => r.ms));
+    console.log(
+      `ratio at ${mib} MiB (mktorrent ms / btool ms, > 1 = btool faster): median ${(theirs / ours).toFixed(2)}, ` +
+        `best ${(best(contenders[1]!) / best(contenders[0]!)).toFixed(2)}; same info hash: yes`,
+    );
+    if (BASELINE !== null) {
+      const base = median(contenders[2]!.runs.map((r) => r.ms));
+      console.log(`ratio baseline ms / btool ms: ${(base / ours).toFixed(2)}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** CPU time of this process, all threads, in ms (10 ms ticks from /proc/self/stat). */
+function cpuMs(): number {
+  const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * SHA-1 of STAGE_BYTES in PIECE_BYTES pieces, in memory: WebCrypto with n digests in flight, or node:crypto. Returns
+ * wall and CPU ms: create keeps every core busy, so CPU per byte is what decides, and WebCrypto's digests run on
+ * other threads (its wall time alone would flatter it).
+ */
+async function hashStage(buf: Uint8Array, how: "node" | number): Promise<{ ms: number; cpu: number }> {
+  const t0 = performance.now();
+  const c0 = cpuMs();
+  const out = new Uint8Array((buf.length / PIECE_BYTES) * 20);
+  if (how === "node") {
+    for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
+      out.set(createHash("sha1").update(buf.subarray(at, at + PIECE_BYTES)).digest(), 20 * i);
+    }
+  } else {
+    const inFlight: Promise<void>[] = [];
+    for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
+      const to = 20 * i;
+      inFlight.push(sha1(buf.subarray(at, at + PIECE_BYTES)).then((d) => out.set(d, to)));
+      if (inFlight.length >= how) await inFlight.shift();
+    }
+    await Promise.all(inFlight);
+  }
+  return { ms: performance.now() - t0, cpu: cpuMs() - c0 };
+}
+
+async function benchHashStage(): Promise<void> {
+  const buf = new Uint8Array(STAGE_BYTES);
+  for (let at = 0; at < buf.length; at += 65536) crypto.getRandomValues(buf.subarray(at, at + 65536));
+  const hows: ("node" | number)[] = ["node", ...STAGE_IN_FLIGHT];
+  const times = new Map<"node" | number, { ms: number; cpu: number }[]>(hows.map((h) => [h, []]));
+  for (let i = 0; i < RUNS; i++) for (const h of hows) times.get(h)!.push(await hashStage(buf, h));
+  const med = (h: "node" | number) => ({
+    ms: median(times.get(h)!.map((t) => t.ms)),
+    cpu: median(times.get(h)!.map((t) => t.cpu)),
+  });
+  const node = med("node");
+  console.log(
+    `\nSHA-1 stage: ${STAGE_BYTES / MIB} MiB in ${PIECE_BYTES / 1024} KiB pieces, median of ${RUNS}, interleaved`,
+  );
+  console.log(`  node:crypto createHash       wall ${node.ms.toFixed(0)} ms, CPU ${node.cpu.toFixed(0)} ms`);
+  for (const n of STAGE_IN_FLIGHT) {
+    const t = med(n);
+    console.log(
+      `  WebCrypto, ${n} in flight`.padEnd(30) + `wall ${t.ms.toFixed(0)} ms, CPU ${t.cpu.toFixed(0)} ms ` +
+        `(CPU ${((t.cpu / node.cpu - 1) * 100).toFixed(0)}% more than node:crypto)`,
+    );
+  }
+}
+
+async function benchFixedCosts(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "btool-bench-create-" });
+  try {
+    const empty = `${dir}/empty.ts`;
+    const small = `${dir}/small.bin`;
+    await Deno.writeTextFile(empty, "");
+    await Deno.writeFile(small, new Uint8Array(MIB));
+    const startup: Run[] = [];
+    const runtime: Run[] = [];
+    const smallCreate: Run[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      startup.push(await timed(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"]));
+      runtime.push(await timed(Deno.execPath(), ["run", "-A", empty]));
+      const args = [
         "run",
         "-A",
         MAIN_TS,
         "create",
-        data,
+        small,
         "-a",
         TRACKER,
-        "--piece-length",
-        String(2 ** PIECE_LOG2),
         "--no-date",
         "--force",
         "-o",
-        b,
-      ]);
-    const runMktorrent = () =>
-      timed(mktorrent, ["-t", "2", "-l", String(PIECE_LOG2), "-d", "-a", TRACKER, "-o", m, data]);
-    const record = (r: { ms: number; cpuS: number }, ms: number[], cpu: number[]) => {
-      ms.push(r.ms);
-      cpu.push(r.cpuS);
-    };
-    if (i % 2 === 0) {
-      record(await runBtool(), ours, oursCpu);
-      record(await runMktorrent(), theirs, theirsCpu);
-    } else {
-      record(await runMktorrent(), theirs, theirsCpu);
-      record(await runBtool(), ours, oursCpu);
+        `${dir}/s.torrent`,
+      ];
+      smallCreate.push(await timed(Deno.execPath(), args));
     }
-    if (i === 0 && await infoHashOf(b) !== await infoHashOf(m)) {
-      throw new Error("btool and mktorrent disagree on the info hash");
-    }
+    const m = (rs: Run[]) => median(rs.map((r) => r.ms)).toFixed(0);
     console.log(
-      `  run ${i + 1}: btool ${ours[i]!.toFixed(0)} ms (${oursCpu[i]!.toFixed(2)} CPU s), ` +
-        `mktorrent ${theirs[i]!.toFixed(0)} ms (${theirsCpu[i]!.toFixed(2)} CPU s)`,
+      `\nfixed costs (median): deno run of an empty file ${m(runtime)} ms, main.ts --version ${m(startup)} ms, ` +
+        `btool create of a 1 MiB file ${m(smallCreate)} ms`,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  const oursRate = mib / (median(ours) / 1000);
-  const theirsRate = mib / (median(theirs) / 1000);
-  console.log(`btool create       ${oursRate.toFixed(0).padStart(6)} MiB/s  (median ${median(ours).toFixed(0)} ms)`);
-  console.log(
-    `mktorrent -t 2     ${theirsRate.toFixed(0).padStart(6)} MiB/s  (median ${median(theirs).toFixed(0)} ms)`,
-  );
-  console.log(`ratio btool/mktorrent: ${(oursRate / theirsRate).toFixed(2)} (goal >= 1.0; same info hash: yes)`);
-  console.log(
-    `CPU time (user+sys, median): btool ${median(oursCpu).toFixed(2)} s, mktorrent ${median(theirsCpu).toFixed(2)} s ` +
-      "(less sensitive to neighbours than wall time)",
-  );
-  // Start-up floor: what `deno run main.ts` costs before any hashing (module graph + node: built-ins), same run.
-  // mktorrent keeps both cores busy from its first millisecond, so this gap cannot be hidden on 2 cores.
-  // Deno's own floor: `deno run` of an empty file (runtime start and exit, no module graph).
-  // btool create's whole fixed cost: a 1 MiB file (hashed in-process in a few ms).
-  const empty = `${dir}/empty.ts`;
-  const small = `${dir}/small.bin`;
-  await Deno.writeTextFile(empty, "");
-  await Deno.writeFile(small, new Uint8Array(1024 * 1024));
-  const startup: number[] = [];
-  const runtime: number[] = [];
-  const smallCreate: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    startup.push((await timed(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"])).ms);
-    runtime.push((await timed(Deno.execPath(), ["run", "-A", empty])).ms);
-    const args = [
-      "run",
-      "-A",
-      MAIN_TS,
-      "create",
-      small,
-      "-a",
-      TRACKER,
-      "--no-date",
-      "--force",
-      "-o",
-      `${dir}/s.torrent`,
-    ];
-    smallCreate.push((await timed(Deno.execPath(), args)).ms);
-  }
-  const best = (xs: number[]) => Math.min(...xs);
-  console.log(
-    `best of ${RUNS} (least disturbed by neighbours): btool ${best(ours).toFixed(0)} ms, ` +
-      `mktorrent ${best(theirs).toFixed(0)} ms, ratio ${(best(theirs) / best(ours)).toFixed(2)}`,
-  );
-  console.log(
-    `btool start-up floor (deno run main.ts --version, median): ${median(startup).toFixed(0)} ms; ` +
-      `ratio without it: ${(median(theirs) / (median(ours) - median(startup))).toFixed(2)}`,
-  );
-  console.log(
-    `fixed costs (median): deno run of an empty file ${median(runtime).toFixed(0)} ms, ` +
-      `btool create of a 1 MiB file ${median(smallCreate).toFixed(0)} ms`,
-  );
-  console.log(`load average after: ${loadAverage()} (the machine is shared: figures are noisy)`);
-} finally {
-  await Deno.remove(dir, { recursive: true });
 }
+
+const mktorrent = findMktorrent();
+console.log(`bench/create: cores ${THREADS}, load average before: ${loadAverage()}`);
+for (const mib of SIZES_MIB) await benchSize(mktorrent, mib);
+await benchHashStage();
+await benchFixedCosts();
+console.log(`load average after: ${loadAverage()} (the machine is shared: figures are noisy)`);

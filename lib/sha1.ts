@@ -1,6 +1,9 @@
 // SHA-1: the only file that decides how SHA-1 is computed. Data of any size goes through WebCrypto (async; the
 // digest runs off the JS thread, so several can be in flight); sha1Short serves the few synchronous callers of
-// short inputs (a derived key), where WebCrypto has no synchronous form.
+// short inputs (a derived key), where WebCrypto has no synchronous form. node:crypto stays for one path only,
+// create's hash job (sha1Sync, createSha1Sync): there WebCrypto costs 40%+ more CPU (docs/PERFORMANCE.md).
+
+import { createHash } from "node:crypto";
 
 /** Length of a SHA-1 digest in bytes. */
 export const SHA1_BYTES = 20;
@@ -14,6 +17,35 @@ export const SHA1_SHORT_MAX_BYTES = 4096;
  */
 export async function sha1(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.digest("SHA-1", data as Uint8Array<ArrayBuffer>));
+}
+
+/**
+ * SHA-1 by node:crypto, synchronously, for create's hash job only (lib/_hash_job.ts): bench/create.ts measures
+ * WebCrypto there at 40% or more CPU per byte above this (docs/PERFORMANCE.md). Use sha1() anywhere else.
+ */
+export function sha1Sync(data: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(createHash("sha1").update(data).digest());
+}
+
+/** Incremental SHA-1 of create's hash job: feed with `update`, finish with `digest`. */
+export interface Sha1Sync {
+  update(data: Uint8Array): Sha1Sync;
+  digest(): Uint8Array<ArrayBuffer>;
+}
+
+/** Start an incremental sha1Sync (pieces larger than one read; same scope as sha1Sync). */
+export function createSha1Sync(): Sha1Sync {
+  const h = createHash("sha1");
+  const api: Sha1Sync = {
+    update(data) {
+      h.update(data);
+      return api;
+    },
+    digest() {
+      return new Uint8Array(h.digest());
+    },
+  };
+  return api;
 }
 
 const W = new Int32Array(80);

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { toHex, utf8 } from "../../lib/bytes.ts";
-import { sha1, SHA1_SHORT_MAX_BYTES, sha1Short } from "../../lib/sha1.ts";
+import { createSha1Sync, sha1, SHA1_SHORT_MAX_BYTES, sha1Short, sha1Sync } from "../../lib/sha1.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 
@@ -54,4 +54,12 @@ Deno.test("sha1Short() refuses inputs past SHA1_SHORT_MAX_BYTES", () => {
     err = e;
   }
   ok(err instanceof RangeError);
+});
+
+Deno.test("sha1Sync() and createSha1Sync() (create's hash job) equal sha1(), whole and fed in parts", async () => {
+  const data = randomBytes(seededRandom(11), 300_001);
+  const want = toHex(await sha1(data));
+  equal(toHex(sha1Sync(data)), want);
+  equal(toHex(createSha1Sync().update(data.subarray(0, 65536)).update(data.subarray(65536)).digest()), want);
+  equal(toHex(sha1Sync(new Uint8Array(0))), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
 });
