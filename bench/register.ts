@@ -2,22 +2,39 @@
 // `btool tracker --listed --private` child over HTTP by the `btool register` CLI (process start, discovery, parsing,
 // bulk POSTs, SQLite writes). Fresh db per run, median of 3; also the idempotent re-run (all unchanged).
 // Goal: ≥ 2,000 torrents/s. Run: deno run -A bench/register.ts [--torrents 10000] [--runs 3]
+// Issue #18: --files 100 gives every torrent 100 files with ordinary ~90-character names (400 of them are ~6 MB of
+// registration JSON); the batches the client sends (planBatches, the same plan `btool register` makes) are printed.
 
 import { parseArgs } from "node:util";
 import { encodeBencode } from "../lib/bencode.ts";
 import { sha1 } from "../lib/sha1.ts";
+import { parseMetainfo } from "../lib/metainfo.ts";
+import { planBatches, REGISTER_BATCH_BYTES, REGISTER_BATCH_TORRENTS, torrentRegistration } from "../lib/register.ts";
 import { freePort, MAIN_TS as MAIN, median, spawnBtoolTracker, waitTcpReady } from "./_common.ts";
 
 const RUN_TIMEOUT_MS = 300_000;
 const GOAL_PER_S = 2_000;
 const TOKEN = "bench";
 
-/** `n` small valid torrents (1-3 files, private) in 100 folders two levels deep. */
-async function generate(dir: string, n: number, announce: string): Promise<void> {
+/**
+ * `n` valid private torrents in 100 folders two levels deep: 1-3 small files each, or `filesEach` files with
+ * ordinary album-style names. Returns their paths.
+ */
+async function generate(dir: string, n: number, announce: string, filesEach: number): Promise<string[]> {
+  const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const sub = `${dir}/g${i % 10}/h${i % 100}`;
     if (i < 100) await Deno.mkdir(sub, { recursive: true });
-    const files = 1 + (i % 3);
+    const files = filesEach > 0 ? filesEach : 1 + (i % 3);
+    const fileName = (k: number) =>
+      filesEach > 0
+        ? [
+          `Disc ${k % 3}`,
+          `${
+            String(k).padStart(3, "0")
+          } - An Ordinary Track Title From The Deluxe Remastered Edition of Album ${i} (24-bit FLAC).flac`,
+        ]
+        : [`f${k}.bin`];
     const lengths = Array.from({ length: files }, (_, k) => 1000 + i + k);
     const total = lengths.reduce((a, b) => a + b, 0);
     const pieceLength = 16384;
@@ -28,13 +45,29 @@ async function generate(dir: string, n: number, announce: string): Promise<void>
       "piece length": pieceLength,
       pieces,
       private: 1,
-      files: lengths.map((length, k) => ({ length, path: [`f${k}.bin`] })),
+      files: lengths.map((length, k) => ({ length, path: fileName(k) })),
     };
+    out.push(`${sub}/t${i}.torrent`);
     await Deno.writeFile(
-      `${sub}/t${i}.torrent`,
+      out.at(-1)!,
       encodeBencode({ announce, "created by": "bench", "creation date": 1_700_000_000 + i, info }),
     );
   }
+  return out;
+}
+
+/** The requests `btool register` makes for `paths`: count and body bytes (the plan of lib/register.ts). */
+async function describeBatches(paths: readonly string[]): Promise<string> {
+  const encoder = new TextEncoder();
+  const sizes: number[] = [];
+  for (const p of paths) {
+    sizes.push(encoder.encode(JSON.stringify(torrentRegistration(await parseMetainfo(await Deno.readFile(p))))).length);
+  }
+  const plan = planBatches(sizes, { maxTorrents: REGISTER_BATCH_TORRENTS, maxBytes: REGISTER_BATCH_BYTES });
+  const bodies = plan.batches.map((b) => 15 + b.reduce((a, i) => a + sizes[i]!, 0) + b.length - 1);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  return `${plan.batches.length} POSTs of ${plan.batches.map((b) => b.length).join("/")} torrents, ` +
+    `${bodies.map((b) => (b / 1_048_576).toFixed(2)).join("/")} MiB (${(total / 1e6).toFixed(1)} MB of JSON in all)`;
 }
 
 async function timeRegister(dir: string, base: string): Promise<{ s: number; summary: string }> {
@@ -54,7 +87,11 @@ async function timeRegister(dir: string, base: string): Promise<{ s: number; sum
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { torrents: { type: "string", default: "10000" }, runs: { type: "string", default: "3" } },
+    options: {
+      torrents: { type: "string", default: "10000" },
+      runs: { type: "string", default: "3" },
+      files: { type: "string", default: "0" },
+    },
   });
   const n = Number(values.torrents);
   const runs = Number(values.runs);
@@ -63,8 +100,9 @@ async function main(): Promise<void> {
     const port = freePort();
     const base = `http://127.0.0.1:${port}`;
     const g0 = performance.now();
-    await generate(`${dir}/torrents`, n, `${base}/announce`);
+    const paths = await generate(`${dir}/torrents`, n, `${base}/announce`, Number(values.files));
     console.log(`register: ${n} torrents generated in ${((performance.now() - g0) / 1000).toFixed(1)} s; ${runs} runs`);
+    console.log(`  requests: ${await describeBatches(paths)}`);
     const fresh: number[] = [];
     const again: number[] = [];
     for (let r = 0; r < runs; r++) {
