@@ -329,3 +329,32 @@ Deno.test('registerTorrents(): a closed port is "cannot reach" after the retries
     deepEqual(sleeps, [250, 500, 1000]);
   });
 });
+
+Deno.test("registerTorrents(): a torrent over the byte cap by itself fails alone, the others register (#18)", async () => {
+  await withTempDir(async (dir) => {
+    const db = TrackerDb.open(":memory:");
+    const tracker = createTracker({
+      db,
+      adminToken: TOKEN,
+      sweepIntervalMs: 0,
+      snapshotIntervalS: 0,
+      privatePollIntervalMs: 0,
+    });
+    const { server, posts, base } = serveCounting(tracker.handler);
+    try {
+      await writeSmall(dir, 3);
+      await Deno.mkdir(`${dir}/big`);
+      await generateLarge(`${dir}/big`, 1, `${base}/announce`);
+      const s = await registerTorrents([dir], { trackerUrl: base, adminToken: TOKEN, batchBytes: 4_000 });
+      deepEqual([s.added, s.failed, posts.length], [3, 1, 1]);
+      const failed = s.outcomes.find((o) => o.type === "failed");
+      ok(failed?.type === "failed" && failed.code === "too_large" && failed.path === `${dir}/big/a0.torrent`);
+      ok(failed.error.includes("over the 4000-byte cap"), failed.error);
+      equal(tracker.registry.size, 3);
+    } finally {
+      tracker.close();
+      await server.shutdown();
+      db.close();
+    }
+  });
+});
