@@ -26,6 +26,9 @@ const MAX_EXTENSION_CHARS = 16;
 const FORBIDDEN = new Set(["<", ">", ":", '"', "/", "\\", "|", "?", "*"]);
 const DEVICE_NAMES = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/;
 const ENCODER = new TextEncoder();
+const FORBIDDEN_CODES = new Uint8Array(128);
+for (const ch of FORBIDDEN) FORBIDDEN_CODES[ch.charCodeAt(0)] = 1;
+const DEVICE_PREFIXES = new Set(["con", "prn", "aux", "nul", "com", "lpt"]);
 
 function isDirectionControl(c: number): boolean {
   return c === 0x61c || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
@@ -56,10 +59,32 @@ function shorten(name: string): string {
   return stem.replace(/[. ]+$/, "") + ext;
 }
 
+/** Longest name the fast path takes: 80 UTF-16 units are at most 240 UTF-8 bytes. */
+const MAX_PLAIN_CHARS = MAX_NAME_BYTES / 3;
+
+/**
+ * Whether `name` is safe by a quick look (the common case: nothing to change): short, no character any rule
+ * touches, no trailing dot or space, and not starting like a device name.
+ */
+function isPlainName(name: string): boolean {
+  const n = name.length;
+  if (n === 0 || n > MAX_PLAIN_CHARS) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x80 ? c < 0x20 || c === 0x7f || FORBIDDEN_CODES[c] === 1 : c <= 0x9f || isDirectionControl(c)) {
+      return false;
+    }
+  }
+  const last = name.charCodeAt(n - 1);
+  if (last === 0x2e || last === 0x20) return false;
+  return n < 3 || !DEVICE_PREFIXES.has(name.slice(0, 3).toLowerCase());
+}
+
 /**
  * The safe form of one file or folder name (rules 1-6 above); "" for "." and "..", which the caller drops.
  */
 export function safePathComponent(name: string): string {
+  if (isPlainName(name)) return name;
   if (name === "." || name === "..") return "";
   let out = "";
   for (const ch of name) {
@@ -80,7 +105,9 @@ export function isSafePathComponent(name: string): boolean {
 }
 
 function foldKey(path: readonly string[]): string {
-  return path.join("/").normalize("NFC").toLowerCase();
+  const key = path.join("/");
+  // Only non-ASCII text can have another normal form; normalize() is slow, so skip it for ASCII.
+  return (/[^ -~]/.test(key) ? key.normalize("NFC") : key).toLowerCase();
 }
 
 /** `name` with ".<n>" before its extension ("a.txt" -> "a.1.txt", "a" -> "a.1"). */
