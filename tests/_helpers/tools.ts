@@ -110,3 +110,11 @@ export function runBtool(
   const main = new URL("../../main.ts", import.meta.url).pathname;
   return runTool(Deno.execPath(), ["run", "--allow-all", main, ...args], options);
 }
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for tools that cannot be told to pick one). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}

@@ -4,8 +4,9 @@
 
 import { createHash } from "node:crypto";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
-import { concat, utf8 } from "../../lib/bytes.ts";
+import { concat, equals, utf8 } from "../../lib/bytes.ts";
 import { BLOCK_BYTES, type PieceGeometry, pieceSize } from "../../lib/pieces.ts";
+import { ok } from "./assert.ts";
 
 /** One file of a test torrent: path below the torrent name, and its bytes. */
 export interface TestFile {
@@ -58,4 +59,21 @@ export function blockSpans(meta: PieceGeometry, index: number): { begin: number;
     out.push({ begin, length: Math.min(BLOCK_BYTES, size - begin) });
   }
   return out;
+}
+
+/** Write `files` below `root` (folders made as needed): a seed's data on disk. */
+export async function writeTree(root: string, files: TestFile[]): Promise<void> {
+  for (const f of files) {
+    const path = `${root}/${f.path.join("/")}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(path, f.data);
+  }
+}
+
+/** Assert that every one of `files` lies below `root` with exactly its bytes. */
+export async function assertTree(root: string, files: TestFile[]): Promise<void> {
+  for (const f of files) {
+    const got = await Deno.readFile(`${root}/${f.path.join("/")}`);
+    ok(equals(got, f.data), `${f.path.join("/")} differs under ${root}`);
+  }
 }

@@ -15,7 +15,7 @@ import { equal, match, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
-import { buildTorrent, type TestFile } from "../_helpers/torrent.ts";
+import { assertTree, buildTorrent, type TestFile, writeTree } from "../_helpers/torrent.ts";
 
 /** Bound on any one child process or download in these tests. */
 const STEP_TIMEOUT_MS = 60_000;
@@ -132,21 +132,6 @@ function testFiles(seed: number, scale = 1): TestFile[] {
     { path: ["deep", "er", "b.bin"], data: randomBytes(random, 333_333 * scale) },
     { path: ["deep", "c.bin"], data: randomBytes(random, 1_234_567 * scale) },
   ];
-}
-
-async function writeTree(root: string, files: TestFile[]): Promise<void> {
-  for (const f of files) {
-    const path = `${root}/${f.path.join("/")}`;
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(path, f.data);
-  }
-}
-
-async function assertTree(root: string, files: TestFile[]): Promise<void> {
-  for (const f of files) {
-    const got = await Deno.readFile(`${root}/${f.path.join("/")}`);
-    ok(equals(got, f.data), `${f.path.join("/")} differs under ${root}`);
-  }
 }
 
 Deno.test({

@@ -3,15 +3,14 @@
 // loopback tracker peers (INTEROP.md 20), so the btool seed dials it with --peer. Every wait is bounded; every child
 // is killed by PID in `finally`.
 
-import { equals } from "../../lib/bytes.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker } from "../../lib/tracker/server.ts";
 import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { interopTool, runBtool } from "../_helpers/tools.ts";
-import { buildTorrent, type TestFile } from "../_helpers/torrent.ts";
+import { freePort, interopTool, runBtool } from "../_helpers/tools.ts";
+import { assertTree, buildTorrent, type TestFile, writeTree } from "../_helpers/torrent.ts";
 
 const aria2 = interopTool("aria2c");
 const transmission = interopTool("transmission-cli");
@@ -27,26 +26,25 @@ function testFiles(seed: number): TestFile[] {
   ];
 }
 
-async function writeTree(root: string, files: TestFile[]): Promise<void> {
-  for (const f of files) {
-    const path = `${root}/${f.path.join("/")}`;
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await Deno.writeFile(path, f.data);
-  }
-}
-
-async function assertTree(root: string, files: TestFile[]): Promise<void> {
-  for (const f of files) {
-    ok(equals(await Deno.readFile(`${root}/${f.path.join("/")}`), f.data), `${f.path.join("/")} under ${root}`);
-  }
-}
-
-/** A TCP port that was free a moment ago (for tools that cannot be told to pick one). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+/** btool leeches `${dir}/t.torrent` from the one peer at 127.0.0.1:`port` into `${dir}/out`; the files must match. */
+async function leechFrom(dir: string, port: number, files: TestFile[]): Promise<void> {
+  const out = await runBtool(
+    [
+      "peer",
+      `${dir}/t.torrent`,
+      "--dir",
+      `${dir}/out`,
+      "--port",
+      "0",
+      "--exit-when-done",
+      "--quiet",
+      "--peer",
+      `127.0.0.1:${port}`,
+    ],
+    { timeoutMs: TIMEOUT_MS },
+  );
+  equal(out.code, 0, out.stderr);
+  await assertTree(`${dir}/out/t`, files);
 }
 
 interface Spawned {
@@ -153,23 +151,7 @@ Deno.test({
       ]);
       try {
         // aria2 needs a moment to check the data and listen; btool retries the connect with backoff.
-        const out = await runBtool(
-          [
-            "peer",
-            `${dir}/t.torrent`,
-            "--dir",
-            `${dir}/out`,
-            "--port",
-            "0",
-            "--exit-when-done",
-            "--quiet",
-            "--peer",
-            `127.0.0.1:${port}`,
-          ],
-          { timeoutMs: TIMEOUT_MS },
-        );
-        equal(out.code, 0, out.stderr);
-        await assertTree(`${dir}/out/t`, files);
+        await leechFrom(dir, port, files);
       } finally {
         await seed.stop();
       }
@@ -242,23 +224,7 @@ Deno.test({
         `${dir}/t.torrent`,
       ]);
       try {
-        const out = await runBtool(
-          [
-            "peer",
-            `${dir}/t.torrent`,
-            "--dir",
-            `${dir}/out`,
-            "--port",
-            "0",
-            "--exit-when-done",
-            "--quiet",
-            "--peer",
-            `127.0.0.1:${port}`,
-          ],
-          { timeoutMs: TIMEOUT_MS },
-        );
-        equal(out.code, 0, out.stderr);
-        await assertTree(`${dir}/out/t`, files);
+        await leechFrom(dir, port, files);
       } finally {
         await seed.stop();
       }
