@@ -30,6 +30,40 @@ export function loadAverage(): string {
   }
 }
 
+/** Most a process run by timedRun may take before it is killed. */
+const TIMED_RUN_TIMEOUT_MS = 300_000;
+
+/** What GNU time measured of one process: wall ms, user and system CPU seconds (all threads), peak RSS. */
+export interface TimedRun {
+  ms: number;
+  userS: number;
+  sysS: number;
+  rssKiB: number;
+}
+
+/**
+ * Run `cmd args` under /usr/bin/time (stdout discarded), killed after TIMED_RUN_TIMEOUT_MS.
+ * @throws when the process fails or GNU time printed no figures
+ */
+export async function timedRun(cmd: string, args: string[]): Promise<TimedRun> {
+  const child = new Deno.Command("/usr/bin/time", {
+    args: ["-f", "cpu %U %S rss %M", cmd, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const t0 = performance.now();
+  const timer = setTimeout(() => child.kill("SIGKILL"), TIMED_RUN_TIMEOUT_MS);
+  const out = await child.output();
+  const ms = performance.now() - t0;
+  clearTimeout(timer);
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${stderr}`);
+  const m = /cpu ([\d.]+) ([\d.]+) rss (\d+)\s*$/.exec(stderr);
+  if (m === null) throw new Error(`no figures from /usr/bin/time: ${stderr}`);
+  return { ms, userS: Number(m[1]), sysS: Number(m[2]), rssKiB: Number(m[3]) };
+}
+
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
 import { sha1 } from "../lib/sha1.ts";
-import { loadAverage, median } from "./_common.ts";
+import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
 
 const MIB = 1024 * 1024;
 const SIZES_MIB = (Deno.env.get("BTOOL_BENCH_SIZES") ?? "1024,4096").split(",").filter((s) => s !== "").map(Number);
@@ -19,39 +19,11 @@ const RUNS = Number(Deno.env.get("BTOOL_BENCH_RUNS") ?? 5);
 const BASELINE = Deno.env.get("BTOOL_BENCH_BASELINE") ?? null;
 const THREADS = navigator.hardwareConcurrency;
 const TRACKER = "http://127.0.0.1:6969/announce";
-const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
-const RUN_TIMEOUT_MS = 300_000;
 /** The SHA-1 stage's buffer (hashed in PIECE_BYTES pieces). */
 const STAGE_BYTES = 256 * MIB;
 const STAGE_IN_FLIGHT = [1, 8];
 
 if (!Deno.statSync("/usr/bin/time").isFile) throw new Error("bench/create needs /usr/bin/time (apt-get install time)");
-
-interface Run {
-  ms: number;
-  userS: number;
-  sysS: number;
-}
-
-/** Wall time in ms, and user and system CPU seconds of the process and all its threads (GNU time). */
-async function timed(cmd: string, args: string[]): Promise<Run> {
-  const child = new Deno.Command("/usr/bin/time", {
-    args: ["-f", "cpu %U %S", cmd, ...args],
-    stdout: "null",
-    stderr: "piped",
-  })
-    .spawn();
-  const t0 = performance.now();
-  const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-  const out = await child.output();
-  const ms = performance.now() - t0;
-  clearTimeout(timer);
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
-  if (m === null) throw new Error(`no CPU times from /usr/bin/time: ${stderr}`);
-  return { ms, userS: Number(m[1]), sysS: Number(m[2]) };
-}
 
 async function infoHashOf(path: string): Promise<string> {
   return (await InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false }))).hex;
@@ -89,7 +61,7 @@ function findMktorrent(): string {
   throw new Error("bench/create: mktorrent is not installed (apt-get install mktorrent)");
 }
 
-function summary(name: string, runs: Run[], mib: number): string {
+function summary(name: string, runs: TimedRun[], mib: number): string {
   const ms = median(runs.map((r) => r.ms));
   return `${name.padEnd(22)} ${(mib / (ms / 1000)).toFixed(0).padStart(6)} MiB/s  median ${ms.toFixed(0)} ms, ` +
     `user ${median(runs.map((r) => r.userS)).toFixed(2)} s, sys ${median(runs.map((r) => r.sysS)).toFixed(2)} s`;
@@ -117,10 +89,10 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       "-o",
       out,
     ];
-    const contenders: { name: string; run: () => Promise<Run>; runs: Run[]; out: string }[] = [
+    const contenders: { name: string; run: () => Promise<TimedRun>; runs: TimedRun[]; out: string }[] = [
       {
         name: "btool create",
-        run: () => timed(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/b.torrent`)),
+        run: () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/b.torrent`)),
         runs: [],
         out: `${dir}/b.torrent`,
       },
@@ -129,7 +101,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
         run: async () => {
           await Deno.remove(`${dir}/m.torrent`).catch(() => {});
           const log2 = String(Math.log2(PIECE_BYTES));
-          return await timed(mktorrent, [
+          return await timedRun(mktorrent, [
             "-t",
             String(THREADS),
             "-l",
@@ -149,7 +121,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
     if (BASELINE !== null) {
       contenders.push({
         name: "baseline btool",
-        run: () => timed(Deno.execPath(), btoolArgs(BASELINE, `${dir}/base.torrent`)),
+        run: () => timedRun(Deno.execPath(), btoolArgs(BASELINE, `${dir}/base.torrent`)),
         runs: [],
         out: `${dir}/base.torrent`,
       });
@@ -169,7 +141,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
     }
     for (const c of contenders) console.log(summary(c.name, c.runs, mib));
     const [ours, theirs] = [median(contenders[0]!.runs.map((r) => r.ms)), median(contenders[1]!.runs.map((r) => r.ms))];
-    const best = (c: { runs: Run[] }) => Math.min(...c.runs.map((r) => r.ms));
+    const best = (c: { runs: TimedRun[] }) => Math.min(...c.runs.map((r) => r.ms));
     console.log(
       `ratio at ${mib} MiB (mktorrent ms / btool ms, > 1 = btool faster): median ${(theirs / ours).toFixed(2)}, ` +
         `best ${(best(contenders[1]!) / best(contenders[0]!)).toFixed(2)}; same info hash: yes`,
@@ -245,12 +217,12 @@ async function benchFixedCosts(): Promise<void> {
     const small = `${dir}/small.bin`;
     await Deno.writeTextFile(empty, "");
     await Deno.writeFile(small, new Uint8Array(MIB));
-    const startup: Run[] = [];
-    const runtime: Run[] = [];
-    const smallCreate: Run[] = [];
+    const startup: TimedRun[] = [];
+    const runtime: TimedRun[] = [];
+    const smallCreate: TimedRun[] = [];
     for (let i = 0; i < RUNS; i++) {
-      startup.push(await timed(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"]));
-      runtime.push(await timed(Deno.execPath(), ["run", "-A", empty]));
+      startup.push(await timedRun(Deno.execPath(), ["run", "-A", MAIN_TS, "--version"]));
+      runtime.push(await timedRun(Deno.execPath(), ["run", "-A", empty]));
       const args = [
         "run",
         "-A",
@@ -264,9 +236,9 @@ async function benchFixedCosts(): Promise<void> {
         "-o",
         `${dir}/s.torrent`,
       ];
-      smallCreate.push(await timed(Deno.execPath(), args));
+      smallCreate.push(await timedRun(Deno.execPath(), args));
     }
-    const m = (rs: Run[]) => median(rs.map((r) => r.ms)).toFixed(0);
+    const m = (rs: TimedRun[]) => median(rs.map((r) => r.ms)).toFixed(0);
     console.log(
       `\nfixed costs (median): deno run of an empty file ${m(runtime)} ms, main.ts --version ${m(startup)} ms, ` +
         `btool create of a 1 MiB file ${m(smallCreate)} ms`,

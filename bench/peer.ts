@@ -3,15 +3,12 @@
 // (goal >= 1.0), and btool's peak RSS and CPU seconds. Both are timed as whole processes (start-up included).
 // BTOOL_BENCH_BYTES sets the size (default 1 GiB); the data lives in a temp dir removed at the end.
 
-import { loadAverage, median } from "./_common.ts";
+import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
 
 const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
 const RUNS = 3;
 const PIECE_BYTES = 1024 * 1024;
-const RUN_TIMEOUT_MS = 300_000;
-const MAIN_TS = new URL("../main.ts", import.meta.url).pathname;
 const PYTHON = "/usr/bin/python3";
-const TIME_BIN = "/usr/bin/time";
 
 const SCRIPT = `
 import json, os, sys, time, libtorrent as lt
@@ -45,34 +42,6 @@ else:
     print(json.dumps({"seeding": h.status().is_seeding}), flush=True)
     sys.exit(0 if h.status().is_seeding else 1)
 `;
-
-interface Measured {
-  ms: number;
-  cpuS: number;
-  rssKiB: number;
-}
-
-async function timed(cmd: string, args: string[]): Promise<Measured> {
-  const child = new Deno.Command(TIME_BIN, {
-    args: ["-f", "cpu %U %S rss %M", cmd, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const t0 = performance.now();
-  const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-  const out = await child.output();
-  const ms = performance.now() - t0;
-  clearTimeout(timer);
-  const stderr = new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${stderr}`);
-  const m = /cpu ([\d.]+) ([\d.]+) rss (\d+)\s*$/.exec(stderr);
-  return {
-    ms,
-    cpuS: m === null ? NaN : Number(m[1]) + Number(m[2]),
-    rssKiB: m === null ? NaN : Number(m[3]),
-  };
-}
 
 function mibps(ms: number): number {
   return SIZE_BYTES / (1024 * 1024) / (ms / 1000);
@@ -119,12 +88,12 @@ async function main(): Promise<void> {
     if (!ready.seeding) throw new Error("libtorrent seed did not start");
     const port = String(ready.port);
 
-    const btool: Measured[] = [];
-    const lt: Measured[] = [];
+    const btool: TimedRun[] = [];
+    const lt: TimedRun[] = [];
     for (let r = 0; r < RUNS; r++) {
       const out = `${dir}/b${r}`;
       btool.push(
-        await timed(Deno.execPath(), [
+        await timedRun(Deno.execPath(), [
           "run",
           "--allow-all",
           MAIN_TS,
@@ -143,15 +112,15 @@ async function main(): Promise<void> {
       const a = btool.at(-1)!;
       console.log(
         `  run ${r + 1}: btool      ${mibps(a.ms).toFixed(0).padStart(5)} MiB/s  ${(a.ms / 1000).toFixed(2)} s  ` +
-          `cpu ${a.cpuS.toFixed(2)} s  rss ${(a.rssKiB / 1024).toFixed(0)} MiB`,
+          `cpu ${(a.userS + a.sysS).toFixed(2)} s  rss ${(a.rssKiB / 1024).toFixed(0)} MiB`,
       );
       await Deno.remove(out, { recursive: true });
       const ltOut = `${dir}/l${r}`;
-      lt.push(await timed(PYTHON, ["-c", SCRIPT, "leech", dir, port, ltOut]));
+      lt.push(await timedRun(PYTHON, ["-c", SCRIPT, "leech", dir, port, ltOut]));
       const b = lt.at(-1)!;
       console.log(
         `  run ${r + 1}: libtorrent ${mibps(b.ms).toFixed(0).padStart(5)} MiB/s  ${(b.ms / 1000).toFixed(2)} s  ` +
-          `cpu ${b.cpuS.toFixed(2)} s  rss ${(b.rssKiB / 1024).toFixed(0)} MiB`,
+          `cpu ${(b.userS + b.sysS).toFixed(2)} s  rss ${(b.rssKiB / 1024).toFixed(0)} MiB`,
       );
       await Deno.remove(ltOut, { recursive: true });
     }
@@ -162,8 +131,8 @@ async function main(): Promise<void> {
     console.log(`ratio btool/libtorrent: ${(lMs / bMs).toFixed(2)} (goal >= 1.0)`);
     console.log(
       `btool peak RSS ${(Math.max(...btool.map((m) => m.rssKiB)) / 1024).toFixed(0)} MiB (goal <= 200), ` +
-        `CPU ${median(btool.map((m) => m.cpuS)).toFixed(2)} s (median); libtorrent CPU ${
-          median(lt.map((m) => m.cpuS)).toFixed(2)
+        `CPU ${median(btool.map((m) => m.userS + m.sysS)).toFixed(2)} s (median); libtorrent CPU ${
+          median(lt.map((m) => m.userS + m.sysS)).toFixed(2)
         } s`,
     );
     console.log("Note: the machine is shared; figures are noisy.");
