@@ -1,10 +1,13 @@
 // The tracker's swarm snapshot at scale: 1,000,000 live peers over 100,000 torrents in a MemorySwarmStore, saved to
 // a SQLite file by the tracker's periodic snapshot timer, then restored by a new tracker as at start.
-// Run: deno run -A bench/tracker_snapshot.ts [--peers N] [--torrents N] [--periods N] [--dir DIR]
+// Run: deno run -A bench/tracker_snapshot.ts [--peers N] [--torrents N] [--periods N] [--dir DIR] [--stale-rows N]
 // Prints, for each periodic snapshot, the longest event-loop stall while it ran (a 2 ms interval timer measures the
 // gaps between its ticks: no announce can be answered during a stall) and the peak RSS; then the wall time of a
 // background snapshot, the time of a synchronous one (what /save_state, SIGINT and POST /shutdown do), the db size,
 // and the restore time and RSS of a fresh process starting from the db (as a restarted tracker).
+// --stale-rows N first fills the torrents table with N unregistered rows idle for two days (what strangers leave in
+// an open tracker, #19): the snapshots then touch their torrents in a large table, and after them the prune of the
+// backlog is timed call by call (when the build has pruneIdleTorrents).
 // Uses only APIs the pre-chunking tracker had too (createTracker, snapshot(), getSetting; snapshotInBackground when
 // present), so the same file runs against an older checkout (`git worktree add /tmp/old <commit>`) for a before/after
 // comparison.
@@ -21,6 +24,54 @@ const MONITOR_MS = 2;
 const AFTER_MS = 1_500;
 /** Give up on one period after this long. */
 const PERIOD_TIMEOUT_MS = 120_000;
+/** Stale rows are written this many per touchTorrents call. */
+const STALE_ROWS_PER_TOUCH = 50_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Fill the torrents table with `count` unregistered rows last seen two days before `nowMs`. */
+function addStaleRows(db: TrackerDb, count: number, nowMs: number): void {
+  const t = performance.now();
+  for (let from = 0; from < count; from += STALE_ROWS_PER_TOUCH) {
+    const hexes: string[] = [];
+    for (let i = from; i < Math.min(count, from + STALE_ROWS_PER_TOUCH); i++) {
+      hexes.push(`${i.toString(16).padStart(38, "0")}ee`); // the last byte is never 0xee in fillStore's hashes
+    }
+    db.touchTorrents(hexes, nowMs - 2 * DAY_MS);
+  }
+  console.log(`  ${count.toLocaleString("en")} stale rows written in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+/** Prune `staleRows` as the tracker's sweep would, one call at a time, and print the cost per call. */
+function timePrune(db: TrackerDb, staleRows: number, tableRows: number): void {
+  const prune = (db as { pruneIdleTorrents?: (nowMs: number) => number }).pruneIdleTorrents;
+  if (prune === undefined) {
+    console.log("  prune: n/a in this build");
+    return;
+  }
+  const times: number[] = [];
+  let deleted = 0;
+  const nowMs = Date.now();
+  // Two passes at most, whatever the window size of the build.
+  const maxCalls = 2 * tableRows + 2;
+  while (deleted < staleRows && times.length < maxCalls) {
+    const t = performance.now();
+    deleted += prune.call(db, nowMs);
+    times.push(performance.now() - t);
+  }
+  const idle: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    prune.call(db, nowMs);
+    idle.push(performance.now() - t);
+  }
+  const mean = times.reduce((a, b) => a + b, 0) / Math.max(1, times.length);
+  console.log(
+    `  prune: ${deleted.toLocaleString("en")} rows in ${times.length} calls, ${mean.toFixed(1)} ms a call ` +
+      `(longest ${Math.max(0, ...times).toFixed(1)} ms); then with nothing due ${
+        (idle.reduce((a, b) => a + b, 0) / idle.length).toFixed(2)
+      } ms a call (longest ${Math.max(...idle).toFixed(2)} ms)`,
+  );
+}
 
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -81,6 +132,7 @@ if (import.meta.main) {
       periods: { type: "string", default: "2" },
       dir: { type: "string" },
       restore: { type: "string" },
+      "stale-rows": { type: "string", default: "0" },
     },
   });
   const peers = Number(values.peers);
@@ -124,6 +176,8 @@ if (import.meta.main) {
     );
 
     const db = TrackerDb.open(dbPath);
+    const staleRows = Number(values["stale-rows"]);
+    if (staleRows > 0) addStaleRows(db, staleRows, nowMs);
     const tracker = createTracker({
       db,
       store,
@@ -157,6 +211,7 @@ if (import.meta.main) {
       `  synchronous snapshot (/save_state, SIGINT): ${saved.toLocaleString("en")} peers in ` +
         `${(performance.now() - t).toFixed(0)} ms; RSS ${mb(Deno.memoryUsage().rss)}`,
     );
+    if (staleRows > 0) timePrune(db, staleRows, staleRows + torrents);
     db.close();
     const dbBytes = [dbPath, `${dbPath}-wal`].reduce((sum, p) => {
       try {

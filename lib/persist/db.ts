@@ -29,7 +29,7 @@ export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
 export type { SwarmSnapshot, SwarmSnapshotMeta } from "./swarm_snapshot.ts";
 export {
   type CounterChange,
-  PRUNE_TORRENT_ROWS_PER_CALL,
+  PRUNE_SCAN_ROWS_PER_CALL,
   type RegisterOutcome,
   type TorrentMeta,
   type TorrentRecord,
@@ -97,7 +97,7 @@ export class TrackerDb {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
       db.exec("PRAGMA foreign_keys = ON");
-      // A 1M-peer snapshot grows the WAL past 100 MB; give the space back after each checkpoint.
+      // A large snapshot grows the WAL far past this; give the space back after each checkpoint (docs/PERFORMANCE.md).
       db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       const tdb = new TrackerDb(db, options.migrations ?? MIGRATIONS);
       tdb.#migrate(path);
@@ -213,10 +213,11 @@ export class TrackerDb {
   }
 
   /**
-   * Delete up to `maxRows` (PRUNE_TORRENT_ROWS_PER_CALL) rows of unregistered torrents not seen for `idleMs`
-   * (UNREGISTERED_TORRENT_IDLE_MS) before `nowMs`, oldest first: an open tracker gets a row for every info hash a
-   * stranger announces (#19). Registered torrents are never pruned. One small transaction, none when nothing is due.
-   * @returns rows deleted (fewer than `maxRows`: nothing older is left)
+   * Examine the next `maxRows` (PRUNE_SCAN_ROWS_PER_CALL) torrent rows in info-hash order, resuming where the last
+   * call stopped and starting over at the end, and delete those of unregistered torrents not seen for `idleMs`
+   * (UNREGISTERED_TORRENT_IDLE_MS) before `nowMs`: an open tracker gets a row for every info hash a stranger
+   * announces (#19). Registered torrents are never pruned. Writes (one small transaction) only when a row is due.
+   * @returns rows deleted
    */
   pruneIdleTorrents(nowMs: number, options: { idleMs?: number; maxRows?: number } = {}): number {
     return this.#torrents.pruneIdle(nowMs, options);

@@ -71,11 +71,9 @@ export const MIGRATIONS: readonly string[] = [
      records    BLOB NOT NULL,
      PRIMARY KEY (generation, seq)
    );`,
-  // 5: drop the row formats of schema versions 1-2 (swarm_snapshot, user_peers: no installed base reads them) and
-  // index unregistered torrents by last seen, so pruneIdleTorrents finds old rows without scanning the table.
+  // 5: drop the row formats of schema versions 1-2 (swarm_snapshot, user_peers: no installed base reads them).
   `DROP TABLE IF EXISTS swarm_snapshot;
-   DROP TABLE user_peers;
-   CREATE INDEX torrents_unregistered_last_seen ON torrents (last_seen_ms) WHERE is_registered = 0;`,
+   DROP TABLE user_peers;`,
 ];
 
 /** The schema version this build writes. */

@@ -34,8 +34,8 @@ export type CounterChange =
 
 /** Unregistered torrents not seen for this long lose their row (and completed count) to `pruneIdle`. */
 export const UNREGISTERED_TORRENT_IDLE_MS = 24 * 60 * 60 * 1000;
-/** Rows one `pruneIdle` call deletes at most, so a huge backlog never stalls the event loop. */
-export const PRUNE_TORRENT_ROWS_PER_CALL = 1_000;
+/** Rows one `pruneIdle` call examines (and so deletes) at most, so a huge table never stalls the event loop. */
+export const PRUNE_SCAN_ROWS_PER_CALL = 2_000;
 
 const TORRENT_COLUMNS =
   "info_hash, is_registered, name, size, piece_length, comment, created_by, extra, first_seen_ms, last_seen_ms, completed";
@@ -54,6 +54,8 @@ interface MetaColumns {
 export class TorrentTable {
   readonly #sql: SqlContext;
   readonly #counterListeners = new Set<(change: CounterChange) => void>();
+  /** The last info hash `pruneIdle` examined; "" starts a new pass. */
+  #pruneCursor = "";
 
   constructor(sql: SqlContext) {
     this.#sql = sql;
@@ -131,14 +133,24 @@ export class TorrentTable {
   /** See `TrackerDb.pruneIdleTorrents`. */
   pruneIdle(nowMs: number, options: { idleMs?: number; maxRows?: number } = {}): number {
     const lastSeenBeforeMs = nowMs - (options.idleMs ?? UNREGISTERED_TORRENT_IDLE_MS);
-    // Look before taking the write lock: most calls find nothing, and a read never waits for another process.
-    const due = this.#sql.stmt("SELECT 1 FROM torrents WHERE is_registered = 0 AND last_seen_ms < ? LIMIT 1");
-    if (due.get(lastSeenBeforeMs) === undefined) return 0;
+    const maxRows = options.maxRows ?? PRUNE_SCAN_ROWS_PER_CALL;
+    const from = this.#pruneCursor;
+    // A window of rows in key order after the cursor: a sequential read with no lock and no index, so the hot
+    // writes (touch, addCompleted) pay nothing for the prune. Only a window holding idle rows takes the write lock.
+    const window = this.#sql.stmt(
+      `SELECT max(info_hash) AS last, count(*) AS examined, sum(is_registered = 0 AND last_seen_ms < ?) AS due
+       FROM (SELECT info_hash, is_registered, last_seen_ms FROM torrents WHERE info_hash > ? ORDER BY info_hash
+             LIMIT ?)`,
+    ).get(lastSeenBeforeMs, from, maxRows);
+    const last = (window?.last ?? null) as string | null;
+    const examined = (window?.examined ?? 0) as number;
+    // A short window reached the end of the table: the next call starts a new pass.
+    this.#pruneCursor = examined < maxRows || last === null ? "" : last;
+    if (last === null || !((window?.due as number | null) ?? 0)) return 0;
     return this.#sql.transaction(() =>
       this.#sql.stmt(
-        `DELETE FROM torrents WHERE info_hash IN (SELECT info_hash FROM torrents
-           WHERE is_registered = 0 AND last_seen_ms < ? ORDER BY last_seen_ms LIMIT ?)`,
-      ).run(lastSeenBeforeMs, options.maxRows ?? PRUNE_TORRENT_ROWS_PER_CALL).changes as number
+        "DELETE FROM torrents WHERE info_hash > ? AND info_hash <= ? AND is_registered = 0 AND last_seen_ms < ?",
+      ).run(from, last, lastSeenBeforeMs).changes as number
     );
   }
 

@@ -1,5 +1,12 @@
-import { PersistError, PRUNE_TORRENT_ROWS_PER_CALL, UNREGISTERED_TORRENT_IDLE_MS } from "../../../lib/persist/db.ts";
+import { DatabaseSync } from "node:sqlite";
+import {
+  PersistError,
+  PRUNE_SCAN_ROWS_PER_CALL,
+  TrackerDb,
+  UNREGISTERED_TORRENT_IDLE_MS,
+} from "../../../lib/persist/db.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { withTempDir } from "../../_helpers/tmp.ts";
 import { H1, H2, withDb } from "./_fixtures.ts";
 
 Deno.test("TrackerDb.registerTorrent() adds, is idempotent, and reports updates", () => {
@@ -144,19 +151,53 @@ Deno.test("TrackerDb.pruneIdleTorrents() deletes only unregistered rows idle lon
   });
 });
 
-Deno.test("TrackerDb.pruneIdleTorrents() deletes at most maxRows a call, oldest first (#19)", () => {
+Deno.test("TrackerDb.pruneIdleTorrents() examines at most maxRows rows a call, resuming where it stopped (#19)", () => {
   withDb((db) => {
     const hexes = Array.from({ length: 2_500 }, (_, i) => i.toString(16).padStart(40, "0"));
-    for (let i = 0; i < hexes.length; i += 500) db.touchTorrents(hexes.slice(i, i + 500), i);
-    const nowMs = 10_000 + UNREGISTERED_TORRENT_IDLE_MS;
-    equal(db.pruneIdleTorrents(nowMs), PRUNE_TORRENT_ROWS_PER_CALL);
-    equal(db.listTorrents().length, 2_500 - PRUNE_TORRENT_ROWS_PER_CALL);
-    equal(db.getTorrent(hexes[0]!), null, "the oldest went first");
-    ok(db.getTorrent(hexes[2_499]!) !== null, "the newest stays until its turn");
-    equal(db.pruneIdleTorrents(nowMs, { maxRows: 7 }), 7);
-    let calls = 0;
-    while (db.pruneIdleTorrents(nowMs) === PRUNE_TORRENT_ROWS_PER_CALL && calls < 10) calls++;
-    equal(db.listTorrents().length, 0);
+    db.touchTorrents(hexes, 0);
+    const nowMs = 1 + UNREGISTERED_TORRENT_IDLE_MS;
+    equal(db.pruneIdleTorrents(nowMs, { maxRows: 1_000 }), 1_000);
+    equal(db.getTorrent(hexes[999]!), null);
+    ok(db.getTorrent(hexes[1_000]!) !== null, "the next window's rows wait for the next call");
+    equal(db.pruneIdleTorrents(nowMs, { maxRows: 1_000 }), 1_000);
+    equal(db.pruneIdleTorrents(nowMs, { maxRows: 1_000 }), 500, "the end of the table");
+    // The next pass starts over: rows that went idle behind the cursor are found.
+    db.touchTorrents([H1, H2], 5);
+    equal(db.pruneIdleTorrents(6 + UNREGISTERED_TORRENT_IDLE_MS, { maxRows: 1 }), 1);
+    equal(db.getTorrent(H1), null, "H1 sorts first");
+    equal(db.pruneIdleTorrents(6 + UNREGISTERED_TORRENT_IDLE_MS, { maxRows: 1 }), 1);
+    deepEqual(db.listTorrents(), []);
+    // The default window.
+    db.touchTorrents(
+      Array.from(
+        { length: PRUNE_SCAN_ROWS_PER_CALL + 10 },
+        (_, i) => hexes[0]!.slice(0, 30) + String(i).padStart(10, "0"),
+      ),
+      0,
+    );
+    equal(db.pruneIdleTorrents(nowMs), 0, "they sort before the cursor (H2): this call ends the pass");
+    equal(db.pruneIdleTorrents(nowMs), PRUNE_SCAN_ROWS_PER_CALL);
+    equal(db.pruneIdleTorrents(nowMs), 10);
+  });
+});
+
+Deno.test("TrackerDb.pruneIdleTorrents() takes no write lock when nothing is due (#19)", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/prune.db`;
+    const db = TrackerDb.open(path, { busyTimeoutMs: 20 });
+    const other = new DatabaseSync(path);
+    try {
+      db.touchTorrents([H1], 10);
+      other.exec("BEGIN IMMEDIATE"); // e.g. `btool tracker user add` mid-transaction
+      equal(db.pruneIdleTorrents(10 + UNREGISTERED_TORRENT_IDLE_MS), 0);
+      assertThrowsCode(() => db.pruneIdleTorrents(11 + UNREGISTERED_TORRENT_IDLE_MS), PersistError, "db_busy");
+      other.exec("COMMIT");
+      equal(db.pruneIdleTorrents(11 + UNREGISTERED_TORRENT_IDLE_MS), 1);
+    } finally {
+      other.close();
+      db.close();
+    }
+    return Promise.resolve();
   });
 });
 
