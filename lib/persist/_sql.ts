@@ -9,10 +9,8 @@ export class PersistError extends BtoolError {}
 
 /** What a table module may do with the open database (given by TrackerDb). */
 export interface SqlContext {
-  /** A cached prepared statement (do not iterate one of these while another caller may use it). */
+  /** A prepared statement, cached by its text. */
   stmt(sql: string): StatementSync;
-  /** A fresh, uncached statement (for iterating rows one at a time). */
-  prepare(sql: string): StatementSync;
   /** Run `fn` in a write transaction; SQLite errors become PersistError. */
   transaction<T>(fn: () => T): T;
   getSetting(key: string): string | null;

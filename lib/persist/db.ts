@@ -48,8 +48,9 @@ export interface TrackerDbOptions {
 }
 
 /** Written to `PRAGMA application_id` so that another program's SQLite file is refused, not altered. */
-export const APPLICATION_ID = 0x62746f6f; // "btoo"
-export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+const APPLICATION_ID = 0x62746f6f; // "btoo"
+/** How long a write waits for another process's write lock unless `busyTimeoutMs` says otherwise. */
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 /** The WAL is truncated to this after a checkpoint (a large swarm snapshot grows it far past). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -68,7 +69,6 @@ export class TrackerDb {
     this.#migrations = migrations;
     const sql: SqlContext = {
       stmt: (text) => this.#stmt(text),
-      prepare: (text) => this.#db.prepare(text),
       transaction: (fn) => this.#transaction(fn),
       getSetting: (key) => this.getSetting(key),
       setSettingInside: (key, value) => this.#setSetting(key, value),
@@ -201,15 +201,6 @@ export class TrackerDb {
   /** Every torrent row (registered or only seen; only registered ones with `registeredOnly`), by info hash. */
   listTorrents(options: { registeredOnly?: boolean } = {}): TorrentRecord[] {
     return this.#torrents.list(options);
-  }
-
-  /**
-   * Info hash and completed count of every torrent with a count (what a starting tracker needs: no metadata),
-   * read one row at a time: an open tracker's table may hold more rows than its swarm store takes. Do not write to
-   * this db while iterating.
-   */
-  listCompletedCounts(): Generator<{ infoHashHex: string; completed: number }, void, undefined> {
-    return this.#torrents.listCompletedCounts();
   }
 
   /**

@@ -118,16 +118,8 @@ export class TorrentTable {
   /** See `TrackerDb.listTorrents`. */
   list(options: { registeredOnly?: boolean } = {}): TorrentRecord[] {
     const where = options.registeredOnly === true ? " WHERE is_registered = 1" : "";
-    const stmt = this.#sql.prepare(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`);
+    const stmt = this.#sql.stmt(`SELECT ${TORRENT_COLUMNS} FROM torrents${where} ORDER BY info_hash`);
     return (returningArrays(stmt).all() as unknown as unknown[][]).map(arrayToRecord);
-  }
-
-  /** See `TrackerDb.listCompletedCounts`. */
-  *listCompletedCounts(): Generator<{ infoHashHex: string; completed: number }, void, undefined> {
-    const stmt = this.#sql.prepare("SELECT info_hash, completed FROM torrents WHERE completed > 0");
-    for (const r of returningArrays(stmt).iterate() as Iterable<unknown[]>) {
-      yield { infoHashHex: r[0] as string, completed: r[1] as number };
-    }
   }
 
   /** See `TrackerDb.pruneIdleTorrents`. */

@@ -252,30 +252,3 @@ Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large 
     equal(db.getTorrent(many[4999]!)?.lastSeenMs, 20);
   });
 });
-
-Deno.test("TrackerDb.listCompletedCounts() lists only torrents with a completed count", () => {
-  withDb((db) => {
-    deepEqual([...db.listCompletedCounts()], []);
-    db.registerTorrent({ infoHashHex: H1, name: "no downloads yet" }, 1);
-    db.addCompleted(H2, 3, 2);
-    db.touchTorrents([H1.replace("0", "f")], 3);
-    deepEqual([...db.listCompletedCounts()], [{ infoHashHex: H2, completed: 3 }]);
-  });
-});
-
-Deno.test("TrackerDb.listCompletedCounts() reads rows one at a time, so any number of rows is fine (#19)", () => {
-  withDb((db) => {
-    const ROWS = 20_000;
-    const raw = Array.from({ length: ROWS }, (_, i) => i.toString(16).padStart(40, "0"));
-    db.touchTorrents(raw, 1);
-    for (let i = 0; i < 3; i++) db.addCompleted(raw[i]!, i + 1, 2);
-    db.setSetting("x", "y");
-    const counts = db.listCompletedCounts();
-    ok(!Array.isArray(counts), "an iterator, not an array of every row");
-    const first = counts.next();
-    deepEqual(first.value, { infoHashHex: raw[0], completed: 1 });
-    counts.return(); // a caller may stop early (e.g. its store is full); the db stays usable
-    db.addCompleted(raw[5]!, 1, 3);
-    equal([...db.listCompletedCounts()].length, 4);
-  });
-});
