@@ -44,3 +44,20 @@ else:
                 errors.append(a.message())
     print(json.dumps({"seeding": h.status().is_seeding, "errors": errors[:5]}), flush=True)
 `;
+
+/** The first line a driver prints on `stdout` (seed mode's readiness line), parsed as JSON; the stream stays open. */
+// deno-lint-ignore no-explicit-any
+export async function readJsonLine(stdout: ReadableStream<Uint8Array>): Promise<any> {
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let line = "";
+  try {
+    while (!line.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      line += r.value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return JSON.parse(line);
+}

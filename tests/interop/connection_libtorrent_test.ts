@@ -12,7 +12,7 @@ import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine } from "../_helpers/libtorrent.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -55,15 +55,7 @@ Deno.test({
       const killer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS * 2);
       let conn: PeerConnection | null = null;
       try {
-        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-        let line = "";
-        while (!line.includes("\n")) {
-          const r = await reader.read();
-          if (r.done) break;
-          line += r.value;
-        }
-        reader.releaseLock();
-        const ready = JSON.parse(line);
+        const ready = await readJsonLine(child.stdout);
         ok(ready.seeding, "libtorrent is seeding");
         const socket = await Deno.connect({ hostname: "127.0.0.1", port: ready.port });
         conn = await PeerConnection.open(socket, { infoHash: meta.infoHash, peerId: peerId(), geometry: meta });

@@ -9,7 +9,7 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine } from "../_helpers/libtorrent.ts";
 import { interopTool, runBtool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -51,20 +51,13 @@ async function startLibtorrentSeed(dir: string): Promise<{ port: number; child: 
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let line = "";
   const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+  let ready;
   try {
-    while (!line.includes("\n")) {
-      const r = await reader.read();
-      if (r.done) break;
-      line += r.value;
-    }
+    ready = await readJsonLine(child.stdout);
   } finally {
     clearTimeout(timer);
-    reader.releaseLock();
   }
-  const ready = JSON.parse(line);
   ok(ready.seeding, "libtorrent is seeding");
   return { port: ready.port, child };
 }
