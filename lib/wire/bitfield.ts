@@ -94,20 +94,6 @@ export class Bitfield {
     return true;
   }
 
-  /**
-   * Clear piece `index`; returns true when it was set before.
-   * @throws {WireError} bitfield_index when `index` is outside 0..pieceCount-1
-   */
-  clear(index: number): boolean {
-    this.#check(index);
-    const mask = 0x80 >> (index & 7);
-    const at = index >> 3;
-    if ((this.#bytes[at]! & mask) === 0) return false;
-    this.#bytes[at] = this.#bytes[at]! & ~mask;
-    this.#count--;
-    return true;
-  }
-
   /** The bitfield message payload (a copy). */
   toBytes(): Uint8Array {
     return this.#bytes.slice();
@@ -125,20 +111,6 @@ export class Bitfield {
       const b = bytes[at]!;
       if (b === 0) continue;
       for (let bit = 0; bit < 8; bit++) if ((b & (0x80 >> bit)) !== 0) yield at * 8 + bit;
-    }
-  }
-
-  /** Missing piece indexes in ascending order. */
-  *missingIndexes(): IterableIterator<number> {
-    const bytes = this.#bytes;
-    for (let at = 0; at < bytes.length; at++) {
-      const b = bytes[at]!;
-      if (b === 0xff) continue;
-      for (let bit = 0; bit < 8; bit++) {
-        const index = at * 8 + bit;
-        if (index >= this.#pieceCount) return;
-        if ((b & (0x80 >> bit)) === 0) yield index;
-      }
     }
   }
 
