@@ -11,7 +11,7 @@ import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { interopTool } from "../_helpers/tools.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
-import { fromUtf8 } from "../../lib/bytes.ts";
+import { equals, fromUtf8 } from "../../lib/bytes.ts";
 import { TrackerError } from "../../lib/errors.ts";
 import { MemorySwarmStore } from "../../lib/tracker/swarm_store.ts";
 import { startUdpTracker } from "../../lib/tracker/udp_server.ts";
@@ -156,7 +156,7 @@ async function waitForFile(path: string, want: Uint8Array, timeoutMs: number): P
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const got = await Deno.readFile(path).catch(() => null);
-    if (got !== null && got.length === want.length && got.every((b, i) => b === want[i])) return true;
+    if (got !== null && equals(got, want)) return true;
     await new Promise((r) => setTimeout(r, 500));
   }
   return false;
