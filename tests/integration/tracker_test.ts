@@ -674,6 +674,22 @@ Deno.test("tracker: sweep() prunes stored rows of long-idle unregistered torrent
   }
 });
 
+Deno.test("tracker: starts on a db holding more torrent rows with counts than its store's torrent cap (#19)", () => {
+  const db = TrackerDb.open(":memory:");
+  const hexes = Array.from({ length: 5_000 }, (_, i) => i.toString(16).padStart(40, "0"));
+  db.touchTorrents(hexes, 1);
+  for (const hex of hexes.slice(0, 50)) db.addCompleted(hex, 2, 2);
+  const store = new MemorySwarmStore({ maxTorrents: 10, completedOf: (h) => db.getTorrent(toHex(h))?.completed ?? 0 });
+  const tracker = createTracker({ db, store, adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0 });
+  try {
+    equal(store.totals().torrents, 0, "no swarm is made for stored rows");
+    equal(store.scrape(new Uint8Array(20)).downloaded, 2, "a count is read when asked for");
+  } finally {
+    tracker.close();
+    db.close();
+  }
+});
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Spawn `btool tracker` and wait (bounded) for its announce URL. */
