@@ -4,6 +4,7 @@
 // Never exits the process itself: run() resolves to the exit code once the server has stopped.
 
 import { errorText } from "../lib/errors.ts";
+import { fromHex, toHex } from "../lib/bytes.ts";
 import config from "../deno.json" with { type: "json" };
 import { BtoolError, UsageError } from "../lib/errors.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
@@ -55,7 +56,12 @@ Options:
   --similar-suffix N       ... and same last N hex digits (default ${SIMILAR_SUFFIX_DIGITS})
   --admin-token T          admin token for /stats peers, /add_torrent_info, /save_state, /shutdown
                            (default: generated on first start, stored in the db, printed once)
-  --trust-proxy            honour the ip parameter and X-Forwarded-For (only behind a reverse proxy)
+  --trust-proxy            behind a reverse proxy: the client is the right-most X-Forwarded-For entry (the one
+                           the proxy appends; nginx: proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for)
+  --trusted-proxies A,B    the proxies' addresses (implies --trust-proxy): X-Forwarded-For is read only from
+                           them, walked from the right past each of them
+  --allow-ip-param         honour a client-chosen address (HTTP ip=, the UDP ip field); off: anyone could put
+                           any address into a swarm
   --listed                 track only registered torrents (others: "unregistered torrent")
   --private                every announce and scrape needs a member's passkey (/announce?passkey=...)
   --leak-ips N             flag a passkey used from more than N addresses in an hour (default ${DEFAULT_LEAK_MAX_IPS})
@@ -85,6 +91,8 @@ export async function run(argv: string[]): Promise<number> {
     "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
     "admin-token": { type: "string" },
     "trust-proxy": { type: "boolean", default: false },
+    "trusted-proxies": { type: "string" },
+    "allow-ip-param": { type: "boolean", default: false },
     listed: { type: "boolean", default: false },
     private: { type: "boolean", default: false },
     "leak-ips": { type: "string", default: String(DEFAULT_LEAK_MAX_IPS) },
@@ -133,6 +141,8 @@ export async function run(argv: string[]): Promise<number> {
         similarPrefixDigits,
         similarSuffixDigits,
         isTrustProxy: values["trust-proxy"],
+        trustedProxies: values["trusted-proxies"]?.split(",").filter((p) => p.trim() !== "") ?? [],
+        isIpParamAllowed: values["allow-ip-param"],
         isListed: values.listed,
         isPrivate: values.private,
         leakMaxIps,
@@ -175,7 +185,10 @@ export async function run(argv: string[]): Promise<number> {
         io: udpIo,
         intervalS,
         numWantMax,
-        isTrustProxy: values["trust-proxy"],
+        isIpParamAllowed: values["allow-ip-param"],
+        // Connection ids stay valid across a restart: a bad id gets no reply at all (issue #19), so clients holding
+        // one from before would otherwise wait for their retry timeout.
+        secret: udpSecret(db),
         // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
         ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
         onWarning: warn,
@@ -268,4 +281,17 @@ function announceUrls(host: string, port: number): string[] {
 function ioOption(value: string, name: string): "auto" | "deno" {
   if (value !== "auto" && value !== "deno") throw new UsageError(`Invalid --${name}: "${value}" (auto or deno)`);
   return value;
+}
+
+/** Bytes of the UDP connection id secret kept in the db. */
+const UDP_SECRET_BYTES = 32;
+
+/** The UDP connection id secret of this db (made and stored on first use). */
+function udpSecret(db: TrackerDb): Uint8Array {
+  const stored = db.getSetting("udp_secret");
+  const bytes = stored === null ? null : fromHex(stored);
+  if (bytes !== null && bytes.length === UDP_SECRET_BYTES) return bytes;
+  const secret = crypto.getRandomValues(new Uint8Array(UDP_SECRET_BYTES));
+  db.setSetting("udp_secret", toHex(secret));
+  return secret;
 }

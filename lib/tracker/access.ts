@@ -202,15 +202,18 @@ export interface LimiterOptions {
 }
 
 /**
- * Counts failed passkeys per IP in fixed windows. Memory is bounded: at most `maxIps` entries; when full, the
- * oldest entry is dropped (Map order = first failure order), so an attacker with many addresses only costs
- * bounded memory and never blocks anyone else.
+ * Counts failures (bad passkeys, bad admin tokens) per IP in fixed windows. Memory is bounded: at most `maxIps`
+ * entries; when full, the oldest entry is dropped (Map order = first failure order), so an attacker with many
+ * addresses only costs bounded memory and never blocks anyone else. The table empties by itself: entries whose
+ * window has passed are dropped from the front as failures and checks come in (at most once per window for checks).
  */
 export class FailedPasskeyLimiter {
   readonly #maxFailures: number;
   readonly #windowMs: number;
   readonly #maxIps: number;
   readonly #byIp = new Map<IpKey, { startMs: number; failures: number }>();
+  /** When `isBlocked` next drops expired entries (one comparison per check until then). */
+  #nextPruneMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: LimiterOptions = {}) {
     this.#maxFailures = options.maxFailures ?? DEFAULT_MAX_FAILURES_PER_IP;
@@ -225,6 +228,11 @@ export class FailedPasskeyLimiter {
 
   /** True when `ip` used up its failures in the current window. */
   isBlocked(ip: IpKey, nowMs: number): boolean {
+    if (this.#byIp.size === 0) return false;
+    if (nowMs >= this.#nextPruneMs) {
+      this.#pruneFront(nowMs);
+      this.#nextPruneMs = nowMs + this.#windowMs;
+    }
     const e = this.#byIp.get(ip);
     if (e === undefined) return false;
     if (nowMs - e.startMs >= this.#windowMs) {
@@ -234,7 +242,7 @@ export class FailedPasskeyLimiter {
     return e.failures >= this.#maxFailures;
   }
 
-  /** Count one failed passkey from `ip`. */
+  /** Count one failure from `ip`. */
   recordFailure(ip: IpKey, nowMs: number): void {
     const e = this.#byIp.get(ip);
     if (e !== undefined && nowMs - e.startMs < this.#windowMs) {
@@ -242,12 +250,21 @@ export class FailedPasskeyLimiter {
       return;
     }
     if (e !== undefined) this.#byIp.delete(ip);
+    this.#pruneFront(nowMs);
     while (this.#byIp.size >= this.#maxIps) {
       const oldest = this.#byIp.keys().next().value;
       if (oldest === undefined) break;
       this.#byIp.delete(oldest);
     }
     this.#byIp.set(ip, { startMs: nowMs, failures: 1 });
+  }
+
+  /** Drop expired entries from the front: entries are in window-start order, so the first live one ends it. */
+  #pruneFront(nowMs: number): void {
+    for (const [ip, e] of this.#byIp) {
+      if (nowMs - e.startMs < this.#windowMs) return;
+      this.#byIp.delete(ip);
+    }
   }
 
   /** Drop entries whose window has passed. */

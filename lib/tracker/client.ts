@@ -583,7 +583,8 @@ export class UdpTrackerSocket {
   }
 
   // One logical request: attempt n waits 15·2^n s for the connect and for the request itself; a cached connection id
-  // rejected with an error reply is dropped and the request retried once with a fresh connect.
+  // rejected with an error reply is dropped and the request retried once with a fresh connect; one that got no reply
+  // is dropped too (the next attempt connects again).
   async #withConnection(
     family: 4 | 6,
     address: string,
@@ -614,7 +615,11 @@ export class UdpTrackerSocket {
         this.#connections.set(cacheKey, { id: connectionId, at: this.#now() });
       }
       const reply = await this.#exchange(family, address, port, timeoutMs, signal, (t) => build(connectionId, t));
-      if (reply === null) continue;
+      if (reply === null) {
+        // Trackers send nothing to an id they do not know (a restart with a new secret): connect afresh next time.
+        this.#connections.delete(cacheKey);
+        continue;
+      }
       if (reply.type === "error") {
         this.#connections.delete(cacheKey);
         if (cached !== undefined && !isRetriedAfterError) {

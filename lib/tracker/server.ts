@@ -3,7 +3,7 @@
 // and the dashboard. Tracker errors are HTTP 200 + bencoded `failure reason`, never a stack trace.
 // No socket of its own: the caller serves `handler`. Timers (expiry sweep, history, snapshots) stop on close().
 
-import { fromHex, readBodyCapped, timingSafeEquals, toHex, utf8 } from "../bytes.ts";
+import { readBodyCapped, toHex, toLatin1 } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb } from "../persist/db.ts";
@@ -14,12 +14,12 @@ import {
   DEFAULT_MIN_INTERVAL_S,
   DEFAULT_NUMWANT_MAX,
   DEFAULT_PEER_TIMEOUT_S,
-  formatIp,
   jitterInterval,
-  parseIp,
   type ScrapeEntry,
 } from "./announce.ts";
-import { passkeyFromQuery, splitPasskeyPath } from "./access.ts";
+import { ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
+import { AdminAuth, type AdminCheck } from "./admin_auth.ts";
+import { ClientAddress, type HeaderOf } from "./client_address.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import {
   AnnounceQueryParser,
@@ -30,7 +30,7 @@ import {
   ReplyScratch,
 } from "./http_codec.ts";
 import { targetText } from "./http1.ts";
-import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode, type StatsUser } from "./private_mode.ts";
+import { DEFAULT_ACCOUNTING_FLUSH_MS, isApiPath, PrivateMode } from "./private_mode.ts";
 import { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "./registry.ts";
 import {
   MemorySwarmStore,
@@ -40,15 +40,15 @@ import {
   type SwarmExportCursor,
   type SwarmStore,
 } from "./swarm_store.ts";
+import { HISTORY_INTERVAL_MS, type Stats, TrackerStats } from "./stats.ts";
+
+export type { HeaderOf } from "./client_address.ts";
+export type { HistorySample, Stats, StatsTorrent } from "./stats.ts";
 
 /** Peers examined per expiry tick: keeps one tick well under a millisecond per few thousand peers. */
 export const SWEEP_BUDGET_PEERS = 20_000;
 /** Expiry tick. */
 export const SWEEP_INTERVAL_MS = 1_000;
-/** One swarm-size sample per minute for the dashboard chart... */
-export const HISTORY_INTERVAL_MS = 60_000;
-/** ...kept for six hours. */
-export const HISTORY_SAMPLES = 360;
 /** Default period of swarm snapshots (seconds). */
 export const DEFAULT_SNAPSHOT_INTERVAL_S = 300;
 /** Bytes of one swarm snapshot chunk (whole records, ~1 MiB): one SQLite write per event-loop turn, a few ms. */
@@ -59,14 +59,12 @@ export const SNAPSHOT_PRUNE_CHUNKS_PER_TURN = 2;
 export const SNAPSHOT_TOUCH_PER_TURN = 2_000;
 /** Cap on JSON bodies of admin calls. */
 export const MAX_ADMIN_BODY_BYTES = 1_048_576;
-/** Cap on torrents listed by /stats (registered ones first, then the largest swarms). */
-export const MAX_STATS_TORRENTS = 2_000;
-/** Cap on peers listed per torrent in an admin /stats. */
-export const MAX_STATS_PEERS = 1_000;
 /** Cap on unknown info hashes remembered with a similar-hash warning. */
 export const MAX_WARNED_HASHES = 10_000;
-/** Cap on remembered client address parses (cleared when full). */
-export const MAX_IP_CACHE = 65_536;
+/** The refusal of an admin call without the token. */
+export const ADMIN_REQUIRED_REASON = "Admin token required (Authorization: Bearer …)";
+/** The refusal once an address sent too many wrong admin tokens (AdminAuth). */
+export const ADMIN_LIMITED_REASON = "Too many wrong admin tokens from your address: try again later";
 /** Retry hint sent with failures (INTEROP.md 2). */
 export const FAILURE_RETRY_S = 300;
 
@@ -90,8 +88,12 @@ export interface TrackerOptions {
   maxPeers?: number;
   /** Admin token; when absent the db's is used, or one is generated and stored. */
   adminToken?: string;
-  /** Behind a reverse proxy: honour `ip`, X-Forwarded-For and X-Real-IP (INTEROP.md 7). */
+  /** Behind a reverse proxy: the client is the right-most X-Forwarded-For entry (INTEROP.md 7). */
   isTrustProxy?: boolean;
+  /** The reverse proxies' addresses: X-Forwarded-For is walked from the right past them (implies isTrustProxy). */
+  trustedProxies?: readonly string[];
+  /** Honour a client-chosen `ip=` (off by default: it lets anyone put any address in a swarm). */
+  isIpParamAllowed?: boolean;
   similarPrefixDigits?: number;
   similarSuffixDigits?: number;
   /** Shown in /stats. */
@@ -121,40 +123,6 @@ export interface TrackerOptions {
   /** Period of the background accounting flush (default DEFAULT_ACCOUNTING_FLUSH_MS); 0 = only with snapshots. */
   accountingFlushIntervalMs?: number;
 }
-
-/** One history sample of /stats. */
-export interface HistorySample {
-  t: number;
-  peers: number;
-  seeders: number;
-  leechers: number;
-}
-
-/** A torrent in /stats. */
-export interface StatsTorrent {
-  infoHash: string;
-  name: string | null;
-  size: number | null;
-  seeders: number;
-  leechers: number;
-  completed: number;
-  peers?: { ip: string; port: number; left: number }[];
-}
-
-/** The /stats JSON. */
-export interface Stats {
-  version: string;
-  uptimeS: number;
-  totals: { torrents: number; peers: number; seeders: number; leechers: number; completed: number };
-  history: HistorySample[];
-  torrents: StatsTorrent[];
-  isTruncated: boolean;
-  /** Admin only: per-user totals and leak signal (issue #6). */
-  users?: StatsUser[];
-}
-
-/** A request header by lower-case name (as Headers.get). */
-export type HeaderOf = (lowerName: string) => string | null;
 
 /** A running tracker (without its socket). */
 export interface Tracker {
@@ -227,12 +195,6 @@ function isAnnounceTarget(b: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
-function latin1Key(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return s;
-}
-
 function generateToken(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(24)));
 }
@@ -247,7 +209,11 @@ export function createTracker(options: TrackerOptions): Tracker {
   const minIntervalS = options.minIntervalS ?? DEFAULT_MIN_INTERVAL_S;
   const peerTimeoutS = options.peerTimeoutS ?? DEFAULT_PEER_TIMEOUT_S;
   const numWantMax = options.numWantMax ?? DEFAULT_NUMWANT_MAX;
-  const isTrustProxy = options.isTrustProxy === true;
+  const addresses = new ClientAddress({
+    isTrustProxy: options.isTrustProxy === true,
+    trustedProxies: options.trustedProxies ?? [],
+    isIpParamAllowed: options.isIpParamAllowed === true,
+  });
   const similar = {
     prefixDigits: options.similarPrefixDigits ?? SIMILAR_PREFIX_DIGITS,
     suffixDigits: options.similarSuffixDigits ?? SIMILAR_SUFFIX_DIGITS,
@@ -285,7 +251,7 @@ export function createTracker(options: TrackerOptions): Tracker {
       isAdminTokenGenerated = true;
     }
   }
-  const adminTokenBytes = utf8(adminToken);
+  const adminAuth = new AdminAuth(adminToken);
 
   // Live peers, with their completion flags (a restored peer's completion counts once); each swarm's completed count
   // comes from the db as the swarm is made (completedOf).
@@ -307,13 +273,14 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
   }
 
-  const history: HistorySample[] = [];
-  const sampleHistory = () => {
-    const t = store.totals();
-    history.push({ t: now(), peers: t.peers, seeders: t.seeders, leechers: t.leechers });
-    if (history.length > HISTORY_SAMPLES) history.shift();
-  };
-  sampleHistory();
+  const stats = new TrackerStats({
+    store,
+    registry,
+    now,
+    ...(options.version === undefined ? {} : { version: options.version }),
+    statsUsers: () => privateMode.statsUsers(),
+  });
+  stats.sampleHistory();
 
   /** Unknown info hash (hex) → warning text; only for hashes close to a registered one. */
   const warned = new Map<string, string>();
@@ -331,33 +298,15 @@ export function createTracker(options: TrackerOptions): Tracker {
     return text;
   };
 
-  // Socket address text → bytes; the store copies the bytes, so sharing one array per address is safe.
-  const ipCache = new Map<string, Uint8Array>();
   // One parser for every announce: its result is used before the next one starts (nothing keeps it).
   const parser = new AnnounceQueryParser();
-  const clientIp = (header: HeaderOf, host: string, ipParam: string | undefined): Uint8Array => {
-    if (isTrustProxy) {
-      const forwarded = header("x-forwarded-for")?.split(",")[0]?.trim() ?? header("x-real-ip");
-      for (const candidate of [ipParam, forwarded]) {
-        const ip = candidate === undefined || candidate === null ? null : parseIp(candidate);
-        if (ip !== null) return ip;
-      }
-    }
-    let ip = ipCache.get(host);
-    if (ip === undefined) {
-      const parsed = parseIp(host);
-      if (parsed === null) throw new TrackerError("bad_address", "Cannot determine your address");
-      if (ipCache.size >= MAX_IP_CACHE) ipCache.clear();
-      ipCache.set(host, parsed);
-      ip = parsed;
-    }
-    return ip;
-  };
+  const clientIp = (header: HeaderOf, host: string, ipParam: string | undefined): Uint8Array =>
+    addresses.resolve(host, header, ipParam);
 
-  const isAdmin = (req: Request): boolean => isAdminAuth(req.headers.get("authorization"));
-  const isAdminAuth = (auth: string | null): boolean => {
-    if (auth === null || !auth.startsWith("Bearer ")) return false;
-    return timingSafeEquals(utf8(auth.slice(7).trim()), adminTokenBytes);
+  /** The admin check of a request: the bad-token limiter counts per client address (behind a proxy: the client's). */
+  const adminCheck = (header: HeaderOf, host: string): AdminCheck => {
+    const auth = header("authorization");
+    return auth === null ? "none" : adminAuth.check(auth, ipKey(clientIp(header, host, undefined)), now());
   };
 
   const failureBody = (reason: string) => encodeFailure(reason, { retryS: FAILURE_RETRY_S });
@@ -388,7 +337,6 @@ export function createTracker(options: TrackerOptions): Tracker {
     // The store reads its options during the call only: one object, refilled.
     storeOptions.ip = ip;
     storeOptions.nowMs = nowMs;
-    storeOptions.withPeerIds = !ar.isCompact && !ar.isNoPeerId;
     const s = store.announce(ar, storeOptions);
     if (user !== null) {
       privateMode.accounting.record(user.id, ar.infoHash, ar.peerId, {
@@ -413,113 +361,42 @@ export function createTracker(options: TrackerOptions): Tracker {
       peers4: s.peers4,
       peers6: s.peers6,
     };
-    if (s.peerIds4 !== undefined) result.peerIds4 = s.peerIds4;
-    if (s.peerIds6 !== undefined) result.peerIds6 = s.peerIds6;
     if (registry.size > 0 && (s.isNewSwarm || warned.size > 0)) {
       const warning = similarWarning(ar.infoHash);
       if (warning !== undefined) result.warning = warning;
     }
+    // Peer ids are never handed out (the store is asked for none): see docs/ARCHITECTURE.md, deliberate deviations.
     return encodeAnnounceResult(
       result,
-      scratch === undefined
-        ? { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId }
-        : { isCompact: ar.isCompact, isNoPeerId: ar.isNoPeerId, scratch },
+      scratch === undefined ? { isCompact: ar.isCompact, isNoPeerId: true } : { isCompact: ar.isCompact, scratch },
     );
   };
 
   const scrape = (header: HeaderOf, host: string, query: string, pathPasskey?: string): Uint8Array => {
     const hashes = parseScrapeQuery(query);
+    if (hashes.length === 0) {
+      const check = adminCheck(header, host);
+      if (check === "limited") throw new TrackerError("admin_limited", ADMIN_LIMITED_REASON);
+      if (check !== "admin") throw new TrackerError("full_scrape_denied", "Full scrape requires the admin token");
+      return stats.fullScrape();
+    }
     const files = new Map<string, Map<string, number>>();
     const put = (key: string, e: ScrapeEntry) =>
       files.set(key, new Map([["complete", e.complete], ["downloaded", e.downloaded], ["incomplete", e.incomplete]]));
     let warning: string | undefined;
-    if (hashes.length === 0) {
-      if (!isAdminAuth(header("authorization"))) {
-        throw new TrackerError("full_scrape_denied", "Full scrape requires the admin token");
-      }
-      for (const sw of store.swarms()) {
-        const hash = fromHex(sw.infoHashHex)!;
-        put(latin1Key(hash), { complete: sw.seeders, downloaded: sw.completed, incomplete: sw.leechers });
-      }
-      for (const rec of registry.all()) {
-        const hash = fromHex(rec.infoHashHex);
-        if (hash !== null && !files.has(latin1Key(hash))) put(latin1Key(hash), store.scrape(hash));
-      }
-    } else {
-      if (!privateMode.isOff) {
-        privateMode.check(pathPasskey ?? passkeyFromQuery(query), clientIp(header, host, undefined), null, now());
-      }
-      for (const hash of hashes) {
-        // Listed mode: unregistered hashes are left out; a scrape of none of ours is refused.
-        if (!privateMode.access.isAllowed(hash)) continue;
-        put(latin1Key(hash), store.scrape(hash));
-        warning ??= similarWarning(hash);
-      }
-      if (files.size === 0) privateMode.access.checkListed(hashes[0]!);
+    if (!privateMode.isOff) {
+      privateMode.check(pathPasskey ?? passkeyFromQuery(query), clientIp(header, host, undefined), null, now());
     }
+    for (const hash of hashes) {
+      // Listed mode: unregistered hashes are left out; a scrape of none of ours is refused.
+      if (!privateMode.access.isAllowed(hash)) continue;
+      put(toLatin1(hash), store.scrape(hash));
+      warning ??= similarWarning(hash);
+    }
+    if (files.size === 0) privateMode.access.checkListed(hashes[0]!);
     const body = new Map<string, Map<string, Map<string, number>> | string>([["files", files]]);
     if (warning !== undefined) body.set("warning message", warning);
     return encodeBencode(body);
-  };
-
-  const stats = (isAdminCall: boolean): Stats => {
-    const totals = store.totals();
-    const byHex = new Map<string, StatsTorrent>();
-    for (const rec of registry.all()) {
-      byHex.set(rec.infoHashHex, {
-        infoHash: rec.infoHashHex,
-        name: rec.name ?? null,
-        size: rec.size ?? null,
-        seeders: 0,
-        leechers: 0,
-        completed: rec.completed,
-      });
-    }
-    const swarms = [...store.swarms()].sort((a, b) => b.seeders + b.leechers - (a.seeders + a.leechers));
-    let isTruncated = false;
-    for (const sw of swarms) {
-      const known = byHex.get(sw.infoHashHex);
-      if (known !== undefined) {
-        known.seeders = sw.seeders;
-        known.leechers = sw.leechers;
-        known.completed = sw.completed;
-      } else if (byHex.size < MAX_STATS_TORRENTS) {
-        const rec = registry.get(sw.infoHashHex);
-        byHex.set(sw.infoHashHex, {
-          infoHash: sw.infoHashHex,
-          name: rec?.name ?? null,
-          size: rec?.size ?? null,
-          seeders: sw.seeders,
-          leechers: sw.leechers,
-          completed: sw.completed,
-        });
-      } else isTruncated = true;
-    }
-    const torrents = [...byHex.values()];
-    if (isAdminCall) {
-      for (const t of torrents) {
-        t.peers = store.peersOf(fromHex(t.infoHash)!).slice(0, MAX_STATS_PEERS).map((p) => ({
-          ip: formatIp(p.ip),
-          port: p.port,
-          left: p.left,
-        }));
-      }
-    }
-    return {
-      version: options.version ?? "",
-      uptimeS: Math.floor((now() - startedMs) / 1000),
-      totals: {
-        torrents: Math.max(totals.torrents, torrents.length),
-        peers: totals.peers,
-        seeders: totals.seeders,
-        leechers: totals.leechers,
-        completed: totals.completed,
-      },
-      history,
-      torrents,
-      isTruncated,
-      ...(isAdminCall ? { users: privateMode.statsUsers() } : {}),
-    };
   };
 
   // Swarm snapshots: records exported a chunk at a time (whole swarms, straight from the store's arena) into one
@@ -670,10 +547,13 @@ export function createTracker(options: TrackerOptions): Tracker {
     }
   };
 
-  const adminOnly = (req: Request, method: string, fn: () => Response | Promise<Response>) => {
+  /** The refusal of a request whose admin check is not "admin" (401, or 429 once its address is limited). */
+  const notAdmin = (check: AdminCheck): Response =>
+    check === "limited" ? json({ error: ADMIN_LIMITED_REASON }, 429) : json({ error: ADMIN_REQUIRED_REASON }, 401);
+
+  const adminOnly = (req: Request, check: AdminCheck, method: string, fn: () => Response | Promise<Response>) => {
     if (req.method !== method) return json({ error: `Use ${method}` }, 405);
-    if (!isAdmin(req)) return json({ error: "Admin token required (Authorization: Bearer …)" }, 401);
-    return fn();
+    return check === "admin" ? fn() : notAdmin(check);
   };
 
   /**
@@ -708,25 +588,29 @@ export function createTracker(options: TrackerOptions): Tracker {
     switch (path) {
       case "/":
         return new Response(DASHBOARD_HTML, { headers: HTML_HEADERS });
-      case "/stats":
-        return json(stats(isAdmin(req)));
+      case "/stats": {
+        const check = adminCheck(header, host);
+        if (check === "none") {
+          return new Response(stats.publicJson() as Uint8Array<ArrayBuffer>, { headers: JSON_HEADERS });
+        }
+        return check === "admin" ? json(stats.stats(true)) : notAdmin(check);
+      }
       case "/add_torrent_info":
-        return adminOnly(req, "POST", () => addTorrentInfo(req));
+        return adminOnly(req, adminCheck(header, host), "POST", () => addTorrentInfo(req));
       case "/save_state":
-        return adminOnly(req, "GET", () => {
+        return adminOnly(req, adminCheck(header, host), "GET", () => {
           const peers = snapshot();
           return json({ ok: true, peers });
         });
       case "/shutdown":
-        return adminOnly(req, "POST", () => {
+        return adminOnly(req, adminCheck(header, host), "POST", () => {
           setTimeout(() => options.onShutdown?.(), 0);
           return json({ ok: true });
         });
       default: {
         if (isApiPath(path)) {
-          return isAdmin(req)
-            ? privateMode.handleApi(req, path)
-            : json({ error: "Admin token required (Authorization: Bearer …)" }, 401);
+          const check = adminCheck(header, host);
+          return check === "admin" ? privateMode.handleApi(req, path) : notAdmin(check);
         }
         // Torrust-style passkey URLs (issue #6).
         const pk = splitPasskeyPath(path);
@@ -784,7 +668,7 @@ export function createTracker(options: TrackerOptions): Tracker {
   const timers: ReturnType<typeof setInterval>[] = [];
   const sweepMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
   if (sweepMs > 0) timers.push(setInterval(() => sweep(SWEEP_BUDGET_PEERS), sweepMs));
-  timers.push(setInterval(sampleHistory, HISTORY_INTERVAL_MS));
+  timers.push(setInterval(() => stats.sampleHistory(), HISTORY_INTERVAL_MS));
   const snapshotS = options.snapshotIntervalS ?? DEFAULT_SNAPSHOT_INTERVAL_S;
   if (snapshotS > 0) {
     timers.push(setInterval(() => {
@@ -806,7 +690,7 @@ export function createTracker(options: TrackerOptions): Tracker {
     snapshot,
     snapshotInBackground,
     sweep,
-    stats,
+    stats: (isAdmin) => stats.stats(isAdmin),
     close() {
       for (const t of timers) clearInterval(t);
       timers.length = 0;

@@ -1,6 +1,7 @@
 // UDP tracker packets (BEP 15, BEP 41 URL data) ⇄ values, both directions, plus stateless connection ids.
 // Pure: no sockets, no clocks of its own (the issuer takes `now`). Server-side decoding never throws: junk is "drop"
-// (no reply: no amplification, no reflection), a bad connection id is "error" (an action-3 reply echoing the id).
+// (no reply: no amplification, no reflection), and so is a bad connection id (issue #19); limits of a request with a
+// valid id are "error" (an action-3 reply echoing the transaction id).
 
 import {
   allocBytes,
@@ -135,7 +136,7 @@ export interface UdpErrorReply {
 
 /**
  * What a tracker does with one received datagram: answer the request, send nothing ("drop": short, unknown
- * action, bad magic, unparseable), or send an action-3 error echoing `transactionId` (bad connection id, limits).
+ * action, bad magic, bad connection id, unparseable), or send an action-3 error echoing `transactionId` (limits).
  */
 export type UdpRequestDecode =
   | { type: "request"; request: UdpRequest }
@@ -149,7 +150,7 @@ export interface ConnectionIdVerifier {
 
 /** Options of decodeUdpRequest. */
 export interface DecodeUdpRequestOptions {
-  /** When given with `address` and `port`, announce and scrape ids are checked (a bad one is an "error"). */
+  /** When given with `address` and `port`, announce and scrape ids are checked first (a bad one is a "drop"). */
   connectionIds?: ConnectionIdVerifier;
   address?: string;
   port?: number;
@@ -181,18 +182,13 @@ export function decodeUdpRequest(packet: Uint8Array, options: DecodeUdpRequestOp
     return { type: "request", request: { type: "connect", transactionId } };
   }
   if (action !== UdpAction.Announce && action !== UdpAction.Scrape) return drop("unknown action");
-  let decoded: UdpRequestDecode;
-  if (action === UdpAction.Announce) decoded = decodeAnnounce(packet, transactionId);
-  else decoded = decodeScrape(packet, transactionId);
-  if (decoded.type !== "request") return decoded;
+  // The connection id before anything else (issue #19): it is BEP 15's proof that the sender owns its address, so a
+  // datagram without a valid one gets nothing at all, not even an error, or a spoofed source would get our replies.
   const { connectionIds, address, port } = options;
   if (connectionIds !== undefined && address !== undefined && port !== undefined) {
-    const request = decoded.request as UdpAnnounceRequest | UdpScrapeRequest;
-    if (!connectionIds.verify(request.connectionId, address, port)) {
-      return { type: "error", transactionId, message: "Connection ID mismatch" };
-    }
+    if (!connectionIds.verify(packet.subarray(0, 8), address, port)) return drop("bad connection id");
   }
-  return decoded;
+  return action === UdpAction.Announce ? decodeAnnounce(packet, transactionId) : decodeScrape(packet, transactionId);
 }
 
 function decodeAnnounce(packet: Uint8Array, transactionId: number): UdpRequestDecode {

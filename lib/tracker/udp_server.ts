@@ -1,6 +1,6 @@
 // The UDP tracker (BEP 15, BEP 41 URL data): a pure datagram handler over the shared SwarmStore, and the receive
 // loop over Deno.listenDatagram on IPv4 and IPv6. Keeps no per-client memory (connection ids are stateless), never
-// answers junk (no amplification, no reflection) and never sends a reply larger than ~1,200 bytes.
+// answers junk or a bad connection id (no amplification, no reflection) and never sends a reply over ~1,200 bytes.
 // Invariant: the store is the HTTP tracker's own object, so peers of both transports see each other.
 
 import { allocBytes, toHex, writeU32BE } from "../bytes.ts";
@@ -105,8 +105,8 @@ export interface UdpHandlerOptions {
   secret?: Uint8Array;
   intervalS?: number;
   numWantMax?: number;
-  /** Honour the announce `ip` field (only behind a trusted relay; INTEROP.md 7). Default false. */
-  isTrustProxy?: boolean;
+  /** Honour the announce `ip` field (a client-chosen address; INTEROP.md 7, issue #19). Default false. */
+  isIpParamAllowed?: boolean;
   /** Private/listed mode (lib/tracker/access.ts); absent = open tracker. */
   access?: UdpAccessHook;
   /** Clock in ms (default Date.now). */
@@ -123,9 +123,9 @@ export interface UdpHandlerStats {
   connects: number;
   announces: number;
   scrapes: number;
-  /** Action-3 replies sent (bad connection id, refusals, limits). */
+  /** Action-3 replies sent (refusals, limits: only to senders with a valid connection id). */
   errors: number;
-  /** Datagrams answered with nothing (junk). */
+  /** Datagrams answered with nothing (junk, bad connection ids). */
   dropped: number;
 }
 
@@ -158,7 +158,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   const onWarning = options.onWarning ?? (() => {});
   const intervalS = options.intervalS ?? DEFAULT_INTERVAL_S;
   const numWantMax = options.numWantMax ?? DEFAULT_NUMWANT_MAX;
-  const isTrustProxy = options.isTrustProxy === true;
+  const isIpParamAllowed = options.isIpParamAllowed === true;
   const connectionIds = options.connectionIds ?? createConnectionIdIssuer({
     secret: options.secret ?? crypto.getRandomValues(new Uint8Array(32)),
     now,
@@ -189,10 +189,10 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
         isStarted: r.event === UdpEvent.Started,
       },
     });
-    // BEP 15: `ip` 0 means the sender's address; anything else is honoured only behind a trusted relay (INTEROP.md 7).
+    // BEP 15: `ip` 0 means the sender's address; anything else only when the operator allows it (INTEROP.md 7).
     // `key` binds the peer id to this client in the store: another address moves the peer only with the same key.
     let ip = senderIp;
-    if (isTrustProxy && r.ip !== 0) {
+    if (isIpParamAllowed && r.ip !== 0) {
       ip = new Uint8Array([r.ip >>> 24, (r.ip >>> 16) & 0xff, (r.ip >>> 8) & 0xff, r.ip & 0xff]);
     }
     if (r.port === 0) throw new TrackerError("invalid_port", `Invalid port: "0"`);

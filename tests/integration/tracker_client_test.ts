@@ -248,66 +248,85 @@ Deno.test("announce() over UDP turns an error reply into tracker_failure with it
   }
 });
 
-Deno.test("UdpTrackerSocket reconnects once when a cached connection id is refused", async () => {
-  // Two fake trackers cannot share a port, so simulate a tracker restart: a new issuer refuses old ids.
-  const first = startFakeUdpTracker({ hostname: "127.0.0.1" });
-  const udp = new UdpTrackerSocket();
-  try {
-    const url = `udp://127.0.0.1:${first.port}/announce`;
-    await announce(url, REQUEST, { udp });
-    // Same port, different secret: close and rebind a responder with another issuer on that port.
-    await first.close();
-    const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: first.port });
-    const issuer = createConnectionIdIssuer({ secret: utf8("restarted"), now: () => Date.now() });
-    const types: string[] = [];
-    const loop = (async () => {
-      for (let i = 0; i < 10; i++) {
-        let data: Uint8Array;
-        let addr: Deno.NetAddr;
-        try {
-          const got = await conn.receive();
-          data = got[0];
-          addr = got[1] as Deno.NetAddr;
-        } catch {
-          return;
-        }
-        const d = decodeUdpRequest(data, { connectionIds: issuer, address: addr.hostname, port: addr.port });
-        if (d.type === "drop") continue;
-        if (d.type === "error") {
-          types.push("bad-id");
-          await conn.send(encodeUdpReply({ type: "error", transactionId: d.transactionId, message: d.message }), addr);
-          continue;
-        }
-        types.push(d.request.type);
-        const reply: UdpReply = d.request.type === "connect"
-          ? {
-            type: "connect",
-            transactionId: d.request.transactionId,
-            connectionId: issuer.issue(addr.hostname, addr.port),
-          }
-          : {
-            type: "announce",
-            transactionId: d.request.transactionId,
-            interval: 60,
-            leechers: 0,
-            seeders: 0,
-            peers: new Uint8Array(0),
-          };
-        await conn.send(encodeUdpReply(reply), addr);
+/**
+ * A responder on `port` with a fresh issuer (a restarted tracker): a bad connection id gets an error reply when
+ * `isAnsweringBadIds` (as some trackers do), or nothing (as ours does, #19). Records what it saw in `types`.
+ */
+function restartedTracker(port: number, isAnsweringBadIds: boolean) {
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
+  const issuer = createConnectionIdIssuer({ secret: utf8("restarted"), now: () => Date.now() });
+  const types: string[] = [];
+  const loop = (async () => {
+    for (let i = 0; i < 10; i++) {
+      let data: Uint8Array;
+      let addr: Deno.NetAddr;
+      try {
+        const got = await conn.receive();
+        data = got[0];
+        addr = got[1] as Deno.NetAddr;
+      } catch {
+        return;
       }
-    })();
-    try {
-      const r = await announce(url, REQUEST, { udp });
-      equal(r.interval, 60);
-      deepEqual(types, ["bad-id", "connect", "announce"]);
-    } finally {
+      const d = decodeUdpRequest(data, { connectionIds: issuer, address: addr.hostname, port: addr.port });
+      if (d.type !== "request") {
+        types.push("bad-id");
+        const plain = decodeUdpRequest(data);
+        if (isAnsweringBadIds && plain.type === "request" && plain.request.type !== "connect") {
+          const transactionId = plain.request.transactionId;
+          await conn.send(encodeUdpReply({ type: "error", transactionId, message: "Connection ID mismatch" }), addr);
+        }
+        continue;
+      }
+      types.push(d.request.type);
+      const reply: UdpReply = d.request.type === "connect"
+        ? {
+          type: "connect",
+          transactionId: d.request.transactionId,
+          connectionId: issuer.issue(addr.hostname, addr.port),
+        }
+        : {
+          type: "announce",
+          transactionId: d.request.transactionId,
+          interval: 60,
+          leechers: 0,
+          seeders: 0,
+          peers: new Uint8Array(0),
+        };
+      await conn.send(encodeUdpReply(reply), addr);
+    }
+  })();
+  return {
+    types,
+    async close() {
       conn.close();
       await loop;
+    },
+  };
+}
+
+for (const isAnsweringBadIds of [true, false]) {
+  const how = isAnsweringBadIds ? "refused with an error" : "met with silence (#19)";
+  Deno.test(`UdpTrackerSocket reconnects once when a cached connection id is ${how}`, async () => {
+    // Two fake trackers cannot share a port, so simulate a tracker restart: a new issuer refuses old ids.
+    const first = startFakeUdpTracker({ hostname: "127.0.0.1" });
+    const udp = new UdpTrackerSocket({ retryBaseMs: 100, maxRetryExponent: 3 });
+    try {
+      const url = `udp://127.0.0.1:${first.port}/announce`;
+      await announce(url, REQUEST, { udp });
+      await first.close();
+      const restarted = restartedTracker(first.port, isAnsweringBadIds);
+      try {
+        const r = await announce(url, REQUEST, { udp });
+        equal(r.interval, 60);
+        deepEqual(restarted.types, ["bad-id", "connect", "announce"]);
+      } finally {
+        await restarted.close();
+      }
+    } finally {
+      await udp.close();
     }
-  } finally {
-    await udp.close();
-  }
-});
+  });
+}
 
 Deno.test("announce() over UDP stops at once when its signal aborts", async () => {
   const tracker = startFakeUdpTracker({ hostname: "127.0.0.1", isSilent: true });

@@ -263,42 +263,60 @@ Deno.test("tracker: raw bytes >= 0x80 in info_hash and peer_id mean the same byt
   }
 });
 
-ioTest("tracker: --trust-proxy takes the address from ip= or X-Forwarded-For; otherwise both are ignored", async () => {
-  const addressesOf = (t: Running) =>
-    t.tracker.stats(true).torrents.flatMap((x) => (x.peers ?? []).map((p) => `${p.ip}:${p.port}`)).sort();
-  const proxied = await start({ isTrustProxy: true });
-  try {
-    await bdict(announceUrl(proxied.base, HASH_A, 1), { "x-forwarded-for": "10.1.2.3, 192.0.2.9" });
-    await bdict(announceUrl(proxied.base, HASH_A, 2, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.3" });
-    await bdict(announceUrl(proxied.base, HASH_A, 3), { "x-real-ip": "10.4.4.4" });
-    await bdict(announceUrl(proxied.base, HASH_A, 4), { "x-forwarded-for": "not an address" });
-    deepEqual(addressesOf(proxied), ["10.1.2.3:6001", "10.4.4.4:6003", "10.9.9.9:6002", "127.0.0.1:6004"]);
-  } finally {
-    await proxied.close();
-  }
-  const direct = await start();
-  try {
-    await bdict(announceUrl(direct.base, HASH_A, 1, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.3" });
-    deepEqual(addressesOf(direct), ["127.0.0.1:6001"]);
-  } finally {
-    await direct.close();
-  }
-});
+ioTest(
+  "tracker: --trust-proxy takes the proxy's own X-Forwarded-For entry, never a client-chosen one (#19)",
+  async () => {
+    const addressesOf = (t: Running) =>
+      t.tracker.stats(true).torrents.flatMap((x) => (x.peers ?? []).map((p) => `${p.ip}:${p.port}`)).sort();
+    const proxied = await start({ isTrustProxy: true });
+    try {
+      // The client sent "10.1.2.3"; the proxy appended the address it saw, 192.0.2.9.
+      await bdict(announceUrl(proxied.base, HASH_A, 1), { "x-forwarded-for": "10.1.2.3, 192.0.2.9" });
+      await bdict(announceUrl(proxied.base, HASH_A, 2, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.4" });
+      await bdict(announceUrl(proxied.base, HASH_A, 3), { "x-real-ip": "10.4.4.4" });
+      await bdict(announceUrl(proxied.base, HASH_A, 4), { "x-forwarded-for": "not an address" });
+      deepEqual(addressesOf(proxied), ["10.1.2.4:6002", "127.0.0.1:6003", "127.0.0.1:6004", "192.0.2.9:6001"]);
+    } finally {
+      await proxied.close();
+    }
+    const chain = await start({ trustedProxies: ["127.0.0.1", "192.0.2.9"] });
+    try {
+      await bdict(announceUrl(chain.base, HASH_A, 1), { "x-forwarded-for": "10.6.6.6, 10.1.2.3, 192.0.2.9" });
+      deepEqual(addressesOf(chain), ["10.1.2.3:6001"]);
+    } finally {
+      await chain.close();
+    }
+    const direct = await start();
+    try {
+      await bdict(announceUrl(direct.base, HASH_A, 1, { ip: "10.9.9.9" }), { "x-forwarded-for": "10.1.2.3" });
+      deepEqual(addressesOf(direct), ["127.0.0.1:6001"]);
+    } finally {
+      await direct.close();
+    }
+    const allowed = await start({ isIpParamAllowed: true });
+    try {
+      await bdict(announceUrl(allowed.base, HASH_A, 1, { ip: "10.9.9.9" }));
+      deepEqual(addressesOf(allowed), ["10.9.9.9:6001"]);
+    } finally {
+      await allowed.close();
+    }
+  },
+);
 
-ioTest("tracker: compact=0 answers in the dictionary model, no_peer_id drops ids", async () => {
+ioTest("tracker: compact=0 answers in the dictionary model without peer ids, no_peer_id or not (#19)", async () => {
   const t = await start();
   try {
     await bdict(announceUrl(t.base, HASH_A, 1));
-    const d = await bdict(announceUrl(t.base, HASH_A, 2, { compact: 0 }));
-    const peers = d.get("peers");
-    ok(Array.isArray(peers));
-    equal(peers.length, 1);
-    const p = peers[0] as BencodeDict;
-    equal(text(p.get("ip")), "127.0.0.1");
-    equal(p.get("port"), 6001);
-    deepEqual(p.get("peer id"), peerId(1));
-    const n = await bdict(announceUrl(t.base, HASH_A, 2, { compact: 0, no_peer_id: 1 }));
-    equal(((n.get("peers") as BencodeValue[])[0] as BencodeDict).has("peer id"), false);
+    for (const extra of [{ compact: 0 }, { compact: 0, no_peer_id: 1 }, { compact: 0, no_peer_id: 0 }]) {
+      const d = await bdict(announceUrl(t.base, HASH_A, 2, extra));
+      const peers = d.get("peers");
+      ok(Array.isArray(peers));
+      equal(peers.length, 1);
+      const p = peers[0] as BencodeDict;
+      equal(text(p.get("ip")), "127.0.0.1");
+      equal(p.get("port"), 6001);
+      equal(p.has("peer id"), false, JSON.stringify(extra));
+    }
   } finally {
     await t.close();
   }

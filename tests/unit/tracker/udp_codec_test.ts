@@ -217,22 +217,31 @@ Deno.test(`decodeUdpRequest() answers a scrape of more than ${UDP_MAX_SCRAPE_HAS
   equal(max.request.infoHashes.length, UDP_MAX_SCRAPE_HASHES);
 });
 
-Deno.test("decodeUdpRequest() with an issuer: a wrong connection id gets an error echoing the transaction id", () => {
+Deno.test("decodeUdpRequest() with an issuer: a wrong connection id is dropped, with no error reply (#19)", () => {
   const issuer = createConnectionIdIssuer({ secret: utf8("s3cret"), now: () => 1_000_000 });
   const id = issuer.issue("127.0.0.1", 40000);
   const values = fixture("announce_request").values;
   const good = encodeUdpRequest({ ...requestFromSidecar(values), connectionId: id } as UdpRequest);
   const opts = { connectionIds: issuer, address: "127.0.0.1", port: 40000 };
   equal(decodeUdpRequest(good, opts).type, "request");
-  const bad = decodeUdpRequest(announceBytes(), opts);
-  ok(bad.type === "error");
-  equal(bad.transactionId, 0xdeadbeef);
-  const otherPort = decodeUdpRequest(good, { ...opts, port: 40001 });
-  equal(otherPort.type, "error");
-  const scrape = decodeUdpRequest(SCRAPE, opts);
-  ok(scrape.type === "error");
-  equal(scrape.transactionId, 0x55aa55aa);
+  deepEqual(decodeUdpRequest(announceBytes(), opts), { type: "drop", reason: "bad connection id" });
+  equal(decodeUdpRequest(good, { ...opts, port: 40001 }).type, "drop");
+  equal(decodeUdpRequest(SCRAPE, opts).type, "drop");
   equal(decodeUdpRequest(CONNECT, opts).type, "request");
+});
+
+Deno.test("decodeUdpRequest() checks the connection id before a scrape's hash limit: no error to a bad id (#19)", () => {
+  const issuer = createConnectionIdIssuer({ secret: utf8("s3cret"), now: () => 1_000_000 });
+  const opts = { connectionIds: issuer, address: "127.0.0.1", port: 40000 };
+  const tooMany = (connectionId: Uint8Array) =>
+    encodeUdpRequest({
+      type: "scrape",
+      connectionId,
+      transactionId: 7,
+      infoHashes: Array.from({ length: UDP_MAX_SCRAPE_HASHES + 1 }, () => new Uint8Array(20)),
+    });
+  equal(decodeUdpRequest(tooMany(new Uint8Array(8).fill(1)), opts).type, "drop");
+  equal(decodeUdpRequest(tooMany(issuer.issue("127.0.0.1", 40000)), opts).type, "error");
 });
 
 Deno.test("decodeUdpReply() returns null for junk", () => {

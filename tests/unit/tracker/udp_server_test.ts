@@ -1,4 +1,4 @@
-// createUdpHandler without sockets: junk gets no reply, bad ids get action 3 echoing the transaction id, connection
+// createUdpHandler without sockets: junk and bad connection ids get no reply, refusals get action 3, connection
 // id rotation under an injected clock, reply layout and size caps, `ip` and `num_want` rules, the access hook.
 
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
@@ -103,7 +103,7 @@ Deno.test("createUdpHandler() answers connect with an id for the sender's addres
   // libtorrent shares connection ids among the sessions of one process (different source ports), as opentracker allows.
   equal(reply(h.handler.handle(announcePacket(id, 1), V4, 4001)).type, "announce");
   equal(reply(h.handler.handle(announcePacket(id, 2), V4, 4002)).type, "announce");
-  equal(reply(h.handler.handle(announcePacket(id, 3), "10.0.0.2", 4000)).type, "error");
+  equal(h.handler.handle(announcePacket(id, 3), "10.0.0.2", 4000), null);
 });
 
 Deno.test("createUdpHandler() sends nothing for junk (short, unknown action, bad magic, truncated)", () => {
@@ -138,26 +138,27 @@ Deno.test("createUdpHandler() sends nothing for junk (short, unknown action, bad
   equal(h.store.totals().peers, 0);
 });
 
-Deno.test("createUdpHandler() answers a wrong connection id with action 3 echoing the transaction id", () => {
+Deno.test("createUdpHandler() sends nothing to a wrong connection id: no reflection towards a spoofed source (#19)", () => {
   const h = setup();
   const id = h.connectionIds.issue("10.0.0.9", 0);
   const wrong = id.slice();
   wrong[0] = wrong[0]! ^ 0xff;
-  for (
-    const [packet, tid] of [
-      [announcePacket(wrong, 1), 1001],
-      [announcePacket(id, 1), 1001], // issued to another address
-      [
-        encodeUdpRequest({ type: "scrape", connectionId: wrong, transactionId: 0xdeadbeef, infoHashes: [HASH] }),
-        0xdeadbeef,
-      ],
-    ] as const
-  ) {
-    const r = reply(h.handler.handle(packet, V4, 4000));
-    equal(r.type, "error");
-    equal(r.transactionId, tid);
-  }
+  const tooMany = Array.from({ length: 75 }, () => HASH);
+  const packets = [
+    announcePacket(wrong, 1),
+    announcePacket(id, 1), // issued to another address
+    encodeUdpRequest({ type: "scrape", connectionId: wrong, transactionId: 0xdeadbeef, infoHashes: [HASH] }),
+    encodeUdpRequest({ type: "scrape", connectionId: wrong, transactionId: 1, infoHashes: tooMany }),
+  ];
+  let replies = 0;
+  for (const packet of packets) if (h.handler.handle(packet, V4, 4000) !== null) replies++;
+  equal(replies, 0);
+  equal(h.handler.stats.dropped, packets.length);
+  equal(h.handler.stats.errors, 0);
   equal(h.store.totals().peers, 0);
+  // The right id for this address is answered (so the silence above was the id's doing).
+  const good = h.connectionIds.issue(V4, 0);
+  equal(reply(h.handler.handle(announcePacket(good, 1), V4, 4000)).type, "announce");
 });
 
 Deno.test("createUdpHandler() accepts an id for the current and previous period plus slack, then refuses it", () => {
@@ -170,7 +171,7 @@ Deno.test("createUdpHandler() accepts an id for the current and previous period 
     equal(reply(h.handler.handle(announcePacket(id, 1), V4, 4001)).type, "announce", `after ${dt} ms`);
   }
   h.clock.t = at + 2 * PERIOD_MS + SLACK_MS + 1;
-  equal(reply(h.handler.handle(announcePacket(id, 1), V4, 4001)).type, "error");
+  equal(h.handler.handle(announcePacket(id, 1), V4, 4001), null);
   // A fresh connect after rotation works again.
   const fresh = connect(h, V4, 4001);
   equal(reply(h.handler.handle(announcePacket(fresh, 1), V4, 4001)).type, "announce");
@@ -180,7 +181,7 @@ Deno.test("createUdpHandler() ids from another secret (a restarted tracker) are 
   const a = setup();
   const b = setup({ connectionIds: createConnectionIdIssuer({ secret: utf8("other"), now: () => T0 }) });
   const id = connect(a, V4, 4001);
-  equal(reply(b.handler.handle(announcePacket(id, 1), V4, 4001)).type, "error");
+  equal(b.handler.handle(announcePacket(id, 1), V4, 4001), null);
 });
 
 Deno.test("createUdpHandler() announce reply: interval, leechers, seeders, then 6-byte peers for IPv4", () => {
@@ -229,12 +230,12 @@ Deno.test("createUdpHandler() num_want -1 means the default, 0 means none, big a
   ok((big6.length - 20) / 18 >= 30, "the mixed swarm was oversampled for the IPv6 asker");
 });
 
-Deno.test("createUdpHandler() ignores the ip field unless isTrustProxy", () => {
+Deno.test("createUdpHandler() ignores the ip field unless isIpParamAllowed (#19)", () => {
   const spoof = (192 << 24 | 0 << 16 | 2 << 8 | 99) >>> 0;
   const open = setup();
   announce(open, V4, 1, { ip: spoof });
   deepEqual([...open.store.peersOf(HASH)[0]!.ip], [10, 0, 0, 1]);
-  const proxied = setup({ isTrustProxy: true });
+  const proxied = setup({ isIpParamAllowed: true });
   announce(proxied, V4, 1, { ip: spoof });
   deepEqual([...proxied.store.peersOf(HASH)[0]!.ip], [192, 0, 2, 99]);
 });
