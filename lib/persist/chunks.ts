@@ -47,7 +47,7 @@ export class ChunkGenerations {
 
   /**
    * Store chunk `seq` of the generation being written (its own transaction; the bytes are copied).
-   * @throws {PersistError} `snapshot_abandoned` (another generation was begun since), `db_busy`, `write_failed`
+   * @throws {PersistError} `generation_abandoned` (another generation was begun since), `db_busy`, `write_failed`
    */
   write(generation: number, seq: number, records: Uint8Array): void {
     this.#checkWriting(generation);
@@ -59,7 +59,7 @@ export class ChunkGenerations {
 
   /**
    * Make `generation` current in one transaction, with whatever else `alsoInside` writes.
-   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   * @throws {PersistError} `generation_abandoned`, `db_busy`, `write_failed`
    */
   commit(generation: number, alsoInside: () => void): void {
     this.#checkWriting(generation);
@@ -111,7 +111,7 @@ export class ChunkGenerations {
   #checkWriting(generation: number): void {
     if (this.#writing !== generation) {
       throw new PersistError(
-        "snapshot_abandoned",
+        "generation_abandoned",
         `Cannot write ${this.#spec.what} generation "${generation}": it is not the one being written`,
       );
     }

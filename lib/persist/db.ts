@@ -242,7 +242,7 @@ export class TrackerDb {
 
   /**
    * Start writing a new snapshot generation and return its number. One generation is written at a time: beginning
-   * another abandons this one (its further writes throw `snapshot_abandoned`; its chunks become prunable).
+   * another abandons this one (its further writes throw `generation_abandoned`; its chunks become prunable).
    */
   beginSwarmSnapshot(): number {
     return this.#swarmSnapshot.begin();
@@ -250,7 +250,7 @@ export class TrackerDb {
 
   /**
    * Store chunk `seq` of the generation being written (its own transaction; the bytes are copied).
-   * @throws {PersistError} `snapshot_abandoned` (another generation was begun since), `db_busy`, `write_failed`
+   * @throws {PersistError} `generation_abandoned` (another generation was begun since), `db_busy`, `write_failed`
    */
   writeSwarmChunk(generation: number, seq: number, records: Uint8Array): void {
     this.#swarmSnapshot.write(generation, seq, records);
@@ -258,7 +258,7 @@ export class TrackerDb {
 
   /**
    * Make `generation` the current snapshot in one small transaction. The previous generation's chunks stay until
-   * `pruneSwarmChunks`. @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   * `pruneSwarmChunks`. @throws {PersistError} `generation_abandoned`, `db_busy`, `write_failed`
    */
   commitSwarmSnapshot(generation: number, meta: SwarmSnapshotMeta): void {
     this.#swarmSnapshot.commit(generation, meta);
@@ -322,7 +322,7 @@ export class TrackerDb {
 
   /**
    * Store chunk `seq` of the accounting generation being written (its own transaction; the bytes are copied).
-   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   * @throws {PersistError} `generation_abandoned`, `db_busy`, `write_failed`
    */
   writeAccountingChunk(generation: number, seq: number, records: Uint8Array): void {
     this.#accounting.write(generation, seq, records);
@@ -331,7 +331,7 @@ export class TrackerDb {
   /**
    * Add `deltas` to the users' totals and make `generation` current, in one transaction (a user that no longer
    * exists is skipped). Values are trusted (non-negative safe integers from the tracker's accounting).
-   * @throws {PersistError} `snapshot_abandoned`, `db_busy`, `write_failed`
+   * @throws {PersistError} `generation_abandoned`, `db_busy`, `write_failed`
    */
   commitAccounting(generation: number, deltas: readonly UserDelta[], format: string): void {
     this.#accounting.commit(generation, deltas, format);

@@ -37,7 +37,7 @@ Deno.test("TrackerDb.commitAccounting() of an abandoned generation adds nothing"
     assertThrowsCode(
       () => db.commitAccounting(stale, [{ userId: alice, uploaded: 10, downloaded: 10 }], "records-v1"),
       PersistError,
-      "snapshot_abandoned",
+      "generation_abandoned",
     );
     equal(db.getUser("alice")?.uploaded, 0, "totals move only with a committed generation");
     equal(db.loadAccounting(), null);

@@ -70,8 +70,8 @@ for (const kind of KINDS) {
       kind.write(db, a, 1, fill(3, 2));
       const b = kind.begin(db);
       ok(b > a);
-      assertThrowsCode(() => kind.write(db, a, 2, fill(3, 3)), PersistError, "snapshot_abandoned");
-      assertThrowsCode(() => kind.commit(db, a), PersistError, "snapshot_abandoned");
+      assertThrowsCode(() => kind.write(db, a, 2, fill(3, 3)), PersistError, "generation_abandoned");
+      assertThrowsCode(() => kind.commit(db, a), PersistError, "generation_abandoned");
       equal(kind.load(db), null, "nothing was committed");
       equal(kind.prune(db, 1), 1, "a limited prune deletes at most that many chunks");
       equal(kind.prune(db, 5), 1);
@@ -106,7 +106,7 @@ Deno.test("chunked generations: a begin that wrote nothing is still abandoned by
     const stale = db.beginSwarmSnapshot();
     const fresh = db.beginSwarmSnapshot();
     ok(fresh > stale, "each begin gets its own number");
-    assertThrowsCode(() => db.writeSwarmChunk(stale, 0, fill(1, 1)), PersistError, "snapshot_abandoned");
+    assertThrowsCode(() => db.writeSwarmChunk(stale, 0, fill(1, 1)), PersistError, "generation_abandoned");
     db.writeSwarmChunk(fresh, 0, fill(1, 2));
     db.commitSwarmSnapshot(fresh, { nowMs: 1, peers: 1, format: FORMAT });
     deepEqual([...db.loadSwarmSnapshot()!.chunks()], [fill(1, 2)]);
