@@ -1,7 +1,7 @@
 // Fuzz target: the metainfo parser (lib/metainfo.ts), fed generated torrents (single and multi-file, hostile names,
 // wrong types, inconsistent sizes) and mutations of them and of every fixture torrent. Properties: only BencodeError
-// and MetainfoError escape; an accepted torrent is consistent (piece count, file offsets, safe unique paths) and its
-// info hash is the SHA-1 of the raw info span.
+// and MetainfoError escape; an accepted torrent is consistent (piece count, file offsets, safe paths, unique among
+// real files case folded, no file also a folder) and its info hash is the SHA-1 of the raw info span.
 
 import { createHash } from "node:crypto";
 import { type BencodeInput, encodeBencode, rawValue } from "../../lib/bencode.ts";
@@ -28,7 +28,7 @@ const PIECE_LENGTHS = [16384, 32768, 262144, 1 << 20, 16383, 0, -1, 3 << 14, 256
 const LENGTHS = [0, 1, 16383, 16384, 16385, 100_000, -1, 2 ** 40, Number.MAX_SAFE_INTEGER];
 
 function name(random: Random): Uint8Array | string {
-  if (random() < 0.8) return `n${pick(random, 50)}`;
+  if (random() < 0.8) return `${random() < 0.1 ? "N" : "n"}${pick(random, 50)}`;
   if (random() < 0.2) return new Uint8Array([0xff, 0xfe, 0x41]);
   return oneOf(random, NAMES);
 }
@@ -89,9 +89,17 @@ function checkAccepted(input: Uint8Array, meta: Metainfo): void {
     for (const c of f.path) {
       expect(c !== "" && c !== "." && c !== ".." && !/[/\\\0]/.test(c), `safe path component "${c}"`);
     }
-    const key = f.path.join("/");
+    // Padding files never reach the disk, so only real files must have distinct paths (case folded, as on macOS
+    // and Windows), and no real file may also be another's folder.
+    if (f.isPadding) continue;
+    const key = f.path.join("/").toLowerCase();
     expect(!seen.has(key), `unique path "${key}"`);
     seen.add(key);
+  }
+  for (const key of seen) {
+    for (let cut = key.indexOf("/"); cut > 0; cut = key.indexOf("/", cut + 1)) {
+      expect(!seen.has(key.slice(0, cut)), `"${key.slice(0, cut)}" is not both a file and a folder`);
+    }
   }
   expect(offset === meta.totalLength, "file lengths add up to the total");
   expect(equals(meta.rawInfo, rawValue(input, ["info"], { isStrict: false })), "rawInfo is the info span");
