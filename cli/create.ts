@@ -14,7 +14,9 @@ export const HELP = `Usage: btool create PATH --announce URL [options]
 
 Make a .torrent of a file or folder. Same data and options give the same info hash as mktorrent:
 files sorted bytewise by path, hidden files and zero-length files kept, symbolic links followed,
-FIFOs/sockets/devices skipped.
+FIFOs/sockets/devices skipped. Names that are not portable (control characters, < > : " \\ | ? *,
+a trailing dot or space, CON/AUX/NUL/COM1/LPT1..., two names equal but for case) are refused:
+clients would save them under other names, so the data would not verify; rename or --exclude them.
 
 Options:
   -a, --announce URL       tracker URL (required); repeat for backup trackers, one tier each;
