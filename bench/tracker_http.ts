@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { startHttpServer } from "../lib/tracker/http_server.ts";
 import { targetText } from "../lib/tracker/http1.ts";
-import { percentEncode, toHex } from "../lib/bytes.ts";
+import { fromLatin1, percentEncode, toHex } from "../lib/bytes.ts";
 import {
   freePort,
   MAIN_TS,
@@ -42,7 +42,7 @@ interface Sample {
 function bareBody(): Uint8Array {
   const head = "d8:completei10e10:incompletei40e8:intervali1800e12:min intervali900e5:peers300:";
   const out = new Uint8Array(head.length + 300 + 1);
-  for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i);
+  out.set(fromLatin1(head));
   for (let i = 0; i < 300; i++) out[head.length + i] = (i * 37) & 0xff;
   out[out.length - 1] = 0x65;
   return out;
