@@ -11,11 +11,17 @@ export function toHex(bytes: Uint8Array): string {
   return out;
 }
 
-function hexNibble(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 97 && code <= 102) return code - 87;
-  if (code >= 65 && code <= 70) return code - 55;
-  return -1;
+/** The value of each byte as a hex digit, either case (-1 for anything else): for decoders that read hex in place. */
+export const HEX_DIGIT_VALUES: Int8Array = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let d = 0; d < 10; d++) t[48 + d] = d;
+  for (let d = 0; d < 6; d++) t[97 + d] = t[65 + d] = 10 + d;
+  return t;
+})();
+
+/** The value of the hex digit whose char code is `code` (either case), or -1. */
+export function hexDigitValue(code: number): number {
+  return code < 256 ? HEX_DIGIT_VALUES[code]! : -1;
 }
 
 /** Parse hex (either case) into bytes; returns null when `text` is not even-length hex. */
@@ -23,8 +29,8 @@ export function fromHex(text: string): Uint8Array | null {
   if (text.length % 2 !== 0) return null;
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) {
-    const hi = hexNibble(text.charCodeAt(2 * i));
-    const lo = hexNibble(text.charCodeAt(2 * i + 1));
+    const hi = hexDigitValue(text.charCodeAt(2 * i));
+    const lo = hexDigitValue(text.charCodeAt(2 * i + 1));
     if (hi < 0 || lo < 0) return null;
     out[i] = (hi << 4) | lo;
   }
@@ -120,8 +126,8 @@ export function percentDecode(text: string): Uint8Array | null {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 37) {
-      const hi = hexNibble(text.charCodeAt(i + 1));
-      const lo = hexNibble(text.charCodeAt(i + 2));
+      const hi = hexDigitValue(text.charCodeAt(i + 1));
+      const lo = hexDigitValue(text.charCodeAt(i + 2));
       if (hi < 0 || lo < 0) return null;
       out[n++] = (hi << 4) | lo;
       i += 2;

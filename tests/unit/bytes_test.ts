@@ -5,6 +5,8 @@ import {
   equals,
   fromHex,
   fromLatin1,
+  HEX_DIGIT_VALUES,
+  hexDigitValue,
   percentDecode,
   percentEncode,
   readBodyCapped,
@@ -69,6 +71,29 @@ Deno.test("concat(), equals(), compare(), timingSafeEquals() and Latin-1 keys", 
   ok(!timingSafeEquals(a, new Uint8Array([1, 3])));
   const bin = new Uint8Array([0, 0x80, 0xff]);
   deepEqual(fromLatin1(toLatin1(bin)), bin);
+});
+
+Deno.test("toLatin1() gives one char per byte below, at and above its 8,192-byte chunk", () => {
+  const random = seededRandom(20);
+  for (const n of [0, 1, 8191, 8192, 8193, 20_000]) {
+    const bytes = randomBytes(random, n);
+    const text = toLatin1(bytes);
+    equal(text.length, n);
+    ok([...text].every((c, i) => c.charCodeAt(0) === bytes[i]), `length ${n}`);
+    deepEqual(fromLatin1(text), bytes);
+  }
+});
+
+Deno.test("hexDigitValue() and HEX_DIGIT_VALUES read hex digits of either case and nothing else", () => {
+  const digits = "0123456789abcdefABCDEF";
+  for (let code = 0; code < 256; code++) {
+    const i = digits.indexOf(String.fromCharCode(code));
+    const want = i < 0 ? -1 : i < 16 ? i : i - 6;
+    equal(hexDigitValue(code), want, `code ${code}`);
+    equal(HEX_DIGIT_VALUES[code], want, `code ${code}`);
+  }
+  equal(hexDigitValue(0x130), -1);
+  equal(hexDigitValue(NaN), -1);
 });
 
 Deno.test("readBodyCapped() reads a body whole and refuses one past the cap", async () => {
