@@ -1,7 +1,7 @@
 // bench/create: `btool create` (deno run -A main.ts create) against `mktorrent -t <cores>` on the same files (1 GiB and
 // 4 GiB by default), 256 KiB pieces, warm page cache; runs interleaved, median of 5 each: wall ms, user and system CPU
-// seconds, and the speed ratio (goal: >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, WebCrypto against
-// node:crypto over the same buffers (what decides which one create's hash job uses), and btool's fixed start-up cost.
+// seconds, and the speed ratio (goal: >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, OpenSSL through
+// FFI against node:crypto and WebCrypto over the same buffers (what decides create's hash job), and fixed costs.
 // Environment: BTOOL_BENCH_SIZES (MiB list, default "1024,4096"), BTOOL_BENCH_PIECE (bytes, default 262144),
 // BTOOL_BENCH_RUNS (default 5), BTOOL_BENCH_BASELINE (another checkout's main.ts, run interleaved as a third
 // contender). Each file lives in a temp dir that is removed after its size.
@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
-import { sha1 } from "../lib/sha1.ts";
+import { openNativeSha1, sha1 } from "../lib/sha1.ts";
 import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
 
 const MIB = 1024 * 1024;
@@ -155,6 +155,9 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
   }
 }
 
+/** How the SHA-1 stage hashes: node:crypto, OpenSSL through FFI, or WebCrypto with this many digests in flight. */
+type Stage = "node" | "openssl" | number;
+
 /** CPU time of this process, all threads, in ms (10 ms ticks from /proc/self/stat). */
 function cpuMs(): number {
   const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1]!.split(" ");
@@ -166,13 +169,19 @@ function cpuMs(): number {
  * wall and CPU ms: create keeps every core busy, so CPU per byte is what decides, and WebCrypto's digests run on
  * other threads (its wall time alone would flatter it).
  */
-async function hashStage(buf: Uint8Array, how: "node" | number): Promise<{ ms: number; cpu: number }> {
+async function hashStage(buf: Uint8Array, how: Stage): Promise<{ ms: number; cpu: number }> {
   const t0 = performance.now();
   const c0 = cpuMs();
   const out = new Uint8Array((buf.length / PIECE_BYTES) * 20);
+  const native = openNativeSha1();
   if (how === "node") {
     for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
       out.set(createHash("sha1").update(buf.subarray(at, at + PIECE_BYTES)).digest(), 20 * i);
+    }
+  } else if (how === "openssl") {
+    if (native === null) throw new Error("bench/create: no libcrypto.so.3 through FFI");
+    for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
+      native(buf.subarray(at, at + PIECE_BYTES), out, 20 * i);
     }
   } else {
     const inFlight: Promise<void>[] = [];
@@ -189,10 +198,10 @@ async function hashStage(buf: Uint8Array, how: "node" | number): Promise<{ ms: n
 async function benchHashStage(): Promise<void> {
   const buf = new Uint8Array(STAGE_BYTES);
   for (let at = 0; at < buf.length; at += 65536) crypto.getRandomValues(buf.subarray(at, at + 65536));
-  const hows: ("node" | number)[] = ["node", ...STAGE_IN_FLIGHT];
-  const times = new Map<"node" | number, { ms: number; cpu: number }[]>(hows.map((h) => [h, []]));
+  const hows: Stage[] = ["node", "openssl", ...STAGE_IN_FLIGHT];
+  const times = new Map<Stage, { ms: number; cpu: number }[]>(hows.map((h) => [h, []]));
   for (let i = 0; i < RUNS; i++) for (const h of hows) times.get(h)!.push(await hashStage(buf, h));
-  const med = (h: "node" | number) => ({
+  const med = (h: Stage) => ({
     ms: median(times.get(h)!.map((t) => t.ms)),
     cpu: median(times.get(h)!.map((t) => t.cpu)),
   });
@@ -200,12 +209,17 @@ async function benchHashStage(): Promise<void> {
   console.log(
     `\nSHA-1 stage: ${STAGE_BYTES / MIB} MiB in ${PIECE_BYTES / 1024} KiB pieces, median of ${RUNS}, interleaved`,
   );
-  console.log(`  node:crypto createHash       wall ${node.ms.toFixed(0)} ms, CPU ${node.cpu.toFixed(0)} ms`);
+  const ssl = med("openssl");
+  console.log(`  OpenSSL SHA1() through FFI   wall ${ssl.ms.toFixed(0)} ms, CPU ${ssl.cpu.toFixed(0)} ms`);
+  console.log(
+    `  node:crypto createHash       wall ${node.ms.toFixed(0)} ms, CPU ${node.cpu.toFixed(0)} ms ` +
+      `(CPU ${((node.cpu / ssl.cpu - 1) * 100).toFixed(0)}% more than OpenSSL)`,
+  );
   for (const n of STAGE_IN_FLIGHT) {
     const t = med(n);
     console.log(
       `  WebCrypto, ${n} in flight`.padEnd(30) + `wall ${t.ms.toFixed(0)} ms, CPU ${t.cpu.toFixed(0)} ms ` +
-        `(CPU ${((t.cpu / node.cpu - 1) * 100).toFixed(0)}% more than node:crypto)`,
+        `(CPU ${((t.cpu / ssl.cpu - 1) * 100).toFixed(0)}% more than OpenSSL)`,
     );
   }
 }

@@ -1,10 +1,11 @@
 // One hashing job for `createTorrent`: read a run of consecutive pieces from files on disk and SHA-1 each piece.
 // Shared by the hash Workers (lib/_hash_worker.ts) and the in-process path of lib/create.ts.
-// Memory is bounded by one chunk buffer per hasher; never prints. Hashes with node:crypto, synchronously: the one
-// path where WebCrypto costs measurably more (lib/sha1.ts, docs/PERFORMANCE.md).
+// Hashes with OpenSSL through FFI where it may (synchronous, in place), else with WebCrypto, several digests in
+// flight (lib/sha1.ts decides; docs/PERFORMANCE.md has the figures). Memory is bounded by one read buffer per hasher
+// (one piece, or 1 MiB of smaller ones) plus, with WebCrypto, the copies of the digests in flight; never prints.
 
 import { errorText, StorageError } from "./errors.ts";
-import { createSha1Sync, type Sha1Sync, sha1Sync } from "./sha1.ts";
+import { type NativeSha1, openNativeSha1, sha1 } from "./sha1.ts";
 
 /** A byte range of one file. */
 export interface HashSegment {
@@ -25,10 +26,14 @@ export interface HashJob {
 }
 
 /**
- * Bytes read per system call, a power of two: large reads keep syscalls few, small ones keep the data in the
- * core's L2 cache between the kernel's copy and the hash.
+ * Bytes read per system call when pieces are smaller, a power of two: large reads keep syscalls few. A bigger piece
+ * is read whole (WebCrypto hashes only whole buffers).
  */
 export const READ_CHUNK_BYTES = 1024 * 1024;
+/** Digests one hasher keeps in flight (each holds a copy of its piece), so reading overlaps hashing. */
+export const MAX_DIGESTS_IN_FLIGHT = 8;
+/** …and at most this many bytes of such copies (at least one piece). */
+export const MAX_DIGEST_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Reads job data with one open file at a time (jobs come in increasing offset order per hasher). */
 export class JobReader {
@@ -36,56 +41,58 @@ export class JobReader {
   #file: Deno.FsFile | null = null;
   #pos = 0;
   #buf = new Uint8Array(0);
+  #native: NativeSha1 | null;
+
+  /** `native`: the synchronous SHA-1 to use, or null for WebCrypto (default: openNativeSha1()). */
+  constructor(native: NativeSha1 | null = openNativeSha1()) {
+    this.#native = native;
+  }
 
   /** Read `job` and return its piece hashes (20 bytes each, in order). @throws {StorageError} read_failed, file_changed */
-  run(job: HashJob): Uint8Array<ArrayBuffer> {
+  async run(job: HashJob): Promise<Uint8Array<ArrayBuffer>> {
     const pl = job.pieceLength;
-    // Whole pieces per read when they fit in a chunk; otherwise a piece is read (and hashed) a chunk at a time.
-    const chunkBytes = Math.min(
-      pl <= READ_CHUNK_BYTES ? Math.floor(READ_CHUNK_BYTES / pl) * pl : READ_CHUNK_BYTES,
-      job.byteLength,
-    );
+    // Whole pieces per read: several when they fit in a chunk, else one. Jobs start on piece boundaries.
+    const chunkBytes = Math.min(pl <= READ_CHUNK_BYTES ? Math.floor(READ_CHUNK_BYTES / pl) * pl : pl, job.byteLength);
     if (this.#buf.length < chunkBytes) this.#buf = new Uint8Array(chunkBytes);
+    const maxInFlight = Math.max(1, Math.min(MAX_DIGESTS_IN_FLIGHT, Math.floor(MAX_DIGEST_BYTES_IN_FLIGHT / pl)));
     const out = new Uint8Array(job.pieceCount * 20);
+    const inFlight: Promise<void>[] = [];
     let seg = 0;
     let segDone = 0;
     let jobDone = 0;
     let piece = 0;
-    let partial: Sha1Sync | null = null;
-    let pieceFill = 0;
-    while (jobDone < job.byteLength) {
-      const want = Math.min(chunkBytes, job.byteLength - jobDone);
-      let filled = 0;
-      while (filled < want) {
-        const s = job.segments[seg]!;
-        const n = Math.min(s.length - segDone, want - filled);
-        if (n > 0) this.#readExact(s.path, s.offset + segDone, this.#buf.subarray(filled, filled + n));
-        filled += n;
-        segDone += n;
-        if (segDone === s.length) {
-          seg++;
-          segDone = 0;
+    try {
+      while (jobDone < job.byteLength) {
+        const want = Math.min(chunkBytes, job.byteLength - jobDone);
+        let filled = 0;
+        while (filled < want) {
+          const s = job.segments[seg]!;
+          const n = Math.min(s.length - segDone, want - filled);
+          if (n > 0) this.#readExact(s.path, s.offset + segDone, this.#buf.subarray(filled, filled + n));
+          filled += n;
+          segDone += n;
+          if (segDone === s.length) {
+            seg++;
+            segDone = 0;
+          }
+        }
+        jobDone += want;
+        for (let at = 0; at < want; at += pl) {
+          const at20 = 20 * piece++;
+          const bytes = this.#buf.subarray(at, Math.min(at + pl, want));
+          if (this.#native !== null) {
+            this.#native(bytes, out, at20);
+            continue;
+          }
+          // sha1 copies the bytes before it returns, so the buffer is free for the next read at once.
+          inFlight.push(sha1(bytes).then((d) => out.set(d, at20)));
+          if (inFlight.length >= maxInFlight) await inFlight.shift();
         }
       }
-      jobDone += want;
-      for (let at = 0; at < want;) {
-        const n = Math.min(want - at, pl - pieceFill);
-        const bytes = this.#buf.subarray(at, at + n);
-        at += n;
-        const isPieceEnd = pieceFill + n === pl || (at === want && jobDone === job.byteLength);
-        if (pieceFill === 0 && isPieceEnd) {
-          out.set(sha1Sync(bytes), 20 * piece++);
-          continue;
-        }
-        partial ??= createSha1Sync();
-        partial.update(bytes);
-        pieceFill += n;
-        if (isPieceEnd) {
-          out.set(partial.digest(), 20 * piece++);
-          partial = null;
-          pieceFill = 0;
-        }
-      }
+      await Promise.all(inFlight);
+    } catch (err: unknown) {
+      await Promise.allSettled(inFlight);
+      throw err;
     }
     return out;
   }

@@ -24,7 +24,7 @@ interface WorkerScope {
 
 const scope = self as unknown as WorkerScope;
 
-scope.onmessage = (e) => {
+scope.onmessage = async (e) => {
   const { jobs, next } = e.data;
   const reader = new JobReader();
   try {
@@ -33,7 +33,7 @@ scope.onmessage = (e) => {
       const id = Atomics.add(next, 0, 1);
       if (id >= jobs.length) break;
       try {
-        const digests = reader.run(jobs[id]!);
+        const digests = await reader.run(jobs[id]!);
         scope.postMessage({ type: "done", id, digests }, [digests.buffer]);
       } catch (err: unknown) {
         const code = err instanceof BtoolError ? err.code : "read_failed";

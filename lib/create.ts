@@ -308,18 +308,18 @@ export interface HashOptions {
   signal?: AbortSignal;
 }
 
-function hashInProcess(
+async function hashInProcess(
   jobs: Generator<HashJob>,
   out: Uint8Array,
   totalBytes: number,
   options: HashOptions,
-): Uint8Array {
+): Promise<Uint8Array> {
   const reader = new JobReader();
   let bytesHashed = 0;
   try {
     for (const job of jobs) {
       options.signal?.throwIfAborted();
-      out.set(reader.run(job), job.firstPiece * 20);
+      out.set(await reader.run(job), job.firstPiece * 20);
       bytesHashed += job.byteLength;
       options.onProgress?.({ bytesHashed, totalBytes });
     }
@@ -423,7 +423,7 @@ async function hashWithWorkers(
       throwIfFailed();
       const id = Atomics.add(next, 0, 1);
       if (id < allJobs.length) {
-        done(id, reader.run(allJobs[id]!));
+        done(id, await reader.run(allJobs[id]!));
         continue;
       }
       // Every job done: no need to wait for a Worker's "finished" (a Worker still booting never claims one).
@@ -438,7 +438,7 @@ async function hashWithWorkers(
     for (let id = 0; id < allJobs.length; id++) {
       if (isDone[id] === 1) continue;
       options.signal?.throwIfAborted();
-      done(id, reader.run(allJobs[id]!));
+      done(id, await reader.run(allJobs[id]!));
     }
     return out;
   } finally {

@@ -1,9 +1,8 @@
 // SHA-1: the only file that decides how SHA-1 is computed. Data of any size goes through WebCrypto (async; the
 // digest runs off the JS thread, so several can be in flight); sha1Short serves the few synchronous callers of
-// short inputs (a derived key), where WebCrypto has no synchronous form. node:crypto stays for one path only,
-// create's hash job (sha1Sync, createSha1Sync): there WebCrypto costs 40%+ more CPU (docs/PERFORMANCE.md).
-
-import { createHash } from "node:crypto";
+// short inputs (a derived key), where WebCrypto has no synchronous form. One path, create's hash job, hashes with
+// the system's OpenSSL through FFI when it may (openNativeSha1): there WebCrypto costs 30-50% more CPU per byte and
+// node:crypto 40-60 ms of start-up per thread (docs/PERFORMANCE.md).
 
 /** Length of a SHA-1 digest in bytes. */
 export const SHA1_BYTES = 20;
@@ -19,33 +18,36 @@ export async function sha1(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.digest("SHA-1", data as Uint8Array<ArrayBuffer>));
 }
 
+/** Synchronous SHA-1 of `data` into `out[at, at + 20)`. */
+export type NativeSha1 = (data: Uint8Array, out: Uint8Array, at: number) => void;
+
+const LIBCRYPTO_SYMBOLS = {
+  SHA1: { parameters: ["buffer", "usize", "buffer"], result: "pointer" },
+} as const;
+
+let native: NativeSha1 | null | undefined;
+
 /**
- * SHA-1 by node:crypto, synchronously, for create's hash job only (lib/_hash_job.ts): bench/create.ts measures
- * WebCrypto there at 40% or more CPU per byte above this (docs/PERFORMANCE.md). Use sha1() anywhere else.
+ * OpenSSL's SHA1() (libcrypto.so.3, the code mktorrent runs) through FFI, opened once per thread; null where it
+ * cannot be used (not Linux, no --allow-ffi, no libcrypto), and callers then use sha1(). For create's hash job only.
  */
-export function sha1Sync(data: Uint8Array): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(createHash("sha1").update(data).digest());
-}
-
-/** Incremental SHA-1 of create's hash job: feed with `update`, finish with `digest`. */
-export interface Sha1Sync {
-  update(data: Uint8Array): Sha1Sync;
-  digest(): Uint8Array<ArrayBuffer>;
-}
-
-/** Start an incremental sha1Sync (pieces larger than one read; same scope as sha1Sync). */
-export function createSha1Sync(): Sha1Sync {
-  const h = createHash("sha1");
-  const api: Sha1Sync = {
-    update(data) {
-      h.update(data);
-      return api;
-    },
-    digest() {
-      return new Uint8Array(h.digest());
-    },
-  };
-  return api;
+export function openNativeSha1(): NativeSha1 | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (Deno.build.os !== "linux") return native;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return native;
+    const lib = Deno.dlopen("libcrypto.so.3", LIBCRYPTO_SYMBOLS);
+    const digest = new Uint8Array(SHA1_BYTES);
+    native = (data, out, at) => {
+      // A view's pointer is its first byte; the call is synchronous, so nothing can move or detach it meanwhile.
+      lib.symbols.SHA1(data as Uint8Array<ArrayBuffer>, BigInt(data.length), digest);
+      out.set(digest, at);
+    };
+  } catch {
+    native = null;
+  }
+  return native;
 }
 
 const W = new Int32Array(80);

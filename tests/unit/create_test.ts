@@ -1,4 +1,5 @@
 import { PREWARM_MIN_BYTES, shouldPrewarmCreate } from "../../cli/_create_prewarm.ts";
+import { JobReader } from "../../lib/_hash_job.ts";
 import {
   discardPrewarmedHashWorker,
   hasPrewarmedHashWorker,
@@ -22,6 +23,7 @@ import {
 } from "../../lib/create.ts";
 import { StorageError } from "../../lib/errors.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
+import { openNativeSha1 } from "../../lib/sha1.ts";
 import { assertRejectsCode, assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
@@ -204,6 +206,32 @@ Deno.test("hashPieces() hashes pieces across file boundaries, in-process and wit
       equal(toHex(inline), want);
       equal(seen.at(-1), all.length);
       equal(toHex(await hashPieces(files, pl, { threads: 3, inlineMaxBytes: 0 })), want);
+    }
+  });
+});
+
+Deno.test("JobReader hashes jobs alike with WebCrypto and with OpenSSL, pieces across files, small and large", async () => {
+  await withTempDir(async (tmp) => {
+    const random = seededRandom(4);
+    const files = [];
+    for (const [i, size] of [3 * MiB + 5, 0, 2 * MiB + 77].entries()) {
+      const data = randomBytes(random, size);
+      await Deno.writeFile(`${tmp}/f${i}`, data);
+      files.push({ fsPath: `${tmp}/f${i}`, path: [`f${i}`], length: size, data });
+    }
+    const all = concat(files.map((f) => f.data));
+    const natives = [null, openNativeSha1()].filter((n, i) => i === 0 || n !== null);
+    for (const native of natives) {
+      for (const pl of [16 * KiB, 256 * KiB, 2 * MiB]) {
+        const reader = new JobReader(native);
+        const out = new Uint8Array(Math.ceil(all.length / pl) * 20);
+        try {
+          for (const job of planHashJobs(files, pl, 1 * MiB)) out.set(await reader.run(job), job.firstPiece * 20);
+        } finally {
+          reader.close();
+        }
+        equal(toHex(out), toHex(expectedPieces(all, pl)), `${native === null ? "WebCrypto" : "OpenSSL"}, ${pl}`);
+      }
     }
   });
 });
