@@ -104,3 +104,16 @@ export function startAcceptor(listener: Deno.Listener, options: AcceptorOptions)
     },
   };
 }
+
+/**
+ * Listen on `hostname`, or by default on `::` — dual-stack on Linux (IPv4 peers arrive as ::ffff:a.b.c.d) — falling
+ * back to 0.0.0.0 where IPv6 is unavailable.
+ */
+export function listenTcp(hostname: string | undefined, port: number): Deno.Listener {
+  if (hostname !== undefined) return Deno.listen({ hostname, port, transport: "tcp" });
+  try {
+    return Deno.listen({ hostname: "::", port, transport: "tcp" });
+  } catch {
+    return Deno.listen({ hostname: "0.0.0.0", port, transport: "tcp" });
+  }
+}

@@ -1,6 +1,7 @@
 // Choker (BEP 3 "Choking and Optimistic Unchoking"): every 10 s unchoke the 4 interested peers with the best rate
 // (download rate while leeching, our upload rate to them while seeding), plus one optimistic unchoke rotated every
-// 30 s. A pure decision over peer stats: the session owns the timers, the rates and the choke messages.
+// 30 s. A pure decision over peer stats, and the `Choker` that applies it to connections; the session owns the
+// timers and the rates. The peers of one round may come from several torrents (ids must then be unique).
 
 /** How often the session should call `decideChokes`. */
 export const CHOKE_INTERVAL_MS = 10_000;
@@ -24,6 +25,8 @@ export interface PeerStats {
   uploadRate: number;
   /** When the connection was established (ms, the same clock as `now`). */
   connectedAtMs: number;
+  /** Its torrent is complete here: rank it by our upload rate (default: the round's `isSeeding`). */
+  isSeeding?: boolean;
 }
 
 /** Choker memory between rounds: the current optimistic unchoke and when it was chosen. */
@@ -64,7 +67,7 @@ export function decideChokes(peers: readonly PeerStats[], state: ChokerState, op
   const { now, random, isSeeding } = options;
   const slots = options.slots ?? UNCHOKE_SLOTS;
   const interested = peers.filter((p) => p.isInterested);
-  const rateOf = (p: PeerStats) => isSeeding ? p.uploadRate : p.downloadRate;
+  const rateOf = (p: PeerStats) => (p.isSeeding ?? isSeeding) ? p.uploadRate : p.downloadRate;
   const ranked = interested.map((p) => ({ p, rate: rateOf(p), tie: random() }));
   ranked.sort((a, b) => b.rate - a.rate || a.tie - b.tie);
   const unchoke = new Set<string>();
@@ -82,6 +85,50 @@ export function decideChokes(peers: readonly PeerStats[], state: ChokerState, op
   }
   if (optimistic !== null) unchoke.add(optimistic);
   return { unchoke, optimistic, state: { optimistic, optimisticSinceMs } };
+}
+
+/** A connection the Choker may choke or unchoke, with the stats of its peer. */
+export interface ChokablePeer extends Omit<PeerStats, "isInterested"> {
+  conn: {
+    readonly peerInterested: boolean;
+    readonly amChoking: boolean;
+    send(msg: { type: "choke" | "unchoke" }): Promise<void>;
+  };
+}
+
+/** Runs choke rounds over connected peers (of one torrent or several) and sends the choke/unchoke messages. */
+export class Choker {
+  #state = createChokerState();
+  #now: () => number;
+  #random: () => number;
+
+  constructor(options: { now: () => number; random: () => number }) {
+    this.#now = options.now;
+    this.#random = options.random;
+  }
+
+  /** One round (every CHOKE_INTERVAL_MS); `isSeeding` applies to peers that do not say. */
+  round(peers: Iterable<ChokablePeer>, isSeeding: boolean): void {
+    const list = [...peers];
+    const decision = decideChokes(
+      list.map((p) => ({ ...p, isInterested: p.conn.peerInterested })),
+      this.#state,
+      { now: this.#now(), random: this.#random, isSeeding },
+    );
+    this.#state = decision.state;
+    for (const p of list) {
+      const isUnchoked = decision.unchoke.has(p.id);
+      if (isUnchoked && p.conn.amChoking) p.conn.send({ type: "unchoke" }).catch(() => {});
+      else if (!isUnchoked && !p.conn.amChoking) p.conn.send({ type: "choke" }).catch(() => {});
+    }
+  }
+
+  /** A regular slot is free now, so a newly interested peer may be unchoked before the next round. */
+  hasFreeSlot(peers: Iterable<ChokablePeer>): boolean {
+    let n = 0;
+    for (const p of peers) if (!p.conn.amChoking) n++;
+    return n < UNCHOKE_SLOTS;
+  }
 }
 
 /** A weighted random choice (new peers ×3), avoiding the previous optimistic peer when there is another choice. */

@@ -8,6 +8,8 @@ import { equals } from "../bytes.ts";
 import type { InfoHash } from "../infohash.ts";
 import { BLOCK_BYTES, isValidRequest, type PieceGeometry } from "../pieces.ts";
 import { Bitfield } from "../wire/bitfield.ts";
+import { MAX_WRITE_QUEUE_BYTES, WriteQueue } from "./_write_queue.ts";
+import { closeQuietly, READ_RING_BYTES, readChunk, type ReadRing, readRing, writeAll } from "./_socket_io.ts";
 import {
   createReserved,
   encodeHandshake,
@@ -28,27 +30,16 @@ export const KEEP_ALIVE_INTERVAL_MS = 120_000;
 export const IDLE_TIMEOUT_MS = 180_000;
 /** Drop a peer whose handshake has not arrived after this long. */
 export const HANDSHAKE_TIMEOUT_MS = 20_000;
-/** Bytes asked of the socket per read; each read gets a fresh buffer so decoded blocks are never overwritten. */
-export const READ_CHUNK_BYTES = 64 * 1024;
+export { READ_CHUNK_BYTES, READ_RING_BYTES } from "./_socket_io.ts";
+export { MAX_WRITE_BATCH_BYTES, MAX_WRITE_QUEUE_BYTES } from "./_write_queue.ts";
+
 /** Requests from one peer we hold unanswered; more are refused (reject with BEP 6, else ignored). */
 export const MAX_PEER_REQUESTS = 2000;
-/** Largest single socket write we assemble from queued messages. */
-export const MAX_WRITE_BATCH_BYTES = 256 * 1024;
-/**
- * Bytes queued for one peer and not yet handed to the socket. A peer that requests but does not read would grow
- * the queue (each refused request queues a reject); reaching this closes the connection. Honest traffic stays far
- * below: the session keeps at most 16 blocks (256 KiB) of uploads in flight per peer.
- */
-export const MAX_WRITE_QUEUE_BYTES = 1024 * 1024;
 /**
  * Our requests (BEP 6) remembered until the peer answers them with a piece or a reject; past this the oldest are
  * forgotten (a peer that chokes without rejecting would otherwise grow the set by a queue per choke).
  */
 export const MAX_SENT_REQUESTS = 4096;
-/** The reused read buffer of a connection that lends its messages (`isLendingMessages`). */
-export const READ_RING_BYTES = 256 * 1024;
-/** Fewest free ring bytes worth a read; with less (a huge message is being buffered), the read gets its own buffer. */
-const MIN_RING_READ_BYTES = 16 * 1024;
 
 /** Options of `PeerConnection.open`. */
 export interface PeerConnectionOptions {
@@ -81,13 +72,6 @@ export interface PeerRequest {
 
 function requestKey(r: PeerRequest): string {
   return `${r.pieceIndex}:${r.begin}:${r.length}`;
-}
-
-interface Pending {
-  bytes: Uint8Array[];
-  size: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -126,23 +110,16 @@ export class PeerConnection {
   #requests = new Map<string, PeerRequest>();
   /** Our requests not yet answered by a piece or reject (fast extension only), to refuse unsolicited rejects. */
   #sentRequests = new Set<string>();
-  #queue: Pending[] = [];
-  #queuedBytes = 0;
-  #isWriting = false;
+  #writes: WriteQueue;
   #isClosed = false;
   #closeReason: unknown = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastReceivedMs: number;
-  #lastSentMs: number;
-  /** When the current flush started or last completed a write (detects a peer that stopped reading). */
-  #writeProgressMs = 0;
   #idleTimeoutMs: number;
   #keepAliveIntervalMs: number;
   #iterating = false;
   #reader: { buf: Uint8Array | null } = { buf: null };
   #ring: ReadRing | null;
-  /** Reused buffer for coalesced writes (only one write runs at a time). */
-  #writeBuffer: Uint8Array | null = null;
 
   private constructor(conn: Deno.Conn, decoder: MessageDecoder, handshake: Handshake, options: PeerConnectionOptions) {
     this.#conn = conn;
@@ -157,7 +134,7 @@ export class PeerConnection {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
     this.#keepAliveIntervalMs = options.keepAliveIntervalMs ?? KEEP_ALIVE_INTERVAL_MS;
     this.#lastReceivedMs = Date.now();
-    this.#lastSentMs = Date.now();
+    this.#writes = new WriteQueue(conn, (err) => this.#closeWith(err));
     this.#ring = options.isLendingMessages ? { buf: null, at: 0, lapEnd: READ_RING_BYTES } : null;
     const tick = Math.max(1, Math.min(this.#idleTimeoutMs, this.#keepAliveIntervalMs) / 4);
     this.#timer = setInterval(() => this.#tick(), tick);
@@ -346,7 +323,7 @@ export class PeerConnection {
 
   /** Bytes queued and not handed to the socket yet (at most MAX_WRITE_QUEUE_BYTES). */
   get queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#writes.queuedBytes;
   }
 
   /** Close the socket and stop the timers (idempotent). */
@@ -355,11 +332,8 @@ export class PeerConnection {
     this.#isClosed = true;
     clearInterval(this.#timer);
     closeQuietly(this.#conn);
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queuedBytes = 0;
     this.#sentRequests.clear();
-    for (const p of queue) p.reject(new WireError("connection_closed", "Peer connection closed"));
+    this.#writes.close(new WireError("connection_closed", "Peer connection closed"));
   }
 
   #closeWith(err: unknown): void {
@@ -374,12 +348,12 @@ export class PeerConnection {
       this.#closeWith(new WireError("idle_timeout", `Peer sent nothing for ${this.#idleTimeoutMs} ms`));
       return;
     }
-    if (this.#isWriting && now - this.#writeProgressMs >= this.#idleTimeoutMs) {
+    if (this.#writes.isWriting && now - this.#writes.progressMs >= this.#idleTimeoutMs) {
       // The peer stopped reading: our writes have made no progress for as long as we let a peer stay silent.
       this.#closeWith(new WireError("write_timeout", `Peer read nothing for ${this.#idleTimeoutMs} ms`));
       return;
     }
-    if (now - this.#lastSentMs >= this.#keepAliveIntervalMs && !this.#isWriting) {
+    if (now - this.#writes.lastSentMs >= this.#keepAliveIntervalMs && !this.#writes.isWriting) {
       this.#enqueue([encodeMessage({ type: "keepAlive" })]).catch(() => {});
     }
   }
@@ -469,127 +443,12 @@ export class PeerConnection {
 
   #enqueue(bytes: Uint8Array[]): Promise<void> {
     if (this.#isClosed) return Promise.reject(new WireError("connection_closed", "Peer connection closed"));
-    let size = 0;
-    for (const b of bytes) size += b.length;
-    // One message may exceed the cap when nothing waits (a huge bitfield); otherwise the peer is not reading.
-    if (this.#queue.length > 0 && this.#queuedBytes + size > MAX_WRITE_QUEUE_BYTES) {
-      const err = new WireError("write_queue_full", `Peer left over ${MAX_WRITE_QUEUE_BYTES} bytes unread`);
-      this.#closeWith(err);
-      return Promise.reject(err);
-    }
-    this.#queuedBytes += size;
-    const done = new Promise<void>((resolve, reject) => this.#queue.push({ bytes, size, resolve, reject }));
-    if (!this.#isWriting) void this.#flush();
-    return done;
+    const done = this.#writes.push(bytes);
+    if (done !== null) return done;
+    const err = new WireError("write_queue_full", `Peer left over ${MAX_WRITE_QUEUE_BYTES} bytes unread`);
+    this.#closeWith(err);
+    return Promise.reject(err);
   }
-
-  async #flush(): Promise<void> {
-    this.#isWriting = true;
-    this.#writeProgressMs = Date.now();
-    try {
-      while (this.#queue.length > 0 && !this.#isClosed) {
-        const batch: Pending[] = [];
-        let size = 0;
-        while (this.#queue.length > 0 && (batch.length === 0 || size + this.#queue[0]!.size <= MAX_WRITE_BATCH_BYTES)) {
-          const p = this.#queue.shift()!;
-          this.#queuedBytes -= p.size;
-          batch.push(p);
-          size += p.size;
-        }
-        let out: Uint8Array;
-        if (batch.length === 1 && batch[0]!.bytes.length === 1) {
-          out = batch[0]!.bytes[0]!; // nothing to gather
-        } else {
-          out = size <= MAX_WRITE_BATCH_BYTES
-            ? (this.#writeBuffer ??= new Uint8Array(MAX_WRITE_BATCH_BYTES)).subarray(0, size)
-            : new Uint8Array(size);
-          let at = 0;
-          for (const p of batch) {
-            for (const b of p.bytes) {
-              out.set(b, at);
-              at += b.length;
-            }
-          }
-        }
-        try {
-          await writeAll(this.#conn, out);
-        } catch (err: unknown) {
-          for (const p of batch) p.reject(err);
-          this.#closeWith(err);
-          return;
-        }
-        this.#lastSentMs = this.#writeProgressMs = Date.now();
-        for (const p of batch) p.resolve();
-      }
-    } finally {
-      this.#isWriting = false;
-    }
-  }
-}
-
-/**
- * Read once. A large read hands its fresh buffer over (decoded blocks are subarrays of it); a small one is copied
- * out so the buffer is reused, which bounds memory held by blocks to twice their size.
- */
-async function readChunk(conn: Deno.Conn, reader: { buf: Uint8Array | null }): Promise<Uint8Array | null> {
-  const buf = reader.buf ?? new Uint8Array(READ_CHUNK_BYTES);
-  const n = await conn.read(buf);
-  if (n === null) return null;
-  if (n <= READ_CHUNK_BYTES / 2) {
-    reader.buf = buf;
-    return buf.slice(0, n);
-  }
-  reader.buf = null;
-  return buf.subarray(0, n);
-}
-
-/** A reused read buffer: `at` is where the last read ended, `lapEnd` where the previous lap's data ended. */
-interface ReadRing {
-  buf: Uint8Array | null;
-  at: number;
-  lapEnd: number;
-}
-
-/**
- * Read once into the ring, never over the `buffered` bytes the decoder has not consumed yet: they are the last
- * `buffered` bytes read (at most), so they lie just before `at`, wrapping to `lapEnd` of the previous lap. When the
- * ring has too little room left (a huge message is being assembled), the read gets a fresh buffer instead.
- */
-async function readRing(conn: Deno.Conn, ring: ReadRing, buffered: number): Promise<Uint8Array | null> {
-  const buf = ring.buf ??= new Uint8Array(READ_RING_BYTES);
-  const size = buf.length;
-  let start = -1;
-  let end = -1;
-  if (buffered < size) {
-    const at = ring.at;
-    if (buffered <= at) {
-      // Unconsumed: [at - buffered, at).
-      if (size - at >= MIN_RING_READ_BYTES) {
-        start = at;
-        end = size;
-      } else if (at - buffered >= MIN_RING_READ_BYTES) {
-        ring.lapEnd = at;
-        start = 0;
-        end = at - buffered;
-      }
-    } else {
-      // Unconsumed: [lapEnd - (buffered - at), lapEnd) and [0, at).
-      const limit = ring.lapEnd - (buffered - at);
-      if (limit - at >= MIN_RING_READ_BYTES) {
-        start = at;
-        end = limit;
-      }
-    }
-  }
-  if (start < 0) {
-    const own = new Uint8Array(READ_CHUNK_BYTES);
-    const n = await conn.read(own);
-    return n === null ? null : own.subarray(0, n);
-  }
-  const n = await conn.read(buf.subarray(start, end));
-  if (n === null) return null;
-  ring.at = start + n;
-  return buf.subarray(start, start + n);
 }
 
 function ourHandshake(options: PeerConnectionOptions): Uint8Array {
@@ -626,18 +485,5 @@ async function guardHandshake<T>(conn: Deno.Conn, timeoutMs: number | undefined,
     throw new WireError("handshake_closed", "Peer connection failed during the handshake", { cause: err });
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }

@@ -1,10 +1,11 @@
-// Hash-check a torrent's data on disk: per-file verdicts and the verified pieces, for `btool verify` and for
-// `btool peer`'s first check. Reads through a read-only Storage; never prints (progress via onProgress).
+// Hash-check a torrent's data: per-file verdicts for `btool verify` (checkData, on disk) and the verified pieces of
+// a Storage for `btool peer`'s first check (checkPieces). Never writes, never prints (progress via onProgress).
 
 import type { Metainfo } from "../metainfo.ts";
 import { pieceSegments } from "../file_map.ts";
 import { pieceSize } from "../pieces.ts";
-import { createFsStorage, dataPath } from "./storage.ts";
+import { Bitfield } from "../wire/bitfield.ts";
+import { createFsStorage, dataPath, type Storage } from "./storage.ts";
 
 /** Pieces verified at once: one is read while the others hash (each holds a copy of its piece while it does). */
 export const MAX_VERIFIES_IN_FLIGHT = 4;
@@ -104,4 +105,29 @@ export async function checkData(
     totalLength: meta.totalLength,
     isComplete: goodPieces === meta.pieceCount && files.every((f) => f.status === "ok"),
   };
+}
+
+/**
+ * Check which pieces of `storage` are already there (SHA-1 of each piece against the torrent).
+ * `onProgress(checkedBytes)` after each piece.
+ * @throws {StorageError} io
+ */
+export async function checkPieces(
+  storage: Storage,
+  options: { onProgress?: (checkedBytes: number) => void; only?: Bitfield | null } = {},
+): Promise<Bitfield> {
+  const meta = storage.meta;
+  const have = new Bitfield(meta.pieceCount);
+  // A piece whose files are absent or too short cannot pass: skip it without a read (a fresh download's check).
+  const sizes = await storage.fileSizes?.() ?? null;
+  const isOnDisk = (i: number) =>
+    sizes === null ||
+    pieceSegments(meta, i).every((seg) => (sizes[seg.fileIndex] ?? -1) >= seg.fileOffset + seg.length);
+  let done = 0;
+  for (let i = 0; i < meta.pieceCount; i++) {
+    if (isOnDisk(i) && await storage.verifyPiece(i)) have.set(i);
+    done += pieceSize(meta, i);
+    options.onProgress?.(done);
+  }
+  return have;
 }

@@ -4,7 +4,8 @@
 import { utf8 } from "../../lib/bytes.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
 import { PeerConnection } from "../../lib/peer/connection.ts";
-import { CLIENT_NAME, createSession } from "../../lib/peer/session.ts";
+import { CLIENT_NAME } from "../../lib/peer/peer_messages.ts";
+import { createSession } from "../../lib/peer/session.ts";
 import { createMemoryStorage } from "../../lib/storage/storage.ts";
 import { decodeExtendedHandshake, encodeExtendedHandshake, type ExtendedHandshake } from "../../lib/wire/messages.ts";
 import { equal, ok } from "../_helpers/assert.ts";
