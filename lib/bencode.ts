@@ -2,7 +2,7 @@
 // Byte strings stay bytes; dict keys are Latin-1 strings (one char per byte) so they order exactly as bytes.
 // Hostile input is bounded: nesting depth cap, length prefixes checked against the remaining input before use.
 
-import { toLatin1 } from "./bytes.ts";
+import { toLatin1, utf8 } from "./bytes.ts";
 import { BencodeError } from "./errors.ts";
 
 /** A decoded bencode value. Dict keys are Latin-1 strings: one JS char per key byte. */
@@ -288,8 +288,6 @@ export function rawValue(
   return bytes.subarray(start, end);
 }
 
-const ENCODER = new TextEncoder();
-
 class Writer {
   buf = new Uint8Array(256);
   len = 0;
@@ -343,7 +341,7 @@ function encodeInto(w: Writer, value: BencodeInput, depth: number): void {
     }
     w.ascii(`i${value}e`);
   } else if (typeof value === "string") {
-    w.bytes(ENCODER.encode(value));
+    w.bytes(utf8(value));
   } else if (value instanceof Uint8Array) {
     w.bytes(value);
   } else if (depth >= MAX_DEPTH) {
@@ -362,7 +360,7 @@ function encodeInto(w: Writer, value: BencodeInput, depth: number): void {
       for (const [k, v] of value as ReadonlyMap<string, BencodeInput>) entries.push([latin1Key(k), v]);
     } else {
       for (const [k, v] of Object.entries(value as Record<string, BencodeInput | undefined>)) {
-        if (v !== undefined) entries.push([ENCODER.encode(k), v]);
+        if (v !== undefined) entries.push([utf8(k), v]);
       }
     }
     entries.sort((a, b) => compareBytes(a[0], b[0]));

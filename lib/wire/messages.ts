@@ -3,7 +3,7 @@
 // Pure: no sockets, no clocks; the semantics of a message (is this request allowed?) belong to the connection.
 
 import { decodeBencode, encodeBencode, isBytes, isDict } from "../bencode.ts";
-import { allocBytes, readU16BE, readU32BE, writeU16BE, writeU32BE } from "../bytes.ts";
+import { allocBytes, fromLatin1, readU16BE, readU32BE, writeU16BE, writeU32BE } from "../bytes.ts";
 import { WireError } from "../errors.ts";
 import { INFO_HASH_BYTES, InfoHash } from "../infohash.ts";
 
@@ -26,7 +26,7 @@ export const MAX_UNKNOWN_PAYLOAD_BYTES = 1024 * 1024;
 /** Largest piece count whose bitfield we accept when the decoder is not told the exact count. */
 export const MAX_PIECE_COUNT = 8 * 1024 * 1024;
 
-const PSTR_BYTES = new TextEncoder().encode(PROTOCOL_STRING);
+const PROTOCOL_STRING_BYTES = fromLatin1(PROTOCOL_STRING);
 
 /** Message ids on the wire (BEP 3, BEP 5 port, BEP 6 fast extension, BEP 10 extended). */
 export const MessageId = {
@@ -109,8 +109,8 @@ export function encodeHandshake(handshake: Handshake): Uint8Array {
     throw new WireError("reserved_length", `Cannot encode handshake: reserved is ${handshake.reserved.length} bytes`);
   }
   const out = new Uint8Array(HANDSHAKE_BYTES);
-  out[0] = PSTR_BYTES.length;
-  out.set(PSTR_BYTES, 1);
+  out[0] = PROTOCOL_STRING_BYTES.length;
+  out.set(PROTOCOL_STRING_BYTES, 1);
   out.set(handshake.reserved, 20);
   out.set(handshake.infoHash.bytes, 28);
   out.set(handshake.peerId, 48);
@@ -124,9 +124,9 @@ export function encodeHandshake(handshake: Handshake): Uint8Array {
  * @throws {WireError} handshake_protocol when the protocol string is not "BitTorrent protocol"
  */
 export function decodeHandshake(bytes: Uint8Array): Handshake | null {
-  const prefix = Math.min(bytes.length, 1 + PSTR_BYTES.length);
+  const prefix = Math.min(bytes.length, 1 + PROTOCOL_STRING_BYTES.length);
   for (let i = 0; i < prefix; i++) {
-    const expected = i === 0 ? PSTR_BYTES.length : PSTR_BYTES[i - 1]!;
+    const expected = i === 0 ? PROTOCOL_STRING_BYTES.length : PROTOCOL_STRING_BYTES[i - 1]!;
     if (bytes[i] !== expected) {
       throw new WireError("handshake_protocol", `Invalid handshake: wrong protocol byte at offset ${i}`);
     }
