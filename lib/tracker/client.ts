@@ -4,8 +4,9 @@
 
 import { decodeBencode, isBytes, isDict } from "../bencode.ts";
 import type { BencodeDict, BencodeValue } from "../bencode.ts";
-import { fromLatin1, fromUtf8, percentEncode, readBodyCapped, readU16BE, toHex, utf8 } from "../bytes.ts";
+import { equals, fromLatin1, fromUtf8, percentEncode, readBodyCapped, readU16BE, toHex, utf8 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
+import { parseIp } from "./announce.ts";
 import {
   decodeUdpReply,
   encodeUdpRequest,
@@ -740,41 +741,14 @@ async function defaultResolve(hostname: string): Promise<string> {
 /** 4 or 6 for an IP literal, else null. */
 function ipFamily(host: string): 4 | 6 | null {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) return 4;
-  return parseIPv6(host) === null ? null : 6;
-}
-
-function parseIPv6(text: string): Uint8Array | null {
-  if (!text.includes(":") || text.length > 45) return null;
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const parse = (s: string): number[] | null => {
-    if (s === "") return [];
-    const out: number[] = [];
-    for (const g of s.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = parse(halves[0]!);
-  const tail = halves.length === 2 ? parse(halves[1]!) : [];
-  if (head === null || tail === null) return null;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
-  const groups = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
+  return host.includes(":") && parseIp(host) !== null ? 6 : null;
 }
 
 function sameAddress(a: string, b: string): boolean {
   if (a === b) return true;
-  const x = parseIPv6(a);
-  const y = parseIPv6(b);
-  return x !== null && y !== null && formatIPv6(x) === formatIPv6(y);
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return x !== null && y !== null && equals(x, y);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
