@@ -1,5 +1,5 @@
-// Announce throughput of `btool tracker` (on its libc HTTP server, and with --http-io deno on Deno.serve) against
-// opentracker (Debian) and two bare handlers returning a fixed bencoded body (Deno.serve; btool's libc server), in
+// Announce throughput of `btool tracker` (by default on Deno.serve, and with --http-io libc on its libc HTTP server)
+// against opentracker (Debian) and two bare handlers returning a fixed bencoded body (Deno.serve; btool's libc server), in
 // one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
 // 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
@@ -28,6 +28,9 @@ import {
 } from "./_common.ts";
 
 const TORRENTS = 1_000;
+/** The two btool targets: the default HTTP path, and the libc one. */
+const DEFAULT = "btool default";
+const LIBC = "btool libc";
 const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
 
 interface Sample {
@@ -69,8 +72,9 @@ function serveBare(port: number, isLibc: boolean): void {
   startHttpServer({
     hostname: "127.0.0.1",
     port,
+    io: "libc",
     handler: () => new Response("not an announce", { status: 404 }),
-    fast: (b, start, end, host) => {
+    rawRequest: (b, start, end, host) => {
       sink += targetText(b, start, end).length + host.length;
       return sink >= 0 ? body : null;
     },
@@ -179,8 +183,8 @@ async function main(): Promise<void> {
   const isOpentracker = await Deno.stat("/usr/bin/opentracker").then(() => true, () => false);
   const v8Flags = values["v8-flags"];
   const targets = [
-    btoolTarget("btool tracker", MAIN_TS, v8Flags),
-    btoolTarget("btool deno HTTP", MAIN_TS, v8Flags, ["--http-io", "deno"]),
+    btoolTarget(DEFAULT, MAIN_TS, v8Flags),
+    btoolTarget(LIBC, MAIN_TS, v8Flags, ["--http-io", "libc"]),
     ...(values.baseline === undefined ? [] : [btoolTarget("btool baseline", `${values.baseline}/main.ts`, v8Flags)]),
     ...TARGETS.filter((t) => t.name !== "opentracker" || isOpentracker),
   ];
@@ -238,41 +242,37 @@ async function main(): Promise<void> {
     }
   }
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  const rate = (mode: WrkMode, name: string) => med(mode, name).rate;
   console.log("\nratios (goal):");
-  const bc = med("close", "btool tracker").rate;
-  const bk = med("keepalive", "btool tracker").rate;
-  if (isOpentracker) {
-    console.log(`  close:     btool / opentracker     = ${ratio(bc, med("close", "opentracker").rate)} (≥ 1.0)`);
-  }
-  console.log(`  close:     btool / bare Deno.serve = ${ratio(bc, med("close", "bare Deno.serve").rate)}`);
-  console.log(`  keepalive: btool / bare Deno.serve = ${ratio(bk, med("keepalive", "bare Deno.serve").rate)} (≥ 0.9)`);
-  // CPU per request, inverted so that higher is better like the rates: what the goal means when the bare handler
-  // is not CPU-bound (it idles part of the time while wrk's own thread is the limit).
-  console.log(
-    `  keepalive: CPU per request, bare Deno.serve / btool = ` +
-      `${ratio(med("keepalive", "bare Deno.serve").cpuUs, med("keepalive", "btool tracker").cpuUs)}`,
-  );
-  // What the tracker's own work costs on its own I/O path, and the two I/O paths' ceilings.
-  for (const mode of ["close", "keepalive"] as WrkMode[]) {
-    const libc = med(mode, "bare libc HTTP").rate;
+  for (const mode of ["keepalive", "close"] as WrkMode[]) {
     console.log(
-      `  ${(mode + ":").padEnd(10)} btool / bare libc HTTP = ${ratio(med(mode, "btool tracker").rate, libc)}` +
-        `; btool deno HTTP / bare Deno.serve = ` +
-        `${ratio(med(mode, "btool deno HTTP").rate, med(mode, "bare Deno.serve").rate)}` +
+      `  ${(mode + ":").padEnd(10)} btool default (Deno.serve) / bare Deno.serve = ` +
+        `${ratio(rate(mode, DEFAULT), rate(mode, "bare Deno.serve"))} (≥ 0.9)`,
+    );
+  }
+  if (isOpentracker) {
+    console.log(
+      `  close:     btool --http-io libc / opentracker = ${ratio(rate("close", LIBC), rate("close", "opentracker"))}` +
+        " (≥ 1.0)",
+    );
+  }
+  // What the tracker's own work costs on each I/O path, and the two paths' ceilings.
+  for (const mode of ["close", "keepalive"] as WrkMode[]) {
+    console.log(
+      `  ${(mode + ":").padEnd(10)} libc / default = ${ratio(rate(mode, LIBC), rate(mode, DEFAULT))}` +
+        `; libc / bare libc HTTP = ${ratio(rate(mode, LIBC), rate(mode, "bare libc HTTP"))}` +
         (isOpentracker
-          ? `; bare libc HTTP / opentracker = ${ratio(libc, med(mode, "opentracker").rate)}` +
-            `; bare Deno.serve / opentracker = ${
-              ratio(med(mode, "bare Deno.serve").rate, med(mode, "opentracker").rate)
-            }`
+          ? `; default / opentracker = ${ratio(rate(mode, DEFAULT), rate(mode, "opentracker"))}` +
+            `; libc / opentracker = ${ratio(rate(mode, LIBC), rate(mode, "opentracker"))}`
           : ""),
     );
   }
   if (values.baseline !== undefined) {
-    console.log(`  close:     btool / baseline        = ${ratio(bc, med("close", "btool baseline").rate)}`);
-    console.log(`  keepalive: btool / baseline        = ${ratio(bk, med("keepalive", "btool baseline").rate)}`);
-  }
-  if (isOpentracker) {
-    console.log(`  keepalive: btool / opentracker     = ${ratio(bk, med("keepalive", "opentracker").rate)}`);
+    for (const mode of ["close", "keepalive"] as WrkMode[]) {
+      console.log(
+        `  ${(mode + ":").padEnd(10)} default / baseline = ${ratio(rate(mode, DEFAULT), rate(mode, "btool baseline"))}`,
+      );
+    }
   }
 }
 

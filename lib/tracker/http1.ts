@@ -1,17 +1,19 @@
 // HTTP/1.1 message syntax for the libc HTTP server (lib/tracker/_http_ffi.ts), RFC 9112: a request-head parser that
 // works on bytes in place (no string until a caller asks for one), chunked body decoding and response heads.
 // Pure functions and one reusable parser object: no sockets, no clock.
-// Rules kept from RFC 9112 and from what hyper (Deno.serve) does: CRLF or bare LF line ends, leading empty lines
-// ignored, no whitespace before a header's colon, no obs-fold, Transfer-Encoding with Content-Length refused (request
-// smuggling), a Content-Length repeated with another value refused, HTTP/1.0 closes unless it asks for keep-alive.
+// It refuses what hyper (Deno.serve) refuses, with hyper's status (400), so that both stacks agree (measured with the
+// same bytes, tests/integration/http_contract_test.ts): bare CR, whitespace before a header's colon, obs-fold, a
+// repeated Host, Transfer-Encoding other than one "chunked" (and with Content-Length or in HTTP/1.0: smuggling), a
+// Content-Length repeated with another value, a version other than HTTP/1.0 or 1.1, a head over the byte or line cap.
+// Like hyper it takes bare LF line ends in the head, leading empty lines, no Host at all, and ignores an Expect other
+// than 100-continue. Chunk lines must end in CRLF (hyper never completes a body without them).
+
+import { MAX_HEADER_LINES } from "./http_limits.ts";
 
 /** parse() result: the head is not complete yet. */
 export const HEAD_INCOMPLETE = -1;
 /** parse() result: a complete, valid head. */
 export const HEAD_OK = 0;
-
-/** Most header lines in one request head. */
-export const MAX_HEADER_LINES = 100;
 
 const CR = 13, LF = 10, SP = 32, HT = 9, COLON = 58;
 
@@ -105,15 +107,16 @@ export class RequestHeadParser {
 
   /**
    * Parse the request head at `b[at...]` (`b` ends where the received bytes end).
-   * @returns HEAD_OK, HEAD_INCOMPLETE, or the HTTP status to refuse it with (400, 417, 431, 501, 505)
+   * @returns HEAD_OK, HEAD_INCOMPLETE, or the HTTP status to refuse it with (400; hyper's for all of these)
    */
   parse(b: Uint8Array, at: number, maxHeadBytes: number): number {
     const end = b.length;
     let p = at;
-    while (p < end && (b[p] === CR || b[p] === LF)) p++;
+    // Empty lines before the request line (RFC 9112 2.2); a bare CR is not one.
+    while (p < end && (b[p] === LF || (b[p] === CR && b[p + 1] === LF))) p += b[p] === CR ? 2 : 1;
     let nl = b.indexOf(LF, p);
     // The limit counts from `at`: empty lines before the request line count too (else they pile up unbounded).
-    if (nl < 0) return end - at > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
+    if (nl < 0) return end - at > maxHeadBytes ? 400 : HEAD_INCOMPLETE;
     let le = nl > p && b[nl - 1] === CR ? nl - 1 : nl;
     // Request line: method SP target SP HTTP/1.x
     let q = p;
@@ -142,7 +145,7 @@ export class RequestHeadParser {
     ) return 400;
     const major = b[q + 5]! - 48, minor = b[q + 7]! - 48;
     if (major < 0 || major > 9 || minor < 0 || minor > 9) return 400;
-    if (major !== 1) return 505;
+    if (major !== 1 || minor > 1) return 400;
     this.isHttp10 = minor === 0;
     let isClose = false, isKeepAlive = false, isChunked = false, hasTransferEncoding = false;
     let contentLength = -1, isExpectContinue = false;
@@ -152,10 +155,10 @@ export class RequestHeadParser {
     for (;;) {
       const ls = nl + 1;
       nl = b.indexOf(LF, ls);
-      if (nl < 0) return end - at > maxHeadBytes ? 431 : HEAD_INCOMPLETE;
+      if (nl < 0) return end - at > maxHeadBytes ? 400 : HEAD_INCOMPLETE;
       le = nl > ls && b[nl - 1] === CR ? nl - 1 : nl;
       if (le === ls) break;
-      if (lines.length >= MAX_HEADER_LINES * 4 || nl + 1 - at > maxHeadBytes) return 431;
+      if (lines.length >= MAX_HEADER_LINES * 4 || nl + 1 - at > maxHeadBytes) return 400;
       if (b[ls] === SP || b[ls] === HT) return 400; // obs-fold
       let colon = ls;
       while (colon < le && b[colon]! < 128 && TCHAR[b[colon]!] === 1) colon++;
@@ -171,15 +174,14 @@ export class RequestHeadParser {
       switch (colon - ls) {
         case 4:
           if (nameEquals(b, ls, colon, "host")) {
+            if (this.hostStart >= 0) return 400; // two Hosts: which one names the target? (hyper: 400)
             this.hostStart = vs;
             this.hostEnd = ve;
           }
           break;
         case 6:
-          if (nameEquals(b, ls, colon, "expect")) {
-            if (!nameEquals(b, vs, ve, "100-continue")) return 417;
-            isExpectContinue = true;
-          }
+          // Any other expectation is ignored, as hyper does.
+          if (nameEquals(b, ls, colon, "expect") && nameEquals(b, vs, ve, "100-continue")) isExpectContinue = true;
           break;
         case 10:
           if (nameEquals(b, ls, colon, "connection")) {
@@ -202,19 +204,15 @@ export class RequestHeadParser {
           break;
         case 17:
           if (nameEquals(b, ls, colon, "transfer-encoding")) {
-            hasTransferEncoding = true;
-            // Only chunked, as the last coding, says where the body ends.
-            let a = ve;
-            while (a > vs && b[a - 1] !== 44) a--;
-            while (a < ve && (b[a] === SP || b[a] === HT)) a++;
-            isChunked = nameEquals(b, a, ve, "chunked");
-            if (!isChunked) return 501;
+            // Exactly one "chunked": a coding list, or a second header, is where proxies and servers disagree.
+            if (hasTransferEncoding || !nameEquals(b, vs, ve, "chunked")) return 400;
+            hasTransferEncoding = isChunked = true;
           }
           break;
       }
     }
     this.headEnd = nl + 1;
-    if (this.headEnd - at > maxHeadBytes) return 431;
+    if (this.headEnd - at > maxHeadBytes) return 400;
     if (hasTransferEncoding && (contentLength >= 0 || this.isHttp10)) return 400;
     this.contentLength = contentLength;
     this.isChunked = isChunked;
@@ -295,7 +293,7 @@ export interface ChunkedBody {
   end: number;
 }
 
-/** Most bytes of one chunk-size line or trailer line. */
+/** Most bytes of one chunk-size line (with its extensions), and of all trailer lines together. */
 const MAX_CHUNK_LINE = 4096;
 
 /**
@@ -323,13 +321,16 @@ export function decodeChunked(
       size = size * 16 + d;
     }
     if (q === p || (q < nl && b[q] !== 59 && b[q] !== CR && b[q] !== SP && b[q] !== HT)) return 400;
+    if (b[nl - 1] !== CR) return 400;
     let d = nl + 1;
     if (size === 0) {
-      // Trailer lines, then the empty line.
+      // Trailer lines, then the empty line: MAX_CHUNK_LINE for all of them (they are read again until whole).
+      const trailers = d;
       for (;;) {
         const t = b.indexOf(LF, d);
-        if (t < 0) return b.length - d > MAX_CHUNK_LINE ? 400 : HEAD_INCOMPLETE;
-        const isEmpty = t === d || (t === d + 1 && b[d] === CR);
+        if (t < 0) return b.length - trailers > MAX_CHUNK_LINE ? 400 : HEAD_INCOMPLETE;
+        if (t === d || b[t - 1] !== CR || t - trailers > MAX_CHUNK_LINE) return 400;
+        const isEmpty = t === d + 1;
         d = t + 1;
         if (isEmpty) break;
       }
@@ -345,10 +346,9 @@ export function decodeChunked(
     if (d + size + 1 > b.length) return HEAD_INCOMPLETE;
     const dataEnd = d + size;
     d = dataEnd;
-    if (b[d] === CR) {
-      if (d + 1 >= b.length) return HEAD_INCOMPLETE;
-      d++;
-    }
+    if (b[d] !== CR) return 400;
+    if (d + 1 >= b.length) return HEAD_INCOMPLETE;
+    d++;
     if (b[d] !== LF) return 400;
     // This chunk is whole: remember it, so that the next call starts after it.
     state.parts.push(nl + 1 - at, dataEnd - at);

@@ -1,35 +1,43 @@
-// The tracker's HTTP listener: the libc server (lib/tracker/_http_ffi.ts) where it applies, Deno.serve otherwise or
-// when asked (`io: "deno"`). Both serve the same `handler`; the libc one also answers GET announces and scrapes
-// through `fast` straight from the request bytes.
+// The tracker's HTTP listener: Deno.serve (the design card's stack) by default, its handler wrapped by the limits of
+// lib/tracker/http_guard.ts; or, when asked (`io: "libc"`, Linux only), the libc/epoll server of
+// lib/tracker/_http_ffi.ts, which also answers GET announces and scrapes straight from the request bytes
+// (`rawRequest`). Both take every limit from lib/tracker/http_limits.ts.
 
 import { errorText, TrackerError } from "../errors.ts";
 import { formatHostPort } from "./announce.ts";
-import { createFfiHttpServer, type FastHandler, type HttpHandler, type HttpLimits } from "./_http_ffi.ts";
+import { createLibcHttpServer, type RawRequestHandler } from "./_http_ffi.ts";
+import { guardHandler, type HttpHandler } from "./http_guard.ts";
+import { type HttpLimitsInput, resolveLimits } from "./http_limits.ts";
 
-export { DEFAULT_HTTP_LIMITS, type FastHandler, type HttpHandler, type HttpLimits } from "./_http_ffi.ts";
+export type { RawRequestHandler } from "./_http_ffi.ts";
+export type { HttpHandler } from "./http_guard.ts";
+export { DEFAULT_HTTP_LIMITS, type HttpLimits, type HttpLimitsInput } from "./http_limits.ts";
 
-/** auto: libc on Linux with --allow-ffi and an IP literal, else Deno.serve; deno: always Deno.serve. */
-export type HttpIo = "auto" | "deno";
+/** deno: Deno.serve (default); libc: the libc/epoll server (Linux, --allow-ffi, an IP literal host). */
+export type HttpIo = "deno" | "libc";
 
 /** Options of startHttpServer. */
 export interface HttpServerOptions {
   hostname: string;
   port: number;
   handler: HttpHandler;
-  fast?: FastHandler;
+  /** The libc server's shortcut for GETs (Deno.serve has no request bytes to give it). */
+  rawRequest?: RawRequestHandler;
   io?: HttpIo;
-  /** Limits of the libc server (Deno.serve has its own). */
-  limits?: Partial<HttpLimits>;
+  /** Over DEFAULT_HTTP_LIMITS; the same on both stacks. */
+  limits?: HttpLimitsInput;
   onWarning?: (message: string) => void;
   /** The libc server's waiting Worker (tests substitute a failing one). */
   workerUrl?: URL;
+  /** Clock in ms (default Date.now): timeouts (libc), body deadlines (both). */
+  now?: () => number;
 }
 
 /** A listening HTTP server. */
 export interface HttpServer {
   readonly addr: Deno.NetAddr;
   /** Which I/O path serves it. */
-  readonly io: "libc" | "deno";
+  readonly io: HttpIo;
   /** Stop accepting, let requests in progress finish, close. */
   shutdown(): Promise<void>;
   readonly finished: Promise<void>;
@@ -37,16 +45,24 @@ export interface HttpServer {
 
 /**
  * Listen on `hostname:port` (0: any free port) and serve.
- * @throws {TrackerError} listen_failed when the address cannot be bound
+ * @throws {TrackerError} listen_failed when the address cannot be bound; libc_unavailable when `io` is "libc" and
+ *   this system, the permissions or the host name do not allow it
  */
 export function startHttpServer(o: HttpServerOptions): HttpServer {
-  if (o.io !== "deno") {
-    const ffi = createFfiHttpServer(o);
-    if (ffi !== null) {
-      return { addr: ffi.addr, io: "libc", shutdown: () => ffi.shutdown(), finished: ffi.finished };
+  const limits = resolveLimits(o.limits);
+  if (o.io === "libc") {
+    const libc = createLibcHttpServer({ ...o, limits });
+    if (libc === null) {
+      throw new TrackerError(
+        "libc_unavailable",
+        `Cannot serve HTTP on libc at ${formatHostPort(o.hostname, o.port)}: it needs Linux on x86_64 or aarch64, ` +
+          "--allow-ffi and an IP address as the host",
+      );
     }
+    return { addr: libc.addr, io: "libc", shutdown: () => libc.shutdown(), finished: libc.finished };
   }
   const warn = o.onWarning ?? (() => {});
+  const guarded = guardHandler(o.handler, { limits, ...(o.now === undefined ? {} : { now: o.now }) });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
@@ -55,9 +71,12 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
       onListen: () => {},
       onError: (err: unknown) => {
         warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        return new Response("internal error", { status: 500 });
+        return new Response("500 Internal Server Error\n", {
+          status: 500,
+          headers: { "content-type": "text/plain" },
+        });
       },
-    }, (req, info) => o.handler(req, info as { remoteAddr: Deno.NetAddr }));
+    }, guarded.handler as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>);
   } catch (err: unknown) {
     throw new TrackerError(
       "listen_failed",

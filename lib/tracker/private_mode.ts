@@ -4,6 +4,7 @@
 // never logs a passkey.
 
 import { readBodyCapped } from "../bytes.ts";
+import { MAX_BULK_BODY_BYTES } from "./http_limits.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
@@ -12,8 +13,8 @@ import { Accounting, type AccountingSave, memberAnnounceUrl, Users } from "./use
 
 /** How often the db is checked for changes made by another process (users, registry). */
 export const DB_POLL_INTERVAL_MS = 1_000;
-/** Cap on the body of a bulk admin call. */
-export const MAX_BULK_BODY_BYTES = 64 * 1024 * 1024;
+/** Cap on the body of a bulk admin call (lib/tracker/http_limits.ts holds every HTTP limit). */
+export { MAX_BULK_BODY_BYTES };
 /** Cap on torrents in one bulk registration (clients send batches). */
 export const MAX_BULK_TORRENTS = 10_000;
 /** Cap on file entries kept per torrent in registered metadata (the count is always kept). */

@@ -4,6 +4,7 @@
 // No socket of its own: the caller serves `handler`. Timers (expiry sweep, history, snapshots) stop on close().
 
 import { readBodyCapped, toHex, toLatin1 } from "../bytes.ts";
+import { maxBodyBytesFor } from "./http_limits.ts";
 import { encodeBencode } from "../bencode.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb } from "../persist/db.ts";
@@ -57,8 +58,6 @@ export const SNAPSHOT_CHUNK_BYTES = Math.floor(1_048_576 / SWARM_RECORD_BYTES) *
 export const SNAPSHOT_PRUNE_CHUNKS_PER_TURN = 2;
 /** Torrents whose last-seen time a background snapshot updates per event-loop turn (~3 µs each). */
 export const SNAPSHOT_TOUCH_PER_TURN = 2_000;
-/** Cap on JSON bodies of admin calls. */
-export const MAX_ADMIN_BODY_BYTES = 1_048_576;
 /** Cap on unknown info hashes remembered with a similar-hash warning. */
 export const MAX_WARNED_HASHES = 10_000;
 /** The refusal of an admin call without the token. */
@@ -521,7 +520,7 @@ export function createTracker(options: TrackerOptions): Tracker {
   };
 
   const addTorrentInfo = async (req: Request): Promise<Response> => {
-    const text = await readCappedText(req, MAX_ADMIN_BODY_BYTES);
+    const text = await readCappedText(req, maxBodyBytesFor("/add_torrent_info"));
     if (text === null) return json({ error: "Body is too large" }, 413);
     let body: unknown;
     try {

@@ -15,7 +15,7 @@ import {
 } from "../../lib/tracker/http1.ts";
 import { expect, type FuzzTarget, oneOf, pick, type Random } from "./_harness.ts";
 
-const HEAD_STATUSES = new Set([HEAD_OK, HEAD_INCOMPLETE, 400, 417, 431, 501, 505]);
+const HEAD_STATUSES = new Set([HEAD_OK, HEAD_INCOMPLETE, 400]);
 const BODY_STATUSES = new Set([HEAD_INCOMPLETE, 400, 413]);
 const METHODS = ["GET", "HEAD", "POST", "get", "PUT", "G\u00e9T", ""];
 const TARGETS = ["/announce?info_hash=%00%01&port=1", "/", "/scrape", "*", "/a b", "/\u00ff\u0080raw", ""];
@@ -40,13 +40,14 @@ const HEADERS = [
   "NoColon",
 ];
 
-function chunkEncode(body: Uint8Array, random: Random): string {
+/** Chunk-encode `body`; with `isLoose`, one data line in ten ends in a bare LF (refused: 400). */
+function chunkEncode(body: Uint8Array, random: Random, isLoose = true): string {
   let out = "";
   for (let at = 0; at < body.length;) {
     const n = Math.min(body.length - at, 1 + pick(random, 40));
     const ext = random() < 0.1 ? ";name=value" : random() < 0.05 ? " " : "";
     out += `${n.toString(16)}${ext}\r\n${String.fromCharCode(...body.subarray(at, at + n))}${
-      random() < 0.1 ? "\n" : "\r\n"
+      isLoose && random() < 0.1 ? "\n" : "\r\n"
     }`;
     at += n;
   }
@@ -155,7 +156,7 @@ function check(input: Uint8Array, random: Random): void {
   // Round trip: a random body, chunk-encoded, decodes to itself.
   if (random() < 0.2) {
     const body = randomBody(random);
-    const decoded = checkChunked(fromLatin1(chunkEncode(body, random)), 0, random);
+    const decoded = checkChunked(fromLatin1(chunkEncode(body, random, false)), 0, random);
     expect(
       typeof decoded === "number" ? body.length > 64 && decoded === 413 : equals(decoded.body, body),
       "chunked round trip",

@@ -111,7 +111,12 @@ async function exitCode(child: Child, ms = STEP_TIMEOUT_MS): Promise<number> {
 function startTracker(): { url: string; tracker: Tracker; close(): Promise<void> } {
   const db = TrackerDb.open(":memory:");
   const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 2, minIntervalS: 1 });
-  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: tracker.handler,
+    rawRequest: tracker.fast,
+  });
   return {
     url: `http://127.0.0.1:${server.addr.port}/announce`,
     tracker,

@@ -38,7 +38,12 @@ function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Run
     ...options,
     db,
   });
-  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: tracker.handler,
+    rawRequest: tracker.fast,
+  });
   return {
     tracker,
     db,

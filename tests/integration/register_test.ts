@@ -28,7 +28,12 @@ function startTracker(options: { isPrivate?: boolean } = {}) {
     isListed: true,
     ...options,
   });
-  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: tracker.handler,
+    rawRequest: tracker.fast,
+  });
   const base = `http://127.0.0.1:${server.addr.port}`;
   return {
     tracker,

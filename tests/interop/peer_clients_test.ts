@@ -165,7 +165,12 @@ Deno.test({
     withTempDir(async (dir) => {
       const db = TrackerDb.open(":memory:");
       const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 5, minIntervalS: 1 });
-      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+      const server = startHttpServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        handler: tracker.handler,
+        rawRequest: tracker.fast,
+      });
       let seed: { stop(): Promise<number> } | null = null;
       try {
         const files = testFiles(22);

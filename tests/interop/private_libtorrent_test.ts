@@ -77,7 +77,12 @@ Deno.test({
         snapshotIntervalS: 0,
         privatePollIntervalMs: 0,
       });
-      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+      const server = startHttpServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        handler: tracker.handler,
+        rawRequest: tracker.fast,
+      });
       const base = `http://127.0.0.1:${server.addr.port}`;
       try {
         await Deno.mkdir(`${dir}/seed`);

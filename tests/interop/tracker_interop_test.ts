@@ -57,7 +57,12 @@ Deno.test({
     await withTempDir(async (dir) => {
       const db = TrackerDb.open(":memory:");
       const tracker = createTracker({ db, adminToken: "interop", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-      const server = startHttpServer({ hostname: "127.0.0.1", port: 0, handler: tracker.handler, fast: tracker.fast });
+      const server = startHttpServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        handler: tracker.handler,
+        rawRequest: tracker.fast,
+      });
       const base = `http://127.0.0.1:${server.addr.port}`;
       const children: Deno.ChildProcess[] = [];
       let seederLog = "";

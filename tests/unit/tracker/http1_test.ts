@@ -1,5 +1,6 @@
 // The libc HTTP server's message syntax (lib/tracker/http1.ts): request heads parsed in place (request line,
-// versions, connection persistence, lengths, the refusals RFC 9112 asks for), chunked bodies, response heads.
+// versions, connection persistence, lengths, the refusals RFC 9112 asks for and hyper makes), chunked bodies,
+// response heads.
 // Sockets: tests/integration/http_server_test.ts.
 
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
@@ -15,6 +16,7 @@ import {
   RequestHeadParser,
   responseHead,
 } from "../../../lib/tracker/http1.ts";
+import { MAX_HEADER_LINES } from "../../../lib/tracker/http_limits.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -50,13 +52,14 @@ Deno.test("http1: bare LF line ends and leading empty lines are accepted", () =>
   equal(p.hostText(b), "h");
 });
 
-Deno.test("http1: an unfinished head is incomplete until it passes the head limit (then 431)", () => {
+Deno.test("http1: an unfinished head is incomplete until it passes the head limit (then 400, as hyper)", () => {
   equal(parse("GET / HTTP/1.1\r\nHost: h\r\n").r, HEAD_INCOMPLETE);
   equal(parse("GET / HTTP/1.1").r, HEAD_INCOMPLETE);
-  equal(parse("GET /" + "a".repeat(200), 100).r, 431);
-  equal(parse("GET / HTTP/1.1\r\n" + "X-A: b\r\n".repeat(30), 100).r, 431);
-  // More than MAX_HEADER_LINES header lines.
-  equal(parse("GET / HTTP/1.1\r\n" + "X: y\r\n".repeat(101) + "\r\n").r, 431);
+  equal(parse("GET /" + "a".repeat(200), 100).r, 400);
+  equal(parse("GET / HTTP/1.1\r\n" + "X-A: b\r\n".repeat(30), 100).r, 400);
+  // MAX_HEADER_LINES (128, hyper's count) header lines pass; one more does not.
+  equal(parse("GET / HTTP/1.1\r\n" + "X: y\r\n".repeat(MAX_HEADER_LINES) + "\r\n").r, HEAD_OK);
+  equal(parse("GET / HTTP/1.1\r\n" + "X: y\r\n".repeat(MAX_HEADER_LINES + 1) + "\r\n").r, 400);
 });
 
 Deno.test("http1: connection persistence follows the version and the Connection tokens", () => {
@@ -73,7 +76,7 @@ Deno.test("http1: Content-Length, chunked and Expect are read; conflicting or un
   const post = parse("POST /x HTTP/1.1\r\nContent-Length: 12\r\nExpect: 100-Continue\r\n\r\n").p;
   equal(post.contentLength, 12);
   ok(post.isExpectContinue);
-  ok(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").p.isChunked);
+  ok(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n").p.isChunked);
   equal(parse("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n").r, HEAD_OK);
   equal(parse("POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n").r, 400);
   equal(parse("POST /x HTTP/1.1\r\nContent-Length: -3\r\n\r\n").r, 400);
@@ -82,11 +85,39 @@ Deno.test("http1: Content-Length, chunked and Expect are read; conflicting or un
   // Request smuggling: both framings at once.
   equal(parse("POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").r, 400);
   equal(parse("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n").r, 400);
-  equal(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").r, 501);
-  equal(parse("POST /x HTTP/1.1\r\nExpect: something-else\r\n\r\n").r, 417);
+  // Transfer-Encoding other than exactly one "chunked": where proxies and servers disagree on the framing.
+  for (const te of ["gzip", "gzip, chunked", "chunked, chunked", "chunked;q=1", "xchunked"]) {
+    equal(parse(`POST /x HTTP/1.1\r\nTransfer-Encoding: ${te}\r\n\r\n`).r, 400, te);
+  }
+  equal(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n").r, 400);
+  // Another expectation is ignored (as hyper does).
+  const other = parse("POST /x HTTP/1.1\r\nExpect: something-else\r\n\r\n");
+  equal(other.r, HEAD_OK);
+  equal(other.p.isExpectContinue, false);
 });
 
-Deno.test("http1: malformed request lines and header lines are refused with 400 (505 for HTTP/2)", () => {
+Deno.test("http1: Host: one is read, two are refused, none is accepted (as hyper)", () => {
+  equal(parse("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n").r, 400);
+  equal(parse("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n").r, 400);
+  const none = parse("GET / HTTP/1.1\r\n\r\n");
+  equal(none.r, HEAD_OK);
+  equal(none.p.hostText(none.b), null);
+});
+
+Deno.test("http1: a bare CR anywhere in a head is refused; bare LF line ends are not", () => {
+  for (
+    const bad of [
+      "GET / HTTP/1.1\rHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\r\n",
+      "\rGET / HTTP/1.1\r\n\r\n",
+      "GET /\r HTTP/1.1\r\n\r\n",
+    ]
+  ) equal(parse(bad).r, 400, JSON.stringify(bad));
+  equal(parse("GET / HTTP/1.1\nHost: a\n\n").r, HEAD_OK);
+});
+
+Deno.test("http1: malformed request lines and header lines are refused with 400 (HTTP/2 too, as hyper)", () => {
   for (
     const bad of [
       "GARBAGE\r\n\r\n",
@@ -105,7 +136,8 @@ Deno.test("http1: malformed request lines and header lines are refused with 400 
       "GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
     ]
   ) equal(parse(bad).r, 400, JSON.stringify(bad));
-  equal(parse("GET / HTTP/2.0\r\n\r\n").r, 505);
+  equal(parse("GET / HTTP/2.0\r\n\r\n").r, 400);
+  equal(parse("GET / HTTP/1.2\r\n\r\n").r, 400);
 });
 
 Deno.test("http1: a target with raw bytes >= 0x80 reads percent-encoded; header values keep their bytes", () => {
@@ -151,10 +183,12 @@ Deno.test("http1: chunked bodies decode with extensions and trailers; partial, m
   ok(typeof r !== "number");
   equal(new TextDecoder().decode(r.body), "Wikipedia in\r\n\r\nchunks.");
   equal(r.end, body.length - 4);
-  // Bare LF after the data is accepted too.
-  const lf = decodeChunked(enc("3\nabc\n0\n\n"), 0, 1000);
-  ok(typeof lf !== "number");
-  equal(new TextDecoder().decode(lf.body), "abc");
+  // Chunk lines end in CRLF: a bare LF is refused (hyper never completes such a body).
+  for (const bare of ["3\nabc\r\n0\r\n\r\n", "3\r\nabc\n0\r\n\r\n", "0\n\r\n", "0\r\nT: 1\n\r\n", "0\r\n\n"]) {
+    equal(decodeChunked(enc(bare), 0, 1000), 400, JSON.stringify(bare));
+  }
+  // Trailers: MAX_CHUNK_LINE bytes for all of them together.
+  equal(decodeChunked(enc("0\r\n" + "T: 1\r\n".repeat(1000) + "\r\n"), 0, 1000), 400);
   for (const partial of ["4\r\nWi", "4\r\nWiki", "4\r\nWiki\r", "4\r\nWiki\r\n0\r\n", "4"]) {
     equal(decodeChunked(enc(partial), 0, 1000), HEAD_INCOMPLETE, partial);
   }

@@ -5,8 +5,8 @@
 // stores 0 before it posts, so the two never wait on the set at once. WAIT_STOP = 1 (with a write to the server's
 // eventfd, which is in the set) ends the Worker.
 
-import { EINTR, errno, openLibrary } from "./tracker/_libc.ts";
-import { EPOLL_EVENT_BYTES, WAIT_ARMED, WAIT_STOP, WAIT_SYMBOLS } from "./tracker/_http_ffi.ts";
+import { EINTR, errno, openLibrary } from "./_libc.ts";
+import { EPOLL_EVENT_BYTES, WAIT_ARMED, WAIT_STOP, WAIT_SYMBOLS } from "./_http_epoll.ts";
 
 /** Consecutive failed waits after which the Worker stops (the server then polls; no busy spin on a broken set). */
 const MAX_WAIT_FAILURES = 100;
