@@ -8,6 +8,7 @@ import { MAX_BULK_BODY_BYTES } from "./http_limits.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
+import { json } from "./admin_api.ts";
 import type { Registry, SimilarOptions } from "./registry.ts";
 import { Accounting, type AccountingSave, memberAnnounceUrl, Users } from "./users.ts";
 
@@ -57,12 +58,6 @@ export interface PrivateModeOptions {
    * once.
    */
   flushIntervalMs?: number;
-}
-
-const JSON_HEADERS = { "content-type": "application/json" };
-
-function json(value: unknown, status = 200): Response {
-  return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
 }
 
 /** Access checks, accounting and the admin API of a tracker. */
