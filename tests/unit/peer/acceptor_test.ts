@@ -3,7 +3,7 @@
 // evicted by the gate when newcomers arrive.
 
 import { type AcceptingTorrent, startAcceptor } from "../../../lib/peer/acceptor.ts";
-import { PeerConnection, type PeerConnectionOptions } from "../../../lib/peer/connection.ts";
+import type { PeerConnection, PeerConnectionOptions } from "../../../lib/peer/connection.ts";
 import { TorrentRegistry } from "../../../lib/peer/torrent_registry.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
 import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
