@@ -21,7 +21,7 @@ import {
   MAX_UDP_TRACKER_REPLY_BYTES,
   type UdpAccessRequest,
   type UdpHandlerOptions,
-} from "../../../lib/tracker/udp_server.ts";
+} from "../../../lib/tracker/udp_handler.ts";
 
 const T0 = 1_700_000_000_000;
 const PERIOD_MS = 120_000;
