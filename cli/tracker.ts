@@ -14,6 +14,7 @@ import {
   DEFAULT_NUMWANT_MAX,
   DEFAULT_PEER_TIMEOUT_S,
   formatHostPort,
+  parseIp,
 } from "../lib/tracker/announce.ts";
 import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
 import { DEFAULT_MAX_PEERS } from "../lib/tracker/swarm_store.ts";
@@ -118,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   const similarPrefixDigits = parseIntOption(values["similar-prefix"], "similar prefix", 0, 40);
   const similarSuffixDigits = parseIntOption(values["similar-suffix"], "similar suffix", 0, 40);
   const leakMaxIps = parseIntOption(values["leak-ips"], "leak ips", 1, 1_000_000);
+  const trustedProxies = parseProxies(values["trusted-proxies"]);
   const isQuiet = values.quiet;
   const log = (line: string) => {
     if (!isQuiet) console.log(line);
@@ -142,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
         similarPrefixDigits,
         similarSuffixDigits,
         isTrustProxy: values["trust-proxy"],
-        trustedProxies: values["trusted-proxies"]?.split(",").filter((p) => p.trim() !== "") ?? [],
+        trustedProxies,
         isIpParamAllowed: values["allow-ip-param"],
         isListed: values.listed,
         isPrivate: values.private,
@@ -305,4 +307,15 @@ function udpSecret(db: TrackerDb): Uint8Array {
   const secret = crypto.getRandomValues(new Uint8Array(UDP_SECRET_BYTES));
   db.setSetting("udp_secret", toHex(secret));
   return secret;
+}
+
+/** A --trusted-proxies value: IP addresses separated by commas. @throws {UsageError} for anything else */
+function parseProxies(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const proxies = value.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  for (const p of proxies) {
+    if (parseIp(p) === null) throw new UsageError(`Invalid --trusted-proxies: "${p}" is not an IP address`);
+  }
+  if (proxies.length === 0) throw new UsageError("Invalid --trusted-proxies: no address given");
+  return proxies;
 }

@@ -29,6 +29,14 @@ Deno.test("btool with an unknown command exits 2", async () => {
   match(r.stderr, /unknown command/);
 });
 
+Deno.test("btool tracker --trusted-proxies refuses a value that is not IP addresses, with usage (#19)", async () => {
+  for (const bad of ["proxy.example", "10.0.0.1,,nope", ","]) {
+    const r = await runBtool(["tracker", "--db", ":memory:", "--port", "0", "--trusted-proxies", bad]);
+    equal(r.code, 2, bad);
+    match(r.stderr, /--trusted-proxies/);
+  }
+});
+
 // Issue #19: text from a torrent or a tracker reaches the terminal escaped, never as control sequences.
 const HOSTILE_NAME = "evil\x1b[2Jname\u202e";
 // No raw control or direction character: every line is already as terminalSafe would print it.
