@@ -75,18 +75,18 @@ export interface TrackerStatsOptions {
   fullScrapeCacheMs?: number;
 }
 
-/** A value recomputed at most once per `lifetimeMs` of `now`. */
+/** A value recomputed at most once per `lifetimeMs` of `now` (and when the clock went back, so it cannot stick). */
 class Expiring<T> {
   #value: T | null = null;
-  #untilMs = Number.NEGATIVE_INFINITY;
+  #fromMs = Number.NEGATIVE_INFINITY;
 
   constructor(readonly lifetimeMs: number, readonly now: () => number) {}
 
   get(compute: () => T): T {
     const nowMs = this.now();
-    if (this.#value === null || nowMs >= this.#untilMs) {
+    if (this.#value === null || nowMs >= this.#fromMs + this.lifetimeMs || nowMs < this.#fromMs) {
       this.#value = compute();
-      this.#untilMs = nowMs + this.lifetimeMs;
+      this.#fromMs = nowMs;
     }
     return this.#value;
   }

@@ -73,10 +73,16 @@ Deno.test("TrackerStats: a public /stats walks the store at most once per STATS_
     s.clock.t = T0 + STATS_CACHE_MS;
     s.stats.publicJson();
     equal(s.walks.n, 2);
+    // A clock set back (wall time) does not keep the old answer for the hours it jumped.
+    s.clock.t = T0 - 3_600_000;
+    s.stats.publicJson();
+    equal(s.walks.n, 3);
+    s.stats.publicJson();
+    equal(s.walks.n, 3);
     // The admin answer is fresh every time (the admin token is rate-limited instead).
     s.stats.stats(true);
     s.stats.stats(true);
-    equal(s.walks.n, 4);
+    equal(s.walks.n, 5);
   } finally {
     s.db.close();
   }
