@@ -3,7 +3,7 @@
 // a bounded per-IP limiter of failed passkeys and the leak signal (distinct IPs per passkey per hour).
 // Pure policy over values: time comes in as `nowMs`; never logs a passkey, never does I/O.
 
-import { timingSafeEquals, toHex } from "../bytes.ts";
+import { timingSafeEquals, toHex, toLatin1 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 
 /** A passkey is 16 random bytes written as 32 lowercase hex digits. */
@@ -190,7 +190,7 @@ export type IpKey = number | string;
 /** The map key of a 4- or 16-byte address. */
 export function ipKey(ip: Uint8Array): IpKey {
   if (ip.length === 4) return ((ip[0]! << 24) | (ip[1]! << 16) | (ip[2]! << 8) | ip[3]!) >>> 0;
-  return String.fromCharCode.apply(null, ip as unknown as number[]);
+  return toLatin1(ip);
 }
 
 /** Options of FailedPasskeyLimiter. */

@@ -8,6 +8,7 @@
 // Like hyper it takes bare LF line ends in the head, leading empty lines, no Host at all, and ignores an Expect other
 // than 100-continue. Chunk lines must end in CRLF (hyper never completes a body without them).
 
+import { toLatin1 } from "../bytes.ts";
 import { MAX_HEADER_LINES } from "./http_limits.ts";
 
 /** parse() result: the head is not complete yet. */
@@ -49,17 +50,7 @@ function hasToken(b: Uint8Array, s: number, e: number, token: string): boolean {
 
 /** `b[s, e)` as text, each byte one character (header values are ASCII; obs-text keeps its byte value). */
 export function latin1(b: Uint8Array, s: number, e: number): string {
-  let isAscii = true;
-  for (let i = s; i < e; i++) {
-    if (b[i]! >= 0x80) {
-      isAscii = false;
-      break;
-    }
-  }
-  if (isAscii) return decoder.decode(b.subarray(s, e));
-  let out = "";
-  for (let i = s; i < e; i++) out += String.fromCharCode(b[i]!);
-  return out;
+  return toLatin1(b.subarray(s, e));
 }
 
 /**

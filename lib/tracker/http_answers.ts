@@ -3,7 +3,7 @@
 // libc server's byte path (`fast`). Tracker errors become bencoded `failure reason` bodies, never a stack trace.
 // No Request or Response here (http_routes.ts wraps them); no timers, no sockets.
 
-import { toHex, toLatin1 } from "../bytes.ts";
+import { fromLatin1, toHex, toLatin1 } from "../bytes.ts";
 import { encodeBencode } from "../bencode.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TrackerDb } from "../persist/db.ts";
@@ -81,7 +81,7 @@ export interface HttpAnswers {
   internalErrorBody(err: unknown): Uint8Array;
 }
 
-const ANNOUNCE_PREFIX = Uint8Array.from("/announce?", (c) => c.charCodeAt(0));
+const ANNOUNCE_PREFIX = fromLatin1("/announce?");
 
 /** The target `b[start, end)` is `/announce?` and a query. */
 function isAnnounceTarget(b: Uint8Array, start: number, end: number): boolean {

@@ -4,7 +4,7 @@
 // Replies are written straight into one exact-size buffer (hot path); keys are in bencode's sorted order.
 
 import { encodeBencode } from "../bencode.ts";
-import { allocBytes } from "../bytes.ts";
+import { allocBytes, fromLatin1, toLatin1 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import {
   type AnnounceEvent,
@@ -157,7 +157,7 @@ function countError(b: Uint8Array, start: number, end: number, name: string): Tr
 }
 
 const EVENTS: readonly [Uint8Array, AnnounceEvent][] = (["started", "completed", "stopped", "paused"] as const)
-  .map((e) => [latin1Bytes(e), e]);
+  .map((e) => [fromLatin1(e), e]);
 
 function parseEvent(b: Uint8Array, start: number, end: number): AnnounceEvent {
   for (const [name, event] of EVENTS) if (isName(b, start, end, name)) return event;
@@ -173,19 +173,19 @@ function isName(b: Uint8Array, start: number, end: number, name: Uint8Array): bo
 }
 
 // Parameter names, by length (the parser switches on the length first).
-const P_INFO_HASH = latin1Bytes("info_hash");
-const P_TRACKERID = latin1Bytes("trackerid");
-const P_PEER_ID = latin1Bytes("peer_id");
-const P_NUMWANT = latin1Bytes("numwant");
-const P_COMPACT = latin1Bytes("compact");
-const P_PORT = latin1Bytes("port");
-const P_LEFT = latin1Bytes("left");
-const P_UPLOADED = latin1Bytes("uploaded");
-const P_DOWNLOADED = latin1Bytes("downloaded");
-const P_NO_PEER_ID = latin1Bytes("no_peer_id");
-const P_EVENT = latin1Bytes("event");
-const P_IP = latin1Bytes("ip");
-const P_KEY = latin1Bytes("key");
+const P_INFO_HASH = fromLatin1("info_hash");
+const P_TRACKERID = fromLatin1("trackerid");
+const P_PEER_ID = fromLatin1("peer_id");
+const P_NUMWANT = fromLatin1("numwant");
+const P_COMPACT = fromLatin1("compact");
+const P_PORT = fromLatin1("port");
+const P_LEFT = fromLatin1("left");
+const P_UPLOADED = fromLatin1("uploaded");
+const P_DOWNLOADED = fromLatin1("downloaded");
+const P_NO_PEER_ID = fromLatin1("no_peer_id");
+const P_EVENT = fromLatin1("event");
+const P_IP = fromLatin1("ip");
+const P_KEY = fromLatin1("key");
 
 /**
  * The announce query parser, straight from bytes (a request's target as it arrived: no text on the hot path). One
@@ -390,7 +390,7 @@ export function parseScrapeQuery(query: string): Uint8Array[] {
     if (!part.startsWith("info_hash=")) continue;
     const hash = new Uint8Array(INFO_HASH_BYTES);
     decodeHashParam(textBytes, 0, textToBytes(part, 10), "info_hash", hash);
-    const k = String.fromCharCode(...hash);
+    const k = toLatin1(hash);
     if (seen.has(k)) continue;
     seen.add(k);
     if (hashes.length >= MAX_SCRAPE_HASHES) {
@@ -465,22 +465,18 @@ export function encodeAnnounceResult(result: AnnounceResult, options: EncodeAnno
 }
 
 // Each key with the previous integer's closing "e" in front (K_COMPLETE opens the dict).
-const K_COMPLETE = latin1Bytes("d8:completei");
-const K_INCOMPLETE = latin1Bytes("e10:incompletei");
-const K_INTERVAL = latin1Bytes("e8:intervali");
-const K_MIN_INTERVAL = latin1Bytes("e12:min intervali");
-const K_PEERS = latin1Bytes("e5:peers");
-const K_PEERS6 = latin1Bytes("6:peers6");
-const K_WARNING = latin1Bytes("15:warning message");
+const K_COMPLETE = fromLatin1("d8:completei");
+const K_INCOMPLETE = fromLatin1("e10:incompletei");
+const K_INTERVAL = fromLatin1("e8:intervali");
+const K_MIN_INTERVAL = fromLatin1("e12:min intervali");
+const K_PEERS = fromLatin1("e5:peers");
+const K_PEERS6 = fromLatin1("6:peers6");
+const K_WARNING = fromLatin1("15:warning message");
 
 /** Copy `bytes` (a short constant) into `buf` at `at`; returns the index after it. */
 function putBytes(buf: Uint8Array, at: number, bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) buf[at + i] = bytes[i]!;
   return at + bytes.length;
-}
-
-function latin1Bytes(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
 function decimalDigits(n: number): number {
@@ -569,7 +565,7 @@ export function encodeScrapeResult(result: ScrapeResult): Uint8Array {
   const files = new Map<string, Map<string, number>>();
   for (const { infoHash, entry } of result.files) {
     files.set(
-      String.fromCharCode(...infoHash),
+      toLatin1(infoHash),
       new Map([["complete", entry.complete], ["downloaded", entry.downloaded], ["incomplete", entry.incomplete]]),
     );
   }

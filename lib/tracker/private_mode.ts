@@ -3,7 +3,7 @@
 // db (`btool tracker user revoke` while the tracker runs). The HTTP server calls it; it opens no socket itself and
 // never logs a passkey.
 
-import { readBodyCapped } from "../bytes.ts";
+import { readBodyCapped, toLatin1 } from "../bytes.ts";
 import { MAX_BULK_BODY_BYTES } from "./http_limits.ts";
 import { errorText, TrackerError } from "../errors.ts";
 import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
@@ -148,7 +148,7 @@ export class PrivateMode {
     if (this.access.isOpen) return;
     let passkey: string | undefined;
     if (request.urlData.length > 0) {
-      const text = String.fromCharCode.apply(null, request.urlData as unknown as number[]);
+      const text = toLatin1(request.urlData);
       const q = text.indexOf("?");
       const path = q < 0 ? text : text.slice(0, q);
       passkey = splitPasskeyPath(path)?.passkey ?? (q < 0 ? undefined : passkeyFromQuery(text.slice(q + 1)));
