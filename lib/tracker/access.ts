@@ -3,7 +3,7 @@
 // a bounded per-IP limiter of failed passkeys and the leak signal (distinct IPs per passkey per hour).
 // Pure policy over values: time comes in as `nowMs`; never logs a passkey, never does I/O.
 
-import { timingSafeEquals, toHex, toLatin1 } from "../bytes.ts";
+import { hexDigitValue, timingSafeEquals, toHex, toLatin1 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 
 /** A passkey is 16 random bytes written as 32 lowercase hex digits. */
@@ -36,14 +36,10 @@ export interface AccessUser {
   passkeyHex: string;
 }
 
-function isHexCode(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
-}
-
 /** True when `text` is exactly 32 hex digits (either case). */
 export function isPasskeyHex(text: string): boolean {
   if (text.length !== PASSKEY_HEX_CHARS) return false;
-  for (let i = 0; i < PASSKEY_HEX_CHARS; i++) if (!isHexCode(text.charCodeAt(i))) return false;
+  for (let i = 0; i < PASSKEY_HEX_CHARS; i++) if (hexDigitValue(text.charCodeAt(i)) < 0) return false;
   return true;
 }
 
@@ -95,19 +91,12 @@ export function splitPasskeyPath(path: string): PasskeyPath | null {
 function decodePasskey(text: string, out: Uint8Array): number {
   if (text.length !== PASSKEY_HEX_CHARS) return -1;
   for (let i = 0; i < PASSKEY_HEX_CHARS / 2; i++) {
-    const hi = hexValue(text.charCodeAt(2 * i));
-    const lo = hexValue(text.charCodeAt(2 * i + 1));
+    const hi = hexDigitValue(text.charCodeAt(2 * i));
+    const lo = hexDigitValue(text.charCodeAt(2 * i + 1));
     if (hi < 0 || lo < 0) return -1;
     out[i] = (hi << 4) | lo;
   }
   return ((out[0]! << 24) | (out[1]! << 16) | (out[2]! << 8) | out[3]!) >>> 0;
-}
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
 }
 
 /**

@@ -4,7 +4,7 @@
 // Replies are written straight into one exact-size buffer (hot path); keys are in bencode's sorted order.
 
 import { encodeBencode } from "../bencode.ts";
-import { allocBytes, fromLatin1, toLatin1 } from "../bytes.ts";
+import { allocBytes, fromLatin1, HEX_DIGIT_VALUES, toLatin1 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
 import {
   type AnnounceEvent,
@@ -49,8 +49,8 @@ function decodeHashParam(b: Uint8Array, start: number, end: number, name: string
     if (n === bytes) throw hashError(name, `more than ${bytes} bytes`);
     if (c === 37) {
       if (i + 2 >= end) throw hashError(name, "bad percent-encoding");
-      const hi = HEX_VALUE[b[i + 1]!]!;
-      const lo = HEX_VALUE[b[i + 2]!]!;
+      const hi = HEX_DIGIT_VALUES[b[i + 1]!]!;
+      const lo = HEX_DIGIT_VALUES[b[i + 2]!]!;
       if ((hi | lo) < 0) throw hashError(name, "bad percent-encoding");
       out[n++] = (hi << 4) | lo;
       i += 3;
@@ -73,14 +73,6 @@ function skipValue(b: Uint8Array, start: number, end: number): number {
 function hashError(name: string, detail: string): TrackerError {
   return new TrackerError(`invalid_${name}`, `Invalid ${name}: ${detail}`);
 }
-
-/** Hex digit values by byte (-1 for anything else). */
-const HEX_VALUE = (() => {
-  const t = new Int8Array(256).fill(-1);
-  for (let d = 0; d < 10; d++) t[48 + d] = d;
-  for (let d = 0; d < 6; d++) t[97 + d] = t[65 + d] = 10 + d;
-  return t;
-})();
 
 /** The bytes of the last textToBytes, grown on demand. */
 let textBytes = new Uint8Array(1024);
