@@ -204,6 +204,15 @@ export class TrackerDb {
   }
 
   /**
+   * The info hashes (lowercase hex) of every torrent with a completed count above 0, read one row at a time (no list
+   * of them all): what the tracker's CompletedFilter is filled from at start. Finish or abandon the loop before the
+   * next call to this TrackerDb.
+   */
+  countedInfoHashes(): Iterable<string> {
+    return this.#torrents.counted();
+  }
+
+  /**
    * Examine the next `maxRows` (PRUNE_SCAN_ROWS_PER_CALL) torrent rows in info-hash order, resuming where the last
    * call stopped and starting over at the end, and delete those of unregistered torrents not seen for `idleMs`
    * (UNREGISTERED_TORRENT_IDLE_MS) before `nowMs`: an open tracker gets a row for every info hash a stranger

@@ -122,6 +122,12 @@ export class TorrentTable {
     return (returningArrays(stmt).all() as unknown as unknown[][]).map(arrayToRecord);
   }
 
+  /** See `TrackerDb.countedInfoHashes`. */
+  *counted(): Generator<string> {
+    const stmt = returningArrays(this.#sql.stmt("SELECT info_hash FROM torrents WHERE completed > 0"));
+    for (const row of stmt.iterate() as Iterable<unknown[]>) yield row[0] as string;
+  }
+
   /** See `TrackerDb.pruneIdleTorrents`. */
   pruneIdle(nowMs: number, options: { idleMs?: number; maxRows?: number } = {}): number {
     const lastSeenBeforeMs = nowMs - (options.idleMs ?? UNREGISTERED_TORRENT_IDLE_MS);

@@ -1,6 +1,7 @@
 // What a starting tracker loads from its db into the swarm store: the swarm snapshot's live peers, up to the store's
-// caps. Completed counts are not loaded: the store reads them from the db when a swarm is made (completedOf), so
-// start-up never depends on how many rows the db holds (issue #19). No timers, no sockets.
+// caps. Completed counts are not loaded: the store reads them when a swarm is made (completedOf), and start-up keeps
+// of them only a fixed-size filter of the counted hashes (completed_filter.ts), whatever the db holds (issue #19).
+// No timers, no sockets.
 
 import { errorText, TrackerError } from "../errors.ts";
 import type { TrackerDb } from "../persist/db.ts";

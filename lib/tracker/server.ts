@@ -10,6 +10,7 @@ import { DEFAULT_INTERVAL_S, DEFAULT_MIN_INTERVAL_S, DEFAULT_NUMWANT_MAX, DEFAUL
 import { ipKey } from "./access.ts";
 import { AdminAuth, type AdminCheck } from "./admin_auth.ts";
 import { ClientAddress, type HeaderOf } from "./client_address.ts";
+import { createCompletedOf } from "./completed_filter.ts";
 import { createHttpAnswers } from "./http_answers.ts";
 import { type ClientInfo, createHttpRoutes } from "./http_routes.ts";
 import { DEFAULT_ACCOUNTING_FLUSH_MS, PrivateMode } from "./private_mode.ts";
@@ -181,8 +182,9 @@ export function createTracker(options: TrackerOptions): Tracker {
     peerTimeoutS,
     numWantMax,
     ...(options.maxPeers === undefined ? {} : { maxPeers: options.maxPeers }),
-    // The db holds every completed count (http_answers.ts adds to it); a swarm gets its torrent's when it is made.
-    completedOf: (infoHash) => db.getTorrent(toHex(infoHash))?.completed ?? 0,
+    // The db holds every completed count (http_answers.ts adds to it); a swarm gets its torrent's when it is made,
+    // through a filter of the counted torrents that answers a never-completed one without the db.
+    completedOf: createCompletedOf(db, { registry }),
   });
   const privateMode = createPrivateMode(options, { registry, similar, peerTimeoutS, now, onWarning });
   const { token: adminToken, isGenerated: isAdminTokenGenerated } = resolveAdminToken(db, options.adminToken);

@@ -252,3 +252,17 @@ Deno.test("TrackerDb.touchTorrents() takes repeated hashes (any case) and large 
     equal(db.getTorrent(many[4999]!)?.lastSeenMs, 20);
   });
 });
+
+Deno.test("TrackerDb.countedInfoHashes() lists the torrents with a completed count above 0", () => {
+  withDb((db) => {
+    deepEqual([...db.countedInfoHashes()], []);
+    db.registerTorrent({ infoHashHex: H1 }, 1);
+    db.touchTorrents([H2], 1);
+    deepEqual([...db.countedInfoHashes()], []);
+    db.addCompleted(H2.toUpperCase(), 2, 1);
+    db.addCompleted(H1, 0, 1);
+    deepEqual([...db.countedInfoHashes()], [H2]);
+    db.addCompleted(H1, 1, 1);
+    deepEqual([...db.countedInfoHashes()].sort(), [H1, H2].sort());
+  });
+});
