@@ -75,15 +75,15 @@ function hashError(name: string, detail: string): TrackerError {
 }
 
 /** The bytes of the last textToBytes, grown on demand. */
-let textBytes = new Uint8Array(1024);
+let textScratch = new Uint8Array(1024);
 
 /**
- * Write `text` from index `start` into `textBytes`, one byte per char; returns the length. A char above U+00FF (no
+ * Write `text` from index `start` into `textScratch`, one byte per char; returns the length. A char above U+00FF (no
  * HTTP client sends one) becomes "%%", which no value accepts as an escape.
  */
 function textToBytes(text: string, start: number): number {
-  if (textBytes.length < 2 * (text.length - start)) textBytes = new Uint8Array(2 * (text.length - start));
-  const b = textBytes;
+  if (textScratch.length < 2 * (text.length - start)) textScratch = new Uint8Array(2 * (text.length - start));
+  const b = textScratch;
   let n = 0;
   for (let i = start; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -116,10 +116,10 @@ function textLength(b: Uint8Array, start: number, end: number): number {
 }
 
 /** Where the value read by the last parseCount ended. */
-let countEnd = 0;
+let lastCountEnd = 0;
 
 /**
- * The decimal integer value at `b[start...]` up to the next `&` (or `end`; where it ends goes to `countEnd`): negative
+ * The decimal integer value at `b[start...]` up to the next `&` (or `end`; where it ends goes to `lastCountEnd`): negative
  * values clamp to 0, values beyond 2^53 - 1 clamp to MAX_SAFE_INTEGER (clients send 2^63 - 1 for "unknown" left).
  * Anything that is not `-?digits` is refused.
  */
@@ -136,7 +136,7 @@ function parseCount(b: Uint8Array, start: number, end: number, name: string): nu
     n = n * 10 + d;
   }
   if (i === from) throw countError(b, start, i, name);
-  countEnd = i;
+  lastCountEnd = i;
   if (isNegative) return 0;
   return n > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : n;
 }
@@ -224,7 +224,7 @@ export class AnnounceQueryParser {
   parseText(text: string, start: number, numWantMax: number = DEFAULT_NUMWANT_MAX): AnnounceRequest {
     if (text.length - start > MAX_QUERY_CHARS) throw new TrackerError("query_too_long", "Request query is too long");
     const n = textToBytes(text, start);
-    return this.#parse(textBytes, 0, n, numWantMax);
+    return this.#parse(textScratch, 0, n, numWantMax);
   }
 
   #parse(b: Uint8Array, start: number, end: number, numWantMax: number): AnnounceRequest {
@@ -273,7 +273,7 @@ export class AnnounceQueryParser {
             if (b[v] === 45) numWant = undefined;
             else {
               numWant = parseCount(b, v, end, "numwant");
-              amp = countEnd;
+              amp = lastCountEnd;
             }
           } else if (isName(b, param, eq, P_COMPACT)) {
             amp = skipValue(b, v, end);
@@ -289,22 +289,22 @@ export class AnnounceQueryParser {
                 `Invalid port: "${valueText(b, v, Math.min(skipValue(b, v, end), v + 32))}"`,
               );
             }
-            amp = countEnd;
+            amp = lastCountEnd;
           } else if (isName(b, param, eq, P_LEFT)) {
             left = parseCount(b, v, end, "left");
-            amp = countEnd;
+            amp = lastCountEnd;
           }
           break;
         case 8:
           if (isName(b, param, eq, P_UPLOADED)) {
             req.uploaded = parseCount(b, v, end, "uploaded");
-            amp = countEnd;
+            amp = lastCountEnd;
           }
           break;
         case 10:
           if (isName(b, param, eq, P_DOWNLOADED)) {
             req.downloaded = parseCount(b, v, end, "downloaded");
-            amp = countEnd;
+            amp = lastCountEnd;
           } else if (isName(b, param, eq, P_NO_PEER_ID)) {
             amp = skipValue(b, v, end);
             req.isNoPeerId = !(amp - v === 1 && b[v] === 48);
@@ -381,7 +381,7 @@ export function parseScrapeQuery(query: string): Uint8Array[] {
   for (const part of query.split("&", MAX_QUERY_PARAMS)) {
     if (!part.startsWith("info_hash=")) continue;
     const hash = new Uint8Array(INFO_HASH_BYTES);
-    decodeHashParam(textBytes, 0, textToBytes(part, 10), "info_hash", hash);
+    decodeHashParam(textScratch, 0, textToBytes(part, 10), "info_hash", hash);
     const k = toLatin1(hash);
     if (seen.has(k)) continue;
     seen.add(k);

@@ -125,13 +125,13 @@ function writeLE32(b: Uint8Array, at: number, v: number): void {
 
 // HalfSipHash state, shared by every call (single-threaded, never re-entered): typed-array state plus plain functions
 // measured ~2x faster in V8 than the closure-over-locals form (no context allocation per call).
-const HS = new Int32Array(4);
+const sipState = new Int32Array(4);
 
 function sipRounds(n: number): void {
-  let v0 = HS[0]!;
-  let v1 = HS[1]!;
-  let v2 = HS[2]!;
-  let v3 = HS[3]!;
+  let v0 = sipState[0]!;
+  let v1 = sipState[1]!;
+  let v2 = sipState[2]!;
+  let v3 = sipState[3]!;
   for (let i = 0; i < n; i++) {
     v0 = (v0 + v1) | 0;
     v1 = (v1 << 5) | (v1 >>> 27);
@@ -148,10 +148,10 @@ function sipRounds(n: number): void {
     v1 ^= v2;
     v2 = (v2 << 16) | (v2 >>> 16);
   }
-  HS[0] = v0;
-  HS[1] = v1;
-  HS[2] = v2;
-  HS[3] = v3;
+  sipState[0] = v0;
+  sipState[1] = v1;
+  sipState[2] = v2;
+  sipState[3] = v3;
 }
 
 /**
@@ -171,31 +171,31 @@ export function halfSipHash64(key: Uint8Array, data: Uint8Array): Uint8Array {
 // HalfSipHash-2-4-64 of data[0, length) under the key words (k0, k1), written into out[0, 8): the allocation-free
 // form used on the hot path.
 function sipHashInto(k0: number, k1: number, data: Uint8Array, length: number, out: Uint8Array): void {
-  HS[0] = k0;
-  HS[1] = k1 ^ 0xee; // 0xee: the 64-bit output variant
-  HS[2] = 0x6c796765 ^ k0;
-  HS[3] = 0x74656462 ^ k1;
+  sipState[0] = k0;
+  sipState[1] = k1 ^ 0xee; // 0xee: the 64-bit output variant
+  sipState[2] = 0x6c796765 ^ k0;
+  sipState[3] = 0x74656462 ^ k1;
   const end = length - (length & 3);
   let i = 0;
   let m = 0;
   for (; i < end; i += 4) {
     m = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    HS[3] = HS[3]! ^ m;
+    sipState[3] = sipState[3]! ^ m;
     sipRounds(2);
-    HS[0] = HS[0]! ^ m;
+    sipState[0] = sipState[0]! ^ m;
   }
   m = length << 24;
   const left = length & 3;
   if (left >= 3) m |= data[i + 2]! << 16;
   if (left >= 2) m |= data[i + 1]! << 8;
   if (left >= 1) m |= data[i]!;
-  HS[3] = HS[3]! ^ m;
+  sipState[3] = sipState[3]! ^ m;
   sipRounds(2);
-  HS[0] = HS[0]! ^ m;
-  HS[2] = HS[2]! ^ 0xee;
+  sipState[0] = sipState[0]! ^ m;
+  sipState[2] = sipState[2]! ^ 0xee;
   sipRounds(4);
-  writeLE32(out, 0, HS[1]! ^ HS[3]!);
-  HS[1] = HS[1]! ^ 0xdd;
+  writeLE32(out, 0, sipState[1]! ^ sipState[3]!);
+  sipState[1] = sipState[1]! ^ 0xdd;
   sipRounds(4);
-  writeLE32(out, 4, HS[1]! ^ HS[3]!);
+  writeLE32(out, 4, sipState[1]! ^ sipState[3]!);
 }
