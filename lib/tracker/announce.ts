@@ -3,9 +3,11 @@
 // IP addresses travel as bytes (4 for IPv4, 16 for IPv6); text forms exist only for display and the dictionary model.
 
 import { TrackerError } from "../errors.ts";
+import { INFO_HASH_BYTES } from "../infohash.ts";
+import { formatHostPort } from "../net_address.ts";
 
-/** Length of an info hash and of a peer id in bytes (BEP 3). */
-export const INFO_HASH_BYTES = 20;
+// One definition each (lib/infohash.ts, lib/net_address.ts), re-exported for the tracker modules that import them here.
+export { formatHostPort, INFO_HASH_BYTES };
 /** Length of a peer id in bytes (BEP 3). */
 export const PEER_ID_BYTES = 20;
 /** Compact IPv4 peer: 4 address bytes + 2 port bytes (BEP 23). */
@@ -207,11 +209,6 @@ function parseIp4(text: string): Uint8Array | null {
     } else return null;
   }
   return part === 4 ? out : null;
-}
-
-/** "host:port", or "[host]:port" for an IPv6 host. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Text form of a 4- or 16-byte address (IPv6 without zero compression, lower-case). */

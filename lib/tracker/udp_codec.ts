@@ -16,6 +16,7 @@ import {
   writeU64BE,
 } from "../bytes.ts";
 import { BtoolError } from "../errors.ts";
+import { INFO_HASH_BYTES, PEER_ID_BYTES } from "./announce.ts";
 import { CONNECTION_ID_BYTES, type ConnectionIdVerifier } from "./udp_connection_ids.ts";
 
 // The connection ids live in udp_connection_ids.ts; importers of this codec keep finding them here.
@@ -56,8 +57,6 @@ export const MAX_URL_DATA_BYTES = 1024;
 /** Cap on an error message we send or keep (replies stay well under ~1,200 bytes, INTEROP.md 13). */
 export const MAX_ERROR_MESSAGE_BYTES = 512;
 
-const INFO_HASH_BYTES = 20;
-const PEER_ID_BYTES = 20;
 const U32_MAX = 0xffffffff;
 
 // BEP 41 option types: 0 end of options, 1 no-op, 2 URL data (length byte + bytes).
