@@ -3,7 +3,7 @@
 
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
-import { fromUtf8, percentDecode, toHex, utf8 } from "../../lib/bytes.ts";
+import { fromUtf8, percentDecode, toHex, toLatin1, utf8 } from "../../lib/bytes.ts";
 import { TrackerError } from "../../lib/errors.ts";
 import { announce, announceToTiers, scrape, TrackerTiers, UdpTrackerSocket } from "../../lib/tracker/client.ts";
 import {
@@ -496,7 +496,7 @@ Deno.test("scrape() over HTTP derives the scrape URL and repeats info_hash", asy
     const files = new Map<string, unknown>();
     for (const h of params(query).get("info_hash") ?? []) {
       const raw = percentDecode(h)!;
-      files.set(String.fromCharCode(...raw), new Map([["complete", 3], ["downloaded", 5], ["incomplete", raw[0]!]]));
+      files.set(toLatin1(raw), new Map([["complete", 3], ["downloaded", 5], ["incomplete", raw[0]!]]));
     }
     return bencoded(new Map([["files", files]]) as never);
   });

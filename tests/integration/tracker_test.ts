@@ -3,7 +3,7 @@
 
 import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { percentEncode, toHex } from "../../lib/bytes.ts";
+import { fromLatin1, percentEncode, toHex, toLatin1 } from "../../lib/bytes.ts";
 import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb, UNREGISTERED_TORRENT_IDLE_MS } from "../../lib/persist/db.ts";
 import { createTracker, SNAPSHOT_CHUNK_BYTES, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
@@ -101,7 +101,7 @@ function text(v: BencodeValue | undefined): string {
 function scrapeOf(d: BencodeDict, hash: Uint8Array) {
   const files = d.get("files");
   ok(files instanceof Map);
-  const e = files.get(String.fromCharCode(...hash));
+  const e = files.get(toLatin1(hash));
   ok(e instanceof Map);
   return { complete: e.get("complete"), downloaded: e.get("downloaded"), incomplete: e.get("incomplete") };
 }
@@ -218,7 +218,7 @@ async function rawGet(base: string, target: string): Promise<BencodeDict> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(base).port) });
   try {
     const head = `GET ${target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
-    await conn.write(Uint8Array.from(head, (c) => c.charCodeAt(0)));
+    await conn.write(fromLatin1(head));
     const chunks: number[] = [];
     const buf = new Uint8Array(4096);
     for (let n; (n = await conn.read(buf)) !== null;) chunks.push(...buf.subarray(0, n));
@@ -238,7 +238,7 @@ Deno.test("tracker: raw bytes >= 0x80 in info_hash and peer_id mean the same byt
   const t = await start();
   try {
     const hash = Uint8Array.from({ length: 20 }, (_, i) => 0x80 + i * 6);
-    const raw = (b: Uint8Array) => String.fromCharCode(...b);
+    const raw = (b: Uint8Array) => toLatin1(b);
     // Peer 1 announces with raw bytes (through the byte-level fast path), peer 2 with escapes.
     let d = await rawGet(t.base, `/announce?info_hash=${raw(hash)}&peer_id=${raw(peerId(0xe9))}&port=6001&left=5`);
     equal(d.get("failure reason"), undefined);

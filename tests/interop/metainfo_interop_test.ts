@@ -2,7 +2,7 @@
 // and mktorrent. Each test is ignored with a printed reason when its tool is missing (CI installs them all).
 
 import { decodeBencode, encodeBencode } from "../../lib/bencode.ts";
-import { toHex } from "../../lib/bytes.ts";
+import { fromLatin1, toHex } from "../../lib/bytes.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
 import { sha1 } from "../../lib/sha1.ts";
 import { equal, match, ok } from "../_helpers/assert.ts";
@@ -78,7 +78,7 @@ Deno.test({
       const swapped = text.replace(/(6:lengthi30000e)(4:name5:n\.bin)/, "$2$1");
       ok(swapped !== text);
       const path = `${dir}/u.torrent`;
-      await Deno.writeFile(path, Uint8Array.from(swapped, (c) => c.charCodeAt(0)));
+      await Deno.writeFile(path, fromLatin1(swapped));
       const meta = await parseMetainfo(await Deno.readFile(path));
       const r = await runTool(libtorrent.path, ["-c", LT_SCRIPT, path], { timeoutMs: 30_000 });
       equal(r.code, 0, r.stderr);

@@ -6,7 +6,7 @@ import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
-import { percentEncode } from "../../lib/bytes.ts";
+import { percentEncode, toLatin1 } from "../../lib/bytes.ts";
 import { decodeBencode, rawValue } from "../../lib/bencode.ts";
 import { sha1 } from "../../lib/sha1.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
@@ -87,7 +87,7 @@ Deno.test({
         const scrape = async () => {
           const res = await fetch(`${base}/scrape?info_hash=${percentEncode(infoHash)}`);
           const d = decodeBencode(new Uint8Array(await res.arrayBuffer())) as Map<string, unknown>;
-          const e = (d.get("files") as Map<string, Map<string, number>>).get(String.fromCharCode(...infoHash));
+          const e = (d.get("files") as Map<string, Map<string, number>>).get(toLatin1(infoHash));
           return { complete: e?.get("complete"), downloaded: e?.get("downloaded"), incomplete: e?.get("incomplete") };
         };
 

@@ -1,5 +1,5 @@
 import { decodeBencode, encodeBencode, rawValue } from "../../lib/bencode.ts";
-import { concat, toHex, utf8 } from "../../lib/bytes.ts";
+import { concat, fromLatin1, toHex, utf8 } from "../../lib/bytes.ts";
 import { BencodeError, type BtoolError, MetainfoError } from "../../lib/errors.ts";
 import { magnetLink, parseMetainfo } from "../../lib/metainfo.ts";
 import { sha1 } from "../../lib/sha1.ts";
@@ -71,7 +71,7 @@ Deno.test("parseMetainfo() hashes the raw info bytes, even with unsorted keys", 
   const text = new TextDecoder("latin1").decode(info);
   const swapped = text.replace(/^d(6:lengthi\d+e)(4:name4:test)/, "d$2$1");
   ok(swapped !== text);
-  const swappedBytes = Uint8Array.from(swapped, (c) => c.charCodeAt(0));
+  const swappedBytes = fromLatin1(swapped);
   const file = concat([utf8("d4:info"), swappedBytes, utf8("8:announce3:urle")]);
   const m = await parseMetainfo(file);
   equal(m.infoHash.hex, toHex(await sha1(swappedBytes)));

@@ -1,6 +1,6 @@
 import { deepEqual, equal } from "../../_helpers/assert.ts";
 import { assertThrowsCode } from "../../_helpers/assert.ts";
-import { fromHex, percentEncode, utf8 } from "../../../lib/bytes.ts";
+import { fromHex, fromLatin1, percentEncode, utf8 } from "../../../lib/bytes.ts";
 import { TrackerError } from "../../../lib/errors.ts";
 import {
   AnnounceQueryParser,
@@ -130,7 +130,7 @@ Deno.test("parseAnnounceQuery() refuses percent escapes with non-hex or wide cha
 });
 
 /** `text` as one byte per char (every char here is <= U+00FF). */
-const bytesOf = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+const bytesOf = (s: string) => fromLatin1(s);
 
 /** Percent-encode each char >= 0x80 of `s`, as URL parsing does to a raw byte in a request target. */
 const escapeHigh = (s: string) => s.replace(/[\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
