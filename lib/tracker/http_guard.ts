@@ -5,6 +5,7 @@
 // one; looking costs an op call per announce). What hyper does before a request reaches us (head size and timeouts,
 // idle keep-alive connections) is written down in docs/ARCHITECTURE.md.
 
+import { concat } from "../bytes.ts";
 import type { HttpLimits } from "./http_limits.ts";
 
 /** The ordinary handler (Deno.serve's shape, with the part of its info a tracker reads). */
@@ -109,14 +110,7 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
     } finally {
       clearTimer(timer);
     }
-    if (chunks.length === 1) return chunks[0]!;
-    const body = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      body.set(c, at);
-      at += c.length;
-    }
-    return body;
+    return chunks.length === 1 ? chunks[0]! : concat(chunks);
   };
 
   const withBody = async (
