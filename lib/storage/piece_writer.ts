@@ -1,4 +1,4 @@
-// Verify-then-write of whole downloaded pieces, off the JS thread: a few Workers (lib/_piece_hash_worker.ts) check
+// Verify-then-write of whole downloaded pieces, off the JS thread: a few Workers (./_piece_hash_worker.ts) check
 // the SHA-1 and write the piece's files; the piece's ArrayBuffer is transferred there and back (no copy). Robust by
 // design: a Worker that cannot start, throws, or makes no progress for `stallMs` is dropped; the jobs it held settle
 // as "lost" (their bytes went with it: the caller fetches those pieces again), later jobs go to the Workers left, and
@@ -10,7 +10,7 @@
 import { equals } from "../bytes.ts";
 import { errorText, StorageError } from "../errors.ts";
 import { mapRange } from "../file_map.ts";
-import type { PieceReply, PieceRequest, PieceWrite } from "../_piece_hash_worker.ts";
+import type { PieceReply, PieceRequest, PieceWrite } from "./_piece_hash_worker.ts";
 import { pieceHash, pieceSize } from "../pieces.ts";
 import { sha1 } from "../sha1.ts";
 import type { Storage } from "./storage.ts";
@@ -35,7 +35,7 @@ export interface PieceWriterOptions {
   isWorkerEnabled?: boolean;
   /** How many Workers (default PIECE_WORKERS, at least 1). */
   workers?: number;
-  /** The Worker module (tests: a worker that dies or hangs). Default: lib/_piece_hash_worker.ts. */
+  /** The Worker module (tests: a worker that dies or hangs). Default: lib/storage/_piece_hash_worker.ts. */
   workerUrl?: string;
   /** See WORKER_STALL_MS. */
   stallMs?: number;
@@ -98,7 +98,7 @@ export class PieceWriter {
   constructor(storage: Storage, options: PieceWriterOptions = {}) {
     this.#storage = storage;
     this.#paths = storage.writablePaths?.() ?? null;
-    this.#workerUrl = options.workerUrl ?? new URL("../_piece_hash_worker.ts", import.meta.url).href;
+    this.#workerUrl = options.workerUrl ?? new URL("./_piece_hash_worker.ts", import.meta.url).href;
     this.#workerCount = Math.max(1, options.workers ?? PIECE_WORKERS);
     this.#stallMs = options.stallMs ?? WORKER_STALL_MS;
     this.#onWarning = options.onWarning ?? (() => {});

@@ -4,9 +4,9 @@
 // transferred back with the verdict, for reuse. Loaded only by piece_writer.ts via a static
 // `new URL(..., import.meta.url)`; never prints.
 
-import { equals } from "./bytes.ts";
-import { errorText } from "./errors.ts";
-import { sha1 } from "./sha1.ts";
+import { equals } from "../bytes.ts";
+import { errorText } from "../errors.ts";
+import { sha1 } from "../sha1.ts";
 
 /** One file range to write: `length` bytes of the piece from `at`, to `path` at `fileOffset`. */
 export interface PieceWrite {
