@@ -3,6 +3,7 @@
 // HTTP tracker's own object, so peers of both transports see each other.
 
 import { errorText, TrackerError } from "../errors.ts";
+import { unmapIPv4 } from "../net_address.ts";
 import { formatHostPort } from "./announce.ts";
 import {
   createFfiUdpSocket,
@@ -347,17 +348,11 @@ async function receiveLoop(
       handler.stats.dropped++;
       continue;
     }
-    const hostname = unmapIpv4(remote.hostname);
+    // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d: treat them as IPv4 (6-byte peers, IPv4 ids).
+    const hostname = unmapIPv4(remote.hostname);
     const reply = handler.handle(data, hostname, remote.port);
     if (reply === null) continue;
     const wait = sender.send(reply, remote);
     if (wait !== null) await wait;
   }
-}
-
-// A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d: treat them as IPv4 (6-byte peers, IPv4 ids).
-function unmapIpv4(hostname: string): string {
-  return hostname.length > 7 && hostname.startsWith("::ffff:") && hostname.indexOf(".") > 0
-    ? hostname.slice(7)
-    : hostname;
 }
