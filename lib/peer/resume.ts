@@ -148,8 +148,3 @@ export async function writeResume(meta: Metainfo, dir: string, have: Bitfield): 
     throw new StorageError("io", `Cannot write resume file "${path}": ${msg}`, { cause: err });
   }
 }
-
-/** Delete the resume file (e.g. before the data changes under it); a missing file is fine. */
-export async function removeResume(meta: Metainfo, dir: string): Promise<void> {
-  await Deno.remove(resumePath(meta, dir)).catch(() => {});
-}
