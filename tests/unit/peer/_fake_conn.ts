@@ -1,5 +1,6 @@
 // An in-memory Deno.Conn for pure connection tests: the test pushes what the peer sends and sees what we write.
-// Writes can be made to block forever (a peer that does not read). No sockets, no timers.
+// Writes can be made to block forever (a peer that does not read). FakeListener hands such sockets to an accept
+// loop. No sockets, no timers.
 
 /** A scripted peer on the other end of a fake Deno.Conn. */
 export class FakeConn {
@@ -72,5 +73,30 @@ export class FakeConn {
     this.isClosed = true;
     this.#wake();
     for (const w of this.#writeWaiters.splice(0)) w();
+  }
+}
+
+/** A Deno.Listener fed by the test (`arrive`); cast it where a Deno.Listener is wanted. */
+export class FakeListener {
+  #queue: Deno.Conn[] = [];
+  #waiter: ((c: Deno.Conn | null) => void) | null = null;
+  #isClosed = false;
+  arrive(conn: Deno.Conn): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    if (w !== null) w(conn);
+    else this.#queue.push(conn);
+  }
+  accept(): Promise<Deno.Conn> {
+    if (this.#isClosed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    const c = this.#queue.shift();
+    if (c !== undefined) return Promise.resolve(c);
+    return new Promise((resolve, reject) => {
+      this.#waiter = (conn) => conn === null ? reject(new Deno.errors.BadResource("closed")) : resolve(conn);
+    });
+  }
+  close(): void {
+    this.#isClosed = true;
+    this.#waiter?.(null);
   }
 }

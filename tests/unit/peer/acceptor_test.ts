@@ -8,38 +8,12 @@ import { TorrentRegistry } from "../../../lib/peer/torrent_registry.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
 import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
-import { FakeConn } from "./_fake_conn.ts";
+import { FakeConn, FakeListener } from "./_fake_conn.ts";
 
 const A = InfoHash.fromHex("0101010101010101010101010101010101010101");
 const B = InfoHash.fromHex("0202020202020202020202020202020202020202");
 const C = InfoHash.fromHex("0303030303030303030303030303030303030303");
 const GEOMETRY = { pieceLength: 32768, pieceCount: 4, totalLength: 4 * 32768 };
-
-/** A Deno.Listener fed by the test. */
-class FakeListener {
-  #queue: Deno.Conn[] = [];
-  #waiter: ((c: Deno.Conn | null) => void) | null = null;
-  #isClosed = false;
-  readonly addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 6881 };
-  arrive(conn: Deno.Conn): void {
-    const w = this.#waiter;
-    this.#waiter = null;
-    if (w !== null) w(conn);
-    else this.#queue.push(conn);
-  }
-  accept(): Promise<Deno.Conn> {
-    if (this.#isClosed) return Promise.reject(new Deno.errors.BadResource("closed"));
-    const c = this.#queue.shift();
-    if (c !== undefined) return Promise.resolve(c);
-    return new Promise((resolve, reject) => {
-      this.#waiter = (conn) => conn === null ? reject(new Deno.errors.BadResource("closed")) : resolve(conn);
-    });
-  }
-  close(): void {
-    this.#isClosed = true;
-    this.#waiter?.(null);
-  }
-}
 
 class Torrent implements AcceptingTorrent {
   peers: { conn: PeerConnection; address: string }[] = [];
