@@ -205,7 +205,7 @@ class TorrentSession implements Session, AcceptingTorrent {
     this.#resolveStopped = resolve;
     this.#timers = [setInterval(() => this.#tick(), TICK_MS), setInterval(() => this.#chokeRound(), CHOKE_INTERVAL_MS)];
     for (const p of options.peers ?? []) this.#known.add(p.hostname, p.port);
-    // Load the piece Worker now (tens of ms), not when the first piece is complete; stop() closes it.
+    // Load the piece Worker now (its start-up is in docs/PERFORMANCE.md), not at the first complete piece.
     if (!picker.isComplete) this.#pieceWriter.warmUp();
     queueMicrotask(() => {
       this.#emit({ type: "listening", port: this.port });
