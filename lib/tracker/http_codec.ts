@@ -263,7 +263,7 @@ export class AnnounceQueryParser {
             hasPeerId = true;
           } else if (isName(b, param, eq, P_NUMWANT)) {
             // A negative numwant (some clients send -1) means "the default".
-            if (b[v] === 45) numWant = undefined;
+            if (v < end && b[v] === 45) numWant = undefined;
             else {
               numWant = parseCount(b, v, end, "numwant");
               amp = lastCountEnd;

@@ -193,6 +193,17 @@ Deno.test("AnnounceQueryParser.parse() caps the query, key, trackerid and ip by 
   assertThrowsCode(() => parseAnnounceQuery(escapeHigh(q)), TrackerError, "query_too_long");
 });
 
+Deno.test("AnnounceQueryParser refuses an empty numwant at the query's end whatever byte follows it (#19, found by fuzzing)", () => {
+  // The byte after `end` is not the query's: on the libc path it is the request's next byte, on the text path a stale
+  // byte of the reused scratch buffer. A "-" there made the empty numwant read as "-..." (the default) instead.
+  const parser = new AnnounceQueryParser();
+  const q = `info_hash=${percentEncode(HASH)}&${BASE}&numwant=`;
+  const b = bytesOf(q + "-1");
+  assertThrowsCode(() => parser.parse(b, 0, q.length), TrackerError, "invalid_numwant");
+  parser.parseText(`${q}-1&${"x".repeat(64)}`, 0);
+  assertThrowsCode(() => parser.parseText(q, 0), TrackerError, "invalid_numwant");
+});
+
 Deno.test("AnnounceQueryParser reused: no field of one request leaks into the next, even after a failure", () => {
   const parser = new AnnounceQueryParser();
   const full = `info_hash=${percentEncode(HASH)}&${BASE}&event=stopped&numwant=9&compact=0&no_peer_id=1` +
