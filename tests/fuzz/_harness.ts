@@ -1,6 +1,7 @@
 // The fuzz harness (#19): seeded, deterministic runs of generated and mutated inputs against one target's properties.
 // Every input gets its own random stream derived from (seed, index), so one failing input reproduces alone with
-// `deno task fuzz -- --seed S --target T --start I --count 1`. Pure: no clock, no files (run.ts measures time).
+// `deno task fuzz -- --seed S --target T --start I --count 1`, unless state carried between inputs matters (the
+// announce parsers reuse one scratch buffer, as the servers do): then the run up to it does. Pure: no clock, no files.
 
 import { seededRandom } from "../_helpers/random.ts";
 import { toHex } from "../../lib/bytes.ts";
@@ -43,7 +44,9 @@ export class FuzzFailure extends Error {
     super(
       `Fuzz target "${target}" failed at input #${index} (seed ${seed}): ${
         cause instanceof Error ? cause.message : String(cause)
-      }\n  input hex: ${shown}\n  reproduce: deno task fuzz -- --seed ${seed} --target ${target} --start ${index} --count 1`,
+      }\n  input hex: ${shown}\n  reproduce: deno task fuzz -- --seed ${seed} --target ${target} --start ${index} --count 1\n` +
+        `  (if it passes alone, state carried between inputs matters, as in a parser's reused scratch: rerun the run up ` +
+        `to it with --count ${index + 1})`,
       { cause },
     );
     this.name = "FuzzFailure";
