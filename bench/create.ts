@@ -1,6 +1,7 @@
-// bench/create: `btool create` (deno run -A main.ts create) against `mktorrent -t <cores>` on the same files (1 GiB and
-// 4 GiB by default), 256 KiB pieces, warm page cache; runs interleaved, median of 5 each: wall ms, user and system CPU
-// seconds, and the speed ratio (goal: >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, OpenSSL through
+// bench/create: `btool create` (deno run -A main.ts create; the default SHA-1, and the opt-in `--sha1 libc`) against
+// `mktorrent -t <cores>` on the same files (1 GiB and 4 GiB by default), 256 KiB pieces, warm page cache; runs
+// interleaved, median of 5 each: wall ms, user and system CPU seconds, and the speed ratios (goal for the default:
+// >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, OpenSSL through
 // FFI against node:crypto and WebCrypto over the same buffers (what decides create's hash job), and fixed costs.
 // Environment: BTOOL_BENCH_SIZES (MiB list, default "1024,4096"), BTOOL_BENCH_PIECE (bytes, default 262144),
 // BTOOL_BENCH_RUNS (default 5), BTOOL_BENCH_BASELINE (another checkout's main.ts, run interleaved as a third
@@ -9,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { rawValue } from "../lib/bencode.ts";
 import { InfoHash } from "../lib/infohash.ts";
-import { openNativeSha1, sha1 } from "../lib/sha1.ts";
+import { openLibcSha1, sha1 } from "../lib/sha1.ts";
 import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
 
 const MIB = 1024 * 1024;
@@ -74,7 +75,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
     await writeTestFile(data, mib * MIB);
     await warm(data);
     await warm(data);
-    const btoolArgs = (main: string, out: string) => [
+    const btoolArgs = (main: string, out: string, extra: string[] = []) => [
       "run",
       "-A",
       main,
@@ -88,6 +89,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       "--force",
       "-o",
       out,
+      ...extra,
     ];
     const contenders: { name: string; run: () => Promise<TimedRun>; runs: TimedRun[]; out: string }[] = [
       {
@@ -116,6 +118,12 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
         },
         runs: [],
         out: `${dir}/m.torrent`,
+      },
+      {
+        name: "btool --sha1 libc",
+        run: () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/l.torrent`, ["--sha1", "libc"])),
+        runs: [],
+        out: `${dir}/l.torrent`,
       },
     ];
     if (BASELINE !== null) {
@@ -146,8 +154,13 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       `ratio at ${mib} MiB (mktorrent ms / btool ms, > 1 = btool faster): median ${(theirs / ours).toFixed(2)}, ` +
         `best ${(best(contenders[1]!) / best(contenders[0]!)).toFixed(2)}; same info hash: yes`,
     );
+    const libc = median(contenders[2]!.runs.map((r) => r.ms));
+    console.log(
+      `ratio at ${mib} MiB, --sha1 libc: mktorrent ms / libc ms ${(theirs / libc).toFixed(2)}, ` +
+        `default ms / libc ms ${(ours / libc).toFixed(2)} (> 1 = libc faster)`,
+    );
     if (BASELINE !== null) {
-      const base = median(contenders[2]!.runs.map((r) => r.ms));
+      const base = median(contenders[3]!.runs.map((r) => r.ms));
       console.log(`ratio baseline ms / btool ms: ${(base / ours).toFixed(2)}`);
     }
   } finally {
@@ -173,13 +186,12 @@ async function hashStage(buf: Uint8Array, how: Stage): Promise<{ ms: number; cpu
   const t0 = performance.now();
   const c0 = cpuMs();
   const out = new Uint8Array((buf.length / PIECE_BYTES) * 20);
-  const native = openNativeSha1();
   if (how === "node") {
     for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
       out.set(createHash("sha1").update(buf.subarray(at, at + PIECE_BYTES)).digest(), 20 * i);
     }
   } else if (how === "openssl") {
-    if (native === null) throw new Error("bench/create: no libcrypto.so.3 through FFI");
+    const native = openLibcSha1();
     for (let at = 0, i = 0; at < buf.length; at += PIECE_BYTES, i++) {
       native(buf.subarray(at, at + PIECE_BYTES), out, 20 * i);
     }

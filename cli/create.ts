@@ -5,6 +5,7 @@ import config from "../deno.json" with { type: "json" };
 import { discardPrewarmedHashWorker } from "../lib/_hash_pool.ts";
 import { AUTO_MAX_PIECES, checkPieceLength, CreateError, createTorrent, torrentName } from "../lib/create.ts";
 import { BtoolError, UsageError } from "../lib/errors.ts";
+import { openLibcSha1, type Sha1Choice } from "../lib/sha1.ts";
 import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, ProgressBar } from "./progress.ts";
 import { terminalSafe } from "./_escape.ts";
@@ -35,6 +36,10 @@ Options:
   -o, --output FILE        where to write (default: <name>.torrent in the current folder)
   -f, --force              overwrite FILE if it exists
   -t, --threads N          hashing threads (default: the number of cores)
+      --sha1 deno|libc     deno (default): the runtime's SHA-1 (node:crypto in the hash Workers,
+                           WebCrypto on the main thread); libc: OpenSSL's SHA1() through FFI on every
+                           hashing thread, SHA1_LIBC_GAIN; same .torrent bytes. Needs Linux,
+                           libcrypto.so.3 and --allow-ffi, and fails with an error otherwise (no fallback)
   -h, --help               show this help
 
 A progress bar (MiB/s, ETA) is drawn on stderr when it is a terminal. On success, prints the
@@ -55,6 +60,7 @@ const OPTIONS = {
   output: { type: "string", short: "o" },
   force: { type: "boolean", short: "f" },
   threads: { type: "string", short: "t" },
+  sha1: { type: "string", default: "deno" },
 } as const;
 
 const URL_SCHEMES = new Set(["http:", "https:", "udp:", "ws:", "wss:"]);
@@ -90,6 +96,15 @@ export function parsePieceLengthOption(text: string | undefined): number | "auto
     throw err;
   }
   return bytes;
+}
+
+/** `--sha1` text → the hash job's SHA-1. @throws {UsageError} unknown value, or libc off Linux */
+export function parseSha1Option(text: string): Sha1Choice {
+  if (text !== "deno" && text !== "libc") throw new UsageError(`Invalid --sha1: "${text}" (deno or libc)`);
+  if (text === "libc" && Deno.build.os !== "linux") {
+    throw new UsageError(`--sha1 libc needs Linux (this is ${Deno.build.os}); use --sha1 deno`);
+  }
+  return text;
 }
 
 function baseName(path: string): string {
@@ -173,6 +188,9 @@ async function create(argv: string[]): Promise<number> {
   const webSeeds = (values["web-seed"] ?? []).map((u) => checkUrl(u, "web seed URL", new Set(["http:", "https:"])));
   const pieceLength = parsePieceLengthOption(values["piece-length"]);
   const threads = values.threads === undefined ? undefined : parseIntOption(values.threads, "threads", 1, 64);
+  const sha1 = parseSha1Option(values.sha1);
+  // Asked for and unavailable (no --allow-ffi, no libcrypto.so.3): say so before walking or hashing anything.
+  if (sha1 === "libc") openLibcSha1();
 
   await Deno.stat(path).catch((err: unknown) => {
     if (err instanceof Deno.errors.NotFound) {
@@ -198,6 +216,7 @@ async function create(argv: string[]): Promise<number> {
       ...(values.source === undefined ? {} : { source: values.source }),
       ...(values.exclude === undefined ? {} : { exclude: values.exclude }),
       ...(threads === undefined ? {} : { threads }),
+      sha1,
       onProgress: (p) => {
         bar ??= new ProgressBar(p.totalBytes, { label: "hashing" });
         bar.update(p.bytesHashed);

@@ -1,11 +1,12 @@
 // One hashing job for `createTorrent`: read a run of consecutive pieces from files on disk and SHA-1 each piece.
 // Shared by the hash Workers (lib/_hash_worker.ts) and the in-process path of lib/create.ts.
-// Hashes with OpenSSL through FFI where it may (synchronous, in place), else with WebCrypto, several digests in
-// flight (lib/sha1.ts decides; docs/PERFORMANCE.md has the figures). Memory is bounded by one read buffer per hasher
-// (one piece, or 1 MiB of smaller ones) plus, with WebCrypto, the copies of the digests in flight; never prints.
+// Hashes with the synchronous SHA-1 it is given (node:crypto in the Workers, OpenSSL through FFI with --sha1 libc),
+// else with WebCrypto, several digests in flight (lib/sha1.ts says which runs where). Imports no node: module: the
+// main thread loads this file for every command. Memory is bounded by one read buffer per hasher (one piece, or
+// 1 MiB of smaller ones) plus, with WebCrypto, the copies of the digests in flight; never prints.
 
 import { errorText, StorageError } from "./errors.ts";
-import { type NativeSha1, openNativeSha1, sha1 } from "./sha1.ts";
+import { sha1, type SyncSha1 } from "./sha1.ts";
 
 /** A byte range of one file. */
 export interface HashSegment {
@@ -41,11 +42,11 @@ export class JobReader {
   #file: Deno.FsFile | null = null;
   #pos = 0;
   #buf = new Uint8Array(0);
-  #native: NativeSha1 | null;
+  #syncSha1: SyncSha1 | null;
 
-  /** `native`: the synchronous SHA-1 to use, or null for WebCrypto (default: openNativeSha1()). */
-  constructor(native: NativeSha1 | null = openNativeSha1()) {
-    this.#native = native;
+  /** `syncSha1`: the synchronous SHA-1 to use (lib/_sha1_node.ts, openLibcSha1()), or null for WebCrypto. */
+  constructor(syncSha1: SyncSha1 | null = null) {
+    this.#syncSha1 = syncSha1;
   }
 
   /** Read `job` and return its piece hashes (20 bytes each, in order). @throws {StorageError} read_failed, file_changed */
@@ -80,8 +81,8 @@ export class JobReader {
         for (let at = 0; at < want; at += pl) {
           const at20 = 20 * piece++;
           const bytes = this.#buf.subarray(at, Math.min(at + pl, want));
-          if (this.#native !== null) {
-            this.#native(bytes, out, at20);
+          if (this.#syncSha1 !== null) {
+            this.#syncSha1(bytes, out, at20);
             continue;
           }
           // sha1 copies the bytes before it returns, so the buffer is free for the next read at once.

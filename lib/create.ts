@@ -19,6 +19,7 @@ import {
   parseMetainfo,
 } from "./metainfo.ts";
 import { safePathComponent, safeTorrentPaths } from "./safe_path.ts";
+import { openLibcSha1, type Sha1Choice, type SyncSha1 } from "./sha1.ts";
 
 /** A torrent cannot be made from this input or with these options. */
 export class CreateError extends BtoolError {}
@@ -304,6 +305,11 @@ export interface HashOptions {
   threads?: number;
   /** Hash in-process up to this many bytes (default INLINE_MAX_BYTES), unless a prewarmed Worker is there. */
   inlineMaxBytes?: number;
+  /**
+   * "deno" (default): node:crypto in the Workers, WebCrypto on this thread; "libc": OpenSSL's SHA1() through FFI
+   * everywhere (lib/sha1.ts). Same bytes either way.
+   */
+  sha1?: Sha1Choice;
   onProgress?: (p: HashProgress) => void;
   signal?: AbortSignal;
 }
@@ -312,9 +318,10 @@ async function hashInProcess(
   jobs: Generator<HashJob>,
   out: Uint8Array,
   totalBytes: number,
+  syncSha1: SyncSha1 | null,
   options: HashOptions,
 ): Promise<Uint8Array> {
-  const reader = new JobReader();
+  const reader = new JobReader(syncSha1);
   let bytesHashed = 0;
   try {
     for (const job of jobs) {
@@ -353,6 +360,7 @@ async function hashWithWorkers(
   out: Uint8Array,
   totalBytes: number,
   workerCount: number,
+  syncSha1: SyncSha1 | null,
   options: HashOptions,
 ): Promise<Uint8Array> {
   const allJobs = [...jobs];
@@ -361,7 +369,7 @@ async function hashWithWorkers(
   let doneCount = 0;
   const workers: Worker[] = [];
   let running = 0;
-  const reader = new JobReader();
+  const reader = new JobReader(syncSha1);
   let bytesHashed = 0;
   // Written by callbacks, so kept in an object: TypeScript does not narrow it across awaits.
   const state: { failure: { err: unknown } | null; wake: (() => void) | null } = { failure: null, wake: null };
@@ -404,7 +412,10 @@ async function hashWithWorkers(
         const reply = e.data;
         if (state.failure !== null) return;
         if (reply.type === "finished") return stop();
-        if (reply.type === "error") return fail(new StorageError(reply.code, reply.message));
+        if (reply.type === "error") {
+          const isRead = reply.code !== "sha1_unavailable";
+          return fail(isRead ? new StorageError(reply.code, reply.message) : new BtoolError(reply.code, reply.message));
+        }
         try {
           done(reply.id, reply.digests);
         } catch (err: unknown) {
@@ -416,7 +427,7 @@ async function hashWithWorkers(
         w.terminate();
         stop();
       };
-      w.postMessage({ jobs: allJobs, next } satisfies HashStart);
+      w.postMessage({ jobs: allJobs, next, sha1: options.sha1 ?? "deno" } satisfies HashStart);
     }
     for (;;) {
       await yieldToEventLoop();
@@ -456,12 +467,15 @@ async function hashWithWorkers(
  * adopted first, so its boot is already paid).
  * @throws {StorageError} read_failed, file_changed
  * @throws {CreateError} aborted
+ * @throws {BtoolError} sha1_unavailable (`sha1: "libc"` where it cannot be opened: no fallback)
  */
 export async function hashPieces(
   files: readonly SourceFile[],
   pieceLength: number,
   options: HashOptions = {},
 ): Promise<Uint8Array> {
+  // Opened first: asked for and missing is an error before any work, never a silent fallback.
+  const syncSha1 = options.sha1 === "libc" ? openLibcSha1() : null;
   let totalBytes = 0;
   for (const f of files) totalBytes += f.length;
   const pieceCount = Math.ceil(totalBytes / pieceLength);
@@ -475,9 +489,9 @@ export async function hashPieces(
   // A prewarmed Worker (cli/_create_prewarm.ts) is already booting: worth using whatever the size.
   const isSmall = totalBytes <= (options.inlineMaxBytes ?? INLINE_MAX_BYTES) && !hasPrewarmedHashWorker();
   if (workerCount < 1 || isSmall) {
-    return hashInProcess(jobs, out, totalBytes, options);
+    return hashInProcess(jobs, out, totalBytes, syncSha1, options);
   }
-  return await hashWithWorkers(jobs, out, totalBytes, workerCount, options);
+  return await hashWithWorkers(jobs, out, totalBytes, workerCount, syncSha1, options);
 }
 
 /** Trackers, flags and text of a new torrent (what is not read from disk). */
@@ -557,6 +571,7 @@ export interface CreatedTorrent {
  * @throws {CreateError} not_found, broken_symlink, symlink_loop, unsafe_name, too_many_files, no_files, empty_data,
  *   invalid_piece_length, aborted
  * @throws {StorageError} read_failed, file_changed
+ * @throws {BtoolError} sha1_unavailable (`sha1: "libc"` where it cannot be opened)
  */
 export async function createTorrent(path: string, options: CreateOptions = {}): Promise<CreatedTorrent> {
   const pl = options.pieceLength ?? "auto";

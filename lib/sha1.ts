@@ -1,8 +1,16 @@
-// SHA-1: the only file that decides how SHA-1 is computed. Data of any size goes through WebCrypto (async; the
-// digest runs off the JS thread, so several can be in flight); sha1Short serves the few synchronous callers of
-// short inputs (a derived key), where WebCrypto has no synchronous form. One path, create's hash job, hashes with
-// the system's OpenSSL through FFI when it may (openNativeSha1): there WebCrypto costs 30-50% more CPU per byte and
-// node:crypto 40-60 ms of start-up per thread (docs/PERFORMANCE.md).
+// SHA-1: the one file that says how btool computes SHA-1, and where each implementation is used (figures in
+// docs/PERFORMANCE.md, "create" and "peer"):
+// - WebCrypto (sha1() here), the default for data of any size: peer/verify piece checks, create's in-process path
+//   (inputs up to INLINE_MAX_BYTES) and create's main thread while Workers hash; several digests in flight, since
+//   each runs off the JS thread.
+// - node:crypto (lib/_sha1_node.ts), in create's hash Workers only: there WebCrypto costs measurably more than 5%
+//   more CPU per byte (issue #18's exception). Loaded only by lib/_hash_worker.ts, never by a module the main thread imports, so no
+//   other command pays its ~40 ms start-up.
+// - OpenSSL's SHA1() through FFI (openLibcSha1() here), opt-in only: `btool create --sha1 libc`; same bytes, same
+//   caps as the default, its gain measured in docs/PERFORMANCE.md.
+// - sha1Short(), plain JS, for the few synchronous callers of short inputs (a derived key).
+
+import { BtoolError, errorText } from "./errors.ts";
 
 /** Length of a SHA-1 digest in bytes. */
 export const SHA1_BYTES = 20;
@@ -18,36 +26,47 @@ export async function sha1(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.digest("SHA-1", data as Uint8Array<ArrayBuffer>));
 }
 
-/** Synchronous SHA-1 of `data` into `out[at, at + 20)`. */
-export type NativeSha1 = (data: Uint8Array, out: Uint8Array, at: number) => void;
+/** Synchronous SHA-1 of `data` into `out[at, at + 20)` (create's hash job: node:crypto or OpenSSL). */
+export type SyncSha1 = (data: Uint8Array, out: Uint8Array, at: number) => void;
+
+/** How `btool create` hashes: "deno" (the default: node:crypto in Workers, WebCrypto elsewhere) or "libc" (FFI). */
+export type Sha1Choice = "deno" | "libc";
 
 const LIBCRYPTO_SYMBOLS = {
   SHA1: { parameters: ["buffer", "usize", "buffer"], result: "pointer" },
 } as const;
 
-let native: NativeSha1 | null | undefined;
+let libc: SyncSha1 | undefined;
 
 /**
- * OpenSSL's SHA1() (libcrypto.so.3, the code mktorrent runs) through FFI, opened once per thread; null where it
- * cannot be used (not Linux, no --allow-ffi, no libcrypto), and callers then use sha1(). For create's hash job only.
+ * OpenSSL's SHA1() (libcrypto.so.3, the code mktorrent runs) through FFI, opened once per thread. Only for
+ * `btool create --sha1 libc`: asked for, it must work or fail clearly, never fall back.
+ * @throws {BtoolError} sha1_unavailable (not Linux, no --allow-ffi, no libcrypto.so.3)
  */
-export function openNativeSha1(): NativeSha1 | null {
-  if (native !== undefined) return native;
-  native = null;
-  if (Deno.build.os !== "linux") return native;
+export function openLibcSha1(): SyncSha1 {
+  if (libc !== undefined) return libc;
+  const fail = (why: string, cause?: unknown): never => {
+    throw new BtoolError(
+      "sha1_unavailable",
+      `Cannot hash with OpenSSL's SHA1() through FFI (--sha1 libc): ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
+  };
+  if (Deno.build.os !== "linux") fail(`it needs Linux (this is ${Deno.build.os})`);
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") fail("it needs --allow-ffi");
+  let lib: Deno.DynamicLibrary<typeof LIBCRYPTO_SYMBOLS>;
   try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return native;
-    const lib = Deno.dlopen("libcrypto.so.3", LIBCRYPTO_SYMBOLS);
-    const digest = new Uint8Array(SHA1_BYTES);
-    native = (data, out, at) => {
-      // A view's pointer is its first byte; the call is synchronous, so nothing can move or detach it meanwhile.
-      lib.symbols.SHA1(data as Uint8Array<ArrayBuffer>, BigInt(data.length), digest);
-      out.set(digest, at);
-    };
-  } catch {
-    native = null;
+    lib = Deno.dlopen("libcrypto.so.3", LIBCRYPTO_SYMBOLS);
+  } catch (err: unknown) {
+    return fail(`libcrypto.so.3 could not be loaded (${errorText(err)})`, err);
   }
-  return native;
+  const digest = new Uint8Array(SHA1_BYTES);
+  libc = (data, out, at) => {
+    // A view's pointer is its first byte; the call is synchronous, so nothing can move or detach it meanwhile.
+    lib.symbols.SHA1(data as Uint8Array<ArrayBuffer>, BigInt(data.length), digest);
+    out.set(digest, at);
+  };
+  return libc;
 }
 
 const W = new Int32Array(80);

@@ -1,7 +1,7 @@
 // `btool create` against real tools: the same info hash as mktorrent; transmission-show and libtorrent load our output.
 
 import { rawValue } from "../../lib/bencode.ts";
-import { utf8 } from "../../lib/bytes.ts";
+import { equals, utf8 } from "../../lib/bytes.ts";
 import { InfoHash } from "../../lib/infohash.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
 import { equal, match, ok } from "../_helpers/assert.ts";
@@ -73,6 +73,45 @@ Deno.test({
       equal(ours, theirs);
     }),
 });
+
+// libcrypto.so.3 is part of Debian's libssl3, always installed where these tests run (mktorrent itself links it): the
+// --sha1 libc run is not skipped when it is missing; it fails, saying why.
+Deno.test({
+  name:
+    "btool create --sha1 libc writes the default's .torrent bytes and mktorrent's info hash, with and without Workers",
+  ignore: mktorrent.ignore || Deno.build.os !== "linux",
+  fn: () =>
+    withTempDir(async (tmp) => {
+      const data = randomBytes(seededRandom(6), 40 * 1024 * 1024 + 999);
+      await Deno.writeFile(`${tmp}/big.bin`, data);
+      await Deno.writeFile(`${tmp}/small.bin`, data.subarray(0, 3 * 1024 * 1024 + 5));
+      for (const name of ["big.bin", "small.bin"]) {
+        const args = ["-a", TRACKER, "--piece-length", "256K", "--no-date", "--force"];
+        const ours = await btoolCreate(`${tmp}/${name}`, `${tmp}/d.torrent`, args);
+        const libc = await btoolCreate(`${tmp}/${name}`, `${tmp}/l.torrent`, [...args, "--sha1", "libc"]);
+        const theirs = await mktorrentCreate(`${tmp}/${name}`, `${tmp}/m-${name}.torrent`, ["-a", TRACKER, "-l", "18"]);
+        equal(libc, theirs, name);
+        equal(ours, theirs, name);
+        ok(equals(Deno.readFileSync(`${tmp}/l.torrent`), Deno.readFileSync(`${tmp}/d.torrent`)), `${name}: same bytes`);
+      }
+    }),
+});
+
+Deno.test("btool create --sha1 libc without --allow-ffi fails saying so, writing nothing; --sha1 other is a usage error", () =>
+  withTempDir(async (tmp) => {
+    await Deno.writeFile(`${tmp}/f.bin`, new Uint8Array(1000));
+    const main = new URL("../../main.ts", import.meta.url).pathname;
+    const args = ["create", `${tmp}/f.bin`, "-a", TRACKER, "-o", `${tmp}/f.torrent`, "--sha1"];
+    const noFfi = await runTool(Deno.execPath(), ["run", "--allow-read", "--allow-write", main, ...args, "libc"], {
+      timeoutMs: TIMEOUT_MS,
+    });
+    equal(noFfi.code, 1, noFfi.stderr);
+    match(noFfi.stderr, /--sha1 libc\).*--allow-ffi/);
+    equal(await Deno.lstat(`${tmp}/f.torrent`).then(() => true, () => false), false);
+    const bad = await runBtool([...args, "openssl"], { timeoutMs: TIMEOUT_MS });
+    equal(bad.code, 2, bad.stderr);
+    match(bad.stderr, /Invalid --sha1: "openssl"/);
+  }));
 
 Deno.test({
   name: "btool create gives mktorrent's info hash: single file, several piece lengths",

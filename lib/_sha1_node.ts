@@ -1,0 +1,10 @@
+// node:crypto's SHA-1 for create's hash Workers (issue #18's exception; lib/sha1.ts says why). Imported only by
+// lib/_hash_worker.ts: the main thread never loads node:crypto (tests/unit/sha1_test.ts checks main.ts's imports).
+
+import { createHash } from "node:crypto";
+import type { SyncSha1 } from "./sha1.ts";
+
+/** SHA-1 of `data` into `out[at, at + 20)`, synchronously, by node:crypto (OpenSSL inside the runtime). */
+export const nodeSha1: SyncSha1 = (data, out, at) => {
+  out.set(createHash("sha1").update(data).digest(), at);
+};
