@@ -37,9 +37,10 @@ Options:
   -f, --force              overwrite FILE if it exists
   -t, --threads N          hashing threads (default: the number of cores)
       --sha1 deno|libc     deno (default): the runtime's SHA-1 (node:crypto in the hash Workers,
-                           WebCrypto on the main thread); libc: OpenSSL's SHA1() through FFI on every
-                           hashing thread, SHA1_LIBC_GAIN; same .torrent bytes. Needs Linux,
-                           libcrypto.so.3 and --allow-ffi, and fails with an error otherwise (no fallback)
+                           WebCrypto for small inputs); libc: OpenSSL's SHA1() through FFI on every
+                           hashing thread, main thread included: less CPU per byte, faster on a busy
+                           machine (figures: docs/PERFORMANCE.md); same .torrent bytes. Needs Linux,
+                           libcrypto.so.3 and --allow-ffi; fails with an error otherwise (no fallback)
   -h, --help               show this help
 
 A progress bar (MiB/s, ETA) is drawn on stderr when it is a terminal. On success, prints the

@@ -349,9 +349,10 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * Hash with `workerCount` Workers plus the main thread. Every hasher claims the next job from one shared counter
- * (Atomics), so no hasher waits for the main thread to feed it and the tail balances itself; the main thread starts
- * at once (Workers take tens of milliseconds to boot). A Worker that dies (e.g. its module is missing from a
+ * Hash with `workerCount` Workers, plus the main thread when it has a synchronous SHA-1 (`--sha1 libc`); with only
+ * WebCrypto it costs more CPU per byte than a Worker's node:crypto and would take a core from them, so it only
+ * coordinates. Every hasher claims the next job from one shared counter (Atomics), so no hasher waits for the main
+ * thread to feed it and the tail balances itself. A Worker that dies (e.g. its module is missing from a
  * `deno compile` binary built without `--include`) is dropped and the jobs it did not finish are hashed by the main
  * thread; read errors reported by a Worker stop everything.
  */
@@ -429,13 +430,16 @@ async function hashWithWorkers(
       };
       w.postMessage({ jobs: allJobs, next, sha1: options.sha1 ?? "deno" } satisfies HashStart);
     }
+    const isMainHashing = syncSha1 !== null;
     for (;;) {
       await yieldToEventLoop();
       throwIfFailed();
-      const id = Atomics.add(next, 0, 1);
-      if (id < allJobs.length) {
-        done(id, await reader.run(allJobs[id]!));
-        continue;
+      if (isMainHashing || running === 0) {
+        const id = Atomics.add(next, 0, 1);
+        if (id < allJobs.length) {
+          done(id, await reader.run(allJobs[id]!));
+          continue;
+        }
       }
       // Every job done: no need to wait for a Worker's "finished" (a Worker still booting never claims one).
       if (doneCount === allJobs.length || running === 0) break;
@@ -462,9 +466,9 @@ async function hashWithWorkers(
 
 /**
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
- * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` - 1 Workers besides
- * the main thread for more than `inlineMaxBytes`, or whenever a Worker was prewarmed (lib/_hash_pool.ts; it is
- * adopted first, so its boot is already paid).
+ * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` hashers (Workers;
+ * with `sha1: "libc"` the main thread is one of them) for more than `inlineMaxBytes`, or whenever a Worker was
+ * prewarmed (lib/_hash_pool.ts; it is adopted first, so its boot is already paid).
  * @throws {StorageError} read_failed, file_changed
  * @throws {CreateError} aborted
  * @throws {BtoolError} sha1_unavailable (`sha1: "libc"` where it cannot be opened: no fallback)
@@ -482,13 +486,14 @@ export async function hashPieces(
   const out = new Uint8Array(pieceCount * 20);
   const jobCount = Math.ceil(pieceCount / Math.max(1, Math.floor(JOB_BYTES / pieceLength)));
   const threads = Math.max(1, Math.min(options.threads ?? navigator.hardwareConcurrency ?? 1, MAX_WORKERS));
-  // The main thread hashes too, so `threads` hashers need threads - 1 Workers.
-  const workerCount = Math.min(threads, jobCount) - 1;
+  const hashers = Math.min(threads, jobCount);
+  // With --sha1 libc the main thread is one of the hashers; by default it only coordinates (see hashWithWorkers).
+  const workerCount = syncSha1 !== null ? hashers - 1 : hashers;
   const jobs = planHashJobs(files, pieceLength);
   options.onProgress?.({ bytesHashed: 0, totalBytes });
   // A prewarmed Worker (cli/_create_prewarm.ts) is already booting: worth using whatever the size.
   const isSmall = totalBytes <= (options.inlineMaxBytes ?? INLINE_MAX_BYTES) && !hasPrewarmedHashWorker();
-  if (workerCount < 1 || isSmall) {
+  if (hashers < 2 || isSmall) {
     return hashInProcess(jobs, out, totalBytes, syncSha1, options);
   }
   return await hashWithWorkers(jobs, out, totalBytes, workerCount, syncSha1, options);

@@ -90,7 +90,9 @@ function staticImports(entry: URL): Map<string, string[]> {
     const url = todo.pop()!;
     if (seen.has(url.href)) continue;
     const text = Deno.readTextFileSync(url);
-    const specs = [...text.matchAll(/^\s*(?:import|export)\s(?!type\s)(?:[^;"']*?\sfrom\s)?["']([^"']+)["']/gm)].map((m) => m[1]!);
+    const specs = [...text.matchAll(/^\s*(?:import|export)\s(?!type\s)(?:[^;"']*?\sfrom\s)?["']([^"']+)["']/gm)].map((
+      m,
+    ) => m[1]!);
     seen.set(url.href, specs);
     for (const s of specs) if (s.startsWith(".")) todo.push(new URL(s, url));
   }
