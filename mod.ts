@@ -12,6 +12,11 @@ export * from "./lib/storage/storage.ts";
 export * from "./lib/storage/check.ts";
 export * from "./lib/tracker/udp_codec.ts";
 export * from "./lib/tracker/client.ts";
+export * from "./lib/tracker/tracker_url.ts";
+export * from "./lib/tracker/tracker_reply.ts";
+export * from "./lib/tracker/udp_tracker_socket.ts";
+export * from "./lib/tracker/tracker_tiers.ts";
+export { formatIPv6 } from "./lib/net_address.ts";
 export {
   type AccountingSnapshot,
   type CounterChange,

@@ -16,7 +16,7 @@ import { BtoolError, errorText, WireError } from "../errors.ts";
 import type { Metainfo } from "../metainfo.ts";
 import { pieceSize } from "../pieces.ts";
 import { PieceWriter } from "../storage/piece_writer.ts";
-import { TrackerTiers } from "../tracker/client.ts";
+import { TrackerTiers } from "../tracker/tracker_tiers.ts";
 import { Bitfield } from "../wire/bitfield.ts";
 import type { WireMessage } from "../wire/messages.ts";
 import { type AcceptingTorrent, type Acceptor, listenTcp, startAcceptor } from "./acceptor.ts";

@@ -5,7 +5,7 @@ import type { Metainfo } from "../metainfo.ts";
 import { filePieces } from "../file_map.ts";
 import type { PieceWriterOptions } from "../storage/piece_writer.ts";
 import type { Storage } from "../storage/storage.ts";
-import type { ClientAnnounceEvent as AnnounceEvent } from "../tracker/client.ts";
+import type { ClientAnnounceEvent as AnnounceEvent } from "../tracker/tracker_url.ts";
 import { Bitfield } from "../wire/bitfield.ts";
 import type { AcceptingTorrent } from "./acceptor.ts";
 import type { RateLimiter } from "./rate_limiter.ts";

@@ -1,16 +1,12 @@
 // The announce loop of one torrent (BEP 3, 12, 15): `started`, then regular announces at the tracker's interval
 // (at least MIN_ANNOUNCE_INTERVAL_S), `completed` as soon as it is due, backoff after failures, and a bounded
-// `stopped` at shutdown. Peers found go to `onPeers`; it owns no sockets of its own (lib/tracker/client.ts does).
+// `stopped` at shutdown. Peers found go to `onPeers`; it owns no sockets of its own (lib/tracker/client.ts and udp_tracker_socket.ts do).
 
 import { TrackerError } from "../errors.ts";
-import {
-  type AnnounceParams,
-  type AnnounceResponse,
-  announceToTiers,
-  type ClientAnnounceEvent as AnnounceEvent,
-  type TrackerClientOptions,
-  type TrackerTiers,
-} from "../tracker/client.ts";
+import type { TrackerClientOptions } from "../tracker/client.ts";
+import type { AnnounceResponse } from "../tracker/tracker_reply.ts";
+import { announceToTiers, type TrackerTiers } from "../tracker/tracker_tiers.ts";
+import type { AnnounceParams, ClientAnnounceEvent as AnnounceEvent } from "../tracker/tracker_url.ts";
 
 /** Peers asked of the tracker per announce. */
 export const NUM_WANT = 80;
@@ -23,7 +19,7 @@ export const MIN_ANNOUNCE_INTERVAL_S = 5;
 /** Bound on the `stopped` announce at shutdown. */
 export const STOP_ANNOUNCE_TIMEOUT_MS = 5_000;
 
-/** The announce of lib/tracker/client.ts (tests pass a fake). */
+/** announceToTiers of lib/tracker/tracker_tiers.ts (tests pass a fake). */
 export type AnnounceFn = (
   tiers: TrackerTiers,
   request: AnnounceParams,

@@ -5,7 +5,9 @@ import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 import { fromUtf8, percentDecode, toHex, toLatin1, utf8 } from "../../lib/bytes.ts";
 import { TrackerError } from "../../lib/errors.ts";
-import { announce, announceToTiers, scrape, TrackerTiers, UdpTrackerSocket } from "../../lib/tracker/client.ts";
+import { announce, scrape } from "../../lib/tracker/client.ts";
+import { announceToTiers, TrackerTiers } from "../../lib/tracker/tracker_tiers.ts";
+import { UdpTrackerSocket } from "../../lib/tracker/udp_tracker_socket.ts";
 import {
   createConnectionIdIssuer,
   decodeUdpRequest,

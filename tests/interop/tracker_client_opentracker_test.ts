@@ -6,7 +6,9 @@ import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { interopTool } from "../_helpers/tools.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { toHex, utf8 } from "../../lib/bytes.ts";
-import { announce, type AnnounceParams, scrape, type TrackerPeer } from "../../lib/tracker/client.ts";
+import { announce, scrape } from "../../lib/tracker/client.ts";
+import type { TrackerPeer } from "../../lib/tracker/tracker_reply.ts";
+import type { AnnounceParams } from "../../lib/tracker/tracker_url.ts";
 
 const tool = interopTool("opentracker");
 

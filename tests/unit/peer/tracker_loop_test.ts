@@ -9,7 +9,7 @@ import {
   NUM_WANT,
   startTrackerLoop,
 } from "../../../lib/peer/tracker_loop.ts";
-import { TrackerTiers } from "../../../lib/tracker/client.ts";
+import { TrackerTiers } from "../../../lib/tracker/tracker_tiers.ts";
 import { deepEqual, equal } from "../../_helpers/assert.ts";
 
 function script(replies: (number | "fail")[]) {
