@@ -3,7 +3,7 @@
 // totals and last counters agree. The record format is lib/tracker/users.ts's.
 
 import type { SqlContext } from "./_sql.ts";
-import { ChunkGenerations } from "./chunks.ts";
+import { ChunkStore } from "./chunks.ts";
 
 /** Per-user deltas committed with an accounting generation. */
 export interface UserDelta {
@@ -25,49 +25,25 @@ export interface AccountingSnapshot {
 const ACCOUNTING_CHUNKS = { table: "accounting_chunks", generationKey: "accounting_generation", what: "accounting" };
 const FORMAT_KEY = "accounting_format";
 
-/** The accounting generations of one open TrackerDb. */
-export class AccountingStore {
-  readonly #sql: SqlContext;
-  readonly #chunks: ChunkGenerations;
+/** What a committed accounting generation writes beside its chunks. */
+export interface AccountingMeta {
+  deltas: readonly UserDelta[];
+  format: string;
+}
 
+/** The accounting generations of one open TrackerDb (see `TrackerDb.beginAccounting` and the rest). */
+export class AccountingStore extends ChunkStore<AccountingMeta, { format: string }> {
   constructor(sql: SqlContext) {
-    this.#sql = sql;
-    this.#chunks = new ChunkGenerations(sql, ACCOUNTING_CHUNKS);
+    super(sql, ACCOUNTING_CHUNKS);
   }
 
-  /** See `TrackerDb.beginAccounting`. */
-  begin(): number {
-    return this.#chunks.begin();
+  protected commitInside(meta: AccountingMeta): void {
+    const add = this.sql.stmt("UPDATE users SET uploaded = uploaded + ?, downloaded = downloaded + ? WHERE id = ?");
+    for (const d of meta.deltas) add.run(d.uploaded, d.downloaded, d.userId);
+    this.sql.setSettingInside(FORMAT_KEY, meta.format);
   }
 
-  /** See `TrackerDb.writeAccountingChunk`. */
-  write(generation: number, seq: number, records: Uint8Array): void {
-    this.#chunks.write(generation, seq, records);
-  }
-
-  /** See `TrackerDb.commitAccounting`. */
-  commit(generation: number, deltas: readonly UserDelta[], format: string): void {
-    this.#chunks.commit(generation, () => {
-      const add = this.#sql.stmt("UPDATE users SET uploaded = uploaded + ?, downloaded = downloaded + ? WHERE id = ?");
-      for (const d of deltas) add.run(d.uploaded, d.downloaded, d.userId);
-      this.#sql.setSettingInside(FORMAT_KEY, format);
-    });
-  }
-
-  /** See `TrackerDb.pruneAccountingChunks`. */
-  prune(maxChunks: number): number {
-    return this.#chunks.prune(maxChunks);
-  }
-
-  /** See `TrackerDb.loadAccounting`. */
-  load(): AccountingSnapshot | null {
-    const current = this.#chunks.load();
-    if (current === null) return null;
-    return {
-      generation: current.generation,
-      chunkCount: current.chunkCount,
-      chunks: () => current.chunks(),
-      format: this.#sql.getSetting(FORMAT_KEY) ?? "",
-    };
+  protected loadInside(): { format: string } {
+    return { format: this.sql.getSetting(FORMAT_KEY) ?? "" };
   }
 }

@@ -2,7 +2,7 @@
 // (so a writer can yield to the event loop between them), made current by one small transaction that names the
 // generation in a setting. Until then the previous generation stays current; a crash mid-way leaves chunks of a
 // generation that never became current, which `prune` deletes like the previous generation's after a commit.
-// Shared by the swarm snapshot (swarm_snapshot.ts) and member accounting (accounting.ts).
+// Shared by the swarm snapshot (swarm_snapshot.ts) and member accounting (accounting.ts) through `ChunkStore`.
 
 import { PersistError, type SqlContext } from "./_sql.ts";
 
@@ -115,5 +115,56 @@ export class ChunkGenerations {
         `Cannot write ${this.#spec.what} generation "${generation}": it is not the one being written`,
       );
     }
+  }
+}
+
+/**
+ * One kind of chunked generation with settings of its own beside the current one: begin/write/prune as
+ * `ChunkGenerations`; `commit` writes the kind's settings in the committing transaction and `load` reads them back.
+ */
+export abstract class ChunkStore<Meta, Loaded> {
+  protected readonly sql: SqlContext;
+  readonly #chunks: ChunkGenerations;
+
+  constructor(sql: SqlContext, spec: ChunkTableSpec) {
+    this.sql = sql;
+    this.#chunks = new ChunkGenerations(sql, spec);
+  }
+
+  /** Writes the kind's own rows and settings inside the committing transaction. */
+  protected abstract commitInside(meta: Meta): void;
+  /** Reads the kind's own settings of the current generation. */
+  protected abstract loadInside(): Loaded;
+
+  /** See `ChunkGenerations.begin`. */
+  begin(): number {
+    return this.#chunks.begin();
+  }
+
+  /** See `ChunkGenerations.write`. */
+  write(generation: number, seq: number, records: Uint8Array): void {
+    this.#chunks.write(generation, seq, records);
+  }
+
+  /** See `ChunkGenerations.commit`; `meta` is written in the same transaction. */
+  commit(generation: number, meta: Meta): void {
+    this.#chunks.commit(generation, () => this.commitInside(meta));
+  }
+
+  /** See `ChunkGenerations.prune`. */
+  prune(maxChunks: number): number {
+    return this.#chunks.prune(maxChunks);
+  }
+
+  /** The current generation with the kind's settings, or null when none was committed. */
+  load(): (CurrentGeneration & Loaded) | null {
+    const current = this.#chunks.load();
+    if (current === null) return null;
+    return {
+      generation: current.generation,
+      chunkCount: current.chunkCount,
+      chunks: () => current.chunks(),
+      ...this.loadInside(),
+    };
   }
 }

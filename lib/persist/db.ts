@@ -343,7 +343,7 @@ export class TrackerDb {
    * @throws {PersistError} `generation_abandoned`, `db_busy`, `write_failed`
    */
   commitAccounting(generation: number, deltas: readonly UserDelta[], format: string): void {
-    this.#accounting.commit(generation, deltas, format);
+    this.#accounting.commit(generation, { deltas, format });
   }
 
   /** Delete up to `maxChunks` chunks of accounting generations that are neither current nor being written. */

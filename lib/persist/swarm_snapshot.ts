@@ -2,7 +2,7 @@
 // format, peer count and save time stored beside the current generation. The record format is the swarm store's.
 
 import type { SqlContext } from "./_sql.ts";
-import { ChunkGenerations } from "./chunks.ts";
+import { ChunkStore } from "./chunks.ts";
 
 /** The current swarm snapshot: chunks of records written by `writeSwarmChunk`, made current by `commitSwarmSnapshot`. */
 export interface SwarmSnapshot {
@@ -28,51 +28,24 @@ const FORMAT_KEY = "swarm_snapshot_format";
 const PEERS_KEY = "swarm_snapshot_peers";
 const SAVED_MS_KEY = "swarm_snapshot_ms";
 
-/** The swarm snapshot of one open TrackerDb. */
-export class SwarmSnapshotStore {
-  readonly #sql: SqlContext;
-  readonly #chunks: ChunkGenerations;
-
+/** The swarm snapshot of one open TrackerDb (see `TrackerDb.beginSwarmSnapshot` and the rest). */
+export class SwarmSnapshotStore
+  extends ChunkStore<SwarmSnapshotMeta, Pick<SwarmSnapshot, "format" | "peers" | "savedMs">> {
   constructor(sql: SqlContext) {
-    this.#sql = sql;
-    this.#chunks = new ChunkGenerations(sql, SWARM_CHUNKS);
+    super(sql, SWARM_CHUNKS);
   }
 
-  /** See `TrackerDb.beginSwarmSnapshot`. */
-  begin(): number {
-    return this.#chunks.begin();
+  protected commitInside(meta: SwarmSnapshotMeta): void {
+    this.sql.setSettingInside(FORMAT_KEY, meta.format);
+    this.sql.setSettingInside(PEERS_KEY, String(meta.peers));
+    this.sql.setSettingInside(SAVED_MS_KEY, String(meta.nowMs));
   }
 
-  /** See `TrackerDb.writeSwarmChunk`. */
-  write(generation: number, seq: number, records: Uint8Array): void {
-    this.#chunks.write(generation, seq, records);
-  }
-
-  /** See `TrackerDb.commitSwarmSnapshot`. */
-  commit(generation: number, meta: SwarmSnapshotMeta): void {
-    this.#chunks.commit(generation, () => {
-      this.#sql.setSettingInside(FORMAT_KEY, meta.format);
-      this.#sql.setSettingInside(PEERS_KEY, String(meta.peers));
-      this.#sql.setSettingInside(SAVED_MS_KEY, String(meta.nowMs));
-    });
-  }
-
-  /** See `TrackerDb.pruneSwarmChunks`. */
-  prune(maxChunks: number): number {
-    return this.#chunks.prune(maxChunks);
-  }
-
-  /** See `TrackerDb.loadSwarmSnapshot`. */
-  load(): SwarmSnapshot | null {
-    const current = this.#chunks.load();
-    if (current === null) return null;
+  protected loadInside(): Pick<SwarmSnapshot, "format" | "peers" | "savedMs"> {
     return {
-      generation: current.generation,
-      chunkCount: current.chunkCount,
-      chunks: () => current.chunks(),
-      format: this.#sql.getSetting(FORMAT_KEY) ?? "",
-      peers: Number(this.#sql.getSetting(PEERS_KEY) ?? 0),
-      savedMs: Number(this.#sql.getSetting(SAVED_MS_KEY) ?? 0),
+      format: this.sql.getSetting(FORMAT_KEY) ?? "",
+      peers: Number(this.sql.getSetting(PEERS_KEY) ?? 0),
+      savedMs: Number(this.sql.getSetting(SAVED_MS_KEY) ?? 0),
     };
   }
 }
