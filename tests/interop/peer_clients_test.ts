@@ -26,6 +26,20 @@ function testFiles(seed: number): TestFile[] {
   ];
 }
 
+/** Writes `${dir}/t.torrent` (announcing `announce`, if any) and its files under `${dir}/seed/t`; returns the files. */
+async function writeSwarm(dir: string, seed: number, announce?: string): Promise<TestFile[]> {
+  const files = testFiles(seed);
+  const { bytes } = buildTorrent({ name: "t", pieceLength: 32768, files, top: { announce } });
+  await Deno.writeFile(`${dir}/t.torrent`, bytes);
+  await writeTree(`${dir}/seed/t`, files);
+  return files;
+}
+
+/** transmission-cli options: config in `${dir}/tr-config`, data in `data`, port `port`, plain peers ok, no portmap. */
+function transmissionArgs(dir: string, data: string, port: number): string[] {
+  return ["-g", `${dir}/tr-config`, "-w", data, "-p", String(port), "-et", "-M"];
+}
+
 /** btool leeches `${dir}/t.torrent` from the one peer at 127.0.0.1:`port` into `${dir}/out`; the files must match. */
 async function leechFrom(dir: string, port: number, files: TestFile[]): Promise<void> {
   const out = await runBtool(
@@ -136,10 +150,7 @@ Deno.test({
   ignore: aria2.ignore,
   fn: () =>
     withTempDir(async (dir) => {
-      const files = testFiles(21);
-      const { bytes } = buildTorrent({ name: "t", pieceLength: 32768, files, top: { announce: undefined } });
-      await Deno.writeFile(`${dir}/t.torrent`, bytes);
-      await writeTree(`${dir}/seed/t`, files);
+      const files = await writeSwarm(dir, 21);
       const port = freePort();
       const seed = spawn(aria2.path, [
         ...ARIA2_ARGS,
@@ -173,11 +184,7 @@ Deno.test({
       });
       let seed: { stop(): Promise<number> } | null = null;
       try {
-        const files = testFiles(22);
-        const announce = `http://127.0.0.1:${server.addr.port}/announce`;
-        const { bytes } = buildTorrent({ name: "t", pieceLength: 32768, files, top: { announce } });
-        await Deno.writeFile(`${dir}/t.torrent`, bytes);
-        await writeTree(`${dir}/seed/t`, files);
+        const files = await writeSwarm(dir, 22, `http://127.0.0.1:${server.addr.port}/announce`);
         seed = await btoolSeed([`${dir}/t.torrent`, "--dir", `${dir}/seed`]);
         const leech = spawn(aria2.path, [
           ...ARIA2_ARGS,
@@ -212,20 +219,10 @@ Deno.test({
   ignore: transmission.ignore,
   fn: () =>
     withTempDir(async (dir) => {
-      const files = testFiles(23);
-      const { bytes } = buildTorrent({ name: "t", pieceLength: 32768, files, top: { announce: undefined } });
-      await Deno.writeFile(`${dir}/t.torrent`, bytes);
-      await writeTree(`${dir}/seed/t`, files);
+      const files = await writeSwarm(dir, 23);
       const port = freePort();
       const seed = spawn(transmission.path, [
-        "-g",
-        `${dir}/tr-config`,
-        "-w",
-        `${dir}/seed`,
-        "-p",
-        String(port),
-        "-et",
-        "-M",
+        ...transmissionArgs(dir, `${dir}/seed`, port),
         `${dir}/t.torrent`,
       ]);
       try {
@@ -241,22 +238,12 @@ Deno.test({
   ignore: transmission.ignore,
   fn: () =>
     withTempDir(async (dir) => {
-      const files = testFiles(24);
-      const { bytes } = buildTorrent({ name: "t", pieceLength: 32768, files, top: { announce: undefined } });
-      await Deno.writeFile(`${dir}/t.torrent`, bytes);
-      await writeTree(`${dir}/seed/t`, files);
+      const files = await writeSwarm(dir, 24);
       await Deno.writeTextFile(`${dir}/done.sh`, `#!/bin/sh\ntouch "${dir}/done.flag"\n`);
       await Deno.chmod(`${dir}/done.sh`, 0o755);
       const port = freePort();
       const leech = spawn(transmission.path, [
-        "-g",
-        `${dir}/tr-config`,
-        "-w",
-        `${dir}/out`,
-        "-p",
-        String(port),
-        "-et",
-        "-M",
+        ...transmissionArgs(dir, `${dir}/out`, port),
         "-f",
         `${dir}/done.sh`,
         `${dir}/t.torrent`,
