@@ -34,6 +34,21 @@ async function socketPair(): Promise<{ client: Deno.Conn; server: Deno.Conn; lis
   return { client, server, listener };
 }
 
+/** Runs `fn` with peers "a" (dialer) and "b" (acceptor) open on a fresh socket pair; closes all of it afterwards. */
+async function withOpenPair(fn: (a: PeerConnection, b: PeerConnection) => Promise<void>): Promise<void> {
+  const { client, server, listener } = await socketPair();
+  let a: PeerConnection | null = null;
+  let b: PeerConnection | null = null;
+  try {
+    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+    await fn(a, b);
+  } finally {
+    a?.close();
+    b?.close();
+    listener.close();
+  }
+}
+
 /** Drains a connection's messages in the background (as a session would) so refusals happen without a reader. */
 class Inbox {
   #items: WireMessage[] = [];
@@ -84,12 +99,8 @@ async function readToEnd(conn: Deno.Conn): Promise<void> {
   }
 }
 
-Deno.test("PeerConnection: two peers handshake, exchange state and a block", async () => {
-  const { client, server, listener } = await socketPair();
-  let a: PeerConnection | null = null;
-  let b: PeerConnection | null = null;
-  try {
-    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+Deno.test("PeerConnection: two peers handshake, exchange state and a block", () =>
+  withOpenPair(async (a, b) => {
     ok(a.isFastExtension && b.isFastExtension);
     deepEqual(a.remotePeerId, peerId("b"));
     deepEqual(b.remotePeerId, peerId("a"));
@@ -129,19 +140,10 @@ Deno.test("PeerConnection: two peers handshake, exchange state and a block", asy
     equal(await toA.next(), null);
     equal(await toB.next(), null, "the other side sees the close");
     equal(a.closeReason, null);
-  } finally {
-    a?.close();
-    b?.close();
-    listener.close();
-  }
-});
+  }));
 
-Deno.test("PeerConnection refuses oversized, out-of-range and choked requests with BEP 6 reject", async () => {
-  const { client, server, listener } = await socketPair();
-  let a: PeerConnection | null = null;
-  let b: PeerConnection | null = null;
-  try {
-    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+Deno.test("PeerConnection refuses oversized, out-of-range and choked requests with BEP 6 reject", () =>
+  withOpenPair(async (a, b) => {
     const toA = new Inbox(a);
     const toB = new Inbox(b);
     const refused = [
@@ -172,12 +174,7 @@ Deno.test("PeerConnection refuses oversized, out-of-range and choked requests wi
     equal(await b.sendPiece(good, new Uint8Array(BLOCK_BYTES)), false);
     a.close();
     await Promise.all([toA.done, toB.done]);
-  } finally {
-    a?.close();
-    b?.close();
-    listener.close();
-  }
-});
+  }));
 
 Deno.test("PeerConnection.open() refuses another torrent and ourselves", async () => {
   {
@@ -353,12 +350,8 @@ Deno.test("PeerConnection drops a peer that stops reading (write timeout)", asyn
   }
 });
 
-Deno.test("PeerConnection.sendMany() delivers several requests in order with one promise", async () => {
-  const { client, server, listener } = await socketPair();
-  let a: PeerConnection | null = null;
-  let b: PeerConnection | null = null;
-  try {
-    [a, b] = await Promise.all([PeerConnection.open(client, options("a")), PeerConnection.open(server, options("b"))]);
+Deno.test("PeerConnection.sendMany() delivers several requests in order with one promise", () =>
+  withOpenPair(async (a, b) => {
     const toA = new Inbox(a);
     const toB = new Inbox(b);
     await b.send({ type: "unchoke" });
@@ -371,9 +364,4 @@ Deno.test("PeerConnection.sendMany() delivers several requests in order with one
     equal(b.pendingRequests, 3);
     a.close();
     equal(await toB.next(), null);
-  } finally {
-    a?.close();
-    b?.close();
-    listener.close();
-  }
-});
+  }));
