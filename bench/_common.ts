@@ -8,6 +8,36 @@ export function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** The command-line options of the wrk benches (tracker_http.ts, tracker_private.ts), for node:util parseArgs. */
+export const WRK_OPTIONS = {
+  duration: { type: "string", default: "10" },
+  runs: { type: "string", default: "3" },
+  connections: { type: "string", default: "64" },
+  threads: { type: "string", default: "2" },
+  baseline: { type: "string" },
+} as const;
+
+/** The wrk settings and run count parsed by WRK_OPTIONS. */
+export function wrkSettings(
+  values: { duration: string; runs: string; connections: string; threads: string },
+): { duration: number; connections: number; threads: number; runs: number } {
+  return {
+    duration: Number(values.duration),
+    connections: Number(values.connections),
+    threads: Number(values.threads),
+    runs: Number(values.runs),
+  };
+}
+
+const PEER_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/** 12 random alphanumerics (12 draws of `random`): the tail of a bench's peer id after its 8-byte client prefix. */
+export function randomPeerIdTail(random: () => number): string {
+  let id = "";
+  for (let i = 0; i < 12; i++) id += PEER_ID_CHARS[(random() * PEER_ID_CHARS.length) | 0];
+  return id;
+}
+
 /** Deterministic xorshift32 in [0, 1), so that runs are comparable. */
 export function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;

@@ -8,16 +8,14 @@ import { percentEncode } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { createTracker } from "../lib/tracker/server.ts";
 import { parseAnnounceQuery } from "../lib/tracker/http_codec.ts";
-import { xorshift } from "./_common.ts";
+import { randomPeerIdTail, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
-const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 function makeUrls(count: number, hashes: string[], random: () => number): string[] {
   const urls: string[] = [];
   for (let n = 0; n < count; n++) {
-    let id = "";
-    for (let i = 0; i < 12; i++) id += CHARS[(random() * CHARS.length) | 0];
+    const id = randomPeerIdTail(random);
     const left = random() < 0.25 ? "0" : "1048576";
     urls.push(
       `http://127.0.0.1:6969/announce?info_hash=${hashes[(random() * hashes.length) | 0]}&peer_id=-WR0001-${id}` +

@@ -24,7 +24,9 @@ import {
   TRACKER_V8_FLAGS,
   waitTcpReady,
   writeOpentrackerConfig,
+  WRK_OPTIONS,
   type WrkMode,
+  wrkSettings,
 } from "./_common.ts";
 
 const TORRENTS = 1_000;
@@ -157,24 +159,15 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      duration: { type: "string", default: "10" },
-      runs: { type: "string", default: "3" },
-      connections: { type: "string", default: "64" },
-      threads: { type: "string", default: "2" },
+      ...WRK_OPTIONS,
       "bare-server": { type: "string" },
       "bare-libc": { type: "boolean", default: false },
-      baseline: { type: "string" },
       "v8-flags": { type: "string", default: TRACKER_V8_FLAGS },
     },
   });
   if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-libc"]);
-  const o = {
-    duration: Number(values.duration),
-    connections: Number(values.connections),
-    threads: Number(values.threads),
-    hashesFile: "",
-  };
-  const runs = Number(values.runs);
+  const { runs, ...wrk } = wrkSettings(values);
+  const o = { ...wrk, hashesFile: "" };
   const dir = await Deno.makeTempDir({ prefix: "btool-bench-" });
   const hashes = Array.from({ length: TORRENTS }, () => crypto.getRandomValues(new Uint8Array(20)));
   Deno.writeTextFileSync(`${dir}/whitelist.txt`, hashes.map(toHex).join("\n") + "\n");

@@ -17,7 +17,9 @@ import {
   spawnBtoolTracker,
   stopChildren,
   waitTcpReady,
+  WRK_OPTIONS,
   type WrkMode,
+  wrkSettings,
 } from "./_common.ts";
 
 const TORRENTS = 1_000;
@@ -25,22 +27,8 @@ const MEMBERS = 100;
 const LUA = new URL("./tracker_private.lua", import.meta.url).pathname;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      duration: { type: "string", default: "10" },
-      runs: { type: "string", default: "3" },
-      connections: { type: "string", default: "64" },
-      threads: { type: "string", default: "2" },
-      baseline: { type: "string" },
-    },
-  });
-  const o = {
-    duration: Number(values.duration),
-    connections: Number(values.connections),
-    threads: Number(values.threads),
-  };
-  const runs = Number(values.runs);
+  const { values } = parseArgs({ args: Deno.args, options: WRK_OPTIONS });
+  const { runs, ...o } = wrkSettings(values);
   const dir = await Deno.makeTempDir({ prefix: "btool-bench-private-" });
   const hashes = Array.from({ length: TORRENTS }, () => crypto.getRandomValues(new Uint8Array(20)));
   Deno.writeTextFileSync(`${dir}/hashes.txt`, hashes.map(percentEncode).join("\n") + "\n");

@@ -10,18 +10,16 @@ import { TrackerDb } from "../lib/persist/db.ts";
 import { key20 } from "../lib/tracker/access.ts";
 import { createTracker, type Tracker } from "../lib/tracker/server.ts";
 import { Accounting, Users } from "../lib/tracker/users.ts";
-import { median, xorshift } from "./_common.ts";
+import { median, randomPeerIdTail, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const MEMBERS = 100;
-const CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 function makeUrls(count: number, o: { hashes: string[]; passkeys: string[]; random: () => number }): string[] {
   const { hashes, passkeys, random } = o;
   const urls: string[] = [];
   for (let n = 0; n < count; n++) {
-    let id = "";
-    for (let i = 0; i < 12; i++) id += CHARS[(random() * CHARS.length) | 0];
+    const id = randomPeerIdTail(random);
     const left = random() < 0.25 ? "0" : "1048576";
     urls.push(
       `http://127.0.0.1:6969/announce?passkey=${passkeys[(random() * passkeys.length) | 0]}` +
