@@ -61,3 +61,15 @@ export async function readJsonLine(stdout: ReadableStream<Uint8Array>): Promise<
   }
   return JSON.parse(line);
 }
+
+/** Stops a driver spawned with piped stdin and stdout: closes stdin (its `seed` mode exits), kills it, and waits. */
+export async function stopDriver(child: Deno.ChildProcess): Promise<void> {
+  await child.stdin.close().catch(() => {});
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // already gone
+  }
+  await child.stdout.cancel().catch(() => {});
+  await child.status;
+}

@@ -12,7 +12,7 @@ import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine, stopDriver } from "../_helpers/libtorrent.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -100,14 +100,7 @@ Deno.test({
       } finally {
         conn?.close();
         clearTimeout(killer);
-        await child.stdin.close().catch(() => {});
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-        await child.stdout.cancel().catch(() => {});
-        await child.status;
+        await stopDriver(child);
       }
     }),
 });

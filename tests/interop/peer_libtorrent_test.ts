@@ -9,7 +9,7 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine, stopDriver } from "../_helpers/libtorrent.ts";
 import { interopTool, runBtool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -62,17 +62,6 @@ async function startLibtorrentSeed(dir: string): Promise<{ port: number; child: 
   return { port: ready.port, child };
 }
 
-async function stopChild(child: Deno.ChildProcess): Promise<void> {
-  await child.stdin.close().catch(() => {});
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // already gone
-  }
-  await child.stdout.cancel().catch(() => {});
-  await child.status;
-}
-
 async function btoolDownloads(dir: string, files: Tree[]): Promise<void> {
   const seed = await startLibtorrentSeed(dir);
   try {
@@ -94,7 +83,7 @@ async function btoolDownloads(dir: string, files: Tree[]): Promise<void> {
     equal(out.code, 0, out.stderr);
     await assertFiles(`${dir}/btool_out`, files);
   } finally {
-    await stopChild(seed.child);
+    await stopDriver(seed.child);
   }
 }
 
@@ -247,7 +236,7 @@ Deno.test({
           // already gone
         }
         await first?.status;
-        await stopChild(seed.child);
+        await stopDriver(seed.child);
       }
     }),
 });
