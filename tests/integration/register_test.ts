@@ -199,17 +199,32 @@ function serveCounting(
   return { server, posts, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
+/** A tracker (Deno.serve, not the libc stack) behind serveCounting; `close` stops all of it. */
+function countingTracker() {
+  const db = TrackerDb.open(":memory:");
+  const tracker = createTracker({
+    db,
+    adminToken: TOKEN,
+    sweepIntervalMs: 0,
+    snapshotIntervalS: 0,
+    privatePollIntervalMs: 0,
+  });
+  const { server, posts, base } = serveCounting(tracker.handler);
+  return {
+    tracker,
+    posts,
+    base,
+    async close() {
+      tracker.close();
+      await server.shutdown();
+      db.close();
+    },
+  };
+}
+
 Deno.test("btool register: 400 torrents of 100 files (~6 MB) register in one run, in batches under the byte cap (#18)", async () => {
   await withTempDir(async (dir) => {
-    const db = TrackerDb.open(":memory:");
-    const tracker = createTracker({
-      db,
-      adminToken: TOKEN,
-      sweepIntervalMs: 0,
-      snapshotIntervalS: 0,
-      privatePollIntervalMs: 0,
-    });
-    const { server, posts, base } = serveCounting(tracker.handler);
+    const { tracker, posts, base, close } = countingTracker();
     try {
       await generateLarge(dir, 400, `${base}/announce`);
       const r = await runBtool(["register", dir, "--tracker", base, "--admin-token", TOKEN]);
@@ -221,9 +236,7 @@ Deno.test("btool register: 400 torrents of 100 files (~6 MB) register in one run
       ok(posts.length >= 3, `several requests (${posts.join(", ")})`);
       for (const n of posts) ok(n <= REGISTER_BATCH_BYTES, `request of ${n} bytes is over the cap`);
     } finally {
-      tracker.close();
-      await server.shutdown();
-      db.close();
+      await close();
     }
   });
 });
@@ -337,15 +350,7 @@ Deno.test('registerTorrents(): a closed port is "cannot reach" after the retries
 
 Deno.test("registerTorrents(): a torrent over the byte cap by itself fails alone, the others register (#18)", async () => {
   await withTempDir(async (dir) => {
-    const db = TrackerDb.open(":memory:");
-    const tracker = createTracker({
-      db,
-      adminToken: TOKEN,
-      sweepIntervalMs: 0,
-      snapshotIntervalS: 0,
-      privatePollIntervalMs: 0,
-    });
-    const { server, posts, base } = serveCounting(tracker.handler);
+    const { tracker, posts, base, close } = countingTracker();
     try {
       await writeSmall(dir, 3);
       await Deno.mkdir(`${dir}/big`);
@@ -357,9 +362,7 @@ Deno.test("registerTorrents(): a torrent over the byte cap by itself fails alone
       ok(failed.error.includes("over the 4000-byte cap"), failed.error);
       equal(tracker.registry.size, 3);
     } finally {
-      tracker.close();
-      await server.shutdown();
-      db.close();
+      await close();
     }
   });
 });
