@@ -44,17 +44,21 @@ export const AnnounceEvent = {
 /** One of AnnounceEvent's values. */
 export type AnnounceEvent = typeof AnnounceEvent[keyof typeof AnnounceEvent];
 
-/** A validated announce, whatever the transport. Numbers are clamped to [0, MAX_SAFE_INTEGER]. */
-export interface AnnounceRequest {
+/** The fields every announce carries (BEP 3): the tracker's AnnounceRequest and the client's AnnounceParams. */
+export interface AnnounceFields {
   /** 20 bytes. */
   infoHash: Uint8Array;
   /** 20 bytes. */
   peerId: Uint8Array;
-  /** 1..65535. */
+  /** The announcing peer's TCP port, 1..65535. */
   port: number;
   uploaded: number;
   downloaded: number;
   left: number;
+}
+
+/** A validated announce, whatever the transport. Numbers are clamped to [0, MAX_SAFE_INTEGER]. */
+export interface AnnounceRequest extends AnnounceFields {
   event: AnnounceEvent;
   /** Wanted peers, already clamped to the tracker's cap. */
   numWant: number;

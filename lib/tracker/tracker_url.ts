@@ -3,19 +3,13 @@
 
 import { percentEncode, utf8 } from "../bytes.ts";
 import { TrackerError } from "../errors.ts";
+import type { AnnounceFields } from "./announce.ts";
 
 /** Announce event; absent means a regular interval announce. */
 export type ClientAnnounceEvent = "started" | "completed" | "stopped";
 
-/** What the client tells a tracker. */
-export interface AnnounceParams {
-  infoHash: Uint8Array;
-  peerId: Uint8Array;
-  /** Our listening TCP port. */
-  port: number;
-  uploaded: number;
-  downloaded: number;
-  left: number;
+/** What the client tells a tracker (port: our listening TCP port). */
+export interface AnnounceParams extends AnnounceFields {
   event?: ClientAnnounceEvent;
   /** Peers wanted; absent = the tracker's default (UDP -1). */
   numWant?: number;
