@@ -2,14 +2,13 @@
 // corrupting seed banned while an honest one completes the download (in-process sessions), resume after kill -9,
 // a clean restart that trusts the resume file, and --seed refusing incomplete data.
 
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { equals } from "../../lib/bytes.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
 import { createSession, type Session, type SessionEvent } from "../../lib/peer/session.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
 import { pieceSize } from "../../lib/pieces.ts";
 import { createMemoryStorage, type Storage } from "../../lib/storage/storage.ts";
-import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
+import type { Tracker } from "../../lib/tracker/server.ts";
 import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { equal, match, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -109,23 +108,8 @@ async function exitCode(child: Child, ms = STEP_TIMEOUT_MS): Promise<number> {
 }
 
 function startTracker(): { url: string; tracker: Tracker; close(): Promise<void> } {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 2, minIntervalS: 1 });
-  const server = startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    handler: tracker.handler,
-    rawRequest: tracker.fast,
-  });
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/announce`,
-    tracker,
-    async close() {
-      tracker.close();
-      await server.shutdown();
-      db.close();
-    },
-  };
+  const { tracker, base, close } = startTestTracker({ intervalS: 2, minIntervalS: 1 });
+  return { url: `${base}/announce`, tracker, close };
 }
 
 /** A multi-file set: nested folders, a file straddling pieces, a zero-length file. */

@@ -2,6 +2,7 @@
 // forms), revoke/rotate taking effect at once (API and another process's db handle), listed mode, the /api admin
 // calls, per-user accounting in /stats, and the failed-passkey limiter.
 
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { runBtool } from "../_helpers/tools.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
@@ -12,7 +13,6 @@ import { percentEncode, toHex, toLatin1 } from "../../lib/bytes.ts";
 import { type BencodeDict, decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
 import { ACCOUNTING_CHUNK_ENTRIES, Users } from "../../lib/tracker/users.ts";
 import { PASSKEY_INVALID_REASON, UNREGISTERED_REASON } from "../../lib/tracker/access.ts";
 
@@ -30,30 +30,7 @@ interface Running {
 
 function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Running {
   const db = TrackerDb.open(options.dbPath ?? ":memory:");
-  const tracker = createTracker({
-    adminToken: TOKEN,
-    sweepIntervalMs: 0,
-    snapshotIntervalS: 0,
-    privatePollIntervalMs: 0,
-    ...options,
-    db,
-  });
-  const server = startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    handler: tracker.handler,
-    rawRequest: tracker.fast,
-  });
-  return {
-    tracker,
-    db,
-    base: `http://127.0.0.1:${server.addr.port}`,
-    async close() {
-      tracker.close();
-      await server.shutdown();
-      db.close();
-    },
-  };
+  return startTestTracker({ adminToken: TOKEN, privatePollIntervalMs: 0, ...options, db });
 }
 
 function peerId(n: number): Uint8Array {

@@ -3,6 +3,7 @@
 // Issue #18: 400 ordinary 100-file torrents (~6 MB of metadata) go in size-capped batches; a refusal (413) is not
 // retried and names its files; a 5xx is retried and reported as a failure, not as "cannot reach"; a closed port is.
 
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
@@ -10,40 +11,14 @@ import { buildTorrent } from "../_helpers/torrent.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { REGISTER_BATCH_BYTES, RegisterError, registerTorrents } from "../../lib/register.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
-import { createTracker, type Tracker } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
+import { createTracker } from "../../lib/tracker/server.ts";
 
 const TOKEN = "register-test-token";
 const TORRENTS = 1_000;
 const BROKEN_EVERY = 50; // 20 broken files
 
 function startTracker(options: { isPrivate?: boolean } = {}) {
-  const db = TrackerDb.open(":memory:");
-  const tracker: Tracker = createTracker({
-    db,
-    adminToken: TOKEN,
-    sweepIntervalMs: 0,
-    snapshotIntervalS: 0,
-    privatePollIntervalMs: 0,
-    isListed: true,
-    ...options,
-  });
-  const server = startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    handler: tracker.handler,
-    rawRequest: tracker.fast,
-  });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    tracker,
-    base,
-    async close() {
-      tracker.close();
-      await server.shutdown();
-      db.close();
-    },
-  };
+  return startTestTracker({ adminToken: TOKEN, privatePollIntervalMs: 0, isListed: true, ...options });
 }
 
 /** Writes TORRENTS files over 10 sub-folders; every BROKEN_EVERY-th one is broken in one of several ways. */

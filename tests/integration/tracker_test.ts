@@ -1,6 +1,7 @@
 // The HTTP tracker over real sockets on 127.0.0.1 port 0: announce, scrape, stopped, completed, expiry with an
 // injected clock, admin API, restart from the SQLite state, and kill -9 of a `btool tracker` child mid-load.
 
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { fromLatin1, percentEncode, toHex, toLatin1 } from "../../lib/bytes.ts";
@@ -8,7 +9,6 @@ import { type BencodeDict, type BencodeValue, decodeBencode } from "../../lib/be
 import { TrackerDb, UNREGISTERED_TORRENT_IDLE_MS } from "../../lib/persist/db.ts";
 import { createTracker, SNAPSHOT_CHUNK_BYTES, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
 import { MemorySwarmStore, SWARM_RECORD_BYTES } from "../../lib/tracker/swarm_store.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
 
 const TOKEN = "test-admin-token";
 const T0 = 1_700_000_000_000;
@@ -43,24 +43,8 @@ function ioTest(name: string, fn: () => Promise<void>): void {
 
 function start(options: Partial<TrackerOptions> & { dbPath?: string } = {}): Promise<Running> {
   const db = options.db ?? TrackerDb.open(options.dbPath ?? ":memory:");
-  const tracker = createTracker({ adminToken: TOKEN, sweepIntervalMs: 0, snapshotIntervalS: 0, ...options, db });
-  const server = startHttpServer({
-    hostname: "127.0.0.1",
-    port: 0,
-    io: currentIo === "libc" && Deno.build.os === "linux" ? "libc" : "deno",
-    handler: tracker.handler,
-    rawRequest: tracker.fast,
-  });
-  return Promise.resolve({
-    tracker,
-    db,
-    base: `http://127.0.0.1:${server.addr.port}`,
-    async close() {
-      tracker.close();
-      await server.shutdown();
-      db.close();
-    },
-  });
+  const io = currentIo === "libc" && Deno.build.os === "linux" ? "libc" : "deno";
+  return Promise.resolve(startTestTracker({ adminToken: TOKEN, ...options, db }, io));
 }
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Uint8Array }> {

@@ -3,9 +3,7 @@
 // loopback tracker peers (INTEROP.md 20), so the btool seed dials it with --peer. Every wait is bounded; every child
 // is killed by PID in `finally`.
 
-import { TrackerDb } from "../../lib/persist/db.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
@@ -174,17 +172,10 @@ Deno.test({
   ignore: aria2.ignore,
   fn: () =>
     withTempDir(async (dir) => {
-      const db = TrackerDb.open(":memory:");
-      const tracker = createTracker({ db, sweepIntervalMs: 0, snapshotIntervalS: 0, intervalS: 5, minIntervalS: 1 });
-      const server = startHttpServer({
-        hostname: "127.0.0.1",
-        port: 0,
-        handler: tracker.handler,
-        rawRequest: tracker.fast,
-      });
+      const { base, close } = startTestTracker({ intervalS: 5, minIntervalS: 1 });
       let seed: { stop(): Promise<number> } | null = null;
       try {
-        const files = await writeSwarm(dir, 22, `http://127.0.0.1:${server.addr.port}/announce`);
+        const files = await writeSwarm(dir, 22, `${base}/announce`);
         seed = await btoolSeed([`${dir}/t.torrent`, "--dir", `${dir}/seed`]);
         const leech = spawn(aria2.path, [
           ...ARIA2_ARGS,
@@ -207,9 +198,7 @@ Deno.test({
         seed = null;
       } finally {
         await seed?.stop();
-        tracker.close();
-        await server.shutdown();
-        db.close();
+        await close();
       }
     }),
 });

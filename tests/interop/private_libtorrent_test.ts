@@ -5,10 +5,8 @@
 
 import { toHex } from "../../lib/bytes.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
 import { PASSKEY_INVALID_REASON } from "../../lib/tracker/access.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
+import { startTestTracker } from "../_helpers/tracker.ts";
 import { memberAnnounceUrl, personalizeTorrent } from "../../lib/tracker/users.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -67,23 +65,12 @@ Deno.test({
   ignore: tool.ignore,
   fn: () =>
     withTempDir(async (dir) => {
-      const db = TrackerDb.open(":memory:");
-      const tracker = createTracker({
-        db,
+      const { tracker, base, close } = startTestTracker({
         adminToken: "t",
         isPrivate: true,
         isListed: true,
-        sweepIntervalMs: 0,
-        snapshotIntervalS: 0,
         privatePollIntervalMs: 0,
       });
-      const server = startHttpServer({
-        hostname: "127.0.0.1",
-        port: 0,
-        handler: tracker.handler,
-        rawRequest: tracker.fast,
-      });
-      const base = `http://127.0.0.1:${server.addr.port}`;
       try {
         await Deno.mkdir(`${dir}/seed`);
         await Deno.writeFile(`${dir}/seed/data.bin`, randomBytes(seededRandom(6), DATA_BYTES));
@@ -131,9 +118,7 @@ Deno.test({
         equal(stats.users?.map((u) => u.name).join(","), "alice,bob");
         ok(tracker.privateMode.access.leaks.state(1, Date.now()).distinctIps >= 1);
       } finally {
-        tracker.close();
-        await server.shutdown();
-        db.close();
+        await close();
       }
     }),
 });

@@ -9,9 +9,7 @@ import { interopTool, runTool } from "../_helpers/tools.ts";
 import { percentEncode, toLatin1 } from "../../lib/bytes.ts";
 import { decodeBencode, rawValue } from "../../lib/bencode.ts";
 import { sha1 } from "../../lib/sha1.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
-import { startHttpServer } from "../../lib/tracker/http_server.ts";
+import { startTestTracker } from "../_helpers/tracker.ts";
 
 const libtorrent = interopTool("libtorrent");
 const aria2c = interopTool("aria2c");
@@ -55,15 +53,7 @@ Deno.test({
   sanitizeResources: false, // child stdout pipes are drained by background readers that end with the children
   fn: async () => {
     await withTempDir(async (dir) => {
-      const db = TrackerDb.open(":memory:");
-      const tracker = createTracker({ db, adminToken: "interop", sweepIntervalMs: 0, snapshotIntervalS: 0 });
-      const server = startHttpServer({
-        hostname: "127.0.0.1",
-        port: 0,
-        handler: tracker.handler,
-        rawRequest: tracker.fast,
-      });
-      const base = `http://127.0.0.1:${server.addr.port}`;
+      const { base, close } = startTestTracker({ adminToken: "interop" });
       const children: Deno.ChildProcess[] = [];
       let seederLog = "";
       try {
@@ -135,9 +125,7 @@ Deno.test({
           }
           await c.status;
         }
-        tracker.close();
-        await server.shutdown();
-        db.close();
+        await close();
       }
     });
   },
