@@ -47,8 +47,9 @@ const params = () => ({
   left: 5,
 });
 
-Deno.test("startTrackerLoop() announces started, then at the interval (never below the minimum), then stopped", async () => {
-  const s = script([1, 60]);
+/** A loop on one tracker that answers `replies` in turn, sleeping through the script's hand-driven sleep. */
+function startScripted(replies: (number | "fail")[]) {
+  const s = script(replies);
   const warnings: string[] = [];
   const loop = startTrackerLoop({
     tiers: new TrackerTiers([["http://t/announce"]], { random: () => 0 }),
@@ -58,6 +59,11 @@ Deno.test("startTrackerLoop() announces started, then at the interval (never bel
     announce: s.announce,
     sleep: (ms, signal) => s.sleep(ms, signal),
   });
+  return { s, warnings, loop };
+}
+
+Deno.test("startTrackerLoop() announces started, then at the interval (never below the minimum), then stopped", async () => {
+  const { s, warnings, loop } = startScripted([1, 60]);
   await s.next();
   await s.next();
   await loop.halt();
@@ -69,16 +75,7 @@ Deno.test("startTrackerLoop() announces started, then at the interval (never bel
 });
 
 Deno.test("startTrackerLoop() backs off after failures, retries started, and sends completed at once", async () => {
-  const s = script(["fail", "fail", 1800, 1800]);
-  const warnings: string[] = [];
-  const loop = startTrackerLoop({
-    tiers: new TrackerTiers([["http://t/announce"]], { random: () => 0 }),
-    params,
-    onAnnounced: () => {},
-    onWarning: (m) => warnings.push(m),
-    announce: s.announce,
-    sleep: (ms, signal) => s.sleep(ms, signal),
-  });
+  const { s, warnings, loop } = startScripted(["fail", "fail", 1800, 1800]);
   await s.next();
   await s.next();
   for (let i = 0; i < 50; i++) await Promise.resolve();
