@@ -1,6 +1,10 @@
 // An in-memory Deno.Conn for pure connection tests: the test pushes what the peer sends and sees what we write.
 // Writes can be made to block forever (a peer that does not read). FakeListener hands such sockets to an accept
-// loop. No sockets, no timers.
+// loop. openFakePeer opens a connection over one. No sockets, no timers.
+
+import type { Metainfo } from "../../../lib/metainfo.ts";
+import { PeerConnection } from "../../../lib/peer/connection.ts";
+import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
 
 /** A scripted peer on the other end of a fake Deno.Conn. */
 export class FakeConn {
@@ -99,4 +103,20 @@ export class FakeListener {
     this.#isClosed = true;
     this.#waiter?.(null);
   }
+}
+
+/** Our PeerConnection over a FakeConn whose peer `-XX0001-<tag padded with x to 12>` sent its handshake (BEP 6). */
+export async function openFakePeer(meta: Metainfo, tag: string): Promise<{ fake: FakeConn; conn: PeerConnection }> {
+  const fake = new FakeConn();
+  fake.push(encodeHandshake({
+    reserved: createReserved({ isFastExtension: true }),
+    infoHash: meta.infoHash,
+    peerId: new TextEncoder().encode(`-XX0001-${tag.padEnd(12, "x")}`),
+  }));
+  const conn = await PeerConnection.open(fake.conn, {
+    infoHash: meta.infoHash,
+    peerId: new TextEncoder().encode("-BT0100-ourselves000"),
+    geometry: meta,
+  });
+  return { fake, conn };
 }

@@ -5,7 +5,6 @@
 import { BanPolicy } from "../../../lib/peer/ban_policy.ts";
 import { BlockAssembler } from "../../../lib/peer/block_assembler.ts";
 import { Choker } from "../../../lib/peer/choker.ts";
-import { PeerConnection } from "../../../lib/peer/connection.ts";
 import { handlePeerMessage, type PeerContext, type PeerEntry } from "../../../lib/peer/peer_messages.ts";
 import { PiecePicker } from "../../../lib/peer/picker.ts";
 import { PieceFlow } from "../../../lib/peer/piece_flow.ts";
@@ -15,11 +14,11 @@ import type { Metainfo } from "../../../lib/metainfo.ts";
 import { PieceWriter } from "../../../lib/storage/piece_writer.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { Bitfield } from "../../../lib/wire/bitfield.ts";
-import { createReserved, encodeHandshake, MessageDecoder, type WireMessage } from "../../../lib/wire/messages.ts";
+import { MessageDecoder, type WireMessage } from "../../../lib/wire/messages.ts";
 import { concat } from "../../../lib/bytes.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
-import { FakeConn } from "./_fake_conn.ts";
+import { type FakeConn, openFakePeer } from "./_fake_conn.ts";
 import { PIECE_BYTES, smallTorrent } from "./_torrent.ts";
 
 async function setup(have?: Bitfield) {
@@ -63,17 +62,7 @@ async function setup(have?: Bitfield) {
     refill: () => {},
   };
   const connect = async (id: string) => {
-    const fake = new FakeConn();
-    fake.push(encodeHandshake({
-      reserved: createReserved({ isFastExtension: true }),
-      infoHash: meta.infoHash,
-      peerId: new TextEncoder().encode(`-XX0001-${id.padEnd(12, "x")}`),
-    }));
-    const conn = await PeerConnection.open(fake.conn, {
-      infoHash: meta.infoHash,
-      peerId: new TextEncoder().encode("-BT0100-ourselves000"),
-      geometry: meta,
-    });
+    const { fake, conn } = await openFakePeer(meta, id);
     const entry: PeerEntry = {
       id,
       conn,

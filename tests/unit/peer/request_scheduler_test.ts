@@ -1,7 +1,6 @@
 // RequestScheduler over a real PiecePicker and PeerConnections on in-memory sockets: pipeline sizes (rate, slow
 // start, the peer's reqq), and what a choke, a reject, an endgame cancel and a timeout do to our requests.
 
-import { PeerConnection } from "../../../lib/peer/connection.ts";
 import { PiecePicker } from "../../../lib/peer/picker.ts";
 import {
   blockKey,
@@ -15,10 +14,9 @@ import {
   SNUB_MS,
 } from "../../../lib/peer/request_scheduler.ts";
 import type { Metainfo } from "../../../lib/metainfo.ts";
-import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
-import { FakeConn } from "./_fake_conn.ts";
+import { openFakePeer } from "./_fake_conn.ts";
 import { smallTorrent } from "./_torrent.ts";
 
 Deno.test("queueBlocksFor() grows with the rate between its bounds", () => {
@@ -29,17 +27,7 @@ Deno.test("queueBlocksFor() grows with the rate between its bounds", () => {
 });
 
 async function peerOf(meta: Metainfo, id: string, t: number): Promise<SchedulerPeer> {
-  const fake = new FakeConn();
-  fake.push(encodeHandshake({
-    reserved: createReserved({ isFastExtension: true }),
-    infoHash: meta.infoHash,
-    peerId: new TextEncoder().encode(`-XX0001-${id.padEnd(12, "x")}`),
-  }));
-  const conn = await PeerConnection.open(fake.conn, {
-    infoHash: meta.infoHash,
-    peerId: new TextEncoder().encode("-BT0100-ourselves000"),
-    geometry: meta,
-  });
+  const { conn } = await openFakePeer(meta, id);
   // As if the peer had unchoked us after our interest.
   conn.peerChoking = false;
   conn.amInterested = true;

@@ -1,13 +1,12 @@
 // ReadCache (whole recent pieces, LRU, capped) and UploadServer (refuses pieces we lack, serves what is pending).
 
-import { PeerConnection } from "../../../lib/peer/connection.ts";
 import { READ_CACHE_BYTES, ReadCache, type UploadPeer, UploadServer } from "../../../lib/peer/upload_server.ts";
 import { BLOCK_BYTES } from "../../../lib/pieces.ts";
 import { createMemoryStorage, type Storage } from "../../../lib/storage/storage.ts";
 import { concat } from "../../../lib/bytes.ts";
-import { createReserved, encodeHandshake, encodeMessage, MessageDecoder } from "../../../lib/wire/messages.ts";
+import { encodeMessage, MessageDecoder } from "../../../lib/wire/messages.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
-import { FakeConn } from "./_fake_conn.ts";
+import { openFakePeer } from "./_fake_conn.ts";
 import { PIECE_BYTES, smallTorrent } from "./_torrent.ts";
 
 function counting(storage: Storage): { storage: Storage; reads: number[] } {
@@ -44,17 +43,7 @@ Deno.test("ReadCache stays within READ_CACHE_BYTES, evicting the least recently 
 
 Deno.test("UploadServer rejects a request for a piece we lack and serves a pending one", async () => {
   const { meta, data } = await smallTorrent();
-  const fake = new FakeConn();
-  fake.push(encodeHandshake({
-    reserved: createReserved({ isFastExtension: true }),
-    infoHash: meta.infoHash,
-    peerId: new TextEncoder().encode("-XX0001-theirs000000"),
-  }));
-  const conn = await PeerConnection.open(fake.conn, {
-    infoHash: meta.infoHash,
-    peerId: new TextEncoder().encode("-BT0100-ourselves000"),
-    geometry: meta,
-  });
+  const { fake, conn } = await openFakePeer(meta, "theirs000000");
   const tasks: Promise<unknown>[] = [];
   const uploaded: number[] = [];
   const cache = new ReadCache(meta, createMemoryStorage(meta, { data }));
