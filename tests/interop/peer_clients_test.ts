@@ -143,29 +143,47 @@ const ARIA2_ARGS = [
   "--bt-stop-timeout=0",
 ];
 
-Deno.test({
-  name: "btool peer downloads from an aria2c seed",
-  ignore: aria2.ignore,
-  fn: () =>
-    withTempDir(async (dir) => {
-      const files = await writeSwarm(dir, 21);
-      const port = freePort();
-      const seed = spawn(aria2.path, [
-        ...ARIA2_ARGS,
-        `--dir=${dir}/seed`,
-        "--seed-ratio=0.0",
-        "--check-integrity=true",
-        `--listen-port=${port}`,
-        `${dir}/t.torrent`,
-      ]);
-      try {
-        // aria2 needs a moment to check the data and listen; btool retries the connect with backoff.
-        await leechFrom(dir, port, files);
-      } finally {
-        await seed.stop();
-      }
-    }),
-});
+// btool leeches from each client as a seed on `port`; aria2 needs a moment to check the data and listen, so btool
+// retries the connect with backoff.
+const SEEDS = [
+  {
+    name: "btool peer downloads from an aria2c seed",
+    tool: aria2,
+    random: 21,
+    args: (dir: string, port: number) => [
+      ...ARIA2_ARGS,
+      `--dir=${dir}/seed`,
+      "--seed-ratio=0.0",
+      "--check-integrity=true",
+      `--listen-port=${port}`,
+      `${dir}/t.torrent`,
+    ],
+  },
+  {
+    name: "btool peer downloads from a transmission-cli seed",
+    tool: transmission,
+    random: 23,
+    args: (dir: string, port: number) => [...transmissionArgs(dir, `${dir}/seed`, port), `${dir}/t.torrent`],
+  },
+];
+
+for (const c of SEEDS) {
+  Deno.test({
+    name: c.name,
+    ignore: c.tool.ignore,
+    fn: () =>
+      withTempDir(async (dir) => {
+        const files = await writeSwarm(dir, c.random);
+        const port = freePort();
+        const seed = spawn(c.tool.path, c.args(dir, port));
+        try {
+          await leechFrom(dir, port, files);
+        } finally {
+          await seed.stop();
+        }
+      }),
+  });
+}
 
 Deno.test({
   name: "aria2c downloads from a btool seed found through our tracker",
@@ -199,25 +217,6 @@ Deno.test({
       } finally {
         await seed?.stop();
         await close();
-      }
-    }),
-});
-
-Deno.test({
-  name: "btool peer downloads from a transmission-cli seed",
-  ignore: transmission.ignore,
-  fn: () =>
-    withTempDir(async (dir) => {
-      const files = await writeSwarm(dir, 23);
-      const port = freePort();
-      const seed = spawn(transmission.path, [
-        ...transmissionArgs(dir, `${dir}/seed`, port),
-        `${dir}/t.torrent`,
-      ]);
-      try {
-        await leechFrom(dir, port, files);
-      } finally {
-        await seed.stop();
       }
     }),
 });
