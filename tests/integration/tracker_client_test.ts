@@ -15,6 +15,7 @@ import {
   type UdpAnnounceRequest,
   type UdpReply,
 } from "../../lib/tracker/udp_codec.ts";
+import { receiveDatagram } from "../_helpers/udp.ts";
 
 const INFO_HASH = Uint8Array.from({ length: 20 }, (_, i) => (i * 37 + 0x20) & 0xff);
 const OTHER_HASH = new Uint8Array(20).fill(0x2b);
@@ -260,15 +261,9 @@ function restartedTracker(port: number, isAnsweringBadIds: boolean) {
   const types: string[] = [];
   const loop = (async () => {
     for (let i = 0; i < 10; i++) {
-      let data: Uint8Array;
-      let addr: Deno.NetAddr;
-      try {
-        const got = await conn.receive();
-        data = got[0];
-        addr = got[1] as Deno.NetAddr;
-      } catch {
-        return;
-      }
+      const got = await receiveDatagram(conn);
+      if (got === null) return;
+      const { data, addr } = got;
       const d = decodeUdpRequest(data, { connectionIds: issuer, address: addr.hostname, port: addr.port });
       if (d.type !== "request") {
         types.push("bad-id");

@@ -14,6 +14,7 @@ import {
   encodeUdpReply,
   type UdpReply,
 } from "../../lib/tracker/udp_codec.ts";
+import { receiveDatagram } from "../_helpers/udp.ts";
 
 const tool = interopTool("libtorrent");
 
@@ -62,15 +63,9 @@ Deno.test({
       const urlData: string[] = [];
       const loop = (async () => {
         for (let i = 0; i < MAX_PACKETS; i++) {
-          let data: Uint8Array;
-          let addr: Deno.NetAddr;
-          try {
-            const got = await conn.receive();
-            data = got[0];
-            addr = got[1] as Deno.NetAddr;
-          } catch {
-            return;
-          }
+          const got = await receiveDatagram(conn);
+          if (got === null) return;
+          const { data, addr } = got;
           const d = decodeUdpRequest(data, { connectionIds: issuer, address: addr.hostname, port: addr.port });
           if (d.type === "drop") {
             seen.push("drop");
