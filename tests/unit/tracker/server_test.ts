@@ -7,6 +7,7 @@ import { TrackerDb } from "../../../lib/persist/db.ts";
 import { DEFAULT_ADMIN_FAILURE_WINDOW_MS, DEFAULT_MAX_ADMIN_FAILURES_PER_IP } from "../../../lib/tracker/admin_auth.ts";
 import { createTracker, type TrackerOptions } from "../../../lib/tracker/server.ts";
 import { MemorySwarmStore } from "../../../lib/tracker/swarm_store.ts";
+import { startedAnnounce } from "./_swarms.ts";
 
 const T0 = 1_700_000_000_000;
 const TOKEN = "right-token";
@@ -121,18 +122,15 @@ Deno.test("createTracker() starts with more completed rows than the store holds 
     equal(s.tracker.store.totals().torrents, 0);
     // New torrents still find room.
     for (let i = 0; i < 10; i++) {
-      const r = s.tracker.store.announce({
-        infoHash: Uint8Array.from({ length: 20 }, (_, b) => (b === 19 ? i : 0xee)),
-        peerId: new Uint8Array(20).fill(1),
-        port: 6881,
-        uploaded: 0,
-        downloaded: 0,
-        left: 1,
-        event: "started",
-        numWant: 0,
-        isCompact: true,
-        isNoPeerId: true,
-      }, { ip: new Uint8Array([10, 0, 0, 1]), nowMs: T0, random: Math.random });
+      const r = s.tracker.store.announce(
+        startedAnnounce(
+          Uint8Array.from({ length: 20 }, (_, b) => (b === 19 ? i : 0xee)),
+          new Uint8Array(20).fill(1),
+          6881,
+          1,
+        ),
+        { ip: new Uint8Array([10, 0, 0, 1]), nowMs: T0, random: Math.random },
+      );
       equal(r.incomplete, 1);
     }
   } finally {

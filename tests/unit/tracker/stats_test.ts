@@ -7,6 +7,7 @@ import { toHex } from "../../../lib/bytes.ts";
 import { decodeBencode } from "../../../lib/bencode.ts";
 import { TrackerDb } from "../../../lib/persist/db.ts";
 import { Registry } from "../../../lib/tracker/registry.ts";
+import { startedAnnounce } from "./_swarms.ts";
 import { MemorySwarmStore, type SwarmStore } from "../../../lib/tracker/swarm_store.ts";
 import {
   FULL_SCRAPE_CACHE_MS,
@@ -32,18 +33,7 @@ function setup(swarmCount: number, peersOf: (n: number) => number) {
     for (let p = 0; p < peersOf(n); p++) {
       const peerId = new Uint8Array(20).fill(p + 1);
       store.announce(
-        {
-          infoHash: hash(n),
-          peerId,
-          port: 1000 + p,
-          uploaded: 0,
-          downloaded: 0,
-          left: 1,
-          event: "started",
-          numWant: 0,
-          isCompact: true,
-          isNoPeerId: true,
-        },
+        startedAnnounce(hash(n), peerId, 1000 + p, 1),
         { ip: new Uint8Array([10, 0, 0, 1]), nowMs: T0, random: Math.random },
       );
     }
