@@ -5,9 +5,7 @@ import { terminalSafe } from "../../cli/_escape.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
-import { createSession } from "../../lib/peer/session.ts";
-import { createMemoryStorage } from "../../lib/storage/storage.ts";
-import { Bitfield } from "../../lib/wire/bitfield.ts";
+import { memorySeed } from "../_helpers/session.ts";
 
 Deno.test("btool --version prints the version", async () => {
   const r = await runBtool(["--version"]);
@@ -91,12 +89,7 @@ Deno.test("btool peer downloads and btool verify checks a torrent with hostile n
     deepEqual(meta.files.map((f) => f.path.join("/")), layout.map(([, safe]) => safe));
     await Deno.writeFile(`${dir}/t.torrent`, bytes);
     await Deno.mkdir(`${dir}/a/b/dl`, { recursive: true });
-    const seed = createSession(meta, {
-      storage: createMemoryStorage(meta, { data }),
-      have: new Bitfield(meta.pieceCount, { isFull: true }),
-      hostname: "127.0.0.1",
-      isAnnouncing: false,
-    });
+    const seed = memorySeed(meta, data);
     try {
       const dl = `${dir}/a/b/dl`;
       const r = await runBtool(

@@ -5,10 +5,10 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { INCOMING_HANDSHAKE_TIMEOUT_MS, MAX_HALF_OPEN_INCOMING } from "../../lib/peer/handshake_gate.ts";
 import { createSession, DEFAULT_MAX_PEERS, type Session } from "../../lib/peer/session.ts";
 import { createMemoryStorage } from "../../lib/storage/storage.ts";
-import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
+import { memorySeed } from "../_helpers/session.ts";
 
 /** Bound on the download and on the sockets' closing. */
 const STEP_TIMEOUT_MS = 60_000;
@@ -40,11 +40,7 @@ Deno.test("createSession() lets an honest peer in past silent sockets, and close
   const sessions: Session[] = [];
   const silent: Deno.Conn[] = [];
   try {
-    const seed = createSession(meta, {
-      storage: createMemoryStorage(meta, { data }),
-      have: new Bitfield(meta.pieceCount, { isFull: true }),
-      hostname: "127.0.0.1",
-      isAnnouncing: false,
+    const seed = memorySeed(meta, data, {
       now: () => seedNow,
       // Real handshake timers far away: only the injected clock may close the silent sockets.
       handshakeTimeoutMs: 10 * 60_000,

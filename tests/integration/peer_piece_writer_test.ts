@@ -8,11 +8,11 @@ import { createSession, type Session } from "../../lib/peer/session.ts";
 import { pieceSize } from "../../lib/pieces.ts";
 import { type PieceVerdict, PieceWriter } from "../../lib/storage/piece_writer.ts";
 import { createFsStorage, createMemoryStorage } from "../../lib/storage/storage.ts";
-import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
+import { memorySeed } from "../_helpers/session.ts";
 
 const PIECE = 32768;
 const DYING = new URL("./_peer_dying_worker.ts", import.meta.url).href;
@@ -141,12 +141,7 @@ Deno.test("createSession() completes to disk when its piece Worker dies (lost pi
     const storage = createFsStorage(meta, dir);
     const warnings: string[] = [];
     try {
-      const seed = createSession(meta, {
-        storage: createMemoryStorage(meta, { data }),
-        have: new Bitfield(meta.pieceCount, { isFull: true }),
-        hostname: "127.0.0.1",
-        isAnnouncing: false,
-      });
+      const seed = memorySeed(meta, data);
       sessions.push(seed);
       const done = Promise.withResolvers<void>();
       const leecher = createSession(meta, {

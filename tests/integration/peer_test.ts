@@ -15,6 +15,7 @@ import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
 import { assertTree, buildTorrent, type TestFile, writeTree } from "../_helpers/torrent.ts";
+import { memorySeed } from "../_helpers/session.ts";
 
 /** Bound on any one child process or download in these tests. */
 const STEP_TIMEOUT_MS = 60_000;
@@ -186,12 +187,7 @@ Deno.test("createSession() bans a corrupting seed and completes from an honest o
       isAnnouncing: false,
     });
     sessions.push(bad);
-    const good = createSession(meta, {
-      storage: createMemoryStorage(meta, { data }),
-      have: full,
-      hostname: "127.0.0.1",
-      isAnnouncing: false,
-    });
+    const good = memorySeed(meta, data, { have: full });
     sessions.push(good);
     const storage = createMemoryStorage(meta);
     const events: SessionEvent[] = [];
@@ -262,12 +258,7 @@ Deno.test("btool peer: kill -9 halfway, a restart fetches only the rest; a clean
     const sessions: Session[] = [];
     const children: Child[] = [];
     try {
-      const halfSeed = createSession(meta, {
-        storage: createMemoryStorage(meta, { data }),
-        have: half,
-        hostname: "127.0.0.1",
-        isAnnouncing: false,
-      });
+      const halfSeed = memorySeed(meta, data, { have: half });
       sessions.push(halfSeed);
       const args = ["peer", `${dir}/r.torrent`, "--dir", `${dir}/dl`, "--port", "0", "--json", "--exit-when-done"];
       const first = spawnBtool([...args, "--peer", `127.0.0.1:${halfSeed.port}`]);
@@ -277,12 +268,7 @@ Deno.test("btool peer: kill -9 halfway, a restart fetches only the rest; a clean
       await first.exited;
       await halfSeed.stop();
 
-      const fullSeed = createSession(meta, {
-        storage: createMemoryStorage(meta, { data }),
-        have: new Bitfield(meta.pieceCount, { isFull: true }),
-        hostname: "127.0.0.1",
-        isAnnouncing: false,
-      });
+      const fullSeed = memorySeed(meta, data);
       sessions.push(fullSeed);
       const second = spawnBtool([...args, "--peer", `127.0.0.1:${fullSeed.port}`]);
       children.push(second);
@@ -335,12 +321,7 @@ Deno.test("btool peer --only writes only the chosen file; rate limits still comp
     const { bytes, data } = buildTorrent({ name: "o", pieceLength: 32768, files, top: { announce: undefined } });
     const meta = await parseMetainfo(bytes);
     await Deno.writeFile(`${dir}/o.torrent`, bytes);
-    const seed = createSession(meta, {
-      storage: createMemoryStorage(meta, { data }),
-      have: new Bitfield(meta.pieceCount, { isFull: true }),
-      hostname: "127.0.0.1",
-      isAnnouncing: false,
-    });
+    const seed = memorySeed(meta, data);
     try {
       const common = ["peer", `${dir}/o.torrent`, "--port", "0", "--exit-when-done", "--quiet"];
       const peer = ["--peer", `127.0.0.1:${seed.port}`];
