@@ -118,3 +118,8 @@ export function freePort(): number {
   l.close();
   return port;
 }
+
+/** `btool peer` arguments: fetch `torrent` into `dir` from the one peer at 127.0.0.1:`peerPort`, then exit. */
+export function leechArgs(torrent: string, dir: string, peerPort: number): string[] {
+  return ["peer", torrent, "--dir", dir, "--port", "0", "--exit-when-done", "--peer", `127.0.0.1:${peerPort}`];
+}

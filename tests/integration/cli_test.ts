@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { runBtool } from "../_helpers/tools.ts";
+import { leechArgs, runBtool } from "../_helpers/tools.ts";
 import { terminalSafe } from "../../cli/_escape.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
@@ -93,17 +93,7 @@ Deno.test("btool peer downloads and btool verify checks a torrent with hostile n
     try {
       const dl = `${dir}/a/b/dl`;
       const r = await runBtool(
-        [
-          "peer",
-          `${dir}/t.torrent`,
-          "--dir",
-          dl,
-          "--port",
-          "0",
-          "--exit-when-done",
-          "--peer",
-          `127.0.0.1:${seed.port}`,
-        ],
+        leechArgs(`${dir}/t.torrent`, dl, seed.port),
         { timeoutMs: 60_000 },
       );
       equal(r.code, 0, r.stderr);

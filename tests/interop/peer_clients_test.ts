@@ -7,7 +7,7 @@ import { startTestTracker } from "../_helpers/tracker.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { freePort, interopTool, runBtool } from "../_helpers/tools.ts";
+import { freePort, interopTool, leechArgs, runBtool } from "../_helpers/tools.ts";
 import { assertTree, buildTorrent, type TestFile, writeTree } from "../_helpers/torrent.ts";
 
 const aria2 = interopTool("aria2c");
@@ -41,18 +41,7 @@ function transmissionArgs(dir: string, data: string, port: number): string[] {
 /** btool leeches `${dir}/t.torrent` from the one peer at 127.0.0.1:`port` into `${dir}/out`; the files must match. */
 async function leechFrom(dir: string, port: number, files: TestFile[]): Promise<void> {
   const out = await runBtool(
-    [
-      "peer",
-      `${dir}/t.torrent`,
-      "--dir",
-      `${dir}/out`,
-      "--port",
-      "0",
-      "--exit-when-done",
-      "--quiet",
-      "--peer",
-      `127.0.0.1:${port}`,
-    ],
+    [...leechArgs(`${dir}/t.torrent`, `${dir}/out`, port), "--quiet"],
     { timeoutMs: TIMEOUT_MS },
   );
   equal(out.code, 0, out.stderr);

@@ -10,7 +10,7 @@ import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine, stopDriver } from "../_helpers/libtorrent.ts";
-import { interopTool, runBtool, runTool } from "../_helpers/tools.ts";
+import { interopTool, leechArgs, runBtool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
 const TIMEOUT_MS = 60_000;
@@ -66,18 +66,7 @@ async function btoolDownloads(dir: string, files: Tree[]): Promise<void> {
   const seed = await startLibtorrentSeed(dir);
   try {
     const out = await runBtool(
-      [
-        "peer",
-        `${dir}/t.torrent`,
-        "--dir",
-        `${dir}/btool_out`,
-        "--port",
-        "0",
-        "--exit-when-done",
-        "--quiet",
-        "--peer",
-        `127.0.0.1:${seed.port}`,
-      ],
+      [...leechArgs(`${dir}/t.torrent`, `${dir}/btool_out`, seed.port), "--quiet"],
       { timeoutMs: TIMEOUT_MS },
     );
     equal(out.code, 0, out.stderr);
@@ -182,16 +171,8 @@ Deno.test({
           "run",
           "--allow-all",
           MAIN,
-          "peer",
-          `${dir}/t.torrent`,
-          "--dir",
-          `${dir}/btool_out`,
-          "--port",
-          "0",
+          ...leechArgs(`${dir}/t.torrent`, `${dir}/btool_out`, seed.port),
           "--json",
-          "--exit-when-done",
-          "--peer",
-          `127.0.0.1:${seed.port}`,
         ];
         // Slow the first run down so that it can be killed halfway.
         first = new Deno.Command(Deno.execPath(), {
