@@ -116,10 +116,8 @@ export {
   ACCOUNTING_RECORD_BYTES,
   ACCOUNTING_RECORD_FORMAT,
   type AccountingSave,
-  memberAnnounceUrl,
-  personalizeTorrent,
-  Users,
-} from "./lib/tracker/users.ts";
+} from "./lib/tracker/member_accounting.ts";
+export { memberAnnounceUrl, personalizeTorrent, Users } from "./lib/tracker/users.ts";
 export { PrivateMode, type StatsUser } from "./lib/tracker/private_mode.ts";
 export * from "./lib/register.ts";
 export * from "./lib/tracker/udp_server.ts";

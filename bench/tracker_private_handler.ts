@@ -9,7 +9,8 @@ import { percentEncode, toHex } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { key20 } from "../lib/tracker/access.ts";
 import { createTracker, type Tracker } from "../lib/tracker/server.ts";
-import { Accounting, Users } from "../lib/tracker/users.ts";
+import { Accounting } from "../lib/tracker/member_accounting.ts";
+import { Users } from "../lib/tracker/users.ts";
 import { median, randomPeerIdTail, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;

@@ -1,6 +1,6 @@
 // Member accounting in the db (issue #6): the last counters of every accounted (user, torrent, peer) as chunks of
 // opaque records (chunks.ts), made current in the same transaction that adds the users' deltas, so after a crash
-// totals and last counters agree. The record format is lib/tracker/users.ts's.
+// totals and last counters agree. The record format is lib/tracker/member_accounting.ts's.
 
 import type { SqlContext } from "./_sql.ts";
 import { ChunkStore } from "./chunks.ts";

@@ -10,7 +10,8 @@ import type { TorrentMeta, TrackerDb, UserRecord } from "../persist/db.ts";
 import { AccessControl, type AccessUser, ipKey, passkeyFromQuery, splitPasskeyPath } from "./access.ts";
 import { json } from "./admin_api.ts";
 import type { Registry, SimilarOptions } from "./registry.ts";
-import { Accounting, type AccountingSave, memberAnnounceUrl, Users } from "./users.ts";
+import { Accounting, type AccountingSave } from "./member_accounting.ts";
+import { memberAnnounceUrl, Users } from "./users.ts";
 
 /** How often the db is checked for changes made by another process (users, registry). */
 export const DB_POLL_INTERVAL_MS = 1_000;

@@ -13,7 +13,8 @@ import { percentEncode, toHex, toLatin1 } from "../../lib/bytes.ts";
 import { type BencodeDict, decodeBencode } from "../../lib/bencode.ts";
 import { TrackerDb } from "../../lib/persist/db.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../lib/tracker/server.ts";
-import { ACCOUNTING_CHUNK_ENTRIES, Users } from "../../lib/tracker/users.ts";
+import { ACCOUNTING_CHUNK_ENTRIES } from "../../lib/tracker/member_accounting.ts";
+import { Users } from "../../lib/tracker/users.ts";
 import { PASSKEY_INVALID_REASON, UNREGISTERED_REASON } from "../../lib/tracker/access.ts";
 
 const TOKEN = "test-admin-token";

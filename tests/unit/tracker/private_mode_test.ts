@@ -1,7 +1,8 @@
 import { TrackerDb } from "../../../lib/persist/db.ts";
 import { PrivateMode } from "../../../lib/tracker/private_mode.ts";
 import { Registry } from "../../../lib/tracker/registry.ts";
-import { Accounting, ACCOUNTING_CHUNK_ENTRIES, Users } from "../../../lib/tracker/users.ts";
+import { Accounting, ACCOUNTING_CHUNK_ENTRIES } from "../../../lib/tracker/member_accounting.ts";
+import { Users } from "../../../lib/tracker/users.ts";
 import { equal, ok } from "../../_helpers/assert.ts";
 
 const HASH = new Uint8Array(20).fill(0xcd);
