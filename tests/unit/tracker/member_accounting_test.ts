@@ -1,23 +1,14 @@
 // Member accounting: positive deltas per (user, torrent, peer), restarts, chunked saves committed with the totals,
 // the memory cap and expiry.
 
-import { TrackerDb } from "../../../lib/persist/db.ts";
 import { Accounting } from "../../../lib/tracker/member_accounting.ts";
 import { Users } from "../../../lib/tracker/users.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { withDb } from "./_db.ts";
 
 const P1 = new Uint8Array(20).fill(1);
 const P2 = new Uint8Array(20).fill(2);
 const HASH = new Uint8Array(20).fill(0xab);
-
-function withDb(fn: (db: TrackerDb) => void): void {
-  const db = TrackerDb.open(":memory:");
-  try {
-    fn(db);
-  } finally {
-    db.close();
-  }
-}
 
 Deno.test("Accounting adds positive deltas per (user, torrent, peer); a decrease is a client restart", () => {
   withDb((db) => {

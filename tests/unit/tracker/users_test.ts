@@ -2,20 +2,12 @@
 
 import { decodeBencode, isDict } from "../../../lib/bencode.ts";
 import { parseMetainfo } from "../../../lib/metainfo.ts";
-import { PersistError, TrackerDb } from "../../../lib/persist/db.ts";
+import { PersistError } from "../../../lib/persist/db.ts";
 import { isPasskeyHex } from "../../../lib/tracker/access.ts";
 import { memberAnnounceUrl, personalizeTorrent, Users } from "../../../lib/tracker/users.ts";
 import { assertThrowsCode, deepEqual, equal, notEqual, ok } from "../../_helpers/assert.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
-
-function withDb(fn: (db: TrackerDb) => void): void {
-  const db = TrackerDb.open(":memory:");
-  try {
-    fn(db);
-  } finally {
-    db.close();
-  }
-}
+import { withDb } from "./_db.ts";
 
 Deno.test("Users: add, list, revoke, rotate, re-add; activeAccessUsers follows", () => {
   withDb((db) => {
