@@ -34,30 +34,30 @@ export { Registry, SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS, type SimilarOpt
 export { DASHBOARD_HTML } from "./lib/tracker/dashboard.ts";
 export * from "./lib/wire/bitfield.ts";
 export {
-  createReserved,
   decodeExtendedHandshake,
-  decodeHandshake,
   encodeExtendedHandshake,
-  encodeHandshake,
-  encodeMessage,
-  encodePieceHeader,
   type ExtendedHandshake,
+  MAX_EXTENDED_HANDSHAKE_BYTES,
+  MAX_PEER_REQQ,
+} from "./lib/wire/extended_handshake.ts";
+export {
+  createReserved,
+  decodeHandshake,
+  encodeHandshake,
   type Handshake,
   HANDSHAKE_BYTES,
   hasExtensionProtocol,
   hasFastExtension,
-  MAX_BLOCK_BYTES,
-  MAX_EXTENDED_HANDSHAKE_BYTES,
+  PROTOCOL_STRING,
+} from "./lib/wire/handshake.ts";
+export {
   MAX_EXTENDED_PAYLOAD_BYTES,
-  MAX_PEER_REQQ,
   MAX_PIECE_COUNT,
   MAX_UNKNOWN_PAYLOAD_BYTES,
   MessageDecoder,
   type MessageDecoderOptions,
-  MessageId,
-  PROTOCOL_STRING,
-  type WireMessage,
-} from "./lib/wire/messages.ts";
+} from "./lib/wire/message_decoder.ts";
+export { encodeMessage, encodePieceHeader, MAX_BLOCK_BYTES, MessageId, type WireMessage } from "./lib/wire/messages.ts";
 export * from "./lib/peer/picker.ts";
 export * from "./lib/peer/choker.ts";
 export * from "./lib/peer/connection.ts";

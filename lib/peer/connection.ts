@@ -13,16 +13,13 @@ import { closeQuietly, READ_RING_BYTES, readChunk, type ReadRing, readRing, writ
 import {
   createReserved,
   encodeHandshake,
-  encodeMessage,
-  encodeMessages,
-  encodePieceHeader,
   type Handshake,
   HANDSHAKE_BYTES,
   hasExtensionProtocol,
   hasFastExtension,
-  MessageDecoder,
-  type WireMessage,
-} from "../wire/messages.ts";
+} from "../wire/handshake.ts";
+import { MessageDecoder } from "../wire/message_decoder.ts";
+import { encodeMessage, encodeMessages, encodePieceHeader, type WireMessage } from "../wire/messages.ts";
 
 /** Send a keep-alive when nothing was sent for this long (BEP 3: "generally sent once every two minutes"). */
 export const KEEP_ALIVE_INTERVAL_MS = 120_000;

@@ -1,4 +1,4 @@
-// Fuzz target: the peer wire MessageDecoder (lib/wire/messages.ts), fed its stream in random splits. Input layout:
+// Fuzz target: the peer wire MessageDecoder (lib/wire/message_decoder.ts), fed its stream in random splits. Input layout:
 // byte 0 = options (bit 0: fast extension negotiated, bit 1: the stream starts with a handshake), byte 1 = the
 // torrent's piece count (0: unknown), then the stream. Properties: only WireError escapes; any two splits decode the
 // same messages and stop at the same error; the buffer never holds more than was pushed; a stream of known messages
@@ -7,15 +7,10 @@
 import { concat, fromLatin1, toHex } from "../../lib/bytes.ts";
 import { WireError } from "../../lib/errors.ts";
 import { InfoHash } from "../../lib/infohash.ts";
-import {
-  createReserved,
-  decodeExtendedHandshake,
-  encodeExtendedHandshake,
-  encodeHandshake,
-  encodeMessage,
-  MessageDecoder,
-  type WireMessage,
-} from "../../lib/wire/messages.ts";
+import { decodeExtendedHandshake, encodeExtendedHandshake } from "../../lib/wire/extended_handshake.ts";
+import { createReserved, encodeHandshake } from "../../lib/wire/handshake.ts";
+import { MessageDecoder } from "../../lib/wire/message_decoder.ts";
+import { encodeMessage, type WireMessage } from "../../lib/wire/messages.ts";
 import { expect, expectOnly, type FuzzTarget, oneOf, pick, type Random } from "./_harness.ts";
 
 function bytes(random: Random, n: number): Uint8Array {

@@ -4,13 +4,9 @@ import { InfoHash } from "../../lib/infohash.ts";
 import { PeerConnection, type PeerConnectionOptions } from "../../lib/peer/connection.ts";
 import { BLOCK_BYTES } from "../../lib/pieces.ts";
 import { Bitfield } from "../../lib/wire/bitfield.ts";
-import {
-  createReserved,
-  encodeHandshake,
-  encodeMessage,
-  MessageDecoder,
-  type WireMessage,
-} from "../../lib/wire/messages.ts";
+import { createReserved, encodeHandshake } from "../../lib/wire/handshake.ts";
+import { MessageDecoder } from "../../lib/wire/message_decoder.ts";
+import { encodeMessage, type WireMessage } from "../../lib/wire/messages.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 
 const INFO_HASH = InfoHash.fromHex("0102030405060708090a0b0c0d0e0f1011121314");

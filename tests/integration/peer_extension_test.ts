@@ -7,7 +7,11 @@ import { PeerConnection } from "../../lib/peer/connection.ts";
 import { CLIENT_NAME } from "../../lib/peer/peer_messages.ts";
 import { createSession } from "../../lib/peer/session.ts";
 import { createMemoryStorage } from "../../lib/storage/storage.ts";
-import { decodeExtendedHandshake, encodeExtendedHandshake, type ExtendedHandshake } from "../../lib/wire/messages.ts";
+import {
+  decodeExtendedHandshake,
+  encodeExtendedHandshake,
+  type ExtendedHandshake,
+} from "../../lib/wire/extended_handshake.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";

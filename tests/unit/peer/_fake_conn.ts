@@ -4,7 +4,7 @@
 
 import type { Metainfo } from "../../../lib/metainfo.ts";
 import { PeerConnection } from "../../../lib/peer/connection.ts";
-import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
+import { createReserved, encodeHandshake } from "../../../lib/wire/handshake.ts";
 
 /** A scripted peer on the other end of a fake Deno.Conn. */
 export class FakeConn {

@@ -6,7 +6,7 @@ import { type AcceptingTorrent, startAcceptor } from "../../../lib/peer/acceptor
 import type { PeerConnection, PeerConnectionOptions } from "../../../lib/peer/connection.ts";
 import { TorrentRegistry } from "../../../lib/peer/torrent_registry.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
-import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
+import { createReserved, encodeHandshake } from "../../../lib/wire/handshake.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { FakeConn, FakeListener } from "./_fake_conn.ts";
 

@@ -5,7 +5,8 @@
 import { concat } from "../../../lib/bytes.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
 import { PeerConnection, READ_RING_BYTES } from "../../../lib/peer/connection.ts";
-import { createReserved, encodeHandshake, encodeMessage, type WireMessage } from "../../../lib/wire/messages.ts";
+import { createReserved, encodeHandshake } from "../../../lib/wire/handshake.ts";
+import { encodeMessage, type WireMessage } from "../../../lib/wire/messages.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../../_helpers/random.ts";
 

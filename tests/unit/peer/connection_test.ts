@@ -12,14 +12,8 @@ import {
   type PeerConnectionOptions,
 } from "../../../lib/peer/connection.ts";
 import { BLOCK_BYTES } from "../../../lib/pieces.ts";
-import {
-  createReserved,
-  decodeHandshake,
-  encodeHandshake,
-  encodeMessage,
-  encodeMessages,
-  type WireMessage,
-} from "../../../lib/wire/messages.ts";
+import { createReserved, decodeHandshake, encodeHandshake } from "../../../lib/wire/handshake.ts";
+import { encodeMessage, encodeMessages, type WireMessage } from "../../../lib/wire/messages.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { FakeConn } from "./_fake_conn.ts";
 

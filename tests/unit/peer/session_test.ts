@@ -8,7 +8,7 @@ import { createSession, type Session } from "../../../lib/peer/session.ts";
 import { TorrentRegistry } from "../../../lib/peer/torrent_registry.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { Bitfield } from "../../../lib/wire/bitfield.ts";
-import { createReserved, encodeHandshake } from "../../../lib/wire/messages.ts";
+import { createReserved, encodeHandshake } from "../../../lib/wire/handshake.ts";
 import { equal, ok } from "../../_helpers/assert.ts";
 import { FakeConn, FakeListener } from "./_fake_conn.ts";
 import { smallTorrent } from "./_torrent.ts";

@@ -4,7 +4,8 @@ import { READ_CACHE_BYTES, ReadCache, type UploadPeer, UploadServer } from "../.
 import { BLOCK_BYTES } from "../../../lib/pieces.ts";
 import { createMemoryStorage, type Storage } from "../../../lib/storage/storage.ts";
 import { concat } from "../../../lib/bytes.ts";
-import { encodeMessage, MessageDecoder } from "../../../lib/wire/messages.ts";
+import { MessageDecoder } from "../../../lib/wire/message_decoder.ts";
+import { encodeMessage } from "../../../lib/wire/messages.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { openFakePeer } from "./_fake_conn.ts";
 import { PIECE_BYTES, smallTorrent } from "./_torrent.ts";

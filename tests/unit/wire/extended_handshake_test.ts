@@ -6,7 +6,7 @@ import {
   encodeExtendedHandshake,
   MAX_EXTENDED_HANDSHAKE_BYTES,
   MAX_PEER_REQQ,
-} from "../../../lib/wire/messages.ts";
+} from "../../../lib/wire/extended_handshake.ts";
 import { assertThrowsCode, deepEqual, equal } from "../../_helpers/assert.ts";
 
 Deno.test("encodeExtendedHandshake() writes the golden BEP 10 dict with sorted keys", () => {
