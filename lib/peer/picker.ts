@@ -1,6 +1,7 @@
 // Piece picker (BEP 3 download strategy): which 16 KiB blocks to request from which peer. Partial pieces first,
 // a few random pieces to get started, then rarest first with random ties, and endgame duplicates at the end.
 // Pure bookkeeping: no sockets, no clocks, randomness injected. It never verifies data: the session reports results.
+// Availability and the rarest-first scan are lib/peer/piece_rarity.ts; this file owns pieces, blocks and requests.
 //
 // Invariants (the picker owns this state):
 // - #pieceState[i] is MISSING, PARTIAL (then #partials has i) or HAVE; HAVE pieces are verified.
@@ -10,6 +11,7 @@
 
 import { BLOCK_BYTES, type PieceGeometry } from "../pieces.ts";
 import { Bitfield } from "../wire/bitfield.ts";
+import { PieceRarity } from "./piece_rarity.ts";
 
 /** Pieces picked at random (not rarest) until we have this many, so we have something to trade soon. */
 export const RANDOM_FIRST_PIECES = 4;
@@ -85,13 +87,8 @@ export class PiecePicker {
   #randomFirstPieces: number;
   #pieceState: Uint8Array;
   #wanted: Bitfield | null;
-  #availability: Uint32Array;
-  /** A random permutation of piece indexes: scan order, so availability ties break at random. */
-  #order: Uint32Array;
-  /** #order[0..#orderLength) may still hold pieces we lack; verified pieces are swapped out as scans meet them. */
-  #orderLength: number;
-  /** #bucket[a] = number of MISSING wanted pieces with availability a (so the rarest level is known at once). */
-  #bucket: number[] = [0];
+  /** Counts the MISSING wanted pieces by availability. */
+  #rarity: PieceRarity;
   #partials = new Map<number, Partial>();
   #peers = new Map<string, PeerState>();
   #haveCount = 0;
@@ -106,22 +103,17 @@ export class PiecePicker {
     this.#random = options.random;
     this.#randomFirstPieces = options.randomFirstPieces ?? RANDOM_FIRST_PIECES;
     this.#pieceState = new Uint8Array(this.#pieceCount);
-    this.#availability = new Uint32Array(this.#pieceCount);
     this.#wanted = options.wanted ? options.wanted.clone() : null;
     if (options.have) {
       for (const i of options.have.setIndexes()) {
         if (i < this.#pieceCount) this.#pieceState[i] = HAVE;
       }
     }
-    this.#order = new Uint32Array(this.#pieceCount);
-    this.#orderLength = this.#pieceCount;
-    for (let i = 0; i < this.#pieceCount; i++) this.#order[i] = i;
-    for (let i = this.#pieceCount - 1; i > 0; i--) {
-      const j = Math.floor(this.#random() * (i + 1));
-      const t = this.#order[i]!;
-      this.#order[i] = this.#order[j]!;
-      this.#order[j] = t;
-    }
+    this.#rarity = new PieceRarity(this.#pieceCount, {
+      random: this.#random,
+      isCounted: (i) => this.#pieceState[i] === MISSING && this.#isWanted(i),
+      isVerified: (i) => this.#pieceState[i] === HAVE,
+    });
     this.#recount();
   }
 
@@ -147,7 +139,7 @@ export class PiecePicker {
 
   /** How many connected peers have piece `index`. */
   availability(index: number): number {
-    return this.#availability[index] ?? 0;
+    return this.#rarity.availability(index);
   }
 
   /** True when piece `index` is wanted and not verified yet. */
@@ -184,7 +176,7 @@ export class PiecePicker {
     const peer = this.#peers.get(peerId);
     if (!peer) return [];
     const released = this.releasePeer(peerId);
-    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, -1);
+    for (const i of peer.bitfield.setIndexes()) this.#rarity.add(i, -1);
     this.#peers.delete(peerId);
     return released;
   }
@@ -195,9 +187,9 @@ export class PiecePicker {
    */
   peerBitfield(peerId: string, bitfield: Bitfield): boolean {
     const peer = this.#peer(peerId);
-    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, -1);
+    for (const i of peer.bitfield.setIndexes()) this.#rarity.add(i, -1);
     peer.bitfield = bitfield.clone();
-    for (const i of peer.bitfield.setIndexes()) this.#addAvailability(i, 1);
+    for (const i of peer.bitfield.setIndexes()) this.#rarity.add(i, 1);
     return this.isInteresting(peerId);
   }
 
@@ -210,7 +202,7 @@ export class PiecePicker {
   peerHave(peerId: string, index: number): boolean {
     const peer = this.#peer(peerId);
     if (index < 0 || index >= this.#pieceCount) return false;
-    if (peer.bitfield.set(index)) this.#addAvailability(index, 1);
+    if (peer.bitfield.set(index)) this.#rarity.add(index, 1);
     return this.isPieceWanted(index);
   }
 
@@ -317,7 +309,7 @@ export class PiecePicker {
       this.#freeBlocks -= partial ? partial.blocks.filter((s) => s === FREE).length : this.#blockCount(index);
     }
     if (partial) this.#dropPartial(partial);
-    else this.#leaveBucket(index);
+    else this.#rarity.leave(index);
     this.#pieceState[index] = HAVE;
     this.#haveCount++;
     if (this.#isWanted(index)) this.#wantedMissing--;
@@ -335,7 +327,7 @@ export class PiecePicker {
     if (this.#isWanted(index)) this.#freeBlocks += partial.blocks.filter((s) => s !== FREE).length;
     this.#dropPartial(partial);
     this.#pieceState[index] = MISSING;
-    this.#enterBucket(index);
+    this.#rarity.enter(index);
     return [...sources];
   }
 
@@ -369,8 +361,7 @@ export class PiecePicker {
   }
 
   #recount(): void {
-    this.#bucket = [0];
-    for (let i = 0; i < this.#pieceCount; i++) this.#enterBucket(i);
+    this.#rarity.recount();
     this.#wantedMissing = 0;
     this.#freeBlocks = 0;
     this.#haveCount = 0;
@@ -390,72 +381,18 @@ export class PiecePicker {
     }
   }
 
-  #isInBucket(index: number): boolean {
-    return this.#pieceState[index] === MISSING && this.#isWanted(index);
-  }
-
-  #enterBucket(index: number): void {
-    if (!this.#isInBucket(index)) return;
-    const a = this.#availability[index]!;
-    while (this.#bucket.length <= a) this.#bucket.push(0);
-    this.#bucket[a] = this.#bucket[a]! + 1;
-  }
-
-  #leaveBucket(index: number): void {
-    if (!this.#isInBucket(index)) return;
-    const a = this.#availability[index]!;
-    this.#bucket[a] = this.#bucket[a]! - 1;
-  }
-
-  #addAvailability(index: number, delta: number): void {
-    this.#leaveBucket(index);
-    this.#availability[index] = this.#availability[index]! + delta;
-    this.#enterBucket(index);
-  }
-
   #hasFreeAvailableBlock(): boolean {
     for (const partial of this.#partials.values()) {
-      if (this.#availability[partial.index] === 0 || !this.#isWanted(partial.index)) continue;
+      if (this.#rarity.availability(partial.index) === 0 || !this.#isWanted(partial.index)) continue;
       if (partial.blocks.includes(FREE)) return true;
     }
-    for (let a = 1; a < this.#bucket.length; a++) if (this.#bucket[a]! > 0) return true;
-    return false;
+    return this.#rarity.hasAvailable();
   }
 
   #pickNewPiece(peer: PeerState): number {
-    const n = this.#pieceCount;
-    if (n === 0) return -1;
     const isCandidate = (i: number) => this.#pieceState[i] === MISSING && peer.bitfield.has(i) && this.#isWanted(i);
-    if (this.#haveCount < this.#randomFirstPieces) {
-      const start = Math.floor(this.#random() * n);
-      for (let k = 0; k < n; k++) {
-        const i = this.#order[(start + k) % n]!;
-        if (isCandidate(i)) return i;
-      }
-      return -1;
-    }
-    // The rarest level among all missing wanted pieces: a candidate there cannot be beaten, stop at it.
-    let rarest = 1;
-    while (rarest < this.#bucket.length && this.#bucket[rarest] === 0) rarest++;
-    if (rarest >= this.#bucket.length) return -1;
-    let best = -1;
-    let bestAvailability = Infinity;
-    for (let k = 0; k < this.#orderLength;) {
-      const i = this.#order[k]!;
-      if (this.#pieceState[i] === HAVE) {
-        this.#orderLength--;
-        this.#order[k] = this.#order[this.#orderLength]!;
-        this.#order[this.#orderLength] = i;
-        continue;
-      }
-      k++;
-      const a = this.#availability[i]!;
-      if (a >= bestAvailability || !isCandidate(i)) continue;
-      best = i;
-      bestAvailability = a;
-      if (a <= rarest) break;
-    }
-    return best;
+    if (this.#haveCount < this.#randomFirstPieces) return this.#rarity.randomPiece(isCandidate);
+    return this.#rarity.rarestPiece(isCandidate);
   }
 
   #startPiece(index: number): Partial {
@@ -469,7 +406,7 @@ export class PiecePicker {
       received: 0,
     };
     this.#partials.set(index, partial);
-    this.#leaveBucket(index);
+    this.#rarity.leave(index);
     this.#pieceState[index] = PARTIAL;
     return partial;
   }
