@@ -17,7 +17,7 @@ import {
   jitterInterval,
   parseIp,
 } from "./announce.ts";
-import type { SwarmStore } from "./swarm_store.ts";
+import type { SwarmAnnounce, SwarmAnnounceOptions, SwarmStore } from "./swarm_store.ts";
 import {
   type ConnectionIdIssuer,
   createConnectionIdIssuer,
@@ -121,6 +121,147 @@ const EMPTY = new Uint8Array(0);
 /** The port given to the connection id issuer: ids depend on the address only. */
 const ID_PORT = 0;
 
+/** BEP 15: `ip` 0 means the sender's address; anything else only when the operator allows it (INTEROP.md 7). */
+export function udpAnnounceIp(fieldIp: number, senderIp: Uint8Array, isIpParamAllowed: boolean): Uint8Array {
+  if (!isIpParamAllowed || fieldIp === 0) return senderIp;
+  return new Uint8Array([fieldIp >>> 24, (fieldIp >>> 16) & 0xff, (fieldIp >>> 8) & 0xff, fieldIp & 0xff]);
+}
+
+/** Peers to hand an asker: its num_want within the operator's cap, and few enough to fit 1,200 bytes. */
+export function udpNumWant(requested: number, numWantMax: number, isV6: boolean): number {
+  return Math.min(clampNumWant(requested, numWantMax), isV6 ? MAX_UDP_PEERS6 : MAX_UDP_PEERS4);
+}
+
+/** The store's view of a UDP announce. `key` binds the peer id to this client: another address moves it only with it. */
+function announceRequestOf(r: UdpAnnounceRequest, numWant: number): AnnounceRequest {
+  return {
+    infoHash: r.infoHash,
+    peerId: r.peerId,
+    port: r.port,
+    uploaded: r.uploaded,
+    downloaded: r.downloaded,
+    left: r.left,
+    event: EVENTS[r.event],
+    numWant,
+    isCompact: true,
+    isNoPeerId: true,
+    key: r.key,
+  };
+}
+
+/** What the access hook sees of an announce. */
+function announceAccessRequest(r: UdpAnnounceRequest, senderIp: Uint8Array): UdpAccessRequest {
+  return {
+    type: "announce",
+    infoHashes: [r.infoHash],
+    urlData: r.urlData,
+    ip: senderIp,
+    announce: {
+      peerId: r.peerId,
+      uploaded: r.uploaded,
+      downloaded: r.downloaded,
+      isStarted: r.event === UdpEvent.Started,
+    },
+  };
+}
+
+/** What resampleForFamily needs besides the first answer and the request. */
+interface ResampleContext {
+  store: SwarmStore;
+  storeOptions: SwarmAnnounceOptions;
+  numWantMax: number;
+  isV6: boolean;
+}
+
+/**
+ * The store samples both families; in a mixed swarm the asker's share can fall short. Then ask once more (an
+ * idempotent re-announce without event) for more peers, so the asker's family alone can fill numWant.
+ */
+function resampleForFamily(first: SwarmAnnounce, req: AnnounceRequest, c: ResampleContext): SwarmAnnounce {
+  const own = c.isV6 ? first.peers6 : first.peers4;
+  const other = c.isV6 ? first.peers4 : first.peers6;
+  const peerBytes = c.isV6 ? COMPACT_PEER6_BYTES : COMPACT_PEER4_BYTES;
+  if (other.length === 0 || own.length >= req.numWant * peerBytes) return first;
+  const more = Math.min(c.numWantMax, req.numWant * MIXED_SWARM_OVERSAMPLE);
+  if (more <= req.numWant) return first;
+  return c.store.announce({ ...req, event: "none", numWant: more }, c.storeOptions);
+}
+
+/** Persist one completed download; a failing db is the operator's warning, never the client's error. */
+function saveCompleted(
+  db: TrackerDb | undefined,
+  infoHash: Uint8Array,
+  nowMs: number,
+  onWarning: (message: string) => void,
+): void {
+  if (db === undefined) return;
+  try {
+    db.addCompleted(toHex(infoHash), 1, nowMs);
+  } catch (err: unknown) {
+    onWarning(`Cannot save a completed count: ${errorText(err)}`);
+  }
+}
+
+/** Fields of a BEP 15 announce reply besides the peers. Counts are < 2^32 (the store's caps). */
+export interface UdpAnnounceReplyHeader {
+  transactionId: number;
+  intervalS: number;
+  leechers: number;
+  seeders: number;
+}
+
+/**
+ * BEP 15 announce reply, written directly (the hot path): action 1, transaction id, interval, leechers, seeders,
+ * then at most `maxPeers` compact peers copied out of `peers` (the store's scratch buffer).
+ */
+export function encodeUdpAnnounceReply(
+  header: UdpAnnounceReplyHeader,
+  peers: Uint8Array,
+  options: { numWant: number; peerBytes: number },
+): Uint8Array {
+  const cut = Math.min(peers.length, options.numWant * options.peerBytes);
+  const out = allocBytes(ANNOUNCE_REPLY_HEADER_BYTES + cut);
+  out[3] = UdpAction.Announce;
+  writeU32BE(out, 4, header.transactionId);
+  writeU32BE(out, 8, header.intervalS);
+  writeU32BE(out, 12, header.leechers);
+  writeU32BE(out, 16, header.seeders);
+  out.set(cut === peers.length ? peers : peers.subarray(0, cut), ANNOUNCE_REPLY_HEADER_BYTES);
+  return out;
+}
+
+/** Seeders, completed and leechers of each hash, in request order. */
+function scrapeEntries(store: SwarmStore, infoHashes: readonly Uint8Array[]): UdpScrapeEntry[] {
+  const files: UdpScrapeEntry[] = [];
+  for (const h of infoHashes) {
+    const e = store.scrape(h);
+    files.push({ seeders: e.complete, completed: e.downloaded, leechers: e.incomplete });
+  }
+  return files;
+}
+
+/**
+ * Sender address text to bytes through a one-entry cache: a busy client (or a load balancer) repeats its address;
+ * parsing it costs more than the rest of a connection id check. Bounded, and keyed by the exact text, so it is not
+ * per-client memory.
+ */
+function createAddressParser(): (hostname: string) => Uint8Array | null {
+  let lastHostname = "";
+  let lastIp: Uint8Array | null = null;
+  return (hostname) => {
+    if (hostname !== lastHostname) {
+      lastIp = parseIp(hostname);
+      lastHostname = hostname;
+    }
+    return lastIp;
+  };
+}
+
+/** A warning's text for an error that is not a TrackerError (the client only hears "internal error"). */
+function internalErrorText(err: unknown): string {
+  return `Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+}
+
 /** Build the datagram handler: pure apart from the store, the db and the injected clock. */
 export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   const { store, db, access } = options;
@@ -139,8 +280,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   // cache among all sessions of a process, and NATs may change the source port between connect and announce.
   // Reflection needs a spoofed address, which still cannot get an id.
   const decodeOptions = { connectionIds, address: "", port: ID_PORT };
-  let lastHostname = "";
-  let lastIp: Uint8Array | null = null;
+  const senderIpOf = createAddressParser();
 
   function error(transactionId: number, message: string): Uint8Array {
     stats.errors++;
@@ -148,81 +288,31 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
   }
 
   function announce(r: UdpAnnounceRequest, senderIp: Uint8Array): Uint8Array {
-    access?.({
-      type: "announce",
-      infoHashes: [r.infoHash],
-      urlData: r.urlData,
-      ip: senderIp,
-      announce: {
-        peerId: r.peerId,
-        uploaded: r.uploaded,
-        downloaded: r.downloaded,
-        isStarted: r.event === UdpEvent.Started,
-      },
-    });
-    // BEP 15: `ip` 0 means the sender's address; anything else only when the operator allows it (INTEROP.md 7).
-    // `key` binds the peer id to this client in the store: another address moves the peer only with the same key.
-    let ip = senderIp;
-    if (isIpParamAllowed && r.ip !== 0) {
-      ip = new Uint8Array([r.ip >>> 24, (r.ip >>> 16) & 0xff, (r.ip >>> 8) & 0xff, r.ip & 0xff]);
-    }
+    access?.(announceAccessRequest(r, senderIp));
+    const ip = udpAnnounceIp(r.ip, senderIp, isIpParamAllowed);
     if (r.port === 0) throw new TrackerError("invalid_port", `Invalid port: "0"`);
-    // Peers of the asker's family only (6 bytes on IPv4, 18 on IPv6, BEP 15), capped so the reply fits 1,200 bytes.
+    // Peers of the asker's family only (6 bytes on IPv4, 18 on IPv6, BEP 15).
     const isV6 = senderIp.length === 16;
-    const numWant = Math.min(clampNumWant(r.numWant, numWantMax), isV6 ? MAX_UDP_PEERS6 : MAX_UDP_PEERS4);
-    const req: AnnounceRequest = {
-      infoHash: r.infoHash,
-      peerId: r.peerId,
-      port: r.port,
-      uploaded: r.uploaded,
-      downloaded: r.downloaded,
-      left: r.left,
-      event: EVENTS[r.event],
-      numWant,
-      isCompact: true,
-      isNoPeerId: true,
-      key: r.key,
-    };
-    const nowMs = now();
-    let s = store.announce(req, { ip, nowMs, random });
-    const isNewlyCompleted = s.isNewlyCompleted;
-    // The store samples both families; in a mixed swarm the asker's share can fall short. Ask once more (an
-    // idempotent re-announce without event) for more peers, so the asker's family alone can fill numWant.
-    const peerBytes = isV6 ? COMPACT_PEER6_BYTES : COMPACT_PEER4_BYTES;
-    const other = isV6 ? s.peers4 : s.peers6;
-    if (other.length > 0 && (isV6 ? s.peers6 : s.peers4).length < numWant * peerBytes) {
-      const more = Math.min(numWantMax, numWant * MIXED_SWARM_OVERSAMPLE);
-      if (more > numWant) s = store.announce({ ...req, event: "none", numWant: more }, { ip, nowMs, random });
-    }
-    if (isNewlyCompleted && db !== undefined) {
-      try {
-        db.addCompleted(toHex(r.infoHash), 1, nowMs);
-      } catch (err: unknown) {
-        onWarning(`Cannot save a completed count: ${errorText(err)}`);
-      }
-    }
-    const peers = isV6 ? s.peers6 : s.peers4;
-    const cut = Math.min(peers.length, numWant * peerBytes);
+    const numWant = udpNumWant(r.numWant, numWantMax, isV6);
+    const storeOptions = { ip, nowMs: now(), random };
+    const req = announceRequestOf(r, numWant);
+    const first = store.announce(req, storeOptions);
+    if (first.isNewlyCompleted) saveCompleted(db, r.infoHash, storeOptions.nowMs, onWarning);
+    const s = resampleForFamily(first, req, { store, storeOptions, numWantMax, isV6 });
     stats.announces++;
-    // BEP 15 announce reply, written directly (the hot path): action 1, transaction id, interval, leechers, seeders,
-    // then the peers copied out of the store's scratch buffer. Counts are < 2^32 (the store's caps).
-    const out = allocBytes(ANNOUNCE_REPLY_HEADER_BYTES + cut);
-    out[3] = UdpAction.Announce;
-    writeU32BE(out, 4, r.transactionId);
-    writeU32BE(out, 8, jitterInterval(intervalS, random));
-    writeU32BE(out, 12, s.incomplete);
-    writeU32BE(out, 16, s.complete);
-    out.set(cut === peers.length ? peers : peers.subarray(0, cut), ANNOUNCE_REPLY_HEADER_BYTES);
-    return out;
+    const header = {
+      transactionId: r.transactionId,
+      intervalS: jitterInterval(intervalS, random),
+      leechers: s.incomplete,
+      seeders: s.complete,
+    };
+    const peerBytes = isV6 ? COMPACT_PEER6_BYTES : COMPACT_PEER4_BYTES;
+    return encodeUdpAnnounceReply(header, isV6 ? s.peers6 : s.peers4, { numWant, peerBytes });
   }
 
   function scrape(r: UdpScrapeRequest, senderIp: Uint8Array): Uint8Array {
     access?.({ type: "scrape", infoHashes: r.infoHashes, urlData: EMPTY, ip: senderIp });
-    const files: UdpScrapeEntry[] = [];
-    for (const h of r.infoHashes) {
-      const e = store.scrape(h);
-      files.push({ seeders: e.complete, completed: e.downloaded, leechers: e.incomplete });
-    }
+    const files = scrapeEntries(store, r.infoHashes);
     stats.scrapes++;
     return encodeUdpReply({ type: "scrape", transactionId: r.transactionId, files });
   }
@@ -239,19 +329,10 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
     const r = d.request;
     if (r.type === "connect") {
       stats.connects++;
-      return encodeUdpReply({
-        type: "connect",
-        transactionId: r.transactionId,
-        connectionId: connectionIds.issue(hostname, ID_PORT),
-      });
+      const connectionId = connectionIds.issue(hostname, ID_PORT);
+      return encodeUdpReply({ type: "connect", transactionId: r.transactionId, connectionId });
     }
-    // One-entry cache: a busy client (or a load balancer) repeats its address; parsing it costs more than the rest
-    // of a connection id check. Bounded, and keyed by the exact text, so it is not per-client memory.
-    if (hostname !== lastHostname) {
-      lastIp = parseIp(hostname);
-      lastHostname = hostname;
-    }
-    const ip = lastIp;
+    const ip = senderIpOf(hostname);
     if (ip === null) {
       stats.dropped++;
       return null;
@@ -260,7 +341,7 @@ export function createUdpHandler(options: UdpHandlerOptions): UdpHandler {
       return r.type === "announce" ? announce(r, ip) : scrape(r, ip);
     } catch (err: unknown) {
       if (err instanceof TrackerError) return error(r.transactionId, err.reason);
-      onWarning(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      onWarning(internalErrorText(err));
       return error(r.transactionId, "internal error");
     }
   }

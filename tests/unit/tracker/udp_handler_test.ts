@@ -16,11 +16,14 @@ import {
 } from "../../../lib/tracker/udp_codec.ts";
 import {
   createUdpHandler,
+  encodeUdpAnnounceReply,
   MAX_UDP_PEERS4,
   MAX_UDP_PEERS6,
   MAX_UDP_TRACKER_REPLY_BYTES,
   type UdpAccessRequest,
+  udpAnnounceIp,
   type UdpHandlerOptions,
+  udpNumWant,
 } from "../../../lib/tracker/udp_handler.ts";
 
 const T0 = 1_700_000_000_000;
@@ -344,4 +347,40 @@ Deno.test("createUdpHandler() access hook sees BEP 41 URL data; a refusal is an 
   deepEqual([...seen[1]!.ip], [10, 0, 0, 1]);
   equal(seen[1]!.type, "announce");
   equal(h.store.totals().peers, 1);
+});
+
+Deno.test("udpAnnounceIp() uses the ip field only when allowed and non-zero", () => {
+  const sender = new Uint8Array([10, 0, 0, 1]);
+  equal(udpAnnounceIp(0xc0a80102, sender, false), sender);
+  equal(udpAnnounceIp(0, sender, true), sender);
+  deepEqual([...udpAnnounceIp(0xc0a80102, sender, true)], [192, 168, 1, 2]);
+  deepEqual([...udpAnnounceIp(0xffffffff, sender, true)], [255, 255, 255, 255]);
+});
+
+Deno.test("udpNumWant() applies the default and the operator cap, then the 1,200-byte cap of the family", () => {
+  equal(udpNumWant(-1, 200, false), 50);
+  equal(udpNumWant(0, 200, false), 0);
+  equal(udpNumWant(30, 20, false), 20);
+  equal(udpNumWant(10_000, 10_000, false), MAX_UDP_PEERS4);
+  equal(udpNumWant(10_000, 10_000, true), MAX_UDP_PEERS6);
+  equal(udpNumWant(MAX_UDP_PEERS6 + 1, 200, true), MAX_UDP_PEERS6);
+  equal(udpNumWant(MAX_UDP_PEERS6 - 1, 200, true), MAX_UDP_PEERS6 - 1);
+});
+
+Deno.test("encodeUdpAnnounceReply() writes the BEP 15 header and at most numWant peers", () => {
+  const peers = new Uint8Array(6 * 5).map((_, i) => i);
+  const header = { transactionId: 0xdeadbeef, intervalS: 1800, leechers: 3, seeders: 70_000 };
+  const bytes = encodeUdpAnnounceReply(header, peers, { numWant: 3, peerBytes: 6 });
+  equal(bytes.length, 20 + 18);
+  deepEqual(reply(bytes), {
+    type: "announce",
+    transactionId: 0xdeadbeef,
+    interval: 1800,
+    leechers: 3,
+    seeders: 70_000,
+    peers: peers.subarray(0, 18),
+  });
+  const all = encodeUdpAnnounceReply(header, peers, { numWant: 50, peerBytes: 6 });
+  deepEqual(all.subarray(20), peers);
+  equal(encodeUdpAnnounceReply(header, new Uint8Array(0), { numWant: 50, peerBytes: 18 }).length, 20);
 });
