@@ -5,7 +5,7 @@
 import type { Metainfo } from "../metainfo.ts";
 import { Bitfield } from "../wire/bitfield.ts";
 import { decodeExtendedHandshake, encodeExtendedHandshake } from "../wire/extended_handshake.ts";
-import { type WireMessage } from "../wire/messages.ts";
+import type { WireMessage } from "../wire/messages.ts";
 import type { Choker } from "./choker.ts";
 import { MAX_PEER_REQUESTS, type PeerConnection } from "./connection.ts";
 import { WireError } from "../errors.ts";

@@ -15,7 +15,7 @@ import { PieceWriter } from "../../../lib/storage/piece_writer.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { Bitfield } from "../../../lib/wire/bitfield.ts";
 import { MessageDecoder } from "../../../lib/wire/message_decoder.ts";
-import { type WireMessage } from "../../../lib/wire/messages.ts";
+import type { WireMessage } from "../../../lib/wire/messages.ts";
 import { concat } from "../../../lib/bytes.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
