@@ -8,6 +8,7 @@ import { mapRange, safeRelativePath } from "../file_map.ts";
 import type { Metainfo, TorrentFile } from "../metainfo.ts";
 import { isPieceIndex, pieceHash, pieceSize } from "../pieces.ts";
 import { sha1 } from "../sha1.ts";
+import { createParentDir, readFullyAt, ReadHandles, writeFullyAt, WriteHandles } from "./_fs_handles.ts";
 
 /** Read and write a torrent's data by piece, block and byte range. */
 export interface Storage {
@@ -49,10 +50,7 @@ export interface FsStorageOptions {
   isReadOnly?: boolean;
 }
 
-/** Most files kept open at once; older handles are closed first. */
-export const MAX_OPEN_FILES = 64;
-/** Writes running at once, each on its own handle (no shared file position), so they never queue behind reads. */
-export const MAX_CONCURRENT_WRITES = 4;
+export { MAX_CONCURRENT_WRITES, MAX_OPEN_FILES } from "./_fs_handles.ts";
 
 function checkRange(meta: Metainfo, index: number, begin: number, length: number): number {
   if (!isPieceIndex(meta, index)) {
@@ -77,9 +75,40 @@ async function matchesPieceHash(meta: Metainfo, index: number, digest: Promise<U
   return equals(await digest, pieceHash(meta, index));
 }
 
-interface Handle {
-  file: Deno.FsFile;
-  isWritable: boolean;
+/** Read `out.length` bytes of the torrent's data from `start` into `out`, through `readAt` for each file's part. */
+async function readSegments(
+  meta: Metainfo,
+  start: number,
+  out: Uint8Array,
+  readAt: (fileIndex: number, fileOffset: number, out: Uint8Array) => Promise<void>,
+): Promise<void> {
+  let at = 0;
+  for (const seg of mapRange(meta.files, start, out.length)) {
+    await readAt(seg.fileIndex, seg.fileOffset, out.subarray(at, at + seg.length));
+    at += seg.length;
+  }
+}
+
+/** The size on disk of each file at `paths`, null when absent; padding files report their length. */
+function statFileSizes(meta: Metainfo, paths: readonly string[]): Promise<(number | null)[]> {
+  return Promise.all(meta.files.map(async (f, i) => {
+    if (f.isPadding) return f.length;
+    try {
+      return (await Deno.stat(paths[i]!)).size;
+    } catch (err: unknown) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw new StorageError("io", `Cannot stat "${paths[i]}": ${errorText(err)}`, { cause: err });
+    }
+  }));
+}
+
+/** Whether a read failed only because the data is not there (yet): verifyPiece answers false for it. */
+function isAbsentData(err: unknown): boolean {
+  return err instanceof StorageError && (err.code === "missing" || err.code === "short_read");
+}
+
+function closedError(): StorageError {
+  return new StorageError("closed", "Cannot use storage: it is closed");
 }
 
 /**
@@ -92,152 +121,67 @@ interface Handle {
 export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageOptions = {}): Storage {
   const isReadOnly = options.isReadOnly ?? false;
   const paths = meta.files.map((f) => dataPath(dir, f));
-  const handles = new Map<number, Handle>(); // insertion order = least recently used first
+  const readHandles = new ReadHandles(paths);
+  const writeHandles = new WriteHandles(paths);
   let queue: Promise<unknown> = Promise.resolve();
   let isClosed = false;
-  /** Idle write handles per file (at most MAX_CONCURRENT_WRITES in all, plus those in use). */
-  const writeHandles = new Map<number, Deno.FsFile[]>();
-  let idleWriteHandles = 0;
-  let writesRunning = 0;
-  const writeWaiters: (() => void)[] = [];
   const writesInFlight = new Set<Promise<unknown>>();
   /** One piece, allocated at the first verification and reused by every later one. */
   let verifyBuffer: Uint8Array | null = null;
 
-  async function writeSlot<T>(fn: () => Promise<T>): Promise<T> {
-    while (writesRunning >= MAX_CONCURRENT_WRITES) await new Promise<void>((resolve) => writeWaiters.push(resolve));
-    writesRunning++;
-    try {
-      return await fn();
-    } finally {
-      writesRunning--;
-      writeWaiters.shift()?.();
-    }
-  }
-
-  async function takeWriteHandle(fileIndex: number): Promise<Deno.FsFile> {
-    const idle = writeHandles.get(fileIndex)?.pop();
-    if (idle !== undefined) {
-      idleWriteHandles--;
-      return idle;
-    }
-    const path = paths[fileIndex]!;
-    try {
-      const cut = path.lastIndexOf("/");
-      if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
-      return await Deno.open(path, { read: true, write: true, create: true });
-    } catch (err: unknown) {
-      const msg = errorText(err);
-      throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
-    }
-  }
-
-  function giveWriteHandle(fileIndex: number, file: Deno.FsFile): void {
-    if (isClosed || idleWriteHandles >= MAX_CONCURRENT_WRITES) {
-      file.close();
-      return;
-    }
-    let list = writeHandles.get(fileIndex);
-    if (list === undefined) writeHandles.set(fileIndex, list = []);
-    list.push(file);
-    idleWriteHandles++;
-  }
-
   function serial<T>(fn: () => Promise<T>): Promise<T> {
-    if (isClosed) return Promise.reject(new StorageError("closed", "Cannot use storage: it is closed"));
+    if (isClosed) return Promise.reject(closedError());
     const run = queue.then(fn);
     queue = run.catch(() => {});
     return run;
   }
 
-  async function handle(fileIndex: number, isWrite: boolean): Promise<Deno.FsFile> {
-    const cached = handles.get(fileIndex);
-    if (cached !== undefined && (cached.isWritable || !isWrite)) {
-      handles.delete(fileIndex);
-      handles.set(fileIndex, cached);
-      return cached.file;
-    }
-    if (cached !== undefined) {
-      handles.delete(fileIndex);
-      cached.file.close();
-    }
-    while (handles.size >= MAX_OPEN_FILES) {
-      const [oldest, h] = handles.entries().next().value as [number, Handle];
-      handles.delete(oldest);
-      h.file.close();
-    }
-    const path = paths[fileIndex]!;
-    let file: Deno.FsFile;
-    try {
-      if (isWrite) {
-        const cut = path.lastIndexOf("/");
-        if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
-        file = await Deno.open(path, { read: true, write: true, create: true });
-      } else {
-        file = await Deno.open(path, { read: true });
-      }
-    } catch (err: unknown) {
-      if (err instanceof Deno.errors.NotFound) {
-        throw new StorageError("missing", `Cannot open "${path}": no such file`, { cause: err });
-      }
-      const msg = errorText(err);
-      throw new StorageError("io", `Cannot open "${path}": ${msg}`, { cause: err });
-    }
-    handles.set(fileIndex, { file, isWritable: isWrite });
-    return file;
-  }
-
-  async function readAt(fileIndex: number, fileOffset: number, length: number, out?: Uint8Array): Promise<Uint8Array> {
+  async function readAt(fileIndex: number, fileOffset: number, out: Uint8Array): Promise<void> {
     // BEP 47 padding files are zeros that never exist on disk.
-    if (meta.files[fileIndex]!.isPadding) return (out ?? new Uint8Array(length)).fill(0, 0, length);
-    // Open first: checking absent data (a fresh download) must not allocate a piece-sized buffer per piece.
-    const file = await handle(fileIndex, false);
-    const buf = out ?? new Uint8Array(length);
-    const path = paths[fileIndex]!;
-    try {
-      await file.seek(fileOffset, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < length) {
-        const n = await file.read(buf.subarray(done, length));
-        if (n === null) {
-          throw new StorageError(
-            "short_read",
-            `Cannot read "${path}": file ends before byte ${fileOffset + length}`,
-          );
-        }
-        done += n;
-      }
-    } catch (err: unknown) {
-      if (err instanceof StorageError) throw err;
-      const msg = errorText(err);
-      throw new StorageError("io", `Cannot read "${path}": ${msg}`, { cause: err });
-    }
-    return buf;
+    if (meta.files[fileIndex]!.isPadding) return void out.fill(0);
+    await readFullyAt(await readHandles.get(fileIndex), fileOffset, out, paths[fileIndex]!);
   }
 
   async function writeAt(fileIndex: number, fileOffset: number, data: Uint8Array): Promise<void> {
     if (meta.files[fileIndex]!.isPadding) return;
-    const file = await takeWriteHandle(fileIndex);
+    const file = await writeHandles.take(fileIndex);
     try {
-      await file.seek(fileOffset, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < data.length) done += await file.write(data.subarray(done));
+      await writeFullyAt(file, fileOffset, data, paths[fileIndex]!);
     } catch (err: unknown) {
       file.close();
-      const msg = errorText(err);
-      throw new StorageError("io", `Cannot write "${paths[fileIndex]}": ${msg}`, { cause: err });
+      throw err;
     }
-    giveWriteHandle(fileIndex, file);
+    writeHandles.give(fileIndex, file);
+  }
+
+  async function writeRange(index: number, begin: number, data: Uint8Array): Promise<void> {
+    const start = checkRange(meta, index, begin, data.length);
+    if (isReadOnly) throw new StorageError("read_only", `Cannot write piece ${index}: storage is read-only`);
+    let at = 0;
+    for (const seg of mapRange(meta.files, start, data.length)) {
+      await writeAt(seg.fileIndex, seg.fileOffset, data.subarray(at, at + seg.length));
+      at += seg.length;
+    }
   }
 
   async function readRange(start: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    let at = 0;
-    for (const seg of mapRange(meta.files, start, length)) {
-      await readAt(seg.fileIndex, seg.fileOffset, seg.length, out.subarray(at, at + seg.length));
-      at += seg.length;
-    }
+    await readSegments(meta, start, out, readAt);
     return out;
+  }
+
+  /** Read piece `index` into the verify buffer and start its digest; null when its data is absent or short. */
+  async function readForVerify(index: number): Promise<{ digest: Promise<Uint8Array> } | null> {
+    checkRange(meta, index, 0, 0);
+    verifyBuffer ??= new Uint8Array(meta.pieceLength);
+    const piece = verifyBuffer.subarray(0, pieceSize(meta, index));
+    try {
+      await readSegments(meta, index * meta.pieceLength, piece, readAt);
+    } catch (err: unknown) {
+      if (isAbsentData(err)) return null;
+      throw err;
+    }
+    return { digest: sha1(piece) };
   }
 
   return {
@@ -249,16 +193,8 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
       return serial(() => readRange(checkRange(meta, index, 0, pieceSizeOr0(meta, index)), pieceSizeOr0(meta, index)));
     },
     writeBlock(index, begin, data) {
-      if (isClosed) return Promise.reject(new StorageError("closed", "Cannot use storage: it is closed"));
-      const run = writeSlot(async () => {
-        const start = checkRange(meta, index, begin, data.length);
-        if (isReadOnly) throw new StorageError("read_only", `Cannot write piece ${index}: storage is read-only`);
-        let at = 0;
-        for (const seg of mapRange(meta.files, start, data.length)) {
-          await writeAt(seg.fileIndex, seg.fileOffset, data.subarray(at, at + seg.length));
-          at += seg.length;
-        }
-      });
+      if (isClosed) return Promise.reject(closedError());
+      const run = writeHandles.run(() => writeRange(index, begin, data));
       const settled = run.catch(() => {});
       writesInFlight.add(settled);
       void settled.finally(() => writesInFlight.delete(settled));
@@ -266,48 +202,21 @@ export function createFsStorage(meta: Metainfo, dir: string, options: FsStorageO
     },
     async verifyPiece(index) {
       // Only the read holds the queue: sha1 has copied the bytes when it returns, so the next read may reuse them.
-      const digest = await serial(async () => {
-        checkRange(meta, index, 0, 0);
-        const size = pieceSize(meta, index);
-        verifyBuffer ??= new Uint8Array(meta.pieceLength);
-        let at = 0;
-        try {
-          for (const seg of mapRange(meta.files, index * meta.pieceLength, size)) {
-            await readAt(seg.fileIndex, seg.fileOffset, seg.length, verifyBuffer.subarray(at, at + seg.length));
-            at += seg.length;
-          }
-        } catch (err: unknown) {
-          if (err instanceof StorageError && (err.code === "missing" || err.code === "short_read")) return null;
-          throw err;
-        }
-        return { promise: sha1(verifyBuffer.subarray(0, size)) };
-      });
-      return digest !== null && await matchesPieceHash(meta, index, digest.promise);
+      const read = await serial(() => readForVerify(index));
+      return read !== null && await matchesPieceHash(meta, index, read.digest);
     },
     writablePaths() {
       return isReadOnly ? null : paths;
     },
     fileSizes() {
-      return Promise.all(meta.files.map(async (f, i) => {
-        if (f.isPadding) return f.length;
-        try {
-          return (await Deno.stat(paths[i]!)).size;
-        } catch (err: unknown) {
-          if (err instanceof Deno.errors.NotFound) return null;
-          const msg = errorText(err);
-          throw new StorageError("io", `Cannot stat "${paths[i]}": ${msg}`, { cause: err });
-        }
-      }));
+      return statFileSizes(meta, paths);
     },
     async close() {
       if (isClosed) return;
       await Promise.all([queue, ...writesInFlight]);
       isClosed = true;
-      for (const h of handles.values()) h.file.close();
-      handles.clear();
-      for (const list of writeHandles.values()) for (const f of list) f.close();
-      writeHandles.clear();
-      idleWriteHandles = 0;
+      readHandles.closeAll();
+      writeHandles.closeAll();
     },
   };
 }
@@ -322,8 +231,7 @@ export async function createEmptyFiles(meta: Metainfo, dir: string): Promise<voi
     if (f.length !== 0 || f.isPadding) continue;
     const path = dataPath(dir, f);
     try {
-      const cut = path.lastIndexOf("/");
-      if (cut > 0) await Deno.mkdir(path.slice(0, cut), { recursive: true });
+      await createParentDir(path);
       (await Deno.open(path, { write: true, create: true })).close();
     } catch (err: unknown) {
       const msg = errorText(err);
