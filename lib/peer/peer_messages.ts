@@ -12,24 +12,19 @@ import { WireError } from "../errors.ts";
 import type { PiecePicker } from "./picker.ts";
 import type { PieceFlow } from "./piece_flow.ts";
 import type { RequestScheduler, SchedulerPeer } from "./request_scheduler.ts";
+import { countDownloaded, type Transfer } from "./transfer_stats.ts";
 import type { UploadPeer, UploadServer } from "./upload_server.ts";
 
 /** Our client name and version, sent as `v` in the BEP 10 extended handshake (matches the peer id prefix). */
 export const CLIENT_NAME = "btool 0.1.0";
 
 /** One connected peer of a torrent. */
-export interface PeerEntry extends SchedulerPeer, UploadPeer {
+export interface PeerEntry extends SchedulerPeer, UploadPeer, Transfer {
   address: string;
   remoteIdHex: string;
   isIncoming: boolean;
   connectedAtMs: number;
   pieces: Bitfield;
-  downloaded: number;
-  uploaded: number;
-  /** Bytes counted in the current tick. */
-  tickDown: number;
-  tickUp: number;
-  uploadRate: number;
   /** Its torrent is complete here (for a choker shared by several torrents). */
   isSeeding: boolean;
 }
@@ -147,8 +142,7 @@ function receiveBlock(
 ): void {
   ctx.scheduler.blockArrived(entry, msg);
   const length = msg.block.length;
-  entry.downloaded += length;
-  entry.tickDown += length;
+  countDownloaded(entry, length);
   ctx.countDown(length);
   const result = ctx.picker.blockReceived(entry.id, { pieceIndex: msg.pieceIndex, begin: msg.begin, length });
   if (result.type === "accepted") {

@@ -1,12 +1,13 @@
-// One torrent's peer session (BEP 3, 6, 10, 12, 15, 23, 27): wires the parts of `btool peer` together and owns the
-// connected peers. Dialing (known_peers, dialer), accepting (acceptor), requests (request_scheduler), assembly and
-// verification (piece_flow), uploads (upload_server), bans (ban_policy), choking (choker), announces (tracker_loop).
+// One torrent's peer session (BEP 3, 6, 10, 12, 15, 23, 27): wires the parts of `btool peer` together and runs the
+// connected peers' loops. Dialing (known_peers, dialer), accepting (peer_listener), the peers (peer_table), requests
+// (request_scheduler), assembly and verification (piece_flow), uploads (upload_server), bans (ban_policy), choking
+// (choker), byte counts (transfer_stats), announces (tracker_loop).
 // Never prints (onProgress/onWarning); owns its sockets and timers but not the Storage (the caller closes it).
 //
-// Invariants (this file owns the peer table):
-// - #peers holds every connection past its handshake, keyed by an opaque id ("p<n>") that is also the picker's id.
-//   At most one connection per remote peer id; at most `maxPeers` connections plus outgoing dials in progress
-//   (half-open incoming sockets wait in the acceptor's gate and take no slot).
+// Invariants:
+// - #peers (a PeerTable) holds every connection past its handshake, keyed by an opaque id ("p<n>") that is also the
+//   picker's id, until its loop ends. At most `maxPeers` connections plus outgoing dials in progress (half-open
+//   incoming sockets wait in the acceptor's gate and take no slot).
 // - A piece is announced (`have`), served and counted as done only after picker.pieceVerified, which follows a
 //   successful verification of the bytes written (PieceFlow).
 // - Nothing in this file throws out of a peer's loop: a WireError or socket error ends that one connection.
@@ -17,22 +18,25 @@ import type { Metainfo } from "../metainfo.ts";
 import { pieceSize } from "../pieces.ts";
 import { PieceWriter } from "../storage/piece_writer.ts";
 import { TrackerTiers } from "../tracker/tracker_tiers.ts";
-import { Bitfield } from "../wire/bitfield.ts";
+import type { Bitfield } from "../wire/bitfield.ts";
 import type { WireMessage } from "../wire/messages.ts";
-import { type AcceptingTorrent, type Acceptor, listenTcp, startAcceptor } from "./acceptor.ts";
+import type { AcceptingTorrent } from "./acceptor.ts";
 import { BanPolicy } from "./ban_policy.ts";
 import { BlockAssembler } from "./block_assembler.ts";
 import { CHOKE_INTERVAL_MS, Choker } from "./choker.ts";
 import { PeerConnection, type PeerConnectionOptions } from "./connection.ts";
 import { dialPeer } from "./dialer.ts";
 import { type KnownPeer, KnownPeers } from "./known_peers.ts";
+import { openPeerListener, type PeerListener } from "./peer_listener.ts";
 import { greet, handlePeerMessage, type PeerContext, type PeerEntry } from "./peer_messages.ts";
+import { PeerTable } from "./peer_table.ts";
 import { PiecePicker } from "./picker.ts";
 import { PieceFlow } from "./piece_flow.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-import { createRequestState, RequestScheduler } from "./request_scheduler.ts";
-import { TorrentRegistry } from "./torrent_registry.ts";
+import { RequestScheduler } from "./request_scheduler.ts";
+import type { TorrentRegistry } from "./torrent_registry.ts";
 import { startTrackerLoop, type TrackerLoop } from "./tracker_loop.ts";
+import { countDownloaded, countUploaded, createTransfer, tickTransfer } from "./transfer_stats.ts";
 import { ReadCache, UploadServer } from "./upload_server.ts";
 import {
   createPeerId,
@@ -50,8 +54,6 @@ export { checkPieces } from "../storage/check.ts";
 
 /** Status/rate tick. */
 export const TICK_MS = 1_000;
-/** Weight of the newest second in the exponential rate averages. */
-const RATE_ALPHA = 0.4;
 
 function bytesOfHave(meta: Metainfo, have: Bitfield): number {
   let n = 0;
@@ -86,9 +88,10 @@ class TorrentSession implements Session, AcceptingTorrent {
   #bans = new BanPolicy();
   #choker: Choker;
   #known: KnownPeers;
-  #peers = new Map<string, PeerEntry>();
+  #peers: PeerTable;
   #tasks = new Set<Promise<unknown>>();
-  #acceptor: Acceptor | null = null;
+  /** Our own listener (null when serving through a shared one). */
+  #listener: PeerListener | null = null;
   #torrents: TorrentRegistry<AcceptingTorrent>;
   #tracker: TrackerLoop | null;
   #uploadLimiter: RateLimiter | null;
@@ -97,14 +100,9 @@ class TorrentSession implements Session, AcceptingTorrent {
   #timers: ReturnType<typeof setInterval>[];
   #resolveStopped: () => void;
   #stopping: Promise<void> | null = null;
-  #nextPeerNumber = 1;
   #dialing = 0;
-  #downloaded = 0;
-  #uploaded = 0;
-  #downloadRate = 0;
-  #uploadRate = 0;
-  #tickDown = 0;
-  #tickUp = 0;
+  /** The torrent's payload bytes and rates. */
+  #transfer = createTransfer();
   #haveBytes: number;
   #isStopping = false;
   #isCompleteAnnounced: boolean;
@@ -160,28 +158,27 @@ class TorrentSession implements Session, AcceptingTorrent {
       onWarning: warn,
     });
 
-    if (options.sharedListener !== undefined) {
-      this.port = options.sharedListener.port;
-      this.#torrents = options.sharedListener.torrents;
-    } else {
-      let listener: Deno.Listener;
-      try {
-        listener = listenTcp(options.hostname, options.port ?? 0);
-      } catch (err: unknown) {
-        const port = options.port ?? 0;
-        throw new BtoolError("listen_failed", `Cannot listen on port ${port}: ${errorText(err)}`, { cause: err });
-      }
-      this.port = (listener.addr as Deno.NetAddr).port;
-      this.#torrents = new TorrentRegistry<AcceptingTorrent>();
-      this.#acceptor = startAcceptor(listener, {
-        torrents: this.#torrents,
+    if (options.sharedListener === undefined) {
+      this.#listener = openPeerListener({
+        hostname: options.hostname,
+        port: options.port,
         now: this.#now,
         onWarning: warn,
-        ...(options.maxHalfOpen === undefined ? {} : { maxHalfOpen: options.maxHalfOpen }),
-        ...(options.handshakeTimeoutMs === undefined ? {} : { timeoutMs: options.handshakeTimeoutMs }),
+        maxHalfOpen: options.maxHalfOpen,
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
       });
     }
+    const listener = options.sharedListener ?? this.#listener!;
+    this.port = listener.port;
+    this.#torrents = listener.torrents;
     this.#torrents.add(meta.infoHash, this);
+    this.#peers = new PeerTable({
+      ourPeerId: this.peerId,
+      maxPeers: this.#maxPeers,
+      pieceCount: meta.pieceCount,
+      now: this.#now,
+      isBanned: (idHex, address) => this.#bans.isBanned(idHex, address),
+    });
     this.#known = new KnownPeers({ now: this.#now, ownPort: this.port });
     this.#ctx = {
       meta,
@@ -190,13 +187,10 @@ class TorrentSession implements Session, AcceptingTorrent {
       uploads: this.#uploads,
       flow: this.#flow,
       choker: this.#choker,
-      peers: this.#peers,
+      peers: this.#peers.byId,
       listenPort: this.port,
       isStopping: () => this.#isStopping,
-      countDown: (n) => {
-        this.#downloaded += n;
-        this.#tickDown += n;
-      },
+      countDown: (n) => countDownloaded(this.#transfer, n),
       refill: (except) => this.#refill(except),
     };
     this.#tracker = this.#startTracker();
@@ -214,19 +208,18 @@ class TorrentSession implements Session, AcceptingTorrent {
   }
 
   status(): SessionStatus {
-    let seeds = 0;
-    for (const p of this.#peers.values()) if (p.pieces.isComplete) seeds++;
+    const t = this.#transfer;
     return {
       havePieces: this.#picker.haveCount,
       pieceCount: this.meta.pieceCount,
       haveBytes: this.#haveBytes,
       totalBytes: this.meta.totalLength,
-      downloaded: this.#downloaded,
-      uploaded: this.#uploaded,
-      downloadRate: this.#downloadRate,
-      uploadRate: this.#uploadRate,
+      downloaded: t.downloaded,
+      uploaded: t.uploaded,
+      downloadRate: t.downloadRate,
+      uploadRate: t.uploadRate,
       peers: this.#peers.size,
-      seeds,
+      seeds: this.#peers.seedCount(),
       isComplete: this.#picker.isComplete,
       banned: this.#bans.bannedCount,
     };
@@ -251,7 +244,7 @@ class TorrentSession implements Session, AcceptingTorrent {
       // At once, as the dials: a `completed` due now must not start while we stop (the `stopped` below carries it).
       const halting = this.#tracker?.halt();
       this.#torrents.remove(this.meta.infoHash);
-      await this.#acceptor?.close();
+      await this.#listener?.close();
       await halting;
       for (const p of this.#peers.values()) p.conn.close();
       // Wait for every peer loop, write and verification to finish (bounded: sockets are closed).
@@ -265,7 +258,7 @@ class TorrentSession implements Session, AcceptingTorrent {
 
   /** AcceptingTorrent: options for an incoming handshake, or null when we take no peer now. */
   incomingOptions(): PeerConnectionOptions | null {
-    return this.#isStopping || this.#peers.size >= this.#maxPeers ? null : this.#connectionOptions();
+    return this.#isStopping || !this.#peers.hasRoom() ? null : this.#connectionOptions();
   }
 
   /** AcceptingTorrent: an incoming connection past its handshake. */
@@ -305,16 +298,11 @@ class TorrentSession implements Session, AcceptingTorrent {
     if (this.#isStopping) return;
     const free = this.#maxPeers - this.#peers.size - this.#dialing;
     if (free <= 0) return;
-    const isSkipped = (address: string) => this.#bans.isAddressBanned(address) || this.#isConnectedTo(address);
+    const isSkipped = (address: string) => this.#bans.isAddressBanned(address) || this.#peers.isConnectedTo(address);
     for (const k of this.#known.takeDue(free, isSkipped)) {
       this.#dialing++;
       this.#track(this.#dial(k));
     }
-  }
-
-  #isConnectedTo(address: string): boolean {
-    for (const p of this.#peers.values()) if (p.address === address) return true;
-    return false;
   }
 
   async #dial(k: KnownPeer): Promise<void> {
@@ -338,49 +326,12 @@ class TorrentSession implements Session, AcceptingTorrent {
   // Peers -----------------------------------------------------------------------------------------------------
 
   #startPeer(conn: PeerConnection, address: string, isIncoming: boolean): void {
-    const remoteIdHex = toHex(conn.remotePeerId);
-    if (this.#isStopping || this.#bans.isBanned(remoteIdHex, address)) {
+    if (this.#isStopping) {
       conn.close();
       return;
     }
-    for (const other of this.#peers.values()) {
-      if (other.remoteIdHex !== remoteIdHex) continue;
-      // Both sides dialled each other: keep the connection opened by the peer with the smaller id, so both ends
-      // keep the same one.
-      const ourHex = toHex(this.peerId);
-      const initiator = (incoming: boolean) => incoming ? remoteIdHex : ourHex;
-      if (initiator(isIncoming) < initiator(other.isIncoming) && isIncoming !== other.isIncoming) {
-        other.conn.close();
-      } else {
-        conn.close();
-        return;
-      }
-    }
-    if (this.#peers.size >= this.#maxPeers) {
-      conn.close();
-      return;
-    }
-    const t = this.#now();
-    const entry: PeerEntry = {
-      id: `p${this.#nextPeerNumber++}`,
-      conn,
-      address,
-      remoteIdHex,
-      isIncoming,
-      connectedAtMs: t,
-      pieces: new Bitfield(this.meta.pieceCount),
-      downloaded: 0,
-      uploaded: 0,
-      tickDown: 0,
-      tickUp: 0,
-      downloadRate: 0,
-      uploadRate: 0,
-      isSeeding: this.#picker.isComplete,
-      serveQueue: [],
-      serving: 0,
-      ...createRequestState(t),
-    };
-    this.#peers.set(entry.id, entry);
+    const entry = this.#peers.admit(conn, address, isIncoming, this.#picker.isComplete);
+    if (entry === null) return;
     this.#picker.addPeer(entry.id);
     this.#emit({ type: "connected", address, isIncoming });
     this.#track(this.#runPeer(entry));
@@ -400,7 +351,7 @@ class TorrentSession implements Session, AcceptingTorrent {
       if (!(err instanceof BtoolError)) throw err;
     } finally {
       conn.close();
-      this.#peers.delete(entry.id);
+      this.#peers.remove(entry.id);
       this.#bans.forget(entry.id);
       // Two finished peers have nothing to trade: do not dial it again soon. Others: wait a little.
       if (!entry.isIncoming) {
@@ -424,10 +375,8 @@ class TorrentSession implements Session, AcceptingTorrent {
   }
 
   #countUp(entry: PeerEntry, n: number): void {
-    entry.uploaded += n;
-    entry.tickUp += n;
-    this.#uploaded += n;
-    this.#tickUp += n;
+    countUploaded(entry, n);
+    countUploaded(this.#transfer, n);
   }
 
   // Pieces and bans -------------------------------------------------------------------------------------------
@@ -485,14 +434,9 @@ class TorrentSession implements Session, AcceptingTorrent {
   #tick(): void {
     if (this.#isStopping) return;
     const seconds = TICK_MS / 1000;
-    const average = (rate: number, bytes: number) => rate * (1 - RATE_ALPHA) + (bytes / seconds) * RATE_ALPHA;
-    this.#downloadRate = average(this.#downloadRate, this.#tickDown);
-    this.#uploadRate = average(this.#uploadRate, this.#tickUp);
-    this.#tickDown = this.#tickUp = 0;
+    tickTransfer(this.#transfer, seconds);
     for (const p of this.#peers.values()) {
-      p.downloadRate = average(p.downloadRate, p.tickDown);
-      p.uploadRate = average(p.uploadRate, p.tickUp);
-      p.tickDown = p.tickUp = 0;
+      tickTransfer(p, seconds);
       this.#scheduler.rateMeasured(p);
       this.#scheduler.fill(p);
     }
@@ -502,7 +446,7 @@ class TorrentSession implements Session, AcceptingTorrent {
     const ratio = this.#o.seedRatio;
     if (
       ratio !== undefined && !this.#isSeedRatioReached && this.#picker.isComplete &&
-      this.#uploaded >= ratio * this.meta.totalLength
+      this.#transfer.uploaded >= ratio * this.meta.totalLength
     ) {
       this.#isSeedRatioReached = true;
       this.#o.onSeedRatio?.();
@@ -523,8 +467,8 @@ class TorrentSession implements Session, AcceptingTorrent {
         infoHash: meta.infoHash.bytes,
         peerId: this.peerId,
         port: this.port,
-        uploaded: this.#uploaded,
-        downloaded: this.#downloaded,
+        uploaded: this.#transfer.uploaded,
+        downloaded: this.#transfer.downloaded,
         left: meta.totalLength - this.#haveBytes,
         key,
       }),
