@@ -31,12 +31,10 @@ export interface BuildOptions {
 export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: Uint8Array } {
   const pieceLength = options.pieceLength ?? 16384;
   const data = options.files ? concat(options.files.map((f) => f.data)) : (options.data ?? new Uint8Array(0));
-  const hashes: Uint8Array[] = [];
-  for (let at = 0; at < data.length; at += pieceLength) hashes.push(oracleSha1(data.subarray(at, at + pieceLength)));
   const info: Record<string, BencodeInput | undefined> = {
     name: options.name ?? "test",
     "piece length": pieceLength,
-    pieces: concat(hashes),
+    pieces: oraclePieceHashes(data, pieceLength),
     ...(options.files
       ? { files: options.files.map((f) => ({ length: f.data.length, path: f.path.map((c) => utf8(c)) })) }
       : { length: data.length }),
@@ -49,6 +47,13 @@ export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: 
 /** SHA-1 by node:crypto (never used by lib/): the independent oracle for expected piece hashes. */
 export function oracleSha1(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha1").update(data).digest());
+}
+
+/** The `pieces` value of `data` cut into `pieceLength` pieces (the last may be short), by oracleSha1. */
+export function oraclePieceHashes(data: Uint8Array, pieceLength: number): Uint8Array {
+  const hashes: Uint8Array[] = [];
+  for (let at = 0; at < data.length; at += pieceLength) hashes.push(oracleSha1(data.subarray(at, at + pieceLength)));
+  return concat(hashes);
 }
 
 /** Every 16 KiB block (begin, length) of piece `index`, in order: how a downloader asks for a piece. */

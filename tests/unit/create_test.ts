@@ -1,6 +1,5 @@
 import { PREWARM_MIN_BYTES, shouldPrewarmCreate } from "../../cli/_create_prewarm.ts";
 import { parseSha1Option } from "../../cli/create.ts";
-import { JobReader } from "../../lib/_hash_job.ts";
 import {
   discardPrewarmedHashWorker,
   hasPrewarmedHashWorker,
@@ -25,11 +24,10 @@ import {
 import { StorageError, UsageError } from "../../lib/errors.ts";
 import { parseMetainfo } from "../../lib/metainfo.ts";
 import { openLibcSha1, type SyncSha1 } from "../../lib/sha1.ts";
-import { nodeSha1 } from "../../lib/_sha1_node.ts";
 import { assertRejectsCode, assertThrowsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { oracleSha1 } from "../_helpers/torrent.ts";
+import { oraclePieceHashes } from "../_helpers/torrent.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -190,12 +188,6 @@ Deno.test("planHashJobs() splits files into whole pieces, skipping empty files",
   }]);
 });
 
-function expectedPieces(data: Uint8Array, pieceLength: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let at = 0; at < data.length; at += pieceLength) parts.push(oracleSha1(data.subarray(at, at + pieceLength)));
-  return concat(parts);
-}
-
 Deno.test("hashPieces() hashes pieces across file boundaries, in-process and with Workers", async () => {
   await withTempDir(async (tmp) => {
     const random = seededRandom(3);
@@ -211,39 +203,12 @@ Deno.test("hashPieces() hashes pieces across file boundaries, in-process and wit
     }
     const all = concat(files.map((f) => f.data));
     for (const pl of [16 * KiB, 256 * KiB, 4 * MiB]) {
-      const want = toHex(expectedPieces(all, pl));
+      const want = toHex(oraclePieceHashes(all, pl));
       const seen: number[] = [];
       const inline = await hashPieces(files, pl, { threads: 1, onProgress: (p) => seen.push(p.bytesHashed) });
       equal(toHex(inline), want);
       equal(seen.at(-1), all.length);
       equal(toHex(await hashPieces(files, pl, { threads: 3, inlineMaxBytes: 0 })), want);
-    }
-  });
-});
-
-Deno.test("JobReader hashes jobs alike with WebCrypto, node:crypto and OpenSSL, pieces across files, small and large", async () => {
-  await withTempDir(async (tmp) => {
-    const random = seededRandom(4);
-    const files = [];
-    for (const [i, size] of [3 * MiB + 5, 0, 2 * MiB + 77].entries()) {
-      const data = randomBytes(random, size);
-      await Deno.writeFile(`${tmp}/f${i}`, data);
-      files.push({ fsPath: `${tmp}/f${i}`, path: [`f${i}`], length: size, data });
-    }
-    const all = concat(files.map((f) => f.data));
-    const hashers: [string, SyncSha1 | null][] = [["WebCrypto", null], ["node:crypto", nodeSha1]];
-    if (libc !== null) hashers.push(["OpenSSL", libc]);
-    for (const [name, native] of hashers) {
-      for (const pl of [16 * KiB, 256 * KiB, 2 * MiB]) {
-        const reader = new JobReader(native);
-        const out = new Uint8Array(Math.ceil(all.length / pl) * 20);
-        try {
-          for (const job of planHashJobs(files, pl, 1 * MiB)) out.set(await reader.run(job), job.firstPiece * 20);
-        } finally {
-          reader.close();
-        }
-        equal(toHex(out), toHex(expectedPieces(all, pl)), `${name}, ${pl}`);
-      }
     }
   });
 });
@@ -260,7 +225,7 @@ Deno.test({
         await Deno.writeFile(`${tmp}/f${i}`, data);
         files.push({ fsPath: `${tmp}/f${i}`, path: [`f${i}`], length: size, data });
       }
-      const want = toHex(expectedPieces(concat(files.map((f) => f.data)), 256 * KiB));
+      const want = toHex(oraclePieceHashes(concat(files.map((f) => f.data)), 256 * KiB));
       for (const threads of [1, 3]) {
         for (const sha1 of ["deno", "libc"] as const) {
           const got = await hashPieces(files, 256 * KiB, { threads, inlineMaxBytes: 0, sha1 });
@@ -293,7 +258,7 @@ Deno.test("hashPieces() adopts a prewarmed Worker, even below the in-process siz
     for (let at = 0; at < data.length; at += MiB) data[at] = at / MiB;
     await Deno.writeFile(`${tmp}/f`, data);
     const files = [{ fsPath: `${tmp}/f`, path: [], length: data.length }];
-    const want = toHex(expectedPieces(data, 256 * KiB));
+    const want = toHex(oraclePieceHashes(data, 256 * KiB));
     prewarmHashWorker();
     prewarmHashWorker(); // idempotent: still one spare
     ok(hasPrewarmedHashWorker());
@@ -406,7 +371,7 @@ Deno.test("createTorrent() makes a single-file torrent whose pieces match the da
     equal(t.metainfo.name, "file.bin");
     equal(t.metainfo.isMultiFile, false);
     equal(t.metainfo.pieceCount, 4);
-    equal(toHex(t.metainfo.pieceHashes), toHex(expectedPieces(data, 32 * KiB)));
+    equal(toHex(t.metainfo.pieceHashes), toHex(oraclePieceHashes(data, 32 * KiB)));
     equal(t.infoHash.hex, (await parseMetainfo(t.bytes)).infoHash.hex);
     const auto = await createTorrent(`${tmp}/file.bin`, {});
     equal(auto.metainfo.pieceLength, 16 * KiB);
