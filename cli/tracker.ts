@@ -19,7 +19,12 @@ import {
 import { DEFAULT_LEAK_MAX_IPS } from "../lib/tracker/access.ts";
 import { DEFAULT_MAX_PEERS } from "../lib/tracker/swarm_store.ts";
 import { SIMILAR_PREFIX_DIGITS, SIMILAR_SUFFIX_DIGITS } from "../lib/tracker/registry.ts";
-import { createTracker, DEFAULT_SNAPSHOT_INTERVAL_S } from "../lib/tracker/server.ts";
+import {
+  createTracker,
+  DEFAULT_SNAPSHOT_INTERVAL_S,
+  type Tracker,
+  type TrackerOptions,
+} from "../lib/tracker/server.ts";
 import { type HttpIo, type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts";
 import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
@@ -77,184 +82,279 @@ clients send; with --private, clients that send none (Transmission, aria2) and e
 
 ${ADMIN_HELP}`;
 
-/** Run `btool tracker` with `argv` (after the subcommand); resolves to the exit code. */
-export async function run(argv: string[]): Promise<number> {
-  if (argv[0] !== undefined && ADMIN_SUBCOMMANDS.includes(argv[0])) return runAdmin(argv);
-  const { values } = parseCommand(argv, {
-    host: { type: "string", default: "0.0.0.0" },
-    port: { type: "string", default: "6969" },
-    db: { type: "string", default: DEFAULT_DB_PATH },
-    interval: { type: "string", default: String(DEFAULT_INTERVAL_S) },
-    "min-interval": { type: "string", default: String(DEFAULT_MIN_INTERVAL_S) },
-    "peer-timeout": { type: "string", default: String(DEFAULT_PEER_TIMEOUT_S) },
-    "numwant-max": { type: "string", default: String(DEFAULT_NUMWANT_MAX) },
-    "max-peers": { type: "string", default: String(DEFAULT_MAX_PEERS) },
-    "snapshot-interval": { type: "string", default: String(DEFAULT_SNAPSHOT_INTERVAL_S) },
-    "similar-prefix": { type: "string", default: String(SIMILAR_PREFIX_DIGITS) },
-    "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
-    "admin-token": { type: "string" },
-    "trust-proxy": { type: "boolean", default: false },
-    "trusted-proxies": { type: "string" },
-    "allow-ip-param": { type: "boolean", default: false },
-    listed: { type: "boolean", default: false },
-    private: { type: "boolean", default: false },
-    "leak-ips": { type: "string", default: String(DEFAULT_LEAK_MAX_IPS) },
-    "udp-port": { type: "string" },
-    "no-udp": { type: "boolean", default: false },
-    "udp-io": { type: "string", default: "auto" },
-    "http-io": { type: "string", default: "deno" },
-    quiet: { type: "boolean", default: false },
-  });
-  const port = parseIntOption(values.port, "port", 0, 65535);
-  const udpPortOption = values["udp-port"] === undefined
-    ? undefined
-    : parseIntOption(values["udp-port"], "udp port", 0, 65535);
-  const udpIo = ioOption(values["udp-io"], "udp-io");
-  const httpIo = httpIoOption(values["http-io"]);
-  const intervalS = parseIntOption(values.interval, "interval", 1, 86_400);
-  const minIntervalS = parseIntOption(values["min-interval"], "min interval", 1, 86_400);
-  const peerTimeoutS = parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400);
-  const numWantMax = parseIntOption(values["numwant-max"], "numwant max", 0, 10_000);
-  const maxPeers = parseIntOption(values["max-peers"], "max peers", 1, 50_000_000);
-  const snapshotIntervalS = parseIntOption(values["snapshot-interval"], "snapshot interval", 0, 86_400);
-  const similarPrefixDigits = parseIntOption(values["similar-prefix"], "similar prefix", 0, 40);
-  const similarSuffixDigits = parseIntOption(values["similar-suffix"], "similar suffix", 0, 40);
-  const leakMaxIps = parseIntOption(values["leak-ips"], "leak ips", 1, 1_000_000);
-  const trustedProxies = parseProxies(values["trusted-proxies"]);
-  const isQuiet = values.quiet;
-  const log = (line: string) => {
-    if (!isQuiet) console.log(line);
-  };
-  const warn = (message: string) => {
-    if (!isQuiet) console.error(terminalSafe(`btool tracker: ${message}`));
-  };
+/** The flags of `btool tracker` (node:util parseArgs); each is read and checked in parseTrackerOptions below. */
+const TRACKER_FLAGS = {
+  host: { type: "string", default: "0.0.0.0" },
+  port: { type: "string", default: "6969" },
+  db: { type: "string", default: DEFAULT_DB_PATH },
+  interval: { type: "string", default: String(DEFAULT_INTERVAL_S) },
+  "min-interval": { type: "string", default: String(DEFAULT_MIN_INTERVAL_S) },
+  "peer-timeout": { type: "string", default: String(DEFAULT_PEER_TIMEOUT_S) },
+  "numwant-max": { type: "string", default: String(DEFAULT_NUMWANT_MAX) },
+  "max-peers": { type: "string", default: String(DEFAULT_MAX_PEERS) },
+  "snapshot-interval": { type: "string", default: String(DEFAULT_SNAPSHOT_INTERVAL_S) },
+  "similar-prefix": { type: "string", default: String(SIMILAR_PREFIX_DIGITS) },
+  "similar-suffix": { type: "string", default: String(SIMILAR_SUFFIX_DIGITS) },
+  "admin-token": { type: "string" },
+  "trust-proxy": { type: "boolean", default: false },
+  "trusted-proxies": { type: "string" },
+  "allow-ip-param": { type: "boolean", default: false },
+  listed: { type: "boolean", default: false },
+  private: { type: "boolean", default: false },
+  "leak-ips": { type: "string", default: String(DEFAULT_LEAK_MAX_IPS) },
+  "udp-port": { type: "string" },
+  "no-udp": { type: "boolean", default: false },
+  "udp-io": { type: "string", default: "auto" },
+  "http-io": { type: "string", default: "deno" },
+  quiet: { type: "boolean", default: false },
+} as const;
 
-  const dbPath = values.db === ":memory:" ? ":memory:" : await absolutePath(values.db);
-  const db = TrackerDb.open(dbPath);
-  let stop: (() => Promise<void>) | null = null;
-  const tracker = (() => {
-    try {
-      return createTracker({
-        db,
-        intervalS,
-        minIntervalS,
-        peerTimeoutS,
-        numWantMax,
-        maxPeers,
-        snapshotIntervalS,
-        similarPrefixDigits,
-        similarSuffixDigits,
-        isTrustProxy: values["trust-proxy"],
-        trustedProxies,
-        isIpParamAllowed: values["allow-ip-param"],
-        isListed: values.listed,
-        isPrivate: values.private,
-        leakMaxIps,
-        version: config.version,
-        ...(values["admin-token"] === undefined ? {} : { adminToken: values["admin-token"] }),
-        onWarning: warn,
-        onShutdown: () => void stop?.(),
-      });
-    } catch (err: unknown) {
-      db.close();
-      throw err;
-    }
-  })();
+/** createTracker's options that come from flags (all but the db and the callbacks); UDP reads three of them. */
+export type TrackerSettings = Omit<TrackerOptions, "db" | "onWarning" | "onShutdown"> & {
+  intervalS: number;
+  numWantMax: number;
+  isIpParamAllowed: boolean;
+};
 
-  let server: HttpServer;
+/** What `btool tracker`'s flags ask for, checked. */
+export interface TrackerCliOptions {
+  host: string;
+  port: number;
+  /** --udp-port; absent: the HTTP port. */
+  udpPort?: number;
+  isUdp: boolean;
+  udpIo: "auto" | "deno";
+  httpIo: HttpIo;
+  /** --db as given (`:memory:` or a path, maybe relative). */
+  db: string;
+  isQuiet: boolean;
+  tracker: TrackerSettings;
+}
+
+/**
+ * Parse and check the flags of `btool tracker` (not its admin subcommands): declared in TRACKER_FLAGS, read here,
+ * documented in HELP. @throws {UsageError}
+ */
+export function parseTrackerOptions(argv: string[]): TrackerCliOptions {
+  const { values } = parseCommand(argv, TRACKER_FLAGS);
+  const udpPort = values["udp-port"];
+  const adminToken = values["admin-token"];
+  return {
+    host: values.host,
+    port: parseIntOption(values.port, "port", 0, 65535),
+    ...(udpPort === undefined ? {} : { udpPort: parseIntOption(udpPort, "udp port", 0, 65535) }),
+    isUdp: !values["no-udp"],
+    udpIo: ioOption(values["udp-io"], "udp-io"),
+    httpIo: httpIoOption(values["http-io"]),
+    db: values.db,
+    isQuiet: values.quiet,
+    tracker: {
+      intervalS: parseIntOption(values.interval, "interval", 1, 86_400),
+      minIntervalS: parseIntOption(values["min-interval"], "min interval", 1, 86_400),
+      peerTimeoutS: parseIntOption(values["peer-timeout"], "peer timeout", 1, 7 * 86_400),
+      numWantMax: parseIntOption(values["numwant-max"], "numwant max", 0, 10_000),
+      maxPeers: parseIntOption(values["max-peers"], "max peers", 1, 50_000_000),
+      snapshotIntervalS: parseIntOption(values["snapshot-interval"], "snapshot interval", 0, 86_400),
+      similarPrefixDigits: parseIntOption(values["similar-prefix"], "similar prefix", 0, 40),
+      similarSuffixDigits: parseIntOption(values["similar-suffix"], "similar suffix", 0, 40),
+      leakMaxIps: parseIntOption(values["leak-ips"], "leak ips", 1, 1_000_000),
+      trustedProxies: parseProxies(values["trusted-proxies"]),
+      isTrustProxy: values["trust-proxy"],
+      isIpParamAllowed: values["allow-ip-param"],
+      isListed: values.listed,
+      isPrivate: values.private,
+      version: config.version,
+      ...(adminToken === undefined ? {} : { adminToken }),
+    },
+  };
+}
+
+/** Start HTTP on the tracker's handler. @throws {UsageError} without libc, {BtoolError} listen_failed */
+function startHttp(o: TrackerCliOptions, tracker: Tracker, warn: (message: string) => void): HttpServer {
   try {
-    server = startHttpServer({
-      hostname: values.host,
-      port,
-      io: httpIo,
+    return startHttpServer({
+      hostname: o.host,
+      port: o.port,
+      io: o.httpIo,
       handler: tracker.handler,
       rawRequest: tracker.fast,
       onWarning: warn,
     });
   } catch (err: unknown) {
-    tracker.close();
-    db.close();
     if (err instanceof BtoolError && err.code === "libc_unavailable") throw new UsageError(err.message);
     throw new BtoolError("listen_failed", errorText(err), { cause: err });
   }
-  const addr = server.addr;
-  // UDP shares the HTTP tracker's store (issue #7); started after HTTP to know its port when --port is 0.
-  let udp: UdpTracker | null = null;
-  if (!values["no-udp"]) {
-    try {
-      udp = startUdpTracker({
-        store: tracker.store,
-        db,
-        hostname: values.host,
-        port: udpPortOption ?? addr.port,
-        io: udpIo,
-        intervalS,
-        numWantMax,
-        isIpParamAllowed: values["allow-ip-param"],
-        // Connection ids stay valid across a restart: a bad id gets no reply at all (issue #19), so clients holding
-        // one from before would otherwise wait for their retry timeout.
-        secret: udpSecret(db),
-        // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
-        ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
-        onWarning: warn,
-      });
-    } catch (err: unknown) {
-      tracker.close();
-      await server.shutdown();
-      db.close();
-      throw err;
-    }
-  }
-  // One write, so that a reader sees the whole banner at once.
-  const urls = announceUrls(values.host, addr.port);
-  const udpPort = udp?.port;
-  const lines = [
-    `btool tracker ${config.version} listening on ${formatHostPort(addr.hostname, addr.port)}` +
+}
+
+/** Start UDP over the HTTP tracker's store (issue #7), on --udp-port or else the HTTP port. */
+function startUdp(
+  o: TrackerCliOptions,
+  c: { tracker: Tracker; db: TrackerDb; httpPort: number },
+  warn: (message: string) => void,
+): UdpTracker {
+  const { tracker, db } = c;
+  return startUdpTracker({
+    store: tracker.store,
+    db,
+    hostname: o.host,
+    port: o.udpPort ?? c.httpPort,
+    io: o.udpIo,
+    intervalS: o.tracker.intervalS,
+    numWantMax: o.tracker.numWantMax,
+    isIpParamAllowed: o.tracker.isIpParamAllowed,
+    // Connection ids stay valid across a restart: a bad id gets no reply at all (issue #19), so clients holding
+    // one from before would otherwise wait for their retry timeout.
+    secret: udpSecret(db),
+    // Same passkey and registry checks as HTTP (passkeys via BEP 41 URL data).
+    ...(tracker.privateMode.access.isOpen ? {} : { access: (r) => tracker.privateMode.checkUdp(r) }),
+    onWarning: warn,
+  });
+}
+
+/** What the start-up banner reports. */
+export interface BannerFacts {
+  version: string;
+  /** The HTTP server's address. */
+  hostname: string;
+  port: number;
+  udpPort?: number;
+  announceUrls: readonly string[];
+  dbPath: string;
+  registered: number;
+  restoredPeers: number;
+  isListed: boolean;
+  isPrivate: boolean;
+  members: number;
+}
+
+/** The start-up banner: where it listens, the announce URLs (HTTP, then UDP), the dashboard, the state, the mode. */
+export function bannerLines(f: BannerFacts): string[] {
+  const udpPort = f.udpPort;
+  const modes = [f.isListed ? "listed" : "", f.isPrivate ? "private" : ""].filter(Boolean);
+  return [
+    `btool tracker ${f.version} listening on ${formatHostPort(f.hostname, f.port)}` +
     (udpPort === undefined ? "" : ` (udp ${udpPort})`),
-    ...urls.map((url) => `  announce:  ${url}`),
+    ...f.announceUrls.map((url) => `  announce:  ${url}`),
     ...(udpPort === undefined
       ? []
-      : urls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
-    `  dashboard: ${urls[0]!.replace(/announce$/, "")}`,
-    `  state:     ${dbPath} (${tracker.registry.size} registered torrents, ${tracker.restoredPeers} peers restored)`,
-    ...(values.listed || values.private
-      ? [
-        `  mode:      ${[values.listed ? "listed" : "", values.private ? "private" : ""].filter(Boolean).join(", ")}` +
-        ` (${tracker.privateMode.access.userCount} members; btool tracker user add NAME)`,
-      ]
-      : []),
+      : f.announceUrls.map((url) => `  announce:  ${url.replace(/^http:\/\/(.*):\d+\//, `udp://$1:${udpPort}/`)}`)),
+    `  dashboard: ${f.announceUrls[0]!.replace(/announce$/, "")}`,
+    `  state:     ${f.dbPath} (${f.registered} registered torrents, ${f.restoredPeers} peers restored)`,
+    ...(modes.length === 0
+      ? []
+      : [`  mode:      ${modes.join(", ")} (${f.members} members; btool tracker user add NAME)`]),
   ];
-  if (isQuiet) lines.length = 0;
+}
+
+/** Print the banner (nothing with --quiet) and a newly generated admin token (always), in one write. */
+function printBanner(
+  o: TrackerCliOptions,
+  s: { tracker: Tracker; http: HttpServer; udp: UdpTracker | null; dbPath: string },
+): void {
+  const { tracker } = s;
+  const addr = s.http.addr;
+  const lines = o.isQuiet ? [] : bannerLines({
+    version: config.version,
+    hostname: addr.hostname,
+    port: addr.port,
+    ...(s.udp === null ? {} : { udpPort: s.udp.port }),
+    announceUrls: announceUrls(o.host, addr.port),
+    dbPath: s.dbPath,
+    registered: tracker.registry.size,
+    restoredPeers: tracker.restoredPeers,
+    isListed: o.tracker.isListed === true,
+    isPrivate: o.tracker.isPrivate === true,
+    members: tracker.privateMode.access.userCount,
+  });
   if (tracker.isAdminTokenGenerated) {
     lines.push(`  admin token (generated now, stored in the db, shown only once): ${tracker.adminToken}`);
   }
   if (lines.length > 0) console.log(lines.join("\n"));
+}
 
-  const { promise: stopped, resolve } = Promise.withResolvers<number>();
-  let isStopping = false;
-  stop = async () => {
-    if (isStopping) return;
-    isStopping = true;
-    let code = 0;
-    try {
-      const peers = tracker.snapshot();
-      log(`btool tracker: saved ${peers} peers to ${dbPath}`);
-    } catch (err: unknown) {
-      console.error(`btool: cannot save the swarm snapshot: ${errorText(err)}`);
-      code = 1;
-    }
-    tracker.close();
-    await Promise.all([server.shutdown(), udp?.close()]);
-    db.close();
-    resolve(code);
+/** A running tracker: its parts, so that one stop can save and close them all. */
+interface Running {
+  o: TrackerCliOptions;
+  dbPath: string;
+  db: TrackerDb;
+  tracker: Tracker;
+  http: HttpServer;
+  udp: UdpTracker | null;
+}
+
+/** Save the swarm snapshot, then close everything; resolves to the exit code (1 when the snapshot failed). */
+async function stopTracker(r: Running): Promise<number> {
+  let code = 0;
+  try {
+    const peers = r.tracker.snapshot();
+    if (!r.o.isQuiet) console.log(`btool tracker: saved ${peers} peers to ${r.dbPath}`);
+  } catch (err: unknown) {
+    console.error(`btool: cannot save the swarm snapshot: ${errorText(err)}`);
+    code = 1;
+  }
+  r.tracker.close();
+  await Promise.all([r.http.shutdown(), r.udp?.close()]);
+  r.db.close();
+  return code;
+}
+
+/**
+ * Open the db, then the tracker, HTTP and UDP, each closing what came before if it fails. UDP starts after HTTP to
+ * know its port when --port is 0. `onShutdown` is the admin /shutdown call.
+ */
+async function startTracker(o: TrackerCliOptions, onShutdown: () => void): Promise<Running> {
+  const warn = (message: string) => {
+    if (!o.isQuiet) console.error(terminalSafe(`btool tracker: ${message}`));
   };
-  const onSignal = () => void stop?.();
+  const dbPath = o.db === ":memory:" ? ":memory:" : await absolutePath(o.db);
+  const db = TrackerDb.open(dbPath);
+  let tracker: Tracker;
+  try {
+    tracker = createTracker({ ...o.tracker, db, onWarning: warn, onShutdown });
+  } catch (err: unknown) {
+    db.close();
+    throw err;
+  }
+  let http: HttpServer;
+  try {
+    http = startHttp(o, tracker, warn);
+  } catch (err: unknown) {
+    tracker.close();
+    db.close();
+    throw err;
+  }
+  try {
+    const udp = o.isUdp ? startUdp(o, { tracker, db, httpPort: http.addr.port }, warn) : null;
+    return { o, dbPath, db, tracker, http, udp };
+  } catch (err: unknown) {
+    tracker.close();
+    await http.shutdown();
+    db.close();
+    throw err;
+  }
+}
+
+/** Run `btool tracker` with `argv` (after the subcommand); resolves to the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  if (argv[0] !== undefined && ADMIN_SUBCOMMANDS.includes(argv[0])) return runAdmin(argv);
+  const o = parseTrackerOptions(argv);
+  const { promise: stopped, resolve } = Promise.withResolvers<number>();
+  let running: Running | null = null;
+  let isStopping = false;
+  // Ctrl+C, SIGTERM and the admin /shutdown call all stop once.
+  const stop = () => {
+    if (running === null || isStopping) return;
+    isStopping = true;
+    void stopTracker(running).then(resolve);
+  };
+  running = await startTracker(o, stop);
+  printBanner(o, running);
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  for (const s of signals) Deno.addSignalListener(s, stop);
   try {
     return await stopped;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    for (const s of signals) Deno.removeSignalListener(s, stop);
   }
 }
 
