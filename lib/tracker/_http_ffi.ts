@@ -18,7 +18,8 @@ import { formatHostPort } from "./announce.ts";
 import { createSenderCache, EAGAIN, EINTR, errno, formatSender, type SenderCache } from "./_libc.ts";
 import type { HttpHandler } from "./http_guard.ts";
 import { type HttpLimits, type HttpLimitsInput, resolveLimits } from "./http_limits.ts";
-import { AddressTable, Conn, connBytes, isExpired, LINGER_BYTES } from "./_http_conn.ts";
+import { AddressTable } from "./address_table.ts";
+import { Conn, connBytes, isExpired, LINGER_BYTES } from "./_http_conn.ts";
 import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,

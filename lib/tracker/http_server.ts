@@ -1,5 +1,5 @@
-// The tracker's HTTP listener: Deno.serve (the design card's stack) by default, its handler wrapped by the limits of
-// lib/tracker/http_guard.ts; or, when asked (`io: "libc"`, Linux only), the libc/epoll server of
+// The tracker's HTTP listener: Deno.serve (the design card's stack) by default, its connections accepted, capped and
+// timed out by lib/tracker/http_front.ts and its handler wrapped by the limits of lib/tracker/http_guard.ts; or, when asked (`io: "libc"`, Linux only), the libc/epoll server of
 // lib/tracker/_http_ffi.ts, which also answers GET announces and scrapes straight from the request bytes
 // (`rawRequest`). Both take every limit from lib/tracker/http_limits.ts.
 
@@ -7,6 +7,7 @@ import { errorText, TrackerError } from "../errors.ts";
 import { formatHostPort } from "./announce.ts";
 import { createLibcHttpServer, type RawRequestHandler } from "./_http_ffi.ts";
 import { guardHandler, type HttpHandler } from "./http_guard.ts";
+import { serveOnConnection, startFront } from "./http_front.ts";
 import { type HttpLimitsInput, resolveLimits } from "./http_limits.ts";
 
 export type { RawRequestHandler } from "./_http_ffi.ts";
@@ -29,7 +30,7 @@ export interface HttpServerOptions {
   onWarning?: (message: string) => void;
   /** The libc server's waiting Worker (tests substitute a failing one). */
   workerUrl?: URL;
-  /** Clock in ms (default Date.now): timeouts (libc), body deadlines (both). */
+  /** Clock in ms (default Date.now): connection deadlines and body deadlines (both). */
   now?: () => number;
 }
 
@@ -38,6 +39,10 @@ export interface HttpServer {
   readonly addr: Deno.NetAddr;
   /** Which I/O path serves it. */
   readonly io: HttpIo;
+  /** Open connections (-1: not counted, on a Deno without the front). */
+  readonly connections: number;
+  /** Close the connections past their deadline now (also done every sweepIntervalMs). */
+  sweep(): void;
   /** Stop accepting, let requests in progress finish, close. */
   shutdown(): Promise<void>;
   readonly finished: Promise<void>;
@@ -59,24 +64,60 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
           "--allow-ffi and an IP address as the host",
       );
     }
-    return { addr: libc.addr, io: "libc", shutdown: () => libc.shutdown(), finished: libc.finished };
+    return {
+      addr: libc.addr,
+      io: "libc",
+      get connections() {
+        return libc.connections;
+      },
+      sweep: () => libc.sweep(),
+      shutdown: () => libc.shutdown(),
+      finished: libc.finished,
+    };
   }
   const warn = o.onWarning ?? (() => {});
   const guarded = guardHandler(o.handler, { limits, ...(o.now === undefined ? {} : { now: o.now }) });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  const onError = (err: unknown): Response => {
+    warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return new Response("500 Internal Server Error\n", { status: 500, headers: { "content-type": "text/plain" } });
+  };
+  const serve = serveOnConnection();
   try {
-    server = Deno.serve({
-      hostname: o.hostname,
-      port: o.port,
-      onListen: () => {},
-      onError: (err: unknown) => {
-        warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-        return new Response("500 Internal Server Error\n", {
-          status: 500,
-          headers: { "content-type": "text/plain" },
-        });
-      },
-    }, guarded.handler as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>);
+    if (serve !== null) {
+      const front = startFront({
+        hostname: o.hostname,
+        port: o.port,
+        handler: guarded.handler,
+        onError,
+        limits,
+        serve,
+        onWarning: warn,
+        ...(o.now === undefined ? {} : { now: o.now }),
+      });
+      return {
+        addr: front.addr,
+        io: "deno",
+        get connections() {
+          return front.connections;
+        },
+        sweep: front.sweep,
+        shutdown: front.shutdown,
+        finished: front.finished,
+      };
+    }
+    warn("This Deno has no serveHttpOnConnection: HTTP connections are served without per-address caps or deadlines");
+    const server = Deno.serve(
+      { hostname: o.hostname, port: o.port, onListen: () => {}, onError },
+      guarded.handler as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
+    );
+    return {
+      addr: server.addr,
+      io: "deno",
+      connections: -1,
+      sweep: () => {},
+      shutdown: () => server.shutdown(),
+      finished: server.finished,
+    };
   } catch (err: unknown) {
     throw new TrackerError(
       "listen_failed",
@@ -84,5 +125,4 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
       { cause: err },
     );
   }
-  return { addr: server.addr, io: "deno", shutdown: () => server.shutdown(), finished: server.finished };
 }

@@ -51,11 +51,6 @@ interface Case {
   body?: string | ((body: string) => boolean);
   /** Sent after a 100 Continue, which must come first (not counted in statuses). */
   afterContinue?: string;
-  /**
-   * Deno.serve leaves the connection open after this refusal (hyper waits for the body it was promised; no API closes
-   * it): the libc server closes it, Deno.serve's is not checked.
-   */
-  isLeftOpenByDeno?: boolean;
 }
 
 const CASES: Case[] = [
@@ -72,7 +67,6 @@ const CASES: Case[] = [
     }\r\n\r\n`,
     statuses: [413],
     body: "413 Content Too Large\n",
-    isLeftOpenByDeno: true,
   },
   {
     name: "a body over MAX_SMALL_BODY_BYTES to another route is refused (413)",
@@ -118,7 +112,6 @@ const CASES: Case[] = [
     request: "POST /stats HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
     statuses: [400],
     body: "",
-    isLeftOpenByDeno: true,
   },
   { name: "a malformed request line is refused (400)", request: "GARBAGE\r\n\r\n", statuses: [400], body: "" },
   {
@@ -192,10 +185,7 @@ async function runCase(io: HttpIo, c: Case): Promise<Outcome> {
       await client.send(c.afterContinue);
     }
     for (let i = 0; i < c.statuses.length; i++) responses.push(await client.readResponse(`${c.name} on ${io}`));
-    const isUnchecked = io === "deno" && c.isLeftOpenByDeno === true;
-    const rest = isUnchecked
-      ? new Uint8Array(1)
-      : await client.readToEof(`${c.name}: EOF on ${io}`).catch(() => new Uint8Array(1));
+    const rest = await client.readToEof(`${c.name}: EOF on ${io}`).catch(() => new Uint8Array(1));
     return {
       responses: responses.map((r) => ({ status: r.status, body: r.text })),
       isClosed: rest.length === 0,
@@ -215,9 +205,7 @@ for (const c of CASES) {
       const o = await runCase(io, c);
       outcomes.set(io, o);
       deepEqual(o.responses.map((r) => r.status), c.statuses, `${io}: statuses`);
-      if (io === "libc" || c.isLeftOpenByDeno !== true) {
-        ok(o.isClosed, `${io}: the connection closes after the response`);
-      }
+      ok(o.isClosed, `${io}: the connection closes after the response`);
       const body = o.responses.at(-1)!.body;
       if (typeof c.body === "string") equal(body, c.body, `${io}: body`);
       else if (c.body !== undefined) ok(c.body(body), `${io}: body ${JSON.stringify(body.slice(0, 200))}`);

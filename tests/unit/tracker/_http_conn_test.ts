@@ -1,10 +1,9 @@
 // Connection rules of the libc HTTP server (lib/tracker/_http_conn.ts), with an injected clock: which deadline a
 // connection is under and when it expires (head/Slowloris, request, idle, write, linger), what it holds (chunk
-// bookkeeping included), and the per-address table (connection cap, byte caps, entries that empty themselves).
+// bookkeeping included).
 
-import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
+import { equal, ok } from "../../_helpers/assert.ts";
 import {
-  AddressTable,
   CHUNK_ENTRY_BYTES,
   Conn,
   connBytes,
@@ -71,36 +70,4 @@ Deno.test("connBytes() counts input and output capacity and the chunk bookkeepin
   c.chunk = createChunkState();
   for (let i = 0; i < 10; i++) c.chunk.parts.push(i, i + 1);
   equal(connBytes(c), 1024 + 100 + 10 * CHUNK_ENTRY_BYTES);
-});
-
-Deno.test("AddressTable: maxPerAddress connections per address; entries leave when they hold nothing", () => {
-  const t = new AddressTable({ maxPerAddress: 2, maxAddressBytes: 100, maxBufferedBytes: 150 });
-  ok(t.open("a"));
-  ok(t.open("a"));
-  equal(t.open("a"), false);
-  ok(t.open("b"));
-  deepEqual([t.connectionsOf("a"), t.connectionsOf("b"), t.size], [2, 1, 2]);
-  t.close("a");
-  ok(t.open("a"));
-  t.close("a");
-  t.close("a");
-  t.close("b");
-  equal(t.size, 0, "no entry for an address with nothing open");
-});
-
-Deno.test("AddressTable.hold(): an address past maxAddressBytes, or all past maxBufferedBytes, is reported", () => {
-  const t = new AddressTable({ maxPerAddress: 9, maxAddressBytes: 100, maxBufferedBytes: 150 });
-  t.open("a");
-  equal(t.hold("a", 100), "");
-  equal(t.hold("a", 1), "address");
-  equal(t.hold("a", -101), "");
-  t.open("b");
-  equal(t.hold("a", 90), "");
-  equal(t.hold("b", 90), "total");
-  equal(t.bytes, 180);
-  t.hold("b", -90);
-  t.hold("a", -90);
-  t.close("a");
-  t.close("b");
-  deepEqual([t.bytes, t.size], [0, 0]);
 });

@@ -1,0 +1,227 @@
+// The default HTTP stack's connection side (lib/tracker/http_front.ts under startHttpServer) over real sockets on
+// 127.0.0.1 and ::1, its deadlines on an injected clock (sweepIntervalMs 0: the test sweeps): a half-sent or trickled
+// head is dropped at headTimeoutMs, an idle kept-alive connection or an unread response at the longer of idleTimeoutMs
+// and writeTimeoutMs; maxPerAddress and maxConnections close the connection past them at once and serve again once places
+// free; shutdown() does not wait for a half-sent head. The same caps on the libc server: http_server_test.ts.
+
+import { equal, ok } from "../_helpers/assert.ts";
+import {
+  type HttpHandler,
+  type HttpLimitsInput,
+  type HttpServer,
+  startHttpServer,
+} from "../../lib/tracker/http_server.ts";
+import { Client, get, waitFor } from "./_http_raw_client.ts";
+
+const echo: HttpHandler = (req) => new Response(`${req.method} ${new URL(req.url).pathname}`);
+
+function manualClock(): { now: () => number; advance(ms: number): void } {
+  let at = Date.now();
+  return { now: () => at, advance: (ms) => void (at += ms) };
+}
+
+/** What a test opened; closed in its `finally` (clients first, then servers). */
+class Scope {
+  readonly clients: Client[] = [];
+  readonly servers: HttpServer[] = [];
+
+  serve(o: { handler?: HttpHandler; hostname?: string; now?: () => number; limits?: HttpLimitsInput }): HttpServer {
+    const server = startHttpServer({
+      hostname: o.hostname ?? "127.0.0.1",
+      port: 0,
+      handler: o.handler ?? echo,
+      ...(o.now === undefined ? {} : { now: o.now }),
+      limits: { sweepIntervalMs: 0, ...o.limits },
+    });
+    equal(server.io, "deno");
+    ok(server.connections >= 0, "this Deno serves through the front (serveHttpOnConnection)");
+    this.servers.push(server);
+    return server;
+  }
+
+  async connect(port: number, hostname = "127.0.0.1"): Promise<Client> {
+    const c = new Client(await Deno.connect({ hostname, port }));
+    this.clients.push(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients) c.close();
+    for (const s of this.servers) await s.shutdown();
+  }
+}
+
+function frontTest(name: string, fn: (t: Scope) => Promise<void>): void {
+  Deno.test(`front: ${name}`, async () => {
+    const t = new Scope();
+    try {
+      await fn(t);
+    } finally {
+      await t.close();
+    }
+  });
+}
+
+frontTest("a half-sent head is dropped at headTimeoutMs; 1 ms before, it can still finish", async (t) => {
+  const clock = manualClock();
+  const server = t.serve({ now: clock.now, limits: { headTimeoutMs: 1_000, idleTimeoutMs: 60_000 } });
+  const early = await t.connect(server.addr.port);
+  const late = await t.connect(server.addr.port);
+  await early.send("GET /early HTTP/1.1\r\nHost: t\r\n");
+  await late.send("GET /late HTTP/1.1\r\nHost: t\r\n");
+  await waitFor("both connections to be accepted", () => server.connections === 2);
+  clock.advance(999);
+  server.sweep();
+  await early.send("\r\n");
+  equal((await early.readResponse("the head finished 1 ms before headTimeoutMs")).text, "GET /early");
+  clock.advance(1);
+  server.sweep();
+  equal((await late.readToEof("the server to drop the half-sent head")).length, 0, "no response to half a head");
+});
+
+frontTest(
+  "heads trickled a byte per 100 ms: dropped at headTimeoutMs after accept, a byte does not reset it",
+  async (t) => {
+    const clock = manualClock();
+    const server = t.serve({ now: clock.now, limits: { headTimeoutMs: 1_000 } });
+    const finishing = await t.connect(server.addr.port);
+    const trickling = await t.connect(server.addr.port);
+    await waitFor("both connections to be accepted", () => server.connections === 2);
+    for (const c of [finishing, trickling]) await c.send("GET /t HTTP/1.1\r\nHost: t\r\nX-Pad: ");
+    for (let piece = 1; piece <= 9; piece++) {
+      for (const c of [finishing, trickling]) await c.send("a");
+      clock.advance(100);
+      server.sweep();
+    }
+    await finishing.send("\r\n\r\n");
+    equal((await finishing.readResponse("a trickled head finished at 900 ms")).text, "GET /t");
+    await trickling.send("a").catch(() => {});
+    clock.advance(100);
+    server.sweep();
+    equal(
+      (await trickling.readToEof("the server to drop a trickling head")).length,
+      0,
+      "no response to a trickling head",
+    );
+  },
+);
+
+frontTest("a kept-alive connection is closed at idleTimeoutMs after its response, not before", async (t) => {
+  const clock = manualClock();
+  const server = t.serve({
+    now: clock.now,
+    limits: { headTimeoutMs: 1_000, idleTimeoutMs: 5_000, writeTimeoutMs: 5_000 },
+  });
+  const a = await t.connect(server.addr.port);
+  const b = await t.connect(server.addr.port);
+  await a.send(get("/a"));
+  equal((await a.readResponse("a's response")).text, "GET /a");
+  await b.send(get("/b"));
+  equal((await b.readResponse("b's response")).text, "GET /b");
+  clock.advance(4_999); // far past headTimeoutMs: both answered a request
+  server.sweep();
+  await a.send(get("/a2"));
+  equal((await a.readResponse("a request 1 ms before idleTimeoutMs")).text, "GET /a2");
+  clock.advance(1);
+  server.sweep();
+  equal((await b.readToEof("the server to close b at idleTimeoutMs")).length, 0);
+});
+
+frontTest(
+  "a response the client does not read is dropped at the longer of idleTimeoutMs and writeTimeoutMs",
+  async (t) => {
+    const clock = manualClock();
+    const big = new Uint8Array(32 * 1_048_576); // more than the socket buffers of both ends hold
+    let isCalled = false;
+    const server = t.serve({
+      now: clock.now,
+      handler: () => {
+        isCalled = true;
+        return new Response(big);
+      },
+      limits: { writeTimeoutMs: 2_000, idleTimeoutMs: 1_000 },
+    });
+    const c = await t.connect(server.addr.port);
+    await c.send(get("/big"));
+    await waitFor("the handler to be called", () => isCalled);
+    clock.advance(1_999);
+    server.sweep();
+    equal(server.connections, 1, "kept 1 ms before writeTimeoutMs (past idleTimeoutMs)");
+    clock.advance(1);
+    server.sweep();
+    await waitFor("the server to drop the unread response", () => server.connections === 0);
+    const got = await c.readToEof("the truncated response");
+    ok(got.length < big.length, `only part of the response arrived (${got.length} bytes)`);
+  },
+);
+
+frontTest(
+  "maxPerAddress: one address past its cap is closed at once; another is served; freed places serve",
+  async (t) => {
+    const server = t.serve({ hostname: "::", limits: { maxPerAddress: 3 } });
+    const port = server.addr.port;
+    const held: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await t.connect(port, "127.0.0.1");
+      await c.send(get(`/v4/${i}`));
+      equal((await c.readResponse(`IPv4 connection ${i}`)).text, `GET /v4/${i}`);
+      held.push(c);
+    }
+    const fourth = await t.connect(port, "127.0.0.1");
+    await fourth.send(get("/v4/3")).catch(() => {});
+    equal((await fourth.readToEof("the server to close the 4th IPv4 connection")).length, 0, "no response to it");
+    const v6 = await t.connect(port, "::1");
+    await v6.send(get("/v6"));
+    equal((await v6.readResponse("an IPv6 client while IPv4 is at its cap")).text, "GET /v6");
+    held[0]!.close();
+    await waitFor("the server to see one IPv4 connection go", () => server.connections === 3);
+    const again = await t.connect(port, "127.0.0.1");
+    await again.send(get("/v4/again"));
+    equal((await again.readResponse("IPv4 after a place freed")).text, "GET /v4/again");
+  },
+);
+
+frontTest("maxConnections: the one past the cap is closed at once; freed places serve again", async (t) => {
+  const server = t.serve({ limits: { maxConnections: 5 } });
+  const port = server.addr.port;
+  const first: Client[] = [];
+  for (let i = 0; i < 5; i++) {
+    const c = await t.connect(port);
+    await c.send(get(`/c/${i}`));
+    equal((await c.readResponse(`the response on connection ${i}`)).text, `GET /c/${i}`);
+    first.push(c);
+  }
+  const sixth = await t.connect(port);
+  equal((await sixth.readToEof("the server to close connection 6")).length, 0, "no response on connection 6");
+  equal(server.connections, 5);
+  first[0]!.close();
+  await waitFor("the server to see a connection closed", () => server.connections === 4);
+  const c = await t.connect(port);
+  await c.send(get("/again"));
+  equal((await c.readResponse("the response on a freed place")).text, "GET /again");
+  await first[4]!.send(get("/still"));
+  equal((await first[4]!.readResponse("a response on an old connection")).text, "GET /still");
+});
+
+frontTest("shutdown() closes a half-sent head at once and lets a request in progress finish", async (t) => {
+  const gate = Promise.withResolvers<void>();
+  let isCalled = false;
+  const server = t.serve({
+    handler: async () => {
+      isCalled = true;
+      await gate.promise;
+      return new Response("finished");
+    },
+  });
+  const half = await t.connect(server.addr.port);
+  await half.send("GET / HTTP/1.1\r\nHost: t\r\n");
+  const busy = await t.connect(server.addr.port);
+  await busy.send(get("/slow"));
+  await waitFor("the slow request to reach the handler", () => isCalled && server.connections === 2);
+  const stopping = server.shutdown();
+  equal((await half.readToEof("the half-sent head to be closed by shutdown")).length, 0);
+  gate.resolve();
+  equal((await busy.readResponse("the request in progress")).text, "finished");
+  await stopping;
+  await server.finished;
+});
