@@ -1,7 +1,7 @@
 // What each HTTP stack of `btool tracker` holds for a Slowloris client (#19): N connections from 127.0.0.1, each sending
 // half a request head and then one byte every 2 s; prints how many the tracker holds after 2 s, its RSS before and
-// then, and how many are still open after WAIT seconds (Deno.serve enforces no head deadline; --http-io libc caps
-// connections per address and closes a head not whole within headTimeoutMs, 10 s).
+// then, and how many are still open after WAIT seconds (both stacks cap connections per address and close a head not
+// whole within headTimeoutMs, 10 s: the default through lib/tracker/http_front.ts).
 // Run: deno run -A bench/tracker_http_hold.ts [--connections 2000] [--wait 12]
 
 import { parseArgs } from "node:util";

@@ -2,8 +2,8 @@
 // the tracker's handler that caps requests in progress (per client address and in all), reads every body itself
 // (capped by route, by the memory all bodies in flight may hold, per address and in all, and by a deadline), and
 // answers what it refuses with the status the libc server uses. GET and HEAD bodies are left to hyper (no route reads
-// one; looking costs an op call per announce). What hyper does before a request reaches us (head size and timeouts,
-// idle keep-alive connections) is written down in docs/ARCHITECTURE.md.
+// one; looking costs an op call per announce). Connections, their caps and deadlines are lib/tracker/http_front.ts's;
+// what hyper does by itself (head size) is written down in docs/ARCHITECTURE.md.
 
 import { concat } from "../bytes.ts";
 import type { HttpLimits } from "./http_limits.ts";

@@ -1,5 +1,5 @@
-// Every limit of the tracker's HTTP side, in one place: both stacks (Deno.serve with the guard of
-// lib/tracker/http_guard.ts, and the libc server of lib/tracker/_http_ffi.ts) and the routes that read bodies take
+// Every limit of the tracker's HTTP side, in one place: both stacks (Deno.serve with the front of
+// lib/tracker/http_front.ts and the guard of lib/tracker/http_guard.ts, and the libc server of lib/tracker/_http_ffi.ts) and the routes that read bodies take
 // their caps from here, so that a request the one accepts the other accepts too. Values only: no I/O.
 
 /** Bytes of a request head (request line and headers): Deno.serve's own cap (hyper answers 400 beyond, so do we). */
@@ -26,9 +26,9 @@ export interface HttpLimits {
   maxHeadBytes: number;
   /** A request body, by the path it is sent to (413 beyond). */
   maxBodyBytes: (path: string) => number;
-  /** Open connections (libc) or requests in progress (Deno.serve) of all clients together. */
+  /** Open connections of all clients together (and requests in progress, on Deno.serve). */
   maxConnections: number;
-  /** Open connections (libc) or requests in progress (Deno.serve) of one client address. */
+  /** Open connections of one client address (and requests in progress, on Deno.serve). */
   maxPerAddress: number;
   /** Unparsed input and unsent output held for one connection (libc; bodies, chunk bookkeeping, trailers). */
   maxConnectionBytes: number;
