@@ -1,6 +1,7 @@
 // Every limit of the tracker's HTTP side, in one place: both stacks (Deno.serve with the front of
-// lib/tracker/http_front.ts and the guard of lib/tracker/http_guard.ts, and the libc server of lib/tracker/_http_ffi.ts) and the routes that read bodies take
-// their caps from here, so that a request the one accepts the other accepts too. Values only: no I/O.
+// lib/tracker/http_front.ts and the guard of lib/tracker/http_guard.ts, and the libc server of
+// lib/tracker/_http_ffi.ts) and the routes that read bodies take their caps from here, so that a request the one
+// accepts the other accepts too. Values only: no I/O.
 
 /** Bytes of a request head (request line and headers): Deno.serve's own cap (hyper answers 400 beyond, so do we). */
 export const MAX_HEAD_BYTES = 65_536;
