@@ -11,6 +11,7 @@ import {
   createSession,
   DEFAULT_MAX_PEERS,
   type Session,
+  type SessionOptions,
   type SessionStatus,
 } from "../lib/peer/session.ts";
 import { checkData } from "../lib/storage/check.ts";
@@ -20,7 +21,8 @@ import { parseByteSize, parseCommand, parseIntOption } from "./args.ts";
 import { formatBytes, formatEta, formatRate, ProgressBar } from "./progress.ts";
 import { loadTorrentFile } from "./show.ts";
 import { formatReport } from "./verify.ts";
-import { safeJson, terminalSafe } from "./_escape.ts";
+import { safeJson } from "./_escape.ts";
+import { PeerOutput } from "./_peer_output.ts";
 
 /** Default listening port. */
 export const DEFAULT_PORT = 6881;
@@ -97,8 +99,6 @@ function jsonLine(meta: Metainfo, port: number, event: JsonStatus["event"], s: S
   return safeJson(line);
 }
 
-const ENCODER = new TextEncoder();
-
 /** Parse a rate (`500K`, `2M`, `2MiB/s`); null for absent or 0 (no limit). @throws {UsageError} */
 export function parseRate(text: string | undefined, what: string): number | null {
   if (text === undefined) return null;
@@ -139,50 +139,89 @@ function isStderrTerminal(): boolean {
   }
 }
 
-/** Run `btool peer` with `argv` (after the subcommand); resolves to the exit code. */
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommand(argv, {
-    dir: { type: "string", default: "." },
-    port: { type: "string", default: String(DEFAULT_PORT) },
-    seed: { type: "boolean", default: false },
-    "exit-when-done": { type: "boolean", default: false },
-    "seed-ratio": { type: "string" },
-    "max-peers": { type: "string", default: String(DEFAULT_MAX_PEERS) },
-    peer: { type: "string", multiple: true },
-    "upload-limit": { type: "string" },
-    "download-limit": { type: "string" },
-    only: { type: "string" },
-    quiet: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-  });
+/** The flags of `btool peer` (node:util parseArgs); each is read and checked in parsePeerOptions below. */
+const PEER_FLAGS = {
+  dir: { type: "string", default: "." },
+  port: { type: "string", default: String(DEFAULT_PORT) },
+  seed: { type: "boolean", default: false },
+  "exit-when-done": { type: "boolean", default: false },
+  "seed-ratio": { type: "string" },
+  "max-peers": { type: "string", default: String(DEFAULT_MAX_PEERS) },
+  peer: { type: "string", multiple: true },
+  "upload-limit": { type: "string" },
+  "download-limit": { type: "string" },
+  only: { type: "string" },
+  quiet: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+} as const;
+
+/** What `btool peer`'s flags ask for, checked (--only is read once the torrent is: parseOnly). */
+export interface PeerCliOptions {
+  torrentPath: string;
+  dir: string;
+  port: number;
+  maxPeers: number;
+  isSeed: boolean;
+  isExitWhenDone: boolean;
+  seedRatio?: number;
+  extraPeers: { hostname: string; port: number }[];
+  /** Bytes per second; null: no limit. */
+  uploadLimit: number | null;
+  downloadLimit: number | null;
+  /** --only as given. */
+  only?: string;
+  isQuiet: boolean;
+  isJson: boolean;
+}
+
+/** Parse a --seed-ratio value: a plain decimal number. @throws {UsageError} */
+export function parseSeedRatio(text: string): number {
+  const ratio = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(ratio)) {
+    throw new UsageError(`Invalid seed ratio: "${text}" is not a number`);
+  }
+  return ratio;
+}
+
+/**
+ * Parse and check the flags of `btool peer`: declared in PEER_FLAGS, read here, documented in HELP.
+ * @throws {UsageError}
+ */
+export function parsePeerOptions(argv: string[]): PeerCliOptions {
+  const { values, positionals } = parseCommand(argv, PEER_FLAGS);
   if (positionals.length !== 1) throw new UsageError("Expected exactly one FILE.torrent");
   if (values.quiet && values.json) throw new UsageError("Choose one of --quiet and --json");
   const uploadLimit = parseRate(values["upload-limit"], "upload limit");
   const downloadLimit = parseRate(values["download-limit"], "download limit");
   const port = parseIntOption(values.port, "port", 0, 65535);
   const maxPeers = parseIntOption(values["max-peers"], "max peers", 1, 10_000);
-  let seedRatio: number | undefined;
-  if (values["seed-ratio"] !== undefined) {
-    seedRatio = Number(values["seed-ratio"]);
-    if (!/^\d+(\.\d+)?$/.test(values["seed-ratio"]) || !Number.isFinite(seedRatio)) {
-      throw new UsageError(`Invalid seed ratio: "${values["seed-ratio"]}" is not a number`);
-    }
-  }
-  const extraPeers = (values.peer ?? []).map(parseHostPort);
-  const dir = values.dir;
-  const isJson = values.json;
-  const isQuiet = values.quiet;
-  const isTty = !isJson && !isQuiet && isStderrTerminal();
-  // Every line printed below holds outside text (torrent name, paths, peer and tracker messages): escaped (#19).
-  const say = (text: string) => {
-    if (!isQuiet && !isJson) console.log(text.split("\n").map(terminalSafe).join("\n"));
+  const seedRatio = values["seed-ratio"] === undefined ? undefined : parseSeedRatio(values["seed-ratio"]);
+  return {
+    torrentPath: positionals[0]!,
+    dir: values.dir,
+    port,
+    maxPeers,
+    isSeed: values.seed,
+    isExitWhenDone: values["exit-when-done"],
+    ...(seedRatio === undefined ? {} : { seedRatio }),
+    extraPeers: (values.peer ?? []).map(parseHostPort),
+    uploadLimit,
+    downloadLimit,
+    ...(values.only === undefined ? {} : { only: values.only }),
+    isQuiet: values.quiet,
+    isJson: values.json,
   };
-  const meta = await loadTorrentFile(positionals[0]!);
-  const selectedFiles = values.only === undefined ? null : parseOnly(values.only, meta);
-  if (selectedFiles !== null && values.seed) throw new UsageError("--only cannot be used with --seed");
+}
 
-  // Ctrl+C/SIGTERM: during the check it stops the check; while trading it stops the session cleanly.
-  const { promise: finished, resolve: finish } = Promise.withResolvers<"done" | "signal" | "ratio" | "fatal">();
+/** Why the session ended. */
+type StopReason = "done" | "signal" | "ratio" | "fatal";
+
+/**
+ * Ctrl+C/SIGTERM: during the check it stops the check (`isInterrupted`, see progressOf); while trading it stops the
+ * session cleanly (`finished` resolves). Call dispose() when done.
+ */
+function listenForStop() {
+  const { promise: finished, resolve: finish } = Promise.withResolvers<StopReason>();
   let isInterrupted = false;
   const onSignal = () => {
     isInterrupted = true;
@@ -190,167 +229,217 @@ export async function run(argv: string[]): Promise<number> {
   };
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
-  const progressOf = (bar: ProgressBar) => (n: number) => {
-    if (isInterrupted) throw new Interrupted();
+  return {
+    finished,
+    finish,
+    isInterrupted: () => isInterrupted,
+    dispose: () => {
+      for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    },
+  };
+}
+
+type StopListener = ReturnType<typeof listenForStop>;
+
+/** What the data checks before trading share. */
+interface CheckContext {
+  out: PeerOutput;
+  stop: StopListener;
+}
+
+/** A check's progress callback: draws `bar`, and throws Interrupted once a signal arrived. */
+function progressOf(bar: ProgressBar, stop: StopListener): (n: number) => void {
+  return (n) => {
+    if (stop.isInterrupted()) throw new Interrupted();
     bar.update(n);
   };
+}
+
+/** --seed: the resume file if it is fresh and complete, else a full check; null (reported) when data is missing. */
+async function checkForSeeding(
+  meta: Metainfo,
+  dir: string,
+  fresh: Bitfield | null,
+  c: CheckContext,
+): Promise<Bitfield | null> {
+  if (fresh !== null && fresh.isComplete) {
+    c.out.say(`${meta.name}: all ${meta.pieceCount} pieces verified (resume file is up to date)`);
+    return fresh;
+  }
+  const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: c.out.isTty });
+  const report = await checkData(meta, dir, { onProgress: progressOf(bar, c.stop) }).finally(() => bar.finish());
+  c.out.say(formatReport(report));
+  if (!report.isComplete) {
+    const bad = report.files.filter((f) => f.status !== "ok").map((f) => f.path);
+    c.out.error(`cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`);
+    return null;
+  }
+  const have = new Bitfield(meta.pieceCount, { isFull: true });
+  await writeResume(meta, dir, have).catch(() => {});
+  return have;
+}
+
+/** A download: create the empty files wanted, then the resume file if fresh, else a hash check of what is there. */
+async function checkForDownload(
+  meta: Metainfo,
+  dir: string,
+  fresh: Bitfield | null,
+  c: CheckContext & { selectedFiles: ReadonlySet<number> | null },
+): Promise<Bitfield> {
+  if (c.selectedFiles === null) await createEmptyFiles(meta, dir);
+  else await createSelectedEmptyFiles(meta, dir, c.selectedFiles);
+  if (fresh !== null) {
+    c.out.say(`${meta.name}: ${fresh.count}/${meta.pieceCount} pieces from the resume file`);
+    return fresh;
+  }
+  const checkStorage = createFsStorage(meta, dir, { isReadOnly: true });
+  const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: c.out.isTty });
+  let have: Bitfield;
   try {
-    // 1. What is already there.
-    let have: Bitfield;
-    const resume = await readResume(meta, dir);
-    const isFresh = resume !== null && isResumeFresh(resume, await readFileStamps(meta, dir));
-    if (values.seed) {
-      if (isFresh && resume.have.isComplete) {
-        have = resume.have;
-        say(`${meta.name}: all ${meta.pieceCount} pieces verified (resume file is up to date)`);
-      } else {
-        const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
-        const report = await checkData(meta, dir, { onProgress: progressOf(bar) }).finally(() => bar.finish());
-        say(formatReport(report));
-        if (!report.isComplete) {
-          const bad = report.files.filter((f) => f.status !== "ok").map((f) => f.path);
-          console.error(
-            terminalSafe(`btool peer: cannot seed: incomplete data in ${bad.map((p) => `"${p}"`).join(", ")}`),
-          );
-          return 1;
-        }
-        have = new Bitfield(meta.pieceCount, { isFull: true });
-        await writeResume(meta, dir, have).catch(() => {});
-      }
-    } else {
-      if (selectedFiles === null) await createEmptyFiles(meta, dir);
-      else await createSelectedEmptyFiles(meta, dir, selectedFiles);
-      if (isFresh) {
-        have = resume.have;
-        say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces from the resume file`);
-      } else {
-        const checkStorage = createFsStorage(meta, dir, { isReadOnly: true });
-        const bar = new ProgressBar(meta.totalLength, { label: "checking", isEnabled: isTty });
-        try {
-          have = await checkPieces(checkStorage, { onProgress: progressOf(bar) });
-        } finally {
-          bar.finish();
-          await checkStorage.close();
-        }
-        if (have.count > 0) say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces already verified`);
-      }
-    }
+    have = await checkPieces(checkStorage, { onProgress: progressOf(bar, c.stop) });
+  } finally {
+    bar.finish();
+    await checkStorage.close();
+  }
+  if (have.count > 0) c.out.say(`${meta.name}: ${have.count}/${meta.pieceCount} pieces already verified`);
+  return have;
+}
 
-    // 2. Trade.
-    const storage = createFsStorage(meta, dir, { isReadOnly: values.seed });
-    let fatalError: unknown = null;
-    let lastLineLength = 0;
-    const drawTty = (line: string) => {
-      const width = (() => {
-        try {
-          return Deno.consoleSize().columns || 80;
-        } catch {
-          return 80;
-        }
-      })();
-      const text = terminalSafe(line).slice(0, Math.max(10, width - 1));
-      lastLineLength = text.length;
-      try {
-        Deno.stderr.writeSync(ENCODER.encode(`\r${text}\x1b[K`));
-      } catch {
-        // a closed terminal must not stop the transfer
-      }
-    };
-    const clearTty = () => {
-      if (!isTty || lastLineLength === 0) return;
-      try {
-        Deno.stderr.writeSync(ENCODER.encode("\r\x1b[K"));
-      } catch {
-        // ignore
-      }
-      lastLineLength = 0;
-    };
-    const warn = (message: string) => {
-      if (isQuiet) return;
-      clearTty();
-      console.error(terminalSafe(`btool peer: ${message}`));
-    };
+/** The pieces we have before trading; null when --seed finds the data incomplete. */
+async function checkExisting(
+  meta: Metainfo,
+  o: PeerCliOptions,
+  c: CheckContext & { selectedFiles: ReadonlySet<number> | null },
+): Promise<Bitfield | null> {
+  const resume = await readResume(meta, o.dir);
+  const isFresh = resume !== null && isResumeFresh(resume, await readFileStamps(meta, o.dir));
+  const fresh = isFresh ? resume.have : null;
+  return o.isSeed ? checkForSeeding(meta, o.dir, fresh, c) : checkForDownload(meta, o.dir, fresh, c);
+}
 
-    let session: Session | undefined;
-    try {
-      session = createSession(meta, {
-        storage,
-        have,
-        port,
-        maxPeers,
-        peers: extraPeers,
-        ...(selectedFiles === null ? {} : { selectedFiles }),
-        ...(uploadLimit === null ? {} : { uploadLimit }),
-        ...(downloadLimit === null ? {} : { downloadLimit }),
-        ...(seedRatio === undefined ? {} : { seedRatio }),
-        onWarning: warn,
-        onProgress: (s) => {
-          if (isJson) console.log(jsonLine(meta, session?.port ?? port, "status", s));
-          else if (isTty) drawTty(formatStatusLine(meta.name, s));
-        },
-        onEvent: (e) => {
-          if (e.type === "listening" && !isQuiet && !isJson) {
-            clearTty();
-            console.error(terminalSafe(
-              `btool peer: ${meta.name} (${meta.infoHash.hex}): listening on port ${e.port}, ` +
-                `${values.seed || have.isComplete ? "seeding" : "downloading"}`,
-            ));
-          }
-        },
-        onComplete: () => {
-          const s = session?.status();
-          if (s !== undefined && isJson) console.log(jsonLine(meta, session!.port, "complete", s));
-          if (!isJson && !isQuiet) {
-            clearTty();
-            console.error(
-              terminalSafe(`btool peer: ${meta.name}: download complete (${formatBytes(meta.totalLength)})`),
-            );
-          }
-          void writeResume(meta, dir, session!.haveBitfield()).catch((err: unknown) => warn(errorText(err)));
-          if (values["exit-when-done"]) finish("done");
-        },
-        onSeedRatio: () => finish("ratio"),
-        onFatal: (err) => {
-          fatalError = err;
-          finish("fatal");
-        },
-      });
-    } catch (err: unknown) {
-      await storage.close();
-      throw err;
-    }
-    if (values["exit-when-done"] && session.status().isComplete) finish("done");
+/** What trade() hands the session's callbacks. */
+interface TradeContext {
+  out: PeerOutput;
+  stop: StopListener;
+  have: Bitfield;
+  session: () => Session | undefined;
+  onFatal: (err: unknown) => void;
+}
 
-    let reason: "done" | "signal" | "ratio" | "fatal";
-    try {
-      reason = await finished;
-    } finally {
-      await session.stop();
-      await storage.close();
-      clearTty();
-    }
-    const final = session.status();
-    // Save what is verified, so a restart skips the hash check (only valid while nothing writes the files).
-    if (!values.seed) await writeResume(meta, dir, session.haveBitfield()).catch(() => {});
-    if (isJson) console.log(jsonLine(meta, session.port, "stopped", final));
-    else if (!isQuiet) {
-      console.error(terminalSafe(
-        `btool peer: ${meta.name}: stopped (${reason}); ${formatBytes(final.haveBytes)} of ${
-          formatBytes(final.totalBytes)
-        } verified, downloaded ${formatBytes(final.downloaded)}, uploaded ${formatBytes(final.uploaded)}`,
-      ));
-    }
-    if (reason === "fatal") {
-      const msg = fatalError instanceof Error ? fatalError.message : String(fatalError);
-      throw new BtoolError("peer_fatal", msg, { cause: fatalError });
-    }
-    return 0;
+/** The session's callbacks: output by mode, the resume file on completion, and the reasons to stop. */
+function sessionCallbacks(meta: Metainfo, o: PeerCliOptions, c: TradeContext): Partial<SessionOptions> {
+  const { out, stop } = c;
+  return {
+    onWarning: (message) => out.warn(message),
+    onProgress: (s) => {
+      if (out.isJson) out.json(jsonLine(meta, c.session()?.port ?? o.port, "status", s));
+      else if (out.isTty) out.drawProgress(formatStatusLine(meta.name, s));
+    },
+    onEvent: (e) => {
+      if (e.type !== "listening") return;
+      const doing = o.isSeed || c.have.isComplete ? "seeding" : "downloading";
+      out.notice(`${meta.name} (${meta.infoHash.hex}): listening on port ${e.port}, ${doing}`);
+    },
+    onComplete: () => {
+      const session = c.session();
+      const s = session?.status();
+      if (s !== undefined) out.json(jsonLine(meta, session!.port, "complete", s));
+      out.notice(`${meta.name}: download complete (${formatBytes(meta.totalLength)})`);
+      void writeResume(meta, o.dir, session!.haveBitfield()).catch((err: unknown) => out.warn(errorText(err)));
+      if (o.isExitWhenDone) stop.finish("done");
+    },
+    onSeedRatio: () => stop.finish("ratio"),
+    onFatal: (err) => {
+      c.onFatal(err);
+      stop.finish("fatal");
+    },
+  };
+}
+
+/** After the session stopped: save what is verified (not for --seed), then the last JSON line or summary. */
+async function reportStopped(
+  meta: Metainfo,
+  o: PeerCliOptions,
+  session: Session,
+  reason: StopReason,
+  out: PeerOutput,
+): Promise<void> {
+  const final = session.status();
+  // Save what is verified, so a restart skips the hash check (only valid while nothing writes the files).
+  if (!o.isSeed) await writeResume(meta, o.dir, session.haveBitfield()).catch(() => {});
+  out.json(jsonLine(meta, session.port, "stopped", final));
+  out.notice(
+    `${meta.name}: stopped (${reason}); ${formatBytes(final.haveBytes)} of ${formatBytes(final.totalBytes)} ` +
+      `verified, downloaded ${formatBytes(final.downloaded)}, uploaded ${formatBytes(final.uploaded)}`,
+  );
+}
+
+/** Run the session until a reason to stop, then stop it; resolves to 0 or throws peer_fatal. */
+async function trade(
+  meta: Metainfo,
+  o: PeerCliOptions,
+  c: { out: PeerOutput; stop: StopListener; have: Bitfield; selectedFiles: ReadonlySet<number> | null },
+): Promise<number> {
+  const { out, stop, have, selectedFiles } = c;
+  const storage = createFsStorage(meta, o.dir, { isReadOnly: o.isSeed });
+  let fatalError: unknown = null;
+  let session: Session | undefined;
+  try {
+    session = createSession(meta, {
+      storage,
+      have,
+      port: o.port,
+      maxPeers: o.maxPeers,
+      peers: o.extraPeers,
+      ...(selectedFiles === null ? {} : { selectedFiles }),
+      ...(o.uploadLimit === null ? {} : { uploadLimit: o.uploadLimit }),
+      ...(o.downloadLimit === null ? {} : { downloadLimit: o.downloadLimit }),
+      ...(o.seedRatio === undefined ? {} : { seedRatio: o.seedRatio }),
+      ...sessionCallbacks(meta, o, { out, stop, have, session: () => session, onFatal: (err) => fatalError = err }),
+    });
+  } catch (err: unknown) {
+    await storage.close();
+    throw err;
+  }
+  if (o.isExitWhenDone && session.status().isComplete) stop.finish("done");
+  let reason: StopReason;
+  try {
+    reason = await stop.finished;
+  } finally {
+    await session.stop();
+    await storage.close();
+    out.clearProgress();
+  }
+  await reportStopped(meta, o, session, reason, out);
+  if (reason === "fatal") {
+    const msg = fatalError instanceof Error ? fatalError.message : String(fatalError);
+    throw new BtoolError("peer_fatal", msg, { cause: fatalError });
+  }
+  return 0;
+}
+
+/** Run `btool peer` with `argv` (after the subcommand); resolves to the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const o = parsePeerOptions(argv);
+  const out = new PeerOutput({
+    isJson: o.isJson,
+    isQuiet: o.isQuiet,
+    isTty: !o.isJson && !o.isQuiet && isStderrTerminal(),
+  });
+  const meta = await loadTorrentFile(o.torrentPath);
+  const selectedFiles = o.only === undefined ? null : parseOnly(o.only, meta);
+  if (selectedFiles !== null && o.isSeed) throw new UsageError("--only cannot be used with --seed");
+  const stop = listenForStop();
+  try {
+    const have = await checkExisting(meta, o, { out, stop, selectedFiles });
+    if (have === null) return 1;
+    return await trade(meta, o, { out, stop, have, selectedFiles });
   } catch (err: unknown) {
     if (!(err instanceof Interrupted)) throw err;
-    say(`${meta.name}: interrupted during the check; nothing was announced`);
+    out.say(`${meta.name}: interrupted during the check; nothing was announced`);
     return 0;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    stop.dispose();
   }
 }
 

@@ -1,5 +1,14 @@
 import { UsageError } from "../../lib/errors.ts";
-import { formatStatusLine, parseHostPort, parseOnly, parseRate } from "../../cli/peer.ts";
+import {
+  DEFAULT_PORT,
+  formatStatusLine,
+  parseHostPort,
+  parseOnly,
+  parsePeerOptions,
+  parseRate,
+  parseSeedRatio,
+} from "../../cli/peer.ts";
+import { DEFAULT_MAX_PEERS } from "../../lib/peer/session.ts";
 import type { TorrentFile } from "../../lib/metainfo.ts";
 import { assertThrowsCode, deepEqual, equal, match } from "../_helpers/assert.ts";
 
@@ -54,4 +63,67 @@ Deno.test("formatStatusLine() shows percent, rates, peers and ETA", () => {
     line,
     /^data\s+50\.0%\s+512 KiB\/1\.00 MiB\s+down 256 KiB\/s\s+up 0 B\/s\s+peers 3 \(1 seed, 2 leechers\)\s+ETA 0:02$/,
   );
+});
+
+Deno.test("parsePeerOptions() defaults: current folder, port 6881, no limits, plain output", () => {
+  deepEqual(parsePeerOptions(["a.torrent"]), {
+    torrentPath: "a.torrent",
+    dir: ".",
+    port: DEFAULT_PORT,
+    maxPeers: DEFAULT_MAX_PEERS,
+    isSeed: false,
+    isExitWhenDone: false,
+    extraPeers: [],
+    uploadLimit: null,
+    downloadLimit: null,
+    isQuiet: false,
+    isJson: false,
+  });
+});
+
+Deno.test("parsePeerOptions() maps each flag to its option", () => {
+  const o = parsePeerOptions([
+    ...["a.torrent", "--dir", "/data", "--port", "0", "--exit-when-done", "--seed-ratio", "1.5"],
+    ...["--max-peers", "7", "--peer", "127.0.0.1:1", "--peer", "[::1]:2", "--upload-limit", "1K"],
+    ...["--download-limit", "2MiB/s", "--only", "1,2", "--json"],
+  ]);
+  deepEqual(o, {
+    torrentPath: "a.torrent",
+    dir: "/data",
+    port: 0,
+    maxPeers: 7,
+    isSeed: false,
+    isExitWhenDone: true,
+    seedRatio: 1.5,
+    extraPeers: [{ hostname: "127.0.0.1", port: 1 }, { hostname: "::1", port: 2 }],
+    uploadLimit: 1024,
+    downloadLimit: 2 * 1024 * 1024,
+    only: "1,2",
+    isQuiet: false,
+    isJson: true,
+  });
+});
+
+Deno.test("parsePeerOptions() refuses a missing or second torrent, --quiet with --json, and bad values", () => {
+  for (
+    const argv of [
+      [],
+      ["a.torrent", "b.torrent"],
+      ["a.torrent", "--quiet", "--json"],
+      ["a.torrent", "--port", "65536"],
+      ["a.torrent", "--max-peers", "0"],
+      ["a.torrent", "--seed-ratio", "x"],
+      ["a.torrent", "--peer", "nohost"],
+      ["a.torrent", "--upload-limit", "fast"],
+      ["a.torrent", "--frobnicate"],
+    ]
+  ) assertThrowsCode(() => parsePeerOptions(argv), UsageError, "usage");
+});
+
+Deno.test("parseSeedRatio() takes plain decimals only", () => {
+  equal(parseSeedRatio("2"), 2);
+  equal(parseSeedRatio("0.25"), 0.25);
+  for (const bad of ["", "-1", "1e3", ".5", "1.", "Infinity", "1,5"]) {
+    assertThrowsCode(() => parseSeedRatio(bad), UsageError, "usage");
+  }
 });
