@@ -36,11 +36,10 @@ Options:
   -o, --output FILE        where to write (default: <name>.torrent in the current folder)
   -f, --force              overwrite FILE if it exists
   -t, --threads N          hashing threads (default: the number of cores)
-      --sha1 deno|libc     deno (default): the runtime's SHA-1 (node:crypto in the hash Workers,
-                           WebCrypto for small inputs); libc: OpenSSL's SHA1() through FFI on every
-                           hashing thread, main thread included: measured 1.15-1.37x the default's
-                           speed at 1-4 GiB on 2 cores (docs/PERFORMANCE.md); same .torrent bytes.
-                           Needs Linux, libcrypto.so.3 and --allow-ffi; fails with an error otherwise
+      --sha1 deno|libc     deno (default): the runtime's SHA-1 (node:crypto) on every hashing thread;
+                           libc: OpenSSL's SHA1() through FFI instead (docs/PERFORMANCE.md has both
+                           speeds); same .torrent bytes. Needs Linux, libcrypto.so.3 and --allow-ffi;
+                           fails with an error otherwise
   -h, --help               show this help
 
 A progress bar (MiB/s, ETA) is drawn on stderr when it is a terminal. On success, prints the

@@ -1,12 +1,11 @@
 // One hashing job for `createTorrent`: read a run of consecutive pieces from files on disk and SHA-1 each piece.
-// Shared by the hash Workers (lib/_hash_worker.ts) and the in-process path of lib/create.ts.
-// Hashes with the synchronous SHA-1 it is given (node:crypto in the Workers, OpenSSL through FFI with --sha1 libc),
-// else with WebCrypto, several digests in flight (lib/sha1.ts says which runs where). Imports no node: module: the
-// main thread loads this file for every command. Memory is bounded by one read buffer per hasher (one piece, or
-// 1 MiB of smaller ones) plus, with WebCrypto, the copies of the digests in flight; never prints.
+// Shared by the hash Workers (lib/_hash_worker.ts) and the main thread (lib/create.ts), which hashes too.
+// Hashes with the synchronous SHA-1 it is given (node:crypto by default, OpenSSL through FFI with --sha1 libc;
+// lib/sha1.ts says why not WebCrypto here). Memory is bounded by one read buffer per hasher (one piece, or 1 MiB of
+// smaller ones); never prints.
 
 import { errorText, StorageError } from "./errors.ts";
-import { sha1, type SyncSha1 } from "./sha1.ts";
+import type { SyncSha1 } from "./sha1.ts";
 
 /** A byte range of one file. */
 export interface HashSegment {
@@ -28,13 +27,9 @@ export interface HashJob {
 
 /**
  * Bytes read per system call when pieces are smaller, a power of two: large reads keep syscalls few. A bigger piece
- * is read whole (WebCrypto hashes only whole buffers).
+ * is read whole.
  */
 export const READ_CHUNK_BYTES = 1024 * 1024;
-/** Digests one hasher keeps in flight (each holds a copy of its piece), so reading overlaps hashing. */
-export const MAX_DIGESTS_IN_FLIGHT = 8;
-/** …and at most this many bytes of such copies (at least one piece). */
-export const MAX_DIGEST_BYTES_IN_FLIGHT = 16 * 1024 * 1024;
 
 /** Reads job data with one open file at a time (jobs come in increasing offset order per hasher). */
 export class JobReader {
@@ -42,58 +37,42 @@ export class JobReader {
   #file: Deno.FsFile | null = null;
   #pos = 0;
   #buf = new Uint8Array(0);
-  #syncSha1: SyncSha1 | null;
+  #syncSha1: SyncSha1;
 
-  /** `syncSha1`: the synchronous SHA-1 to use (lib/_sha1_node.ts, openLibcSha1()), or null for WebCrypto. */
-  constructor(syncSha1: SyncSha1 | null = null) {
+  /** `syncSha1`: the synchronous SHA-1 to use (lib/_sha1_node.ts, or openLibcSha1()). */
+  constructor(syncSha1: SyncSha1) {
     this.#syncSha1 = syncSha1;
   }
 
   /** Read `job` and return its piece hashes (20 bytes each, in order). @throws {StorageError} read_failed, file_changed */
-  async run(job: HashJob): Promise<Uint8Array<ArrayBuffer>> {
+  run(job: HashJob): Uint8Array<ArrayBuffer> {
     const pl = job.pieceLength;
     // Whole pieces per read: several when they fit in a chunk, else one. Jobs start on piece boundaries.
     const chunkBytes = Math.min(pl <= READ_CHUNK_BYTES ? Math.floor(READ_CHUNK_BYTES / pl) * pl : pl, job.byteLength);
     if (this.#buf.length < chunkBytes) this.#buf = new Uint8Array(chunkBytes);
-    const maxInFlight = Math.max(1, Math.min(MAX_DIGESTS_IN_FLIGHT, Math.floor(MAX_DIGEST_BYTES_IN_FLIGHT / pl)));
     const out = new Uint8Array(job.pieceCount * 20);
-    const inFlight: Promise<void>[] = [];
     let seg = 0;
     let segDone = 0;
     let jobDone = 0;
     let piece = 0;
-    try {
-      while (jobDone < job.byteLength) {
-        const want = Math.min(chunkBytes, job.byteLength - jobDone);
-        let filled = 0;
-        while (filled < want) {
-          const s = job.segments[seg]!;
-          const n = Math.min(s.length - segDone, want - filled);
-          if (n > 0) this.#readExact(s.path, s.offset + segDone, this.#buf.subarray(filled, filled + n));
-          filled += n;
-          segDone += n;
-          if (segDone === s.length) {
-            seg++;
-            segDone = 0;
-          }
-        }
-        jobDone += want;
-        for (let at = 0; at < want; at += pl) {
-          const at20 = 20 * piece++;
-          const bytes = this.#buf.subarray(at, Math.min(at + pl, want));
-          if (this.#syncSha1 !== null) {
-            this.#syncSha1(bytes, out, at20);
-            continue;
-          }
-          // sha1 copies the bytes before it returns, so the buffer is free for the next read at once.
-          inFlight.push(sha1(bytes).then((d) => out.set(d, at20)));
-          if (inFlight.length >= maxInFlight) await inFlight.shift();
+    while (jobDone < job.byteLength) {
+      const want = Math.min(chunkBytes, job.byteLength - jobDone);
+      let filled = 0;
+      while (filled < want) {
+        const s = job.segments[seg]!;
+        const n = Math.min(s.length - segDone, want - filled);
+        if (n > 0) this.#readExact(s.path, s.offset + segDone, this.#buf.subarray(filled, filled + n));
+        filled += n;
+        segDone += n;
+        if (segDone === s.length) {
+          seg++;
+          segDone = 0;
         }
       }
-      await Promise.all(inFlight);
-    } catch (err: unknown) {
-      await Promise.allSettled(inFlight);
-      throw err;
+      jobDone += want;
+      for (let at = 0; at < want; at += pl) {
+        this.#syncSha1(this.#buf.subarray(at, Math.min(at + pl, want)), out, 20 * piece++);
+      }
     }
     return out;
   }

@@ -31,7 +31,7 @@ interface WorkerScope {
 
 const scope = self as unknown as WorkerScope;
 
-scope.onmessage = async (e) => {
+scope.onmessage = (e) => {
   const { jobs, next, sha1 } = e.data;
   let reader: JobReader;
   try {
@@ -48,7 +48,7 @@ scope.onmessage = async (e) => {
       const id = Atomics.add(next, 0, 1);
       if (id >= jobs.length) break;
       try {
-        const digests = await reader.run(jobs[id]!);
+        const digests = reader.run(jobs[id]!);
         scope.postMessage({ type: "done", id, digests }, [digests.buffer]);
       } catch (err: unknown) {
         const code = err instanceof BtoolError ? err.code : "read_failed";

@@ -20,6 +20,7 @@ import {
 } from "./metainfo.ts";
 import { safePathComponent, safeTorrentPaths } from "./safe_path.ts";
 import { openLibcSha1, type Sha1Choice, type SyncSha1 } from "./sha1.ts";
+import { nodeSha1 } from "./_sha1_node.ts";
 
 /** A torrent cannot be made from this input or with these options. */
 export class CreateError extends BtoolError {}
@@ -305,10 +306,7 @@ export interface HashOptions {
   threads?: number;
   /** Hash in-process up to this many bytes (default INLINE_MAX_BYTES), unless a prewarmed Worker is there. */
   inlineMaxBytes?: number;
-  /**
-   * "deno" (default): node:crypto in the Workers, WebCrypto on this thread; "libc": OpenSSL's SHA1() through FFI
-   * everywhere (lib/sha1.ts). Same bytes either way.
-   */
+  /** "deno" (default): node:crypto; "libc": OpenSSL's SHA1() through FFI (lib/sha1.ts). Same bytes either way. */
   sha1?: Sha1Choice;
   onProgress?: (p: HashProgress) => void;
   signal?: AbortSignal;
@@ -318,15 +316,17 @@ async function hashInProcess(
   jobs: Generator<HashJob>,
   out: Uint8Array,
   totalBytes: number,
-  syncSha1: SyncSha1 | null,
+  syncSha1: SyncSha1,
   options: HashOptions,
 ): Promise<Uint8Array> {
   const reader = new JobReader(syncSha1);
   let bytesHashed = 0;
   try {
     for (const job of jobs) {
+      // The hash is synchronous: let an abort (and anything else queued) through between jobs.
+      if (job.id > 0) await yieldToEventLoop();
       options.signal?.throwIfAborted();
-      out.set(await reader.run(job), job.firstPiece * 20);
+      out.set(reader.run(job), job.firstPiece * 20);
       bytesHashed += job.byteLength;
       options.onProgress?.({ bytesHashed, totalBytes });
     }
@@ -349,10 +349,9 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * Hash with `workerCount` Workers, plus the main thread when it has a synchronous SHA-1 (`--sha1 libc`); with only
- * WebCrypto it costs more CPU per byte than a Worker's node:crypto and would take a core from them, so it only
- * coordinates. Every hasher claims the next job from one shared counter (Atomics), so no hasher waits for the main
- * thread to feed it and the tail balances itself. A Worker that dies (e.g. its module is missing from a
+ * Hash with `workerCount` Workers and the main thread, which starts at once while the Workers boot. Every hasher
+ * claims the next job from one shared counter (Atomics), so no hasher waits for the main thread to feed it and the
+ * tail balances itself. A Worker that dies (e.g. its module is missing from a
  * `deno compile` binary built without `--include`) is dropped and the jobs it did not finish are hashed by the main
  * thread; read errors reported by a Worker stop everything.
  */
@@ -361,7 +360,7 @@ async function hashWithWorkers(
   out: Uint8Array,
   totalBytes: number,
   workerCount: number,
-  syncSha1: SyncSha1 | null,
+  syncSha1: SyncSha1,
   options: HashOptions,
 ): Promise<Uint8Array> {
   const allJobs = [...jobs];
@@ -430,16 +429,13 @@ async function hashWithWorkers(
       };
       w.postMessage({ jobs: allJobs, next, sha1: options.sha1 ?? "deno" } satisfies HashStart);
     }
-    const isMainHashing = syncSha1 !== null;
     for (;;) {
       await yieldToEventLoop();
       throwIfFailed();
-      if (isMainHashing || running === 0) {
-        const id = Atomics.add(next, 0, 1);
-        if (id < allJobs.length) {
-          done(id, await reader.run(allJobs[id]!));
-          continue;
-        }
+      const id = Atomics.add(next, 0, 1);
+      if (id < allJobs.length) {
+        done(id, reader.run(allJobs[id]!));
+        continue;
       }
       // Every job done: no need to wait for a Worker's "finished" (a Worker still booting never claims one).
       if (doneCount === allJobs.length || running === 0) break;
@@ -453,7 +449,7 @@ async function hashWithWorkers(
     for (let id = 0; id < allJobs.length; id++) {
       if (isDone[id] === 1) continue;
       options.signal?.throwIfAborted();
-      done(id, await reader.run(allJobs[id]!));
+      done(id, reader.run(allJobs[id]!));
     }
     return out;
   } finally {
@@ -466,9 +462,9 @@ async function hashWithWorkers(
 
 /**
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
- * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` hashers (Workers;
- * with `sha1: "libc"` the main thread is one of them) for more than `inlineMaxBytes`, or whenever a Worker was
- * prewarmed (lib/_hash_pool.ts; it is adopted first, so its boot is already paid).
+ * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` hashers (the main
+ * thread and `threads - 1` Workers) for more than `inlineMaxBytes`, or whenever a Worker was prewarmed
+ * (lib/_hash_pool.ts; it is adopted first, so its boot is already paid).
  * @throws {StorageError} read_failed, file_changed
  * @throws {CreateError} aborted
  * @throws {BtoolError} sha1_unavailable (`sha1: "libc"` where it cannot be opened: no fallback)
@@ -479,7 +475,7 @@ export async function hashPieces(
   options: HashOptions = {},
 ): Promise<Uint8Array> {
   // Opened first: asked for and missing is an error before any work, never a silent fallback.
-  const syncSha1 = options.sha1 === "libc" ? openLibcSha1() : null;
+  const syncSha1 = options.sha1 === "libc" ? openLibcSha1() : nodeSha1;
   let totalBytes = 0;
   for (const f of files) totalBytes += f.length;
   const pieceCount = Math.ceil(totalBytes / pieceLength);
@@ -487,8 +483,6 @@ export async function hashPieces(
   const jobCount = Math.ceil(pieceCount / Math.max(1, Math.floor(JOB_BYTES / pieceLength)));
   const threads = Math.max(1, Math.min(options.threads ?? navigator.hardwareConcurrency ?? 1, MAX_WORKERS));
   const hashers = Math.min(threads, jobCount);
-  // With --sha1 libc the main thread is one of the hashers; by default it only coordinates (see hashWithWorkers).
-  const workerCount = syncSha1 !== null ? hashers - 1 : hashers;
   const jobs = planHashJobs(files, pieceLength);
   options.onProgress?.({ bytesHashed: 0, totalBytes });
   // A prewarmed Worker (cli/_create_prewarm.ts) is already booting: worth using whatever the size.
@@ -496,7 +490,7 @@ export async function hashPieces(
   if (hashers < 2 || isSmall) {
     return hashInProcess(jobs, out, totalBytes, syncSha1, options);
   }
-  return await hashWithWorkers(jobs, out, totalBytes, workerCount, syncSha1, options);
+  return await hashWithWorkers(jobs, out, totalBytes, hashers - 1, syncSha1, options);
 }
 
 /** Trackers, flags and text of a new torrent (what is not read from disk). */

@@ -1,11 +1,11 @@
 // SHA-1: the one file that says how btool computes SHA-1, and where each implementation is used (figures in
 // docs/PERFORMANCE.md, "create" and "peer"):
-// - WebCrypto (sha1() here), the default for data of any size: peer/verify piece checks, create's in-process path
-//   (inputs up to INLINE_MAX_BYTES) and create's main thread while Workers hash; several digests in flight, since
-//   each runs off the JS thread.
-// - node:crypto (lib/_sha1_node.ts), in create's hash Workers only: there WebCrypto costs measurably more than 5%
-//   more CPU per byte (issue #18's exception). Loaded only by lib/_hash_worker.ts, never by a module the main thread imports, so no
-//   other command pays its ~40 ms start-up.
+// - WebCrypto (sha1() here), the default everywhere but create's piece hashes: info hashes, peer/verify piece
+//   checks; several digests in flight, since each runs off the JS thread.
+// - node:crypto (lib/_sha1_node.ts), for create's piece hashes only, on every hashing thread (the main thread and
+//   the hash Workers): there WebCrypto costs measurably more than 5% more CPU per byte (issue #18's exception).
+//   Imported only by create's hashers (tests/unit/sha1_test.ts checks); on the main thread it adds little, since
+//   node:util already started the runtime's Node layer.
 // - OpenSSL's SHA1() through FFI (openLibcSha1() here), opt-in only: `btool create --sha1 libc`; same bytes, same
 //   caps as the default, its gain measured in docs/PERFORMANCE.md.
 // - sha1Short(), plain JS, for the few synchronous callers of short inputs (a derived key).
@@ -26,10 +26,10 @@ export async function sha1(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.digest("SHA-1", data as Uint8Array<ArrayBuffer>));
 }
 
-/** Synchronous SHA-1 of `data` into `out[at, at + 20)` (create's hash job: node:crypto or OpenSSL). */
+/** Synchronous SHA-1 of `data` into `out[at, at + 20)` (create's piece hashes: node:crypto or OpenSSL). */
 export type SyncSha1 = (data: Uint8Array, out: Uint8Array, at: number) => void;
 
-/** How `btool create` hashes: "deno" (the default: node:crypto in Workers, WebCrypto elsewhere) or "libc" (FFI). */
+/** How `btool create` hashes pieces: "deno" (the default: the runtime's node:crypto) or "libc" (FFI). */
 export type Sha1Choice = "deno" | "libc";
 
 const LIBCRYPTO_SYMBOLS = {

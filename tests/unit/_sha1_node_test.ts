@@ -1,4 +1,4 @@
-// nodeSha1 (lib/_sha1_node.ts), the hash Workers' SHA-1: FIPS 180 vectors, written at the offset asked and nowhere
+// nodeSha1 (lib/_sha1_node.ts), create's piece SHA-1: FIPS 180 vectors, written at the offset asked and nowhere
 // else (the Workers fill one digest array piece by piece).
 
 import { nodeSha1 } from "../../lib/_sha1_node.ts";

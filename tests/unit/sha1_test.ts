@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { toHex, utf8 } from "../../lib/bytes.ts";
 import { nodeSha1 } from "../../lib/_sha1_node.ts";
 import { openLibcSha1, sha1, SHA1_SHORT_MAX_BYTES, sha1Short, type SyncSha1 } from "../../lib/sha1.ts";
-import { equal, ok } from "../_helpers/assert.ts";
+import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 
-// node:crypto is the independent oracle here (lib/ uses it only in create's hash Worker, lib/_sha1_node.ts).
+// node:crypto is the independent oracle here (lib/ uses it only to hash pieces in create, lib/_sha1_node.ts).
 function oracleHex(data: Uint8Array): string {
   return createHash("sha1").update(data).digest("hex");
 }
@@ -67,7 +67,7 @@ try {
 }
 
 Deno.test({
-  name: "openLibcSha1() (--sha1 libc) and nodeSha1 (the hash Worker's) equal sha1(), views at any offset, empty, 1 MiB",
+  name: "openLibcSha1() (--sha1 libc) and nodeSha1 (create's default) equal sha1(), views at any offset, empty, 1 MiB",
   ignore: libc === null && Deno.env.get("CI") !== "true",
   fn: async () => {
     const data = randomBytes(seededRandom(11), 1024 * 1024 + 7);
@@ -99,12 +99,14 @@ function staticImports(entry: URL): Map<string, string[]> {
   return seen;
 }
 
-Deno.test("main.ts never imports node:crypto (its start-up is every command's); the hash Worker does", () => {
-  const main = staticImports(new URL("../../main.ts", import.meta.url));
-  ok(main.size > 20, `walked ${main.size} modules`);
-  ok([...main.keys()].some((u) => u.endsWith("/lib/_hash_job.ts")), "create's hash job is in main.ts's graph");
-  const withCrypto = [...main].filter(([, specs]) => specs.includes("node:crypto")).map(([u]) => u);
-  equal(withCrypto.join(", "), "");
-  const worker = staticImports(new URL("../../lib/_hash_worker.ts", import.meta.url));
-  ok([...worker.values()].some((specs) => specs.includes("node:crypto")), "the hash Worker loads node:crypto");
+Deno.test("node:crypto is create's hashing only: one file imports it, and only create's hashers import that file", () => {
+  const graph = staticImports(new URL("../../main.ts", import.meta.url));
+  for (const [u, specs] of staticImports(new URL("../../lib/_hash_worker.ts", import.meta.url))) graph.set(u, specs);
+  ok(graph.size > 20, `walked ${graph.size} modules`);
+  const importers = (spec: string) =>
+    [...graph].filter(([, specs]) => specs.some((s) => s === spec || s.endsWith(`/${spec}`))).map(([u]) =>
+      u.slice(u.indexOf("/lib/") + 1)
+    ).sort();
+  deepEqual(importers("node:crypto"), ["lib/_sha1_node.ts"]);
+  deepEqual(importers("_sha1_node.ts"), ["lib/_hash_worker.ts", "lib/create.ts"]);
 });
