@@ -5,21 +5,20 @@
 // announces answered synchronously from the request bytes (`rawRequest`), without a Request or a Response (figures:
 // docs/PERFORMANCE.md). Everything else goes through the ordinary `(Request, info) => Response` handler.
 // Limits come from lib/tracker/http_limits.ts (as Deno.serve's guard); connection state and its deadlines live in
-// _http_conn.ts, response bytes in _http_reply.ts. Only IP literals, only Linux on x86_64/aarch64 with --allow-ffi.
-// Lengths go to libc as BigInt: a number for a usize parameter takes FFI's slow path (280 ns against 47 ns a call).
+// _http_conn.ts, what is done on a connection's socket in _http_sockets.ts, requests in _http_requests.ts, response
+// bytes in _http_reply.ts. This file owns the epoll set, the accept loop and the lifecycle. Only IP literals, only
+// Linux on x86_64/aarch64 with --allow-ffi.
 // Invariants: the Worker and the main thread never wait on the epoll set at the same time (the main thread arms the
-// Worker when it is done, the Worker disarms itself before it posts); a connection's fd is closed once, by #close,
-// which forgets the connection first (a reused fd number then belongs to a new Conn); at most one response per
-// connection is being produced or written at a time (pipelined requests wait, in order), and while one is, the
-// connection is not read; an exception while serving one connection closes that connection, never the loop.
+// Worker when it is done, the Worker disarms itself before it posts); at most one response per connection is being
+// produced or written at a time (pipelined requests wait, in order); an exception while serving one connection closes
+// that connection, never the loop.
 
 import { TrackerError } from "../errors.ts";
 import { formatHostPort } from "./announce.ts";
-import { createSenderCache, EAGAIN, EINTR, errno, formatSender, type SenderCache } from "./_libc.ts";
+import { createSenderCache, EAGAIN, errno, formatSender, type SenderCache } from "./_libc.ts";
 import type { HttpHandler } from "./http_guard.ts";
 import { type HttpLimits, type HttpLimitsInput, resolveLimits } from "./http_limits.ts";
-import { AddressTable } from "./address_table.ts";
-import { Conn, connBytes, isExpired, LINGER_BYTES } from "./_http_conn.ts";
+import type { Conn } from "./_http_conn.ts";
 import {
   EFD_CLOEXEC,
   EFD_NONBLOCK,
@@ -33,23 +32,16 @@ import {
   EPOLL_CTL_MOD,
   EPOLL_DATA_OFFSET,
   EPOLL_EVENT_BYTES,
-  EPOLLERR,
-  EPOLLHUP,
   EPOLLIN,
-  EPOLLOUT,
   EpollWaiter,
   type HttpLibc,
-  IPPROTO_TCP,
   type Listener,
   listenTcp,
-  MSG_MORE,
-  MSG_NOSIGNAL,
-  SHUT_WR,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
-  TCP_NODELAY,
 } from "./_http_epoll.ts";
-import { type ConnIo, internalError, type RawRequestHandler, RequestReader } from "./_http_requests.ts";
+import { internalError, type RawRequestHandler } from "./_http_requests.ts";
+import { ConnSockets } from "./_http_sockets.ts";
 
 export type { RawRequestHandler } from "./_http_requests.ts";
 
@@ -64,9 +56,6 @@ const PUMP_BUDGET_MS = 2;
 const PUMP_LINGER_MS = 1;
 /** Connections accepted per readiness of the listening socket (others wait for the next round). */
 const ACCEPT_BATCH = 64;
-/** Bytes read per recv (one shared buffer). */
-const READ_BYTES = 65_536;
-const READ_BYTES_BIG = BigInt(READ_BYTES);
 /** Pause of accept() after the process ran out of file descriptors. */
 const ACCEPT_PAUSE_MS = 100;
 /** How long shutdown() lets responses in progress finish. */
@@ -123,14 +112,9 @@ class LibcServer implements LibcHttpServer {
   readonly #limits: HttpLimits;
   readonly #warn: (message: string) => void;
   readonly #now: () => number;
-  readonly #reader: RequestReader;
-  /** Connections that outlived their first read, by fd. */
-  readonly #conns = new Map<number, Conn>();
-  /** Open connections, those answered within their first read included. */
-  #open = 0;
-  #bytesRead = 0;
-  readonly #table: AddressTable;
-  readonly #readBuf = new Uint8Array(READ_BYTES);
+  readonly #sockets: ConnSockets;
+  /** Where the wake eventfd's counter is read to (and dropped). */
+  readonly #wakeBuf = new Uint8Array(8);
   readonly #events = new Uint8Array(MAX_EVENTS * EPOLL_EVENT_BYTES);
   readonly #eventView = new DataView(this.#events.buffer);
   readonly #ev = new Uint8Array(16);
@@ -138,7 +122,6 @@ class LibcServer implements LibcHttpServer {
   readonly #addrBuf = new Uint8Array(128);
   readonly #addrLen = new Uint8Array(4);
   readonly #addrLenView = new DataView(this.#addrLen.buffer);
-  readonly #one = Uint8Array.of(1, 0, 0, 0);
   readonly #senders: SenderCache = createSenderCache();
   readonly #waiter: EpollWaiter;
   /** Everything is closed: late Worker messages are ignored. */
@@ -155,16 +138,18 @@ class LibcServer implements LibcHttpServer {
     this.#listenFd = l.fd;
     this.addr = { transport: "tcp", hostname: o.hostname, port: l.port };
     this.#limits = resolveLimits(o.limits);
-    this.#table = new AddressTable(this.#limits);
     this.#warn = o.onWarning ?? (() => {});
     this.#now = o.now ?? Date.now;
-    this.#reader = new RequestReader({
+    this.#sockets = new ConnSockets({
+      lib: l.lib,
+      limits: this.#limits,
       handler: o.handler,
       rawRequest: o.rawRequest,
-      limits: this.#limits,
       now: this.#now,
       warn: this.#warn,
-      io: this.#io,
+      authority: formatHostPort(o.hostname, l.port),
+      isStopping: () => this.#isStopping,
+      setEvents: (c, events) => this.#setEvents(c, events),
     });
     const s = this.#s;
     this.#epollFd = s.epoll_create1(EPOLL_CLOEXEC);
@@ -190,33 +175,16 @@ class LibcServer implements LibcHttpServer {
     });
   }
 
-  /** The socket side as the request side sees it. */
-  readonly #io: ConnIo = ((server: LibcServer): ConnIo => ({
-    get isStopping() {
-      return server.#isStopping;
-    },
-    get authority() {
-      return formatHostPort(server.addr.hostname, server.addr.port);
-    },
-    send: (c, bytes, len, isCloseAfter) => server.#send(c, bytes, len, isCloseAfter),
-    sendNow: (c, bytes) => void server.#s.send(c.fd, bytes, BigInt(bytes.length), MSG_NOSIGNAL),
-    pause: (c) => server.#setEvents(c, 0),
-    resume: (c) => server.#setEvents(c, EPOLLIN),
-    keepInput: (c, bytes) => server.#keepInput(c, bytes),
-    account: (c) => server.#account(c),
-    close: (c) => server.#close(c),
-  }))(this);
-
   get connections(): number {
-    return this.#open;
+    return this.#sockets.open;
   }
 
   get bytesRead(): number {
-    return this.#bytesRead;
+    return this.#sockets.bytesRead;
   }
 
   get bufferedBytes(): number {
-    return this.#table.bytes;
+    return this.#sockets.bufferedBytes;
   }
 
   get finished(): Promise<void> {
@@ -251,7 +219,7 @@ class LibcServer implements LibcHttpServer {
   }
 
   #rounds(): void {
-    const s = this.#s, view = this.#eventView;
+    const s = this.#s, view = this.#eventView, conns = this.#sockets.conns;
     const started = performance.now();
     for (let timeout = 0;; timeout = PUMP_LINGER_MS) {
       const n = s.epoll_wait(this.#epollFd, this.#events, MAX_EVENTS, timeout);
@@ -260,26 +228,13 @@ class LibcServer implements LibcHttpServer {
         const at = i * EPOLL_EVENT_BYTES;
         const fd = view.getInt32(at + EPOLL_DATA_OFFSET, true);
         if (fd === this.#listenFd) this.#accept();
-        else if (fd === this.#wakeFd) s.read(this.#wakeFd, this.#readBuf, 8n);
+        else if (fd === this.#wakeFd) s.read(this.#wakeFd, this.#wakeBuf, 8n);
         else {
-          const c = this.#conns.get(fd);
-          if (c !== undefined) this.#onReady(c, view.getUint32(at, true));
+          const c = conns.get(fd);
+          if (c !== undefined) this.#sockets.ready(c, view.getUint32(at, true));
         }
       }
       if (performance.now() - started >= PUMP_BUDGET_MS) break;
-    }
-  }
-
-  /** One connection's readiness; what it throws closes it alone. */
-  #onReady(c: Conn, events: number): void {
-    try {
-      if (c.output !== null) {
-        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) !== 0) this.#flush(c);
-      } else if (c.isDraining) this.#drain(c);
-      else if (!c.isBusy) this.#read(c);
-    } catch (err: unknown) {
-      this.#warn(internalError(err));
-      this.#close(c);
     }
   }
 
@@ -299,25 +254,7 @@ class LibcServer implements LibcHttpServer {
         continue; // ECONNABORTED, EINTR, EPROTO...: that connection is gone, not the listener
       }
       formatSender(this.#addrBuf, 0, this.#senders);
-      const host = this.#senders.hostname;
-      if (this.#open >= this.#limits.maxConnections || this.#isStopping || !this.#table.open(host)) {
-        s.close(fd);
-        continue;
-      }
-      this.#open++;
-      const c = new Conn(fd, host, this.#senders.port, now);
-      c.isCounted = true;
-      // The request is usually there already: read it now, and skip the epoll registration and the table entry when
-      // it is answered whole (nothing can look c up by fd before this returns: no epoll_wait runs meanwhile).
-      try {
-        this.#read(c);
-      } catch (err: unknown) {
-        this.#warn(internalError(err));
-        this.#close(c);
-      }
-      if (c.isClosed) continue;
-      this.#conns.set(fd, c);
-      if (!c.isBusy && c.output === null) this.#setEvents(c, EPOLLIN);
+      this.#sockets.accepted(fd, this.#senders.hostname, this.#senders.port, now);
     }
   }
 
@@ -332,169 +269,9 @@ class LibcServer implements LibcHttpServer {
     }, ACCEPT_PAUSE_MS);
   }
 
-  #read(c: Conn): void {
-    const s = this.#s;
-    for (let reads = 0; reads < 4; reads++) {
-      const n = Number(s.recv(c.fd, this.#readBuf, READ_BYTES_BIG, 0));
-      if (n > 0) {
-        this.#bytesRead += n;
-        let data: Uint8Array;
-        if (c.inputLen === 0) data = this.#readBuf.subarray(0, n);
-        else {
-          if (!this.#keepInput(c, this.#readBuf.subarray(0, n))) return;
-          data = c.input!.subarray(0, c.inputLen);
-        }
-        this.#reader.process(c, data);
-        if (c.isClosed || c.isBusy || c.output !== null || c.isDraining || n < READ_BYTES) return;
-      } else if (n === 0) {
-        this.#close(c);
-        return;
-      } else {
-        const e = errno(this.#lib);
-        if (e === EINTR) continue;
-        if (e !== EAGAIN) this.#close(c);
-        return;
-      }
-    }
-  }
-
-  /** Count what c holds now against the caps; false (and c closed, 413 or dropped) when it passes one. */
-  #account(c: Conn): boolean {
-    const bytes = connBytes(c);
-    const delta = bytes - c.heldBytes;
-    if (delta === 0) return true;
-    c.heldBytes = bytes;
-    const over = this.#table.hold(c.host, delta);
-    if (bytes > this.#limits.maxConnectionBytes && c.output === null) {
-      this.#reader.refuse(c, 413);
-      return false;
-    }
-    if (over === "" && bytes <= this.#limits.maxConnectionBytes) return true;
-    const what = over === "" ? "connection" : over;
-    this.#warn(`HTTP: buffered input or unsent output passed the ${what} cap; dropping ${c.host}`);
-    this.#close(c);
-    return false;
-  }
-
-  /** Append `bytes` to c's input; false (and the connection closed) when that passes a memory cap. */
-  #keepInput(c: Conn, bytes: Uint8Array): boolean {
-    const need = c.inputLen + bytes.length;
-    if (c.input === null || need > c.input.length) {
-      // A Content-Length body gets exactly its size; else double (never past the connection's cap).
-      const want = Math.max(need, c.bodyNeed, Math.min((c.input?.length ?? 0) * 2, this.#limits.maxConnectionBytes));
-      const grown = new Uint8Array(Math.max(want, 1024));
-      if (c.input !== null) grown.set(c.input.subarray(0, c.inputLen));
-      c.input = grown;
-      if (!this.#account(c)) return false;
-    }
-    c.input.set(bytes, c.inputLen);
-    c.inputLen = need;
-    return true;
-  }
-
-  /**
-   * Send `bytes[0, len)`; what the socket does not take now is kept and sent when it becomes writable. A last response
-   * goes with MSG_MORE: the close right after sends it and the FIN in one segment, one packet less per connection.
-   */
-  #send(c: Conn, bytes: Uint8Array, len: number, isCloseAfter: boolean): void {
-    const n = Number(this.#s.send(c.fd, bytes, BigInt(len), isCloseAfter ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL));
-    c.hasAnswered = true;
-    if (n === len) {
-      // Idle time counts from the response (a slow handler must not eat the keep-alive time).
-      if (isCloseAfter) this.#closeAfterOutput(c);
-      else c.sinceMs = this.#now();
-      return;
-    }
-    if (n < 0) {
-      const e = errno(this.#lib);
-      if (e !== EAGAIN && e !== EINTR) return this.#close(c);
-    }
-    c.output = bytes.slice(Math.max(n, 0), len);
-    c.outputAt = 0;
-    c.isClosing = isCloseAfter;
-    c.sinceMs = this.#now();
-    if (!c.isNoDelay) {
-      // A response in several segments: its last one must not wait for an ACK (Nagle).
-      c.isNoDelay = true;
-      this.#s.setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, this.#one, 4);
-    }
-    if (!this.#account(c)) return;
-    this.#setEvents(c, EPOLLOUT);
-  }
-
-  /** The socket is writable again: send more of c's output. */
-  #flush(c: Conn): void {
-    const out = c.output!;
-    const rest = out.length - c.outputAt;
-    const n = Number(this.#s.send(c.fd, c.outputAt === 0 ? out : out.subarray(c.outputAt), BigInt(rest), MSG_NOSIGNAL));
-    if (n < 0) {
-      const e = errno(this.#lib);
-      if (e !== EAGAIN && e !== EINTR) this.#close(c);
-      return;
-    }
-    c.outputAt += n;
-    c.sinceMs = this.#now();
-    if (c.outputAt < out.length) return;
-    c.output = null;
-    if (c.isClosing) return this.#closeAfterOutput(c);
-    if (!this.#account(c)) return;
-    this.#setEvents(c, EPOLLIN);
-    if (c.inputLen > 0) this.#reader.process(c, c.input!.subarray(0, c.inputLen));
-  }
-
-  /** The last response is sent: close, or for a refusal shut the writing side and drain what the client still sends. */
-  #closeAfterOutput(c: Conn): void {
-    if (!c.isLingerAfter || this.#s.shutdown(c.fd, SHUT_WR) !== 0) return this.#close(c);
-    c.isDraining = true;
-    c.sinceMs = this.#now();
-    c.input = null;
-    c.inputLen = 0;
-    c.chunk = null;
-    this.#account(c);
-    // Reached from the first read (accept) too: then this files it so that epoll reports the rest.
-    this.#conns.set(c.fd, c);
-    this.#setEvents(c, EPOLLIN);
-  }
-
-  /** Read and drop a draining connection's input; close at EOF, an error, or LINGER_BYTES. */
-  #drain(c: Conn): void {
-    for (;;) {
-      const n = Number(this.#s.recv(c.fd, this.#readBuf, READ_BYTES_BIG, 0));
-      if (n > 0) {
-        c.drainedBytes += n;
-        if (c.drainedBytes <= LINGER_BYTES) continue;
-      } else if (n < 0) {
-        const e = errno(this.#lib);
-        if (e === EINTR) continue;
-        if (e === EAGAIN) return;
-      }
-      return this.#close(c);
-    }
-  }
-
-  #close(c: Conn): void {
-    if (c.isClosed) return;
-    c.isClosed = true;
-    if (this.#conns.get(c.fd) === c) this.#conns.delete(c.fd);
-    if (c.heldBytes !== 0) this.#table.hold(c.host, -c.heldBytes);
-    c.heldBytes = 0;
-    if (c.isCounted) {
-      c.isCounted = false;
-      this.#open--;
-      this.#table.close(c.host);
-    }
-    c.input = c.output = null;
-    c.inputLen = 0;
-    c.chunk = null;
-    this.#s.close(c.fd);
-  }
-
   sweep(): void {
     try {
-      const now = this.#now(), l = this.#limits, isStopping = this.#isStopping;
-      for (const c of this.#conns.values()) {
-        if (isExpired(c, now, l) || (isStopping && !c.isBusy && c.output === null)) this.#close(c);
-      }
+      this.#sockets.closeExpired(this.#now(), this.#isStopping);
     } catch (err: unknown) {
       this.#warn(internalError(err));
     }
@@ -515,11 +292,11 @@ class LibcServer implements LibcHttpServer {
     // Idle connections go now; responses in progress get a grace period (of real time: the injected clock may stand).
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;
     this.sweep();
-    while (this.#conns.size > 0 && Date.now() < deadline) {
+    while (this.#sockets.conns.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
       this.sweep();
     }
-    for (const c of [...this.#conns.values()]) this.#close(c);
+    this.#sockets.closeAll();
     clearInterval(this.#sweepTimer);
     await this.#waiter.stop();
     // The Worker no longer waits on the set: now its fds can be closed (their numbers may be reused at once).
