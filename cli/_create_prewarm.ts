@@ -1,7 +1,7 @@
 // Imported FIRST by main.ts. For `btool create` on enough data, start the hash Worker before the rest of btool's
 // modules are evaluated (node:crypto, node:util, … ~20 ms), so that the Worker's boot overlaps the main thread's.
 // Only a guess from argv: it never changes what `create` does, only whether a Worker is ready sooner
-// (lib/create.ts adopts it; cli/create.ts terminates it if unused). Imports nothing heavy.
+// (lib/create_hashing.ts adopts it; cli/create.ts terminates it if unused). Imports nothing heavy.
 
 import { prewarmHashWorker } from "../lib/_hash_pool.ts";
 

@@ -1,5 +1,5 @@
 // One hashing job for `createTorrent`: read a run of consecutive pieces from files on disk and SHA-1 each piece.
-// Shared by the hash Workers (lib/_hash_worker.ts) and the main thread (lib/create.ts), which hashes too.
+// Shared by the hash Workers (lib/_hash_worker.ts) and the main thread (lib/create_hashing.ts), which hashes too.
 // Hashes with the synchronous SHA-1 it is given (node:crypto by default, OpenSSL through FFI with --sha1 libc;
 // lib/sha1.ts says why not WebCrypto here). Memory is bounded by one read buffer per hasher (one piece, or 1 MiB of
 // smaller ones); never prints.

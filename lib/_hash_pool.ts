@@ -1,6 +1,6 @@
 // The spare hash Worker for `createTorrent`: started as early as possible (cli/_create_prewarm.ts, imported first by
 // main.ts) so that its boot (~70 ms, most of it node:crypto) runs on another core while the main thread is still
-// loading btool's modules; lib/create.ts adopts it. Imports nothing, so importing it delays nothing.
+// loading btool's modules; lib/create_hashing.ts adopts it. Imports nothing, so importing it delays nothing.
 
 let spare: Worker | null = null;
 let isSpareBroken = false;

@@ -1,5 +1,5 @@
 // Hash Worker for `createTorrent`: receives the job list once, then claims jobs from a shared counter until none is
-// left, answering each with the pieces' SHA-1 digests (transferred). Loaded only by lib/create.ts via a static
+// left, answering each with the pieces' SHA-1 digests (transferred). Loaded only by lib/_hash_pool.ts via a static
 // `new URL(..., import.meta.url)`; never prints. Hashes with node:crypto (lib/_sha1_node.ts), or with OpenSSL
 // through FFI when the start message says `sha1: "libc"` (lib/sha1.ts says why).
 

@@ -1,5 +1,5 @@
 // node:crypto's SHA-1 for create's piece hashes (issue #18's exception; lib/sha1.ts says why). Imported only by
-// create's hashers, lib/create.ts and lib/_hash_worker.ts (tests/unit/sha1_test.ts checks).
+// create's hashers, lib/create_hashing.ts and lib/_hash_worker.ts (tests/unit/sha1_test.ts checks).
 
 import { createHash } from "node:crypto";
 import type { SyncSha1 } from "./sha1.ts";

@@ -46,6 +46,9 @@ export class WireError extends BtoolError {}
 /** Reading or writing torrent data failed. */
 export class StorageError extends BtoolError {}
 
+/** A torrent cannot be made from this input or with these options (`btool create`, lib/create.ts). */
+export class CreateError extends BtoolError {}
+
 /** Bad command line: the CLI prints the subcommand's help and exits 2. */
 export class UsageError extends BtoolError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -4,7 +4,7 @@
 import { type HashJob, JobReader } from "../../lib/_hash_job.ts";
 import { nodeSha1 } from "../../lib/_sha1_node.ts";
 import { concat, toHex } from "../../lib/bytes.ts";
-import { planHashJobs } from "../../lib/create.ts";
+import { planHashJobs } from "../../lib/create_hashing.ts";
 import { StorageError } from "../../lib/errors.ts";
 import { openLibcSha1, type SyncSha1 } from "../../lib/sha1.ts";
 import { assertThrowsCode, equal } from "../_helpers/assert.ts";
