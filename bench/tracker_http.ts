@@ -1,7 +1,7 @@
 // Announce throughput of `btool tracker` (by default on Deno.serve, and with --http-io libc on its libc HTTP server)
-// against opentracker (Debian) and two bare handlers returning a fixed bencoded body (Deno.serve; btool's libc server), in
-// one run: wrk + bench/tracker_http.lua (1,000 torrents, random peer ids, compact=1, numwant=50,
-// 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
+// against opentracker (Debian) and three bare handlers returning a fixed bencoded body (Deno.serve with no parameters;
+// Deno.serve reading the target and address; btool's libc server), in one run: wrk + bench/tracker_http.lua (1,000
+// torrents, random peer ids, compact=1, numwant=50, 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
 //   [--baseline DIR] (also runs DIR/main.ts, e.g. an older checkout from `git archive`, as "btool baseline")
 //   [--v8-flags FLAGS] (passed to the btool tracker instead of deno.json's, TRACKER_V8_FLAGS; "" for none)
@@ -33,6 +33,8 @@ const TORRENTS = 1_000;
 /** The two btool targets: the default HTTP path, and the libc one. */
 const DEFAULT = "btool default";
 const LIBC = "btool libc";
+/** Bare Deno.serve with a handler that reads the request (what any tracker must). */
+const READS = "bare Deno.serve+req";
 const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
 
 interface Sample {
@@ -58,14 +60,24 @@ function bareBody(): Uint8Array {
  * the same fixed body through btool's libc HTTP server (lib/tracker/_http_ffi.ts) instead of Deno.serve: the floor
  * of any tracker on that I/O path.
  */
-function serveBare(port: number, isLibc: boolean): void {
+function serveBare(port: number, kind: "deno" | "deno-reads" | "libc"): void {
   const body = bareBody();
   const headers = { "content-type": "text/plain" };
-  if (!isLibc) {
+  if (kind === "deno") {
+    // A handler of no parameters takes Deno.serve's native fast path (no Request, no info): no tracker can.
     Deno.serve(
       { hostname: "127.0.0.1", port, onListen: () => {} },
       () => new Response(body as Uint8Array<ArrayBuffer>, { headers }),
     );
+    return;
+  }
+  if (kind === "deno-reads") {
+    // The floor of a tracker on Deno.serve: it reads the target and the client's address, as the libc one below does.
+    let sink = 0;
+    Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req, info) => {
+      sink += req.url.length + info.remoteAddr.hostname.length;
+      return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
+    });
     return;
   }
   // The same fixed body through btool's own HTTP server: the request is parsed and its target read as text, as
@@ -145,6 +157,15 @@ const TARGETS: Target[] = [
       }).spawn(),
   },
   {
+    name: READS,
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-reads"],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  },
+  {
     name: "bare libc HTTP",
     start: (port) =>
       new Deno.Command(Deno.execPath(), {
@@ -162,10 +183,14 @@ async function main(): Promise<void> {
       ...WRK_OPTIONS,
       "bare-server": { type: "string" },
       "bare-libc": { type: "boolean", default: false },
+      "bare-reads": { type: "boolean", default: false },
       "v8-flags": { type: "string", default: TRACKER_V8_FLAGS },
     },
   });
-  if (values["bare-server"] !== undefined) return serveBare(Number(values["bare-server"]), values["bare-libc"]);
+  if (values["bare-server"] !== undefined) {
+    const kind = values["bare-libc"] ? "libc" : values["bare-reads"] ? "deno-reads" : "deno";
+    return serveBare(Number(values["bare-server"]), kind);
+  }
   const { runs, ...wrk } = wrkSettings(values);
   const o = { ...wrk, hashesFile: "" };
   const dir = await Deno.makeTempDir({ prefix: "btool-bench-" });
@@ -240,7 +265,9 @@ async function main(): Promise<void> {
   for (const mode of ["keepalive", "close"] as WrkMode[]) {
     console.log(
       `  ${(mode + ":").padEnd(10)} btool default (Deno.serve) / bare Deno.serve = ` +
-        `${ratio(rate(mode, DEFAULT), rate(mode, "bare Deno.serve"))} (≥ 0.9)`,
+        `${ratio(rate(mode, DEFAULT), rate(mode, "bare Deno.serve"))} (≥ 0.9); / bare Deno.serve reading the ` +
+        `request = ${ratio(rate(mode, DEFAULT), rate(mode, READS))}; that bare / bare Deno.serve = ` +
+        `${ratio(rate(mode, READS), rate(mode, "bare Deno.serve"))}`,
     );
   }
   if (isOpentracker) {

@@ -15,7 +15,7 @@ import type { HttpLimits } from "./http_limits.ts";
 /** Deno.serve's own per-connection entry (ext/http's serveHttpOnConnection). */
 type ServeOnConnection = (
   conn: Deno.Conn,
-  signal: AbortSignal,
+  signal: { addEventListener(type: "abort", cancel: () => void): void },
   handler: (req: Request, info: { remoteAddr: Deno.NetAddr }) => Response | Promise<Response>,
   onError: (err: unknown) => Response | Promise<Response>,
   onListen: (addr: Deno.Addr) => void,
@@ -43,10 +43,23 @@ export class FrontConn {
   isRefused = false;
   /** Since when its present deadline runs (ms): accepted, or the last response handed over. */
   sinceMs: number;
-  readonly abort = new AbortController();
+  /** Drops the connection (hyper's cancel, registered through addEventListener). */
+  cancel: (() => void) | null = null;
+  /** Its serve loop; null until served. */
+  server: { finished: Promise<void>; shutdown(): Promise<void> } | null = null;
+  /** Settles once it is gone and uncounted. */
+  gone: Promise<void> = Promise.resolve();
 
   constructor(readonly host: string, nowMs: number) {
     this.sinceMs = nowMs;
+  }
+
+  /**
+   * The one AbortSignal method Deno.serve's per-connection entry calls: it registers hyper's cancel. Standing in for a
+   * signal saves an AbortController per connection, a third of the front's cost per connection.
+   */
+  addEventListener(_type: "abort", cancel: () => void): void {
+    this.cancel = cancel;
   }
 }
 
@@ -104,14 +117,12 @@ export function startFront(o: FrontOptions): Front {
   const now = o.now ?? Date.now;
   const table = new AddressTable(limits);
   const conns = new Set<FrontConn>();
-  const served = new Set<Promise<void>>();
-  const servers = new Set<{ shutdown(): Promise<void> }>();
   let isStopping = false;
   const stoppedAll = Promise.withResolvers<void>();
 
   const sweep = (): void => {
     const t = now();
-    for (const c of conns) if (isFrontExpired(c, t, limits)) c.abort.abort();
+    for (const c of conns) if (isFrontExpired(c, t, limits)) c.cancel?.();
   };
   const sweeper = limits.sweepIntervalMs > 0 ? setInterval(sweep, limits.sweepIntervalMs) : undefined;
 
@@ -145,13 +156,15 @@ export function startFront(o: FrontOptions): Front {
       }
       return res instanceof Promise ? res.then(answered, failed) : answered(res);
     };
-    let server: { finished: Promise<void>; shutdown(): Promise<void> };
-    try {
-      server = o.serve(conn, c.abort.signal, handler, o.onError, () => {});
-    } catch (err: unknown) {
-      o.onWarning(`Cannot serve a connection from ${host}: ${errorText(err)}`);
+    const forget = (): void => {
       conns.delete(c);
       table.close(host);
+    };
+    try {
+      c.server = o.serve(conn, c, handler, o.onError, () => {});
+    } catch (err: unknown) {
+      o.onWarning(`Cannot serve a connection from ${host}: ${errorText(err)}`);
+      forget();
       try {
         conn.close();
       } catch {
@@ -159,14 +172,7 @@ export function startFront(o: FrontOptions): Front {
       }
       return;
     }
-    servers.add(server);
-    const done = server.finished.catch(() => {}).finally(() => {
-      conns.delete(c);
-      servers.delete(server);
-      served.delete(done);
-      table.close(host);
-    });
-    served.add(done);
+    c.gone = c.server.finished.then(forget, forget);
   };
 
   const acceptLoop = async (): Promise<void> => {
@@ -195,8 +201,9 @@ export function startFront(o: FrontOptions): Front {
         // already closed
       }
       await accepting;
-      await Promise.all([...servers].map((s) => s.shutdown().catch(() => {})));
-      await Promise.all(served);
+      const left = [...conns];
+      await Promise.all(left.map((c) => c.server?.shutdown().catch(() => {})));
+      await Promise.all(left.map((c) => c.gone));
       if (sweeper !== undefined) clearInterval(sweeper);
       stoppedAll.resolve();
     })();
