@@ -1,7 +1,8 @@
 // Announce throughput of `btool tracker` (by default on Deno.serve, and with --http-io libc on its libc HTTP server)
 // against opentracker (Debian) and three bare handlers returning a fixed bencoded body (Deno.serve with no parameters;
 // Deno.serve reading the target and address; btool's libc server), in one run: wrk + bench/tracker_http.lua (1,000
-// torrents, random peer ids, compact=1, numwant=50, 64 connections, 2 threads), one connection per announce (Connection: close) and keep-alive, median of 3.
+// torrents, random peer ids, compact=1, numwant=50, 64 connections, 2 threads), one connection per announce
+// (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
 //   [--baseline DIR] (also runs DIR/main.ts, e.g. an older checkout from `git archive`, as "btool baseline")
 //   [--v8-flags FLAGS] (passed to the btool tracker instead of deno.json's, TRACKER_V8_FLAGS; "" for none)
