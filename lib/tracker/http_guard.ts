@@ -41,6 +41,81 @@ export function refusal(status: number, reason: string): Response {
   });
 }
 
+/** Requests in progress and body bytes held, per client address and in all (entries leave once they hold nothing). */
+class InFlight {
+  readonly perAddress = new Map<string, { requests: number; bytes: number }>();
+  requests = 0;
+  bytes = 0;
+
+  enter(host: string): { requests: number; bytes: number } {
+    let a = this.perAddress.get(host);
+    if (a === undefined) this.perAddress.set(host, a = { requests: 0, bytes: 0 });
+    a.requests++;
+    this.requests++;
+    return a;
+  }
+
+  leave(host: string, a: { requests: number; bytes: number }): void {
+    this.requests--;
+    if (--a.requests === 0 && a.bytes === 0) this.perAddress.delete(host);
+  }
+}
+
+/** What readBody needs besides the request. */
+interface BodyBudget {
+  limits: HttpLimits;
+  now: () => number;
+  setTimer: (fn: () => void, ms: number) => unknown;
+  clearTimer: (timer: unknown) => void;
+  inFlight: InFlight;
+  /** The request's address entry. */
+  address: { requests: number; bytes: number };
+  /** Bytes this request holds (given back by the caller when it is done). */
+  held: { bytes: number };
+}
+
+/** The whole body of `req` up to `cap`, or a refusal. Bytes are counted while held (b.held, per address, in all). */
+async function readBody(req: Request, cap: number, b: BodyBudget): Promise<Uint8Array | Response> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > cap) {
+    await req.body?.cancel().catch(() => {});
+    return refusal(413, "Content Too Large");
+  }
+  const reader = req.body!.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0, isLate = false;
+  const deadline = b.now() + b.limits.requestTimeoutMs;
+  const timer = b.setTimer(() => {
+    isLate = true;
+    reader.cancel().catch(() => {});
+  }, b.limits.requestTimeoutMs);
+  try {
+    for (;;) {
+      const r = await reader.read().catch(() => null);
+      if (isLate || b.now() > deadline) return refusal(408, "Request Timeout");
+      if (r === null) return refusal(400, "Bad Request");
+      if (r.done) break;
+      const n = r.value.length;
+      total += n;
+      if (total > cap) {
+        reader.cancel().catch(() => {});
+        return refusal(413, "Content Too Large");
+      }
+      if (b.inFlight.bytes + n > b.limits.maxBufferedBytes || b.address.bytes + n > b.limits.maxAddressBytes) {
+        reader.cancel().catch(() => {});
+        return refusal(503, "Service Unavailable");
+      }
+      b.inFlight.bytes += n;
+      b.address.bytes += n;
+      b.held.bytes += n;
+      chunks.push(r.value);
+    }
+  } finally {
+    b.clearTimer(timer);
+  }
+  return chunks.length === 1 ? chunks[0]! : concat(chunks);
+}
+
 /**
  * Wrap `handler` with the limits. A request over a count cap gets 503 (all addresses) or 429 (its address); a body
  * over its route's cap 413; a body not whole within requestTimeoutMs 408; a body that would pass the memory caps 503.
@@ -50,73 +125,12 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
   const now = o.now ?? Date.now;
   const setTimer = o.setTimer ?? ((fn: () => void, ms: number) => setTimeout(fn, ms));
   const clearTimer = o.clearTimer ?? ((t: unknown) => clearTimeout(t as number));
-  /** Requests in progress per address (entries leave at 0: the table holds only addresses with work in progress). */
-  const perAddress = new Map<string, { requests: number; bytes: number }>();
-  let inFlight = 0, bufferedBytes = 0;
-
-  const enter = (host: string): { requests: number; bytes: number } => {
-    let a = perAddress.get(host);
-    if (a === undefined) perAddress.set(host, a = { requests: 0, bytes: 0 });
-    a.requests++;
-    inFlight++;
-    return a;
-  };
-  const leave = (host: string, a: { requests: number; bytes: number }): void => {
-    inFlight--;
-    if (--a.requests === 0 && a.bytes === 0) perAddress.delete(host);
-  };
-
-  /** The whole body of `req`, or a refusal. Bytes are counted while held and returned when the request is done. */
-  const readBody = async (
-    req: Request,
-    cap: number,
-    a: { requests: number; bytes: number },
-    held: { bytes: number },
-  ): Promise<Uint8Array | Response> => {
-    const declared = req.headers.get("content-length");
-    if (declared !== null && Number(declared) > cap) {
-      await req.body?.cancel().catch(() => {});
-      return refusal(413, "Content Too Large");
-    }
-    const reader = req.body!.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0, isLate = false;
-    const deadline = now() + limits.requestTimeoutMs;
-    const timer = setTimer(() => {
-      isLate = true;
-      reader.cancel().catch(() => {});
-    }, limits.requestTimeoutMs);
-    try {
-      for (;;) {
-        const r = await reader.read().catch(() => null);
-        if (isLate || now() > deadline) return refusal(408, "Request Timeout");
-        if (r === null) return refusal(400, "Bad Request");
-        if (r.done) break;
-        const n = r.value.length;
-        total += n;
-        if (total > cap) {
-          reader.cancel().catch(() => {});
-          return refusal(413, "Content Too Large");
-        }
-        if (bufferedBytes + n > limits.maxBufferedBytes || a.bytes + n > limits.maxAddressBytes) {
-          reader.cancel().catch(() => {});
-          return refusal(503, "Service Unavailable");
-        }
-        bufferedBytes += n;
-        a.bytes += n;
-        held.bytes += n;
-        chunks.push(r.value);
-      }
-    } finally {
-      clearTimer(timer);
-    }
-    return chunks.length === 1 ? chunks[0]! : concat(chunks);
-  };
+  const inFlight = new InFlight();
 
   const withBody = async (
     req: Request,
     info: { remoteAddr: Deno.NetAddr },
-    a: { requests: number; bytes: number },
+    address: { requests: number; bytes: number },
   ): Promise<Response> => {
     const held = { bytes: 0 };
     try {
@@ -130,7 +144,8 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
       const url = req.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const q = url.indexOf("?", pathStart);
-      const body = await readBody(req, limits.maxBodyBytes(url.slice(pathStart, q < 0 ? url.length : q)), a, held);
+      const cap = limits.maxBodyBytes(url.slice(pathStart, q < 0 ? url.length : q));
+      const body = await readBody(req, cap, { limits, now, setTimer, clearTimer, inFlight, address, held });
       if (body instanceof Response) return body;
       const copy = new Request(url, {
         method: req.method,
@@ -140,37 +155,38 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
       });
       return await handler(copy, info);
     } finally {
-      bufferedBytes -= held.bytes;
-      a.bytes -= held.bytes;
-      leave(info.remoteAddr.hostname, a);
+      inFlight.bytes -= held.bytes;
+      address.bytes -= held.bytes;
+      inFlight.leave(info.remoteAddr.hostname, address);
     }
   };
 
   const guarded: HttpHandler = (req, info) => {
-    if (inFlight >= limits.maxConnections) return refusal(503, "Service Unavailable");
+    if (inFlight.requests >= limits.maxConnections) return refusal(503, "Service Unavailable");
     // The table holds only addresses with requests in progress: an announce answered at once never touches it, nor
     // reads remoteAddr or body here (each getter is an op call, ~1 µs; the method shares the URL's).
+    const perAddress = inFlight.perAddress;
     if (perAddress.size > 0 && (perAddress.get(info.remoteAddr.hostname)?.requests ?? 0) >= limits.maxPerAddress) {
       return refusal(429, "Too Many Requests");
     }
     const method = req.method;
     if (method !== "GET" && method !== "HEAD" && req.body !== null) {
-      return withBody(req, info, enter(info.remoteAddr.hostname));
+      return withBody(req, info, inFlight.enter(info.remoteAddr.hostname));
     }
     const res = handler(req, info); // a throw goes to Deno.serve's onError (500), nothing was counted yet
     if (!(res instanceof Promise)) return res;
     const host = info.remoteAddr.hostname;
-    const a = enter(host);
-    return res.finally(() => leave(host, a));
+    const a = inFlight.enter(host);
+    return res.finally(() => inFlight.leave(host, a));
   };
 
   return {
     handler: guarded,
     get inFlight() {
-      return inFlight;
+      return inFlight.requests;
     },
     get bufferedBytes() {
-      return bufferedBytes;
+      return inFlight.bytes;
     },
   };
 }
