@@ -3,7 +3,7 @@
 // Never prints: progress goes through `onProgress`; the caller writes the returned bytes.
 
 import { encodeBencode } from "./bencode.ts";
-import { listSourceFiles, type SourceFile } from "./create_files.ts";
+import { listSourceFiles } from "./create_files.ts";
 import { type HashOptions, hashPieces } from "./create_hashing.ts";
 import { CreateError } from "./errors.ts";
 import type { InfoHash } from "./infohash.ts";
