@@ -460,9 +460,9 @@ ioTest("an idle keep-alive connection is closed at idleTimeoutMs", ["libc"], asy
 
 ioTest(
   "maxConnections: the one past the limit is closed at once; freed places serve again",
-  ["libc"],
-  async (_io, t) => {
-    const server = t.ffi({ handler: echo, limits: { maxConnections: 5 } });
+  BOTH,
+  async (io, t) => {
+    const server = t.serve(io, { handler: echo, limits: { maxConnections: 5 } });
     const port = server.addr.port;
     const first: Client[] = [];
     for (let i = 0; i < 5; i++) {
@@ -562,9 +562,9 @@ ioTest("maxBufferedBytes: the connection whose input or output passes it is drop
 // #19: what one client address may hold. On "::" an IPv4 client (127.0.0.1) and an IPv6 one (::1) are two addresses.
 ioTest(
   "maxPerAddress: one address past its connection cap is closed at once; another is served",
-  ["libc"],
-  async (_io, t) => {
-    const server = t.ffi({ hostname: "::", handler: echo, limits: { maxPerAddress: 3 } });
+  BOTH,
+  async (io, t) => {
+    const server = t.serve(io, { hostname: "::", handler: echo, limits: { maxPerAddress: 3 } });
     const port = server.addr.port;
     const held: Client[] = [];
     for (let i = 0; i < 3; i++) {
