@@ -77,7 +77,7 @@ function fixedHandler(): UdpHandler {
 
 if (import.meta.main && Deno.args.includes("--ffi")) {
   const udp = startUdpServer(fixedHandler(), { hostname: "127.0.0.1", port: Number(Deno.args[0] ?? "0") });
-  if (udp.io !== "ffi") throw new Error("The libc path is not available here (Linux with --allow-ffi only)");
+  if (udp.io !== "libc") throw new Error("The libc path is not available here (Linux with --allow-ffi only)");
   console.log(`listening ${udp.port}`);
 } else if (import.meta.main) {
   const port = Number(Deno.args[0] ?? "0");

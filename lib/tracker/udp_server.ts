@@ -78,7 +78,7 @@ export interface UdpTracker {
   readonly port: number;
   readonly stats: UdpHandlerStats;
   /** How datagrams are received and sent: batched through libc, or Deno.listenDatagram. */
-  readonly io: "ffi" | "deno";
+  readonly io: "libc" | "deno";
   /** Close the sockets and wait for the receive loops to end. */
   close(): Promise<void>;
 }
@@ -122,7 +122,7 @@ export function startUdpServer(handler: UdpHandler, options: UdpListenOptions): 
     port: sock.port,
     stats: handler.stats,
     get io() {
-      return current === null ? "ffi" : "deno";
+      return current === null ? "libc" : "deno";
     },
     close: () =>
       closing ??= (async () => {

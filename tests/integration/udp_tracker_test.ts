@@ -46,7 +46,7 @@ function params(n: number, extra: Partial<AnnounceParams> = {}): AnnounceParams 
 const FAST = { udpOptions: { retryBaseMs: 500, maxRetryExponent: 4 } };
 
 /** What "auto" must choose here: the libc path on Linux (CI runs there; a silent fallback would hide a break). */
-const AUTO_IO = Deno.build.os === "linux" ? "ffi" : "deno";
+const AUTO_IO = Deno.build.os === "linux" ? "libc" : "deno";
 
 /** Receive datagrams until `deadline`; returns them (bounded by count). */
 async function collect(conn: Deno.DatagramConn, ms: number, max: number): Promise<Uint8Array[]> {
@@ -303,7 +303,7 @@ Deno.test("UDP in private mode: the BEP 41 passkey is checked like HTTP's; none 
 
 Deno.test({
   name: "startUdpTracker(auto): when the receive Worker stops, the port moves to Deno.listenDatagram and still answers",
-  ignore: AUTO_IO !== "ffi",
+  ignore: AUTO_IO !== "libc",
   fn: async () => {
     const db = TrackerDb.open(":memory:");
     const tracker = createTracker({ db, adminToken: "t", sweepIntervalMs: 0, snapshotIntervalS: 0 });

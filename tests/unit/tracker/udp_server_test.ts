@@ -11,7 +11,7 @@ import { receiveDatagram } from "../../_helpers/udp.ts";
 
 /** Bound on one reply: the libc path's receive Worker can take seconds to start on a loaded machine. */
 const REPLY_WAIT_MS = 20_000;
-const AUTO_IO = Deno.build.os === "linux" ? "ffi" : "deno";
+const AUTO_IO = Deno.build.os === "linux" ? "libc" : "deno";
 
 /** A handler that answers "echo:<text>" (after `seen` records the sender), nothing to "quiet", and throws on "boom". */
 function echoHandler(): UdpHandler & { seen: string[] } {
@@ -75,7 +75,7 @@ for (const io of ["auto", "deno"] as const) {
 
 Deno.test({
   name: "startUdpServer(auto): a handler that throws is warned about, and the rest of the batch is answered",
-  ignore: AUTO_IO !== "ffi",
+  ignore: AUTO_IO !== "libc",
   fn: async () => {
     const warnings: string[] = [];
     const server = startUdpServer(echoHandler(), {
