@@ -91,6 +91,8 @@ export interface FrontOptions {
   onWarning: (message: string) => void;
   /** Clock in ms (default Date.now). */
   now?: () => number;
+  /** Deno.listen (tests substitute a listener whose accept fails). */
+  listen?: (o: Deno.TcpListenOptions & { transport: "tcp" }) => Deno.Listener;
 }
 
 /** A listening front. */
@@ -112,7 +114,7 @@ const ACCEPT_PAUSE_MS = 100;
  * @throws what Deno.listen throws when the address cannot be bound
  */
 export function startFront(o: FrontOptions): Front {
-  const listener = Deno.listen({ hostname: o.hostname, port: o.port });
+  const listener = (o.listen ?? Deno.listen)({ hostname: o.hostname, port: o.port, transport: "tcp" });
   const limits = o.limits;
   const now = o.now ?? Date.now;
   const table = new AddressTable(limits);
@@ -176,16 +178,19 @@ export function startFront(o: FrontOptions): Front {
   };
 
   const acceptLoop = async (): Promise<void> => {
+    let failures = 0; // in a row: one warning when they start, one when they end (not one per pause)
     while (!isStopping) {
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (err: unknown) {
         if (isStopping || err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
-        o.onWarning(`Cannot accept an HTTP connection (retrying): ${errorText(err)}`);
+        if (failures++ === 0) o.onWarning(`Cannot accept HTTP connections (retrying): ${errorText(err)}`);
         await new Promise((r) => setTimeout(r, ACCEPT_PAUSE_MS));
         continue;
       }
+      if (failures > 0) o.onWarning(`Accepting HTTP connections again after ${failures} failed attempts`);
+      failures = 0;
       serveOne(conn);
     }
   };

@@ -1,10 +1,12 @@
 // The default HTTP stack's connection side (lib/tracker/http_front.ts under startHttpServer) over real sockets on
 // 127.0.0.1, its deadlines on an injected clock (sweepIntervalMs 0: the test sweeps): a half-sent or trickled
 // head is dropped at headTimeoutMs, an idle kept-alive connection or an unread response at the longer of idleTimeoutMs
-// and writeTimeoutMs; shutdown() does not wait for a half-sent head. maxPerAddress and maxConnections, on both stacks:
-// http_server_test.ts.
+// and writeTimeoutMs; shutdown() does not wait for a half-sent head; failing accepts are retried without a warning
+// each. maxPerAddress and maxConnections, on both stacks: http_server_test.ts.
 
-import { equal, ok } from "../_helpers/assert.ts";
+import { deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { serveOnConnection, startFront } from "../../lib/tracker/http_front.ts";
+import { resolveLimits } from "../../lib/tracker/http_limits.ts";
 import {
   type HttpHandler,
   type HttpLimitsInput,
@@ -176,4 +178,36 @@ frontTest("shutdown() closes a half-sent head at once and lets a request in prog
   equal((await busy.readResponse("the request in progress")).text, "finished");
   await stopping;
   await server.finished;
+});
+
+Deno.test("front: failing accepts are retried with one warning when they start and one when they end", async () => {
+  const warnings: string[] = [];
+  let failuresLeft = 5;
+  const front = startFront({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: echo,
+    onError: () => new Response("error", { status: 500 }),
+    limits: resolveLimits({ sweepIntervalMs: 0 }),
+    serve: serveOnConnection()!,
+    onWarning: (m) => warnings.push(m),
+    listen: (o) => {
+      const real = Deno.listen(o);
+      const accept = real.accept.bind(real);
+      real.accept = () => failuresLeft-- > 0 ? Promise.reject(new Error("Too many open files")) : accept();
+      return real;
+    },
+  });
+  const c = new Client(await Deno.connect({ hostname: "127.0.0.1", port: front.addr.port }));
+  try {
+    await c.send(get("/after"));
+    equal((await c.readResponse("a request once accepting works again")).text, "GET /after");
+    deepEqual(warnings, [
+      "Cannot accept HTTP connections (retrying): Too many open files",
+      "Accepting HTTP connections again after 5 failed attempts",
+    ]);
+  } finally {
+    c.close();
+    await front.shutdown();
+  }
 });
