@@ -6,10 +6,11 @@
 import { prewarmHashWorker } from "../lib/_hash_pool.ts";
 
 /**
- * Smallest data worth a prewarmed Worker. Below ~24 MiB the main thread alone is done before the Worker would help
- * (the spawn blocks the main thread ~20 ms; one core hashes ~1 MiB/ms).
+ * Smallest data worth a prewarmed Worker: below it the main thread alone is done sooner (docs/PERFORMANCE.md,
+ * "create"). The same as INLINE_MAX_BYTES in lib/create_hashing.ts, not imported from there: its imports
+ * (node:crypto) would be evaluated before this module and delay the Worker.
  */
-export const PREWARM_MIN_BYTES = 32 * 1024 * 1024;
+export const PREWARM_MIN_BYTES = 160 * 1024 * 1024;
 
 /** Entries a folder's size estimate may look at; past that, the folder counts as big. */
 export const PREWARM_MAX_ENTRIES = 1000;

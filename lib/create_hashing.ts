@@ -14,10 +14,10 @@ import { openLibcSha1, type Sha1Choice, type SyncSha1 } from "./sha1.ts";
 /** Bytes per job handed to a hasher: big enough to keep messaging rare, small enough to balance the tail. */
 export const JOB_BYTES = 8 * 1024 * 1024;
 /**
- * Up to this many bytes, hash in-process: `new Worker()` blocks the main thread ~25 ms and a Worker needs ~50 ms more
- * to load before it hashes anything, while one core hashes 64 MiB in about 50 ms (measured on the 2-core dev box).
+ * Up to this many bytes, hash in-process: a Worker's start (its spawn blocks the main thread, then it boots) costs more
+ * than it saves below this (docs/PERFORMANCE.md, "create"). PREWARM_MIN_BYTES in cli/_create_prewarm.ts is the same.
  */
-export const INLINE_MAX_BYTES = 64 * 1024 * 1024;
+export const INLINE_MAX_BYTES = 160 * 1024 * 1024;
 /** Upper bound on hashing Workers, whatever the core count says. */
 export const MAX_WORKERS = 16;
 
