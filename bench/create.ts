@@ -154,6 +154,13 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       `ratio at ${mib} MiB (mktorrent ms / btool ms, > 1 = btool faster): median ${(theirs / ours).toFixed(2)}, ` +
         `best ${(best(contenders[1]!) / best(contenders[0]!)).toFixed(2)}; same info hash: yes`,
     );
+    // CPU (user + sys) moves less than wall time when other work shares the cores.
+    const cpu = (c: { runs: TimedRun[] }) => median(c.runs.map((r) => r.userS + r.sysS));
+    console.log(
+      `CPU at ${mib} MiB (user + sys, medians): mktorrent ${cpu(contenders[1]!).toFixed(2)} s, btool ` +
+        `${cpu(contenders[0]!).toFixed(2)} s, --sha1 libc ${cpu(contenders[2]!).toFixed(2)} s; ` +
+        `ratio mktorrent/btool ${(cpu(contenders[1]!) / cpu(contenders[0]!)).toFixed(2)}`,
+    );
     const libc = median(contenders[2]!.runs.map((r) => r.ms));
     console.log(
       `ratio at ${mib} MiB, --sha1 libc: mktorrent ms / libc ms ${(theirs / libc).toFixed(2)}, ` +
