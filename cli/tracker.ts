@@ -25,7 +25,8 @@ import {
   type Tracker,
   type TrackerOptions,
 } from "../lib/tracker/server.ts";
-import { type HttpIo, type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts";
+import { type HttpIo, type HttpLimitsInput, type HttpServer, startHttpServer } from "../lib/tracker/http_server.ts";
+import { proxyPeerTest } from "../lib/tracker/client_address.ts";
 import { startUdpTracker, type UdpTracker } from "../lib/tracker/udp_server.ts";
 import { parseCommand, parseIntOption } from "./args.ts";
 import { ADMIN_HELP, ADMIN_SUBCOMMANDS, runAdmin } from "./tracker_admin.ts";
@@ -169,6 +170,15 @@ export function parseTrackerOptions(argv: string[]): TrackerCliOptions {
   };
 }
 
+/**
+ * The HTTP limits the options change: a reverse proxy (--trust-proxy, --trusted-proxies) carries many clients on its
+ * connections, so it is exempt from the per-address caps (the totals still hold).
+ */
+export function httpLimitsOf(o: TrackerCliOptions): HttpLimitsInput {
+  const { trustedProxies, isTrustProxy } = o.tracker;
+  return { isUncapped: proxyPeerTest({ trustedProxies: trustedProxies ?? [], isTrustProxy: isTrustProxy === true }) };
+}
+
 /** Start HTTP on the tracker's handler. @throws {UsageError} without libc, {BtoolError} listen_failed */
 function startHttp(o: TrackerCliOptions, tracker: Tracker, warn: (message: string) => void): HttpServer {
   try {
@@ -179,6 +189,7 @@ function startHttp(o: TrackerCliOptions, tracker: Tracker, warn: (message: strin
       handler: tracker.handler,
       rawRequest: tracker.fast,
       onWarning: warn,
+      limits: httpLimitsOf(o),
     });
   } catch (err: unknown) {
     if (err instanceof BtoolError && err.code === "libc_unavailable") throw new UsageError(err.message);

@@ -9,7 +9,11 @@ export class AddressTable {
   readonly #by = new Map<string, { connections: number; bytes: number }>();
   #bytes = 0;
 
-  constructor(readonly limits: Pick<HttpLimits, "maxPerAddress" | "maxAddressBytes" | "maxBufferedBytes">) {}
+  constructor(
+    readonly limits:
+      & Pick<HttpLimits, "maxPerAddress" | "maxAddressBytes" | "maxBufferedBytes">
+      & Partial<Pick<HttpLimits, "isUncapped">>,
+  ) {}
 
   /** Addresses in the table. */
   get size(): number {
@@ -29,11 +33,11 @@ export class AddressTable {
     return this.#by.get(host)?.bytes ?? 0;
   }
 
-  /** Count one more connection of `host`; false (nothing counted) when it has maxPerAddress already. */
+  /** Count one more connection of `host`; false (nothing counted) when it has maxPerAddress already (and is capped). */
   open(host: string): boolean {
     let a = this.#by.get(host);
     if (a === undefined) this.#by.set(host, a = { connections: 0, bytes: 0 });
-    if (a.connections >= this.limits.maxPerAddress) return false;
+    if (a.connections >= this.limits.maxPerAddress && this.limits.isUncapped?.(host) !== true) return false;
     a.connections++;
     return true;
   }
@@ -58,7 +62,7 @@ export class AddressTable {
     this.#bytes += delta;
     if (a.bytes <= 0 && a.connections <= 0) this.#by.delete(host);
     if (delta <= 0) return "";
-    if (a.bytes > this.limits.maxAddressBytes) return "address";
+    if (a.bytes > this.limits.maxAddressBytes && this.limits.isUncapped?.(host) !== true) return "address";
     if (this.#bytes > this.limits.maxBufferedBytes) return "total";
     return "";
   }

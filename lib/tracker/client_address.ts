@@ -30,6 +30,29 @@ export interface ClientAddressOptions {
   isIpParamAllowed?: boolean;
 }
 
+/** The trusted proxies by ipKey(); null for none. @throws {TrackerError} bad_proxy_address */
+function proxyKeys(proxies: readonly string[]): Set<IpKey> | null {
+  return proxies.length === 0 ? null : new Set(proxies.map((p) => {
+    const ip = parseIp(p.trim());
+    if (ip === null) throw new TrackerError("bad_proxy_address", `Invalid proxy address: "${p}"`);
+    return ipKey(ip);
+  }));
+}
+
+/**
+ * Whether a socket peer is one of the operator's reverse proxies: the listed ones with trustedProxies, every peer with
+ * plain isTrustProxy, none otherwise. The HTTP stacks exempt a proxy from per-address caps: all its clients share it.
+ * @throws {TrackerError} bad_proxy_address when a trusted proxy is not an IP address
+ */
+export function proxyPeerTest(options: ClientAddressOptions): (host: string) => boolean {
+  const proxies = proxyKeys(options.trustedProxies ?? []);
+  if (proxies === null) return options.isTrustProxy === true ? () => true : () => false;
+  return (host) => {
+    const ip = parseIp(host);
+    return ip !== null && proxies.has(ipKey(ip));
+  };
+}
+
 /** Resolves the address of an HTTP client; one per tracker (it caches socket address parses). */
 export class ClientAddress {
   readonly isTrustProxy: boolean;
@@ -41,12 +64,7 @@ export class ClientAddress {
 
   /** @throws {TrackerError} bad_proxy_address when a trusted proxy is not an IP address */
   constructor(options: ClientAddressOptions = {}) {
-    const proxies = options.trustedProxies ?? [];
-    this.#proxies = proxies.length === 0 ? null : new Set(proxies.map((p) => {
-      const ip = parseIp(p.trim());
-      if (ip === null) throw new TrackerError("bad_proxy_address", `Invalid proxy address: "${p}"`);
-      return ipKey(ip);
-    }));
+    this.#proxies = proxyKeys(options.trustedProxies ?? []);
     this.isTrustProxy = options.isTrustProxy === true || this.#proxies !== null;
     this.isIpParamAllowed = options.isIpParamAllowed === true;
   }

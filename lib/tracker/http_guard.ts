@@ -68,7 +68,8 @@ interface BodyBudget {
   setTimer: (fn: () => void, ms: number) => unknown;
   clearTimer: (timer: unknown) => void;
   inFlight: InFlight;
-  /** The request's address entry. */
+  /** The request's socket peer and its address entry. */
+  host: string;
   address: { requests: number; bytes: number };
   /** Bytes this request holds (given back by the caller when it is done). */
   held: { bytes: number };
@@ -101,7 +102,10 @@ async function readBody(req: Request, cap: number, b: BodyBudget): Promise<Uint8
         reader.cancel().catch(() => {});
         return refusal(413, "Content Too Large");
       }
-      if (b.inFlight.bytes + n > b.limits.maxBufferedBytes || b.address.bytes + n > b.limits.maxAddressBytes) {
+      if (
+        b.inFlight.bytes + n > b.limits.maxBufferedBytes ||
+        (b.address.bytes + n > b.limits.maxAddressBytes && !b.limits.isUncapped(b.host))
+      ) {
         reader.cancel().catch(() => {});
         return refusal(503, "Service Unavailable");
       }
@@ -145,7 +149,8 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const q = url.indexOf("?", pathStart);
       const cap = limits.maxBodyBytes(url.slice(pathStart, q < 0 ? url.length : q));
-      const body = await readBody(req, cap, { limits, now, setTimer, clearTimer, inFlight, address, held });
+      const host = info.remoteAddr.hostname;
+      const body = await readBody(req, cap, { limits, now, setTimer, clearTimer, inFlight, host, address, held });
       if (body instanceof Response) return body;
       const copy = new Request(url, {
         method: req.method,
@@ -166,7 +171,10 @@ export function guardHandler(handler: HttpHandler, o: GuardOptions): GuardedHand
     // The table holds only addresses with requests in progress: an announce answered at once never touches it, nor
     // reads remoteAddr or body here (each getter is an op call, ~1 µs; the method shares the URL's).
     const perAddress = inFlight.perAddress;
-    if (perAddress.size > 0 && (perAddress.get(info.remoteAddr.hostname)?.requests ?? 0) >= limits.maxPerAddress) {
+    if (
+      perAddress.size > 0 && (perAddress.get(info.remoteAddr.hostname)?.requests ?? 0) >= limits.maxPerAddress &&
+      !limits.isUncapped(info.remoteAddr.hostname)
+    ) {
       return refusal(429, "Too Many Requests");
     }
     const method = req.method;

@@ -47,6 +47,8 @@ export interface HttpLimits {
   writeTimeoutMs: number;
   /** How often the timeouts are checked. */
   sweepIntervalMs: number;
+  /** Socket peers exempt from the per-address caps (trusted reverse proxies): they count in the totals only. */
+  isUncapped: (host: string) => boolean;
 }
 
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
@@ -62,6 +64,7 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   idleTimeoutMs: 60_000,
   writeTimeoutMs: 60_000,
   sweepIntervalMs: 1_000,
+  isUncapped: () => false,
 };
 
 /** `limits` over the defaults (a number as maxBodyBytes caps every route alike: tests). */

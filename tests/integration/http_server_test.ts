@@ -588,6 +588,22 @@ ioTest(
 );
 
 ioTest(
+  "an uncapped address (a trusted reverse proxy) keeps more than maxPerAddress connections",
+  BOTH,
+  async (io, t) => {
+    const server = t.serve(io, { handler: echo, limits: { maxPerAddress: 2, isUncapped: (h) => h === "127.0.0.1" } });
+    const held: Client[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await t.connect(server.addr.port);
+      await c.send(get(`/proxy/${i}`));
+      equal((await c.readResponse(`connection ${i} of the proxy`)).text, `GET /proxy/${i}`);
+      held.push(c);
+    }
+    equal(server.connections, 4);
+  },
+);
+
+ioTest(
   "maxAddressBytes: one address holding more is dropped, another address is still served under the total cap",
   ["libc"],
   async (_io, t) => {

@@ -3,7 +3,8 @@
 
 import { UsageError } from "../../lib/errors.ts";
 import { DEFAULT_INTERVAL_S, DEFAULT_NUMWANT_MAX } from "../../lib/tracker/announce.ts";
-import { bannerLines, DEFAULT_DB_PATH, parseTrackerOptions } from "../../cli/tracker.ts";
+import { resolveLimits } from "../../lib/tracker/http_limits.ts";
+import { bannerLines, DEFAULT_DB_PATH, httpLimitsOf, parseTrackerOptions } from "../../cli/tracker.ts";
 import { assertThrowsCode, deepEqual, equal } from "../_helpers/assert.ts";
 
 Deno.test("parseTrackerOptions() defaults: 0.0.0.0:6969, UDP on the same port, deno HTTP, open tracker", () => {
@@ -108,4 +109,13 @@ Deno.test("bannerLines() without UDP has no udp:// URLs; listed or private mode 
     bannerLines({ ...FACTS, isPrivate: true, members: 1 }).at(-1),
     "  mode:      private (1 members; btool tracker user add NAME)",
   );
+});
+
+Deno.test("httpLimitsOf(): the trusted proxies, or every peer with --trust-proxy, are exempt from per-address caps", () => {
+  const exempt = (argv: string[], host: string) =>
+    resolveLimits(httpLimitsOf(parseTrackerOptions(argv))).isUncapped(host);
+  equal(exempt([], "127.0.0.1"), false);
+  equal(exempt(["--trusted-proxies", "127.0.0.1"], "127.0.0.1"), true);
+  equal(exempt(["--trusted-proxies", "127.0.0.1"], "127.0.0.2"), false);
+  equal(exempt(["--trust-proxy"], "192.0.2.7"), true);
 });

@@ -35,3 +35,19 @@ Deno.test("AddressTable.hold(): an address past maxAddressBytes, or all past max
   t.close("b");
   deepEqual([t.bytes, t.size], [0, 0]);
 });
+
+Deno.test("AddressTable: an uncapped address passes maxPerAddress and maxAddressBytes, not maxBufferedBytes", () => {
+  const t = new AddressTable({
+    maxPerAddress: 1,
+    maxAddressBytes: 100,
+    maxBufferedBytes: 150,
+    isUncapped: (host) => host === "proxy",
+  });
+  ok(t.open("proxy"));
+  ok(t.open("proxy"));
+  equal(t.connectionsOf("proxy"), 2);
+  equal(t.hold("proxy", 120), "", "past maxAddressBytes");
+  equal(t.hold("proxy", 40), "total");
+  ok(t.open("a"));
+  equal(t.open("a"), false, "others are still capped");
+});

@@ -3,7 +3,12 @@
 
 import { assertThrowsCode, deepEqual } from "../../_helpers/assert.ts";
 import { TrackerError } from "../../../lib/errors.ts";
-import { ClientAddress, type HeaderOf, MAX_FORWARDED_HOPS } from "../../../lib/tracker/client_address.ts";
+import {
+  ClientAddress,
+  type HeaderOf,
+  MAX_FORWARDED_HOPS,
+  proxyPeerTest,
+} from "../../../lib/tracker/client_address.ts";
 
 const SOCKET = "127.0.0.1";
 
@@ -49,4 +54,15 @@ Deno.test("ClientAddress isIpParamAllowed: honours an ip= literal, ignores a nam
   const a = new ClientAddress({ isIpParamAllowed: true });
   deepEqual(resolve(a, {}, "10.9.9.9"), [10, 9, 9, 9]);
   deepEqual(resolve(a, {}, "host.example"), [127, 0, 0, 1]);
+});
+
+Deno.test("proxyPeerTest: the listed proxies (any spelling of their address), every peer with plain trust, else none", () => {
+  const listed = proxyPeerTest({ trustedProxies: ["10.0.0.1", "::1"] });
+  deepEqual(
+    ["10.0.0.1", "::ffff:10.0.0.1", "::1", "0:0:0:0:0:0:0:1", "10.0.0.2", "not an ip"].map(listed),
+    [true, true, true, true, false, false],
+  );
+  deepEqual(["10.0.0.2", "::1"].map(proxyPeerTest({ isTrustProxy: true })), [true, true]);
+  deepEqual(["10.0.0.2", "::1"].map(proxyPeerTest({})), [false, false]);
+  assertThrowsCode(() => proxyPeerTest({ trustedProxies: ["proxy.example"] }), TrackerError, "bad_proxy_address");
 });

@@ -63,6 +63,27 @@ Deno.test("guardHandler: maxPerAddress requests in progress from one address; th
   equal((await guard.handler(new Request("http://t/e"), V4)).status, 200, "the address is free again");
 });
 
+Deno.test("guardHandler: an uncapped address (a trusted proxy) passes maxPerAddress and maxAddressBytes", async () => {
+  const g = gated();
+  const guard = guardHandler(g.handler, {
+    limits: resolveLimits({
+      maxPerAddress: 1,
+      maxAddressBytes: 150_000,
+      isUncapped: (host) => host === V4.remoteAddr.hostname,
+    }),
+  });
+  const a = guard.handler(new Request("http://t/a"), V4) as Promise<Response>;
+  const b = guard.handler(postTo("/api/x", stream(100_000)), V4) as Promise<Response>;
+  const c = guard.handler(postTo("/api/x", stream(100_000)), V4) as Promise<Response>;
+  for (let i = 0; i < 40 && g.calls < 3; i++) await new Promise((r) => setTimeout(r, 0));
+  equal(guard.inFlight, 3, "three requests in progress from one uncapped address");
+  equal(guard.bufferedBytes, 200_000, "past maxAddressBytes");
+  const held = guard.handler(new Request("http://t/x"), V4B) as Promise<Response>;
+  equal((await guard.handler(new Request("http://t/y"), V4B)).status, 429, "a capped address is still capped");
+  g.release();
+  for (const r of [a, b, c, held]) equal((await r).status, 200);
+});
+
 Deno.test("guardHandler: maxConnections requests in progress in all; the next gets 503", async () => {
   const g = gated();
   const guard = guardHandler(g.handler, { limits: resolveLimits({ maxConnections: 1 }) });
