@@ -68,7 +68,8 @@ Options:
   --trust-proxy            behind a reverse proxy: the client is the right-most X-Forwarded-For entry (the one
                            the proxy appends; nginx: proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for)
   --trusted-proxies A,B    the proxies' addresses (implies --trust-proxy): X-Forwarded-For is read only from
-                           them, walked from the right past each of them
+                           them, walked from the right past each of them; a proxy is exempt from the per-address
+                           connection and request caps (all its clients share its address)
   --allow-ip-param         honour a client-chosen address (HTTP ip=, the UDP ip field); off: anyone could put
                            any address into a swarm
   --listed                 track only registered torrents (others: "unregistered torrent")
