@@ -138,6 +138,19 @@ function btoolTarget(name: string, main: string, v8Flags: string, extra: string[
   };
 }
 
+/** This script as `--bare-server PORT ...flags`, in its own process. */
+function bareTarget(name: string, flags: string[]): Target {
+  return {
+    name,
+    start: (port) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--bare-server", String(port), ...flags],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn(),
+  };
+}
+
 const TARGETS: Target[] = [
   {
     name: "opentracker",
@@ -148,33 +161,9 @@ const TARGETS: Target[] = [
         stderr: "null",
       }).spawn(),
   },
-  {
-    name: "bare Deno.serve",
-    start: (port) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port)],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn(),
-  },
-  {
-    name: READS,
-    start: (port) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-net", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-reads"],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn(),
-  },
-  {
-    name: "bare libc HTTP",
-    start: (port) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-all", new URL(import.meta.url).pathname, "--bare-server", String(port), "--bare-libc"],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn(),
-  },
+  bareTarget("bare Deno.serve", []),
+  bareTarget(READS, ["--bare-reads"]),
+  bareTarget("bare libc HTTP", ["--bare-libc"]),
 ];
 
 async function main(): Promise<void> {
