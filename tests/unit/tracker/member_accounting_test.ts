@@ -4,7 +4,7 @@
 import { Accounting } from "../../../lib/tracker/member_accounting.ts";
 import { Users } from "../../../lib/tracker/users.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
-import { withDb } from "./_db.ts";
+import { withDb } from "../persist/_fixtures.ts";
 
 const P1 = new Uint8Array(20).fill(1);
 const P2 = new Uint8Array(20).fill(2);

@@ -7,7 +7,7 @@ import { isPasskeyHex } from "../../../lib/tracker/access.ts";
 import { memberAnnounceUrl, personalizeTorrent, Users } from "../../../lib/tracker/users.ts";
 import { assertThrowsCode, deepEqual, equal, notEqual, ok } from "../../_helpers/assert.ts";
 import { buildTorrent } from "../../_helpers/torrent.ts";
-import { withDb } from "./_db.ts";
+import { withDb } from "../persist/_fixtures.ts";
 
 Deno.test("Users: add, list, revoke, rotate, re-add; activeAccessUsers follows", () => {
   withDb((db) => {
