@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { type BencodeInput, encodeBencode } from "../../lib/bencode.ts";
 import { concat, equals, utf8 } from "../../lib/bytes.ts";
 import { BLOCK_BYTES, type PieceGeometry, pieceSize } from "../../lib/pieces.ts";
+import { openLibcSha1, type SyncSha1 } from "../../lib/sha1.ts";
 import { ok } from "./assert.ts";
 
 /** One file of a test torrent: path below the torrent name, and its bytes. */
@@ -47,6 +48,20 @@ export function buildTorrent(options: BuildOptions): { bytes: Uint8Array; data: 
 /** SHA-1 by node:crypto (never used by lib/): the independent oracle for expected piece hashes. */
 export function oracleSha1(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha1").update(data).digest());
+}
+
+/**
+ * OpenSSL's SHA-1 through FFI (--sha1 libc), or null with the reason printed for `who` (a test file) where libcrypto
+ * cannot be opened. libcrypto.so.3 comes with Debian's libssl3, on every machine btool is tested on: tests that need it
+ * run under CI=true even without it (and fail there); elsewhere they are skipped.
+ */
+export function libcSha1OrNull(who: string): SyncSha1 | null {
+  try {
+    return openLibcSha1();
+  } catch (err: unknown) {
+    console.log(`${who}: ${err instanceof Error ? err.message : err}: its --sha1 libc tests are skipped`);
+    return null;
+  }
 }
 
 /** The `pieces` value of `data` cut into `pieceLength` pieces (the last may be short), by oracleSha1. */

@@ -6,22 +6,16 @@ import { nodeSha1 } from "../../lib/_sha1_node.ts";
 import { concat, toHex } from "../../lib/bytes.ts";
 import { planHashJobs } from "../../lib/create_hashing.ts";
 import { StorageError } from "../../lib/errors.ts";
-import { openLibcSha1, type SyncSha1 } from "../../lib/sha1.ts";
+import type { SyncSha1 } from "../../lib/sha1.ts";
 import { assertThrowsCode, equal } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { oraclePieceHashes } from "../_helpers/torrent.ts";
+import { libcSha1OrNull, oraclePieceHashes } from "../_helpers/torrent.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-// OpenSSL through FFI where libcrypto is there (Debian's libssl3); else that hasher is left out, with the reason.
-let libc: SyncSha1 | null = null;
-try {
-  libc = openLibcSha1();
-} catch (err: unknown) {
-  console.log(`_hash_job_test: ${err instanceof Error ? err.message : err}: OpenSSL is left out`);
-}
+const libc = libcSha1OrNull("_hash_job_test");
 
 Deno.test("JobReader hashes jobs alike with node:crypto and OpenSSL, pieces across files, small and large", async () => {
   await withTempDir(async (tmp) => {

@@ -10,23 +10,15 @@ import {
 import { concat, toHex } from "../../lib/bytes.ts";
 import { hashPieces, planHashJobs } from "../../lib/create_hashing.ts";
 import { StorageError } from "../../lib/errors.ts";
-import { openLibcSha1, type SyncSha1 } from "../../lib/sha1.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { oraclePieceHashes } from "../_helpers/torrent.ts";
+import { libcSha1OrNull, oraclePieceHashes } from "../_helpers/torrent.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-// libcrypto.so.3 comes with Debian's libssl3, present wherever btool is tested: under CI=true a missing one fails the
-// --sha1 libc test (openLibcSha1 throws there); elsewhere that test is skipped with the reason printed.
-let libc: SyncSha1 | null = null;
-try {
-  libc = openLibcSha1();
-} catch (err: unknown) {
-  console.log(`create_hashing_test: ${err instanceof Error ? err.message : err}: the --sha1 libc test is skipped`);
-}
+const libc = libcSha1OrNull("create_hashing_test");
 
 Deno.test("planHashJobs() splits files into whole pieces, skipping empty files", () => {
   const files = [

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import { toHex, utf8 } from "../../lib/bytes.ts";
 import { nodeSha1 } from "../../lib/_sha1_node.ts";
-import { openLibcSha1, sha1, SHA1_SHORT_MAX_BYTES, sha1Short, type SyncSha1 } from "../../lib/sha1.ts";
+import { openLibcSha1, sha1, SHA1_SHORT_MAX_BYTES, sha1Short } from "../../lib/sha1.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
+import { libcSha1OrNull } from "../_helpers/torrent.ts";
 
 // node:crypto is the independent oracle here (lib/ uses it only to hash pieces in create, lib/_sha1_node.ts).
 function oracleHex(data: Uint8Array): string {
@@ -57,14 +58,7 @@ Deno.test("sha1Short() refuses inputs past SHA1_SHORT_MAX_BYTES", () => {
   ok(err instanceof RangeError);
 });
 
-// libcrypto.so.3 comes with Debian's libssl3, which every image we run on has: under CI=true a missing one fails
-// (openLibcSha1 throws in the test); elsewhere the libc test is skipped with the reason printed.
-let libc: SyncSha1 | null = null;
-try {
-  libc = openLibcSha1();
-} catch (err: unknown) {
-  console.log(`sha1_test: ${err instanceof Error ? err.message : err}: the libc test is skipped`);
-}
+const libc = libcSha1OrNull("sha1_test");
 
 Deno.test({
   name: "openLibcSha1() (--sha1 libc) and nodeSha1 (create's default) equal sha1(), views at any offset, empty, 1 MiB",
