@@ -2,6 +2,7 @@
 // reaches the torrent registered for its info hash, through the listener's own registry; a port in use is
 // listen_failed; close() stops accepting. Waits are on events, each bounded.
 
+import { within } from "../../_helpers/wait.ts";
 import { assertThrowsCode, deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { BtoolError } from "../../../lib/errors.ts";
 import { InfoHash } from "../../../lib/infohash.ts";
@@ -12,20 +13,6 @@ import { createReserved, encodeHandshake, HANDSHAKE_BYTES } from "../../../lib/w
 
 const A = InfoHash.fromHex("0101010101010101010101010101010101010101");
 const OUR_ID = new TextEncoder().encode("-BT0100-ourselves000");
-/** Bound on one wait (a loaded machine); not a measurement. */
-const WAIT_BOUND_MS = 20_000;
-
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${WAIT_BOUND_MS} ms`)), WAIT_BOUND_MS);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 Deno.test("openPeerListener() hands a dialed handshake to the torrent registered for its info hash", async () => {
   const listener = openPeerListener({ hostname: "127.0.0.1", now: () => 0 });

@@ -4,6 +4,7 @@
 // is ready, again after arm(), and stops; a Worker that stops at once leaves a warning and polling that still wakes.
 // Waits are on events, never on time.
 
+import { within } from "../../_helpers/wait.ts";
 import { assertThrowsCode, equal, match, ok } from "../../_helpers/assert.ts";
 import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { TrackerError } from "../../../lib/errors.ts";
@@ -31,8 +32,6 @@ if (LIBC === null) {
 LIBC?.close();
 const WAIT_WORKER = new URL("../../../lib/tracker/_http_wait_worker.ts", import.meta.url);
 const DYING_WORKER = new URL("../../integration/_http_dying_worker.ts", import.meta.url);
-/** Bound on one wake-up (a Worker can take seconds to start on a loaded machine); not a measurement. */
-const WAIT_BOUND_MS = 20_000;
 
 Deno.test("listenTcp() leaves host names and scoped addresses to others", () => {
   equal(listenTcp("localhost", 0), null);
@@ -75,23 +74,39 @@ function acceptAndRead(set: ReturnType<typeof openSet>): string {
   return fromUtf8(buf.subarray(0, Math.max(0, n)));
 }
 
-/** `p`, or a failure naming `what` when it has not settled within WAIT_BOUND_MS (a lost wake-up fails, never hangs). */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${WAIT_BOUND_MS} ms`)), WAIT_BOUND_MS);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function connectAndSend(port: number, text: string): Promise<Deno.TcpConn> {
   const c = await Deno.connect({ hostname: "127.0.0.1", port });
   await c.write(utf8(text));
   return c;
+}
+
+/** An EpollWaiter of `url` over `set` that counts its wake-ups and keeps its warnings; `until` waits on either. */
+function startWaiter(set: ReturnType<typeof openSet>, url: URL) {
+  const seen = { wakes: 0, warnings: [] as string[] };
+  let changed = Promise.withResolvers<void>();
+  const bump = () => {
+    const was = changed;
+    changed = Promise.withResolvers<void>();
+    was.resolve();
+  };
+  const waiter = new EpollWaiter({
+    lib: set.lib,
+    epollFd: set.epollFd,
+    wakeFd: set.wakeFd,
+    url,
+    onReady: () => {
+      seen.wakes++;
+      bump();
+    },
+    warn: (m) => {
+      seen.warnings.push(m);
+      bump();
+    },
+  });
+  const until = async (what: string, isDone: () => boolean) => {
+    while (!isDone()) await within(changed.promise, what);
+  };
+  return { waiter, seen, until };
 }
 
 Deno.test({
@@ -99,28 +114,18 @@ Deno.test({
   ignore: LIBC === null,
   fn: async () => {
     const set = openSet();
-    const warnings: string[] = [];
-    let wake = Promise.withResolvers<void>();
-    const waiter = new EpollWaiter({
-      lib: set.lib,
-      epollFd: set.epollFd,
-      wakeFd: set.wakeFd,
-      url: WAIT_WORKER,
-      onReady: () => wake.resolve(),
-      warn: (m) => warnings.push(m),
-    });
+    const { waiter, seen, until } = startWaiter(set, WAIT_WORKER);
     const conns: Deno.TcpConn[] = [];
     try {
       conns.push(await connectAndSend(set.l.port, "first"));
-      await within(wake.promise, "the first wake-up");
+      await until("the first wake-up", () => seen.wakes === 1);
       equal(acceptAndRead(set), "first");
-      wake = Promise.withResolvers<void>();
       conns.push(await connectAndSend(set.l.port, "second"));
       waiter.arm(); // done with the set: the Worker may wait on it again
-      await within(wake.promise, "the wake-up after arm()");
+      await until("the wake-up after arm()", () => seen.wakes === 2);
       equal(acceptAndRead(set), "second");
       await waiter.stop();
-      equal(warnings.length, 0, warnings.join("; "));
+      equal(seen.warnings.length, 0, seen.warnings.join("; "));
     } finally {
       for (const c of conns) c.close();
       await waiter.stop();
@@ -134,21 +139,14 @@ Deno.test({
   ignore: LIBC === null,
   fn: async () => {
     const set = openSet();
-    const warned = Promise.withResolvers<string>();
-    const wake = Promise.withResolvers<void>();
-    const waiter = new EpollWaiter({
-      lib: set.lib,
-      epollFd: set.epollFd,
-      wakeFd: set.wakeFd,
-      url: DYING_WORKER,
-      onReady: () => wake.resolve(),
-      warn: (m) => warned.resolve(m),
-    });
+    const { waiter, seen, until } = startWaiter(set, DYING_WORKER);
     try {
-      match(await within(warned.promise, "the warning"), /epoll Worker stopped; polling/);
-      await within(wake.promise, "a wake-up by polling");
+      await until("the warning", () => seen.warnings.length > 0);
+      match(seen.warnings[0]!, /epoll Worker stopped; polling/);
+      const wakes = seen.wakes;
+      await until("a wake-up by polling", () => seen.wakes > wakes);
     } finally {
-      await waiter.stop(); // clears the poll timer (the test's sanitizer would see it leak)
+      await waiter.stop(); // clears the poll timer
       set.close();
     }
   },

@@ -8,9 +8,8 @@ import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { fromUtf8, utf8 } from "../../../lib/bytes.ts";
 import { startUdpServer, UDP_RECEIVE_BUFFER_BYTES, type UdpHandler } from "../../../lib/tracker/udp_server.ts";
 import { receiveDatagram } from "../../_helpers/udp.ts";
+import { within } from "../../_helpers/wait.ts";
 
-/** Bound on one reply: the libc path's receive Worker can take seconds to start on a loaded machine. */
-const REPLY_WAIT_MS = 20_000;
 const AUTO_IO = Deno.build.os === "linux" ? "libc" : "deno";
 
 /** A handler that answers "echo:<text>" (after `seen` records the sender), nothing to "quiet", and throws on "boom". */
@@ -28,16 +27,10 @@ function echoHandler(): UdpHandler & { seen: string[] } {
   };
 }
 
-/** The next datagram's text, or null when none came within REPLY_WAIT_MS. */
+/** The next datagram's text (null once closed); a reply that never comes fails the test. */
 async function nextReply(conn: Deno.DatagramConn): Promise<string | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), REPLY_WAIT_MS));
-  try {
-    const got = await Promise.race([receiveDatagram(conn), timeout]);
-    return got === null ? null : fromUtf8(got.data);
-  } finally {
-    clearTimeout(timer);
-  }
+  const got = await within(receiveDatagram(conn), "a reply");
+  return got === null ? null : fromUtf8(got.data);
 }
 
 for (const io of ["auto", "deno"] as const) {
