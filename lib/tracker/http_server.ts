@@ -30,6 +30,8 @@ export interface HttpServerOptions {
   onWarning?: (message: string) => void;
   /** The libc server's waiting Worker (tests substitute a failing one). */
   workerUrl?: URL;
+  /** Deno.serve's per-connection entry (default: the runtime's; null: plain Deno.serve, as on a runtime without it). */
+  serveOnConnection?: ReturnType<typeof serveOnConnection>;
   /** Clock in ms (default Date.now): connection deadlines and body deadlines (both). */
   now?: () => number;
 }
@@ -81,7 +83,7 @@ export function startHttpServer(o: HttpServerOptions): HttpServer {
     warn(`Internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return new Response("500 Internal Server Error\n", { status: 500, headers: { "content-type": "text/plain" } });
   };
-  const serve = serveOnConnection();
+  const serve = o.serveOnConnection === undefined ? serveOnConnection() : o.serveOnConnection;
   try {
     if (serve !== null) {
       const front = startFront({

@@ -4,7 +4,7 @@
 // and writeTimeoutMs; shutdown() does not wait for a half-sent head; failing accepts are retried without a warning
 // each. maxPerAddress and maxConnections, on both stacks: http_server_test.ts.
 
-import { deepEqual, equal, ok } from "../_helpers/assert.ts";
+import { deepEqual, equal, match, ok } from "../_helpers/assert.ts";
 import { serveOnConnection, startFront } from "../../lib/tracker/http_front.ts";
 import { resolveLimits } from "../../lib/tracker/http_limits.ts";
 import {
@@ -209,5 +209,25 @@ Deno.test("front: failing accepts are retried with one warning when they start a
   } finally {
     c.close();
     await front.shutdown();
+  }
+});
+
+Deno.test("front: on a runtime without serveHttpOnConnection, plain Deno.serve serves and a warning says what is lost", async () => {
+  const warnings: string[] = [];
+  const server = startHttpServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: echo,
+    serveOnConnection: null,
+    onWarning: (m) => warnings.push(m),
+  });
+  try {
+    equal(server.connections, -1, "connections are not counted");
+    const res = await fetch(`http://127.0.0.1:${server.addr.port}/plain`);
+    equal(await res.text(), "GET /plain");
+    equal(warnings.length, 1);
+    match(warnings[0]!, /without per-address caps or deadlines/);
+  } finally {
+    await server.shutdown();
   }
 });
