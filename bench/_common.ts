@@ -1,4 +1,5 @@
 // Harness pieces shared by the benchmarks (bench/run.ts skips files starting with `_`).
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { AnnounceRequest } from "../lib/tracker/announce.ts";
 import type { SwarmStore } from "../lib/tracker/swarm_store.ts";
 
@@ -6,6 +7,34 @@ import type { SwarmStore } from "../lib/tracker/swarm_store.ts";
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+/** What benchArgs() returns: each numeric flag as a number, and `values` of the other options as parseArgs gives them. */
+export type BenchArgs<N extends string, O extends ParseArgsOptionsConfig> = { [K in N]: number } & {
+  values: ReturnType<typeof parseArgs<{ args: string[]; options: O }>>["values"];
+};
+
+/**
+ * A bench's command line: each key of `numbers` is a flag `--key N` defaulting to its value; `other` holds further
+ * parseArgs options. A numeric flag that is not a number stops the bench with a clear error.
+ */
+export function benchArgs<N extends string, O extends ParseArgsOptionsConfig = Record<never, never>>(
+  numbers: Record<N, number>,
+  other: O = {} as O,
+  args: string[] = Deno.args,
+): BenchArgs<N, O> {
+  const options: ParseArgsOptionsConfig = { ...other };
+  for (const [name, value] of Object.entries<number>(numbers)) {
+    options[name] = { type: "string", default: String(value) };
+  }
+  const { values } = parseArgs({ args, options });
+  const out: Record<string, unknown> = { values };
+  for (const name of Object.keys(numbers)) {
+    const n = Number(values[name]);
+    if (!Number.isFinite(n)) throw new Error(`--${name} takes a number, not "${values[name]}"`);
+    out[name] = n;
+  }
+  return out as BenchArgs<N, O>;
 }
 
 /** The command-line options of the wrk benches (tracker_http.ts, tracker_private.ts), for node:util parseArgs. */

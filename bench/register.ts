@@ -5,12 +5,11 @@
 // Issue #18: --files 100 gives every torrent 100 files with ordinary ~90-character names (400 of them are ~6 MB of
 // registration JSON); the batches the client sends (planBatches, the same plan `btool register` makes) are printed.
 
-import { parseArgs } from "node:util";
 import { encodeBencode } from "../lib/bencode.ts";
 import { sha1 } from "../lib/sha1.ts";
 import { parseMetainfo } from "../lib/metainfo.ts";
 import { planBatches, REGISTER_BATCH_BYTES, REGISTER_BATCH_TORRENTS, torrentRegistration } from "../lib/register.ts";
-import { freePort, MAIN_TS as MAIN, median, spawnBtoolTracker, waitTcpReady } from "./_common.ts";
+import { benchArgs, freePort, MAIN_TS as MAIN, median, spawnBtoolTracker, waitTcpReady } from "./_common.ts";
 
 const RUN_TIMEOUT_MS = 300_000;
 const GOAL_PER_S = 2_000;
@@ -85,22 +84,13 @@ async function timeRegister(dir: string, base: string): Promise<{ s: number; sum
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      torrents: { type: "string", default: "10000" },
-      runs: { type: "string", default: "3" },
-      files: { type: "string", default: "0" },
-    },
-  });
-  const n = Number(values.torrents);
-  const runs = Number(values.runs);
+  const { torrents: n, runs, files } = benchArgs({ torrents: 10_000, runs: 3, files: 0 });
   const dir = await Deno.makeTempDir({ prefix: "btool-bench-register-" });
   try {
     const port = freePort();
     const base = `http://127.0.0.1:${port}`;
     const g0 = performance.now();
-    const paths = await generate(`${dir}/torrents`, n, `${base}/announce`, Number(values.files));
+    const paths = await generate(`${dir}/torrents`, n, `${base}/announce`, files);
     console.log(`register: ${n} torrents generated in ${((performance.now() - g0) / 1000).toFixed(1)} s; ${runs} runs`);
     console.log(`  requests: ${await describeBatches(paths)}`);
     const fresh: number[] = [];

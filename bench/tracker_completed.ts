@@ -5,7 +5,6 @@
 //   deno run -A bench/tracker_completed.ts [--peers 1000000] [--torrents 100000] [--requests 2000]
 
 import { cpuUsage } from "node:process";
-import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { MAX_SCRAPE_HASHES } from "../lib/tracker/announce.ts";
@@ -13,7 +12,7 @@ import { createCompletedOf } from "../lib/tracker/completed_filter.ts";
 import { restoreSnapshot } from "../lib/tracker/restore.ts";
 import { createTracker } from "../lib/tracker/server.ts";
 import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
-import { fillStore, loadAverage, median, xorshift } from "./_common.ts";
+import { benchArgs, fillStore, loadAverage, median, xorshift } from "./_common.ts";
 
 type Mode = "db" | "filter";
 const MODES: readonly Mode[] = ["db", "filter"];
@@ -88,17 +87,7 @@ function restore(db: TrackerDb, mode: Mode, peers: number): { fillMs: number; re
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      peers: { type: "string", default: "1000000" },
-      torrents: { type: "string", default: "100000" },
-      requests: { type: "string", default: "2000" },
-    },
-  });
-  const peers = Number(values.peers);
-  const torrents = Number(values.torrents);
-  const requests = Number(values.requests);
+  const { peers, torrents, requests } = benchArgs({ peers: 1_000_000, torrents: 100_000, requests: 2000 });
   console.log(`tracker-completed: load ${loadAverage()} (machine shared: figures are noisy); medians of ${ROUNDS}`);
   const dir = await Deno.makeTempDir({ prefix: "btool-completed-bench-" });
   const db = TrackerDb.open(`${dir}/state.db`);

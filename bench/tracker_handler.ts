@@ -3,12 +3,11 @@
 // store pre-filled with --prefill peers. Run: deno run -A bench/tracker_handler.ts [--requests 200000] [--prefill N]
 // Prints µs per announce (median of 3 rounds). Also `--store-only` times MemorySwarmStore.announce alone.
 
-import { parseArgs } from "node:util";
 import { percentEncode } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { createTracker } from "../lib/tracker/server.ts";
 import { parseAnnounceQuery } from "../lib/tracker/http_codec.ts";
-import { randomPeerIdTail, xorshift } from "./_common.ts";
+import { benchArgs, randomPeerIdTail, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
 
@@ -26,15 +25,9 @@ function makeUrls(count: number, hashes: string[], random: () => number): string
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      requests: { type: "string", default: "200000" },
-      prefill: { type: "string", default: "500000" },
-      "store-only": { type: "boolean", default: false },
-    },
+  const { requests, prefill, values } = benchArgs({ requests: 200_000, prefill: 500_000 }, {
+    "store-only": { type: "boolean", default: false },
   });
-  const requests = Number(values.requests);
   const random = xorshift(7);
   const hashes = Array.from({ length: TORRENTS }, () => {
     const h = new Uint8Array(20);
@@ -45,7 +38,7 @@ if (import.meta.main) {
   const tracker = createTracker({ db, adminToken: "bench", snapshotIntervalS: 0, sweepIntervalMs: 0, random });
   const info = { remoteAddr: { hostname: "127.0.0.1", port: 40000 } };
   try {
-    for (const url of makeUrls(Number(values.prefill), hashes, random)) await tracker.handler(new Request(url), info);
+    for (const url of makeUrls(prefill, hashes, random)) await tracker.handler(new Request(url), info);
     const times: number[] = [];
     for (let round = 0; round < 3; round++) {
       const urls = makeUrls(requests, hashes, random);

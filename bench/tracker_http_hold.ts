@@ -4,8 +4,7 @@
 // whole within headTimeoutMs, 10 s: the default through lib/tracker/http_front.ts).
 // Run: deno run -A bench/tracker_http_hold.ts [--connections 2000] [--wait 12]
 
-import { parseArgs } from "node:util";
-import { freePort, MAIN_TS, stopChildren, waitTcpReady } from "./_common.ts";
+import { benchArgs, freePort, MAIN_TS, stopChildren, waitTcpReady } from "./_common.ts";
 
 const ENCODER = new TextEncoder();
 
@@ -70,9 +69,6 @@ async function run(io: "deno" | "libc", n: number, waitS: number): Promise<void>
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { connections: { type: "string", default: "2000" }, wait: { type: "string", default: "12" } },
-  });
-  for (const io of ["deno", "libc"] as const) await run(io, Number(values.connections), Number(values.wait));
+  const { connections, wait } = benchArgs({ connections: 2000, wait: 12 });
+  for (const io of ["deno", "libc"] as const) await run(io, connections, wait);
 }

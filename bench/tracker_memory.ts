@@ -5,9 +5,8 @@
 // ~146 or ~162 MB from run to run (measured), ~15-20 MB above the live data.
 // Prints the process RSS before and after, heap and external memory, and bytes per peer.
 
-import { parseArgs } from "node:util";
 import { MemorySwarmStore } from "../lib/tracker/swarm_store.ts";
-import { fillStore } from "./_common.ts";
+import { benchArgs, fillStore } from "./_common.ts";
 
 const GOAL_RSS_BYTES = 150 * 1024 * 1024;
 const SETTLE_MS = 12_000;
@@ -22,12 +21,7 @@ function collect(): void {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { peers: { type: "string", default: "1000000" }, torrents: { type: "string", default: "100000" } },
-  });
-  const peers = Number(values.peers);
-  const torrents = Number(values.torrents);
+  const { peers, torrents } = benchArgs({ peers: 1_000_000, torrents: 100_000 });
   collect();
   const before = Deno.memoryUsage();
   const store = new MemorySwarmStore({ maxPeers: peers + 1 });

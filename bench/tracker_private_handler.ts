@@ -4,14 +4,13 @@
 // against a Map<string, object> of last counters (the previous design) on the same announces.
 // Run: deno run -A bench/tracker_private_handler.ts [--requests 100000] [--prefill 100000]
 
-import { parseArgs } from "node:util";
 import { percentEncode, toHex } from "../lib/bytes.ts";
 import { TrackerDb } from "../lib/persist/db.ts";
 import { key20 } from "../lib/tracker/access.ts";
 import { createTracker, type Tracker } from "../lib/tracker/server.ts";
 import { Accounting } from "../lib/tracker/member_accounting.ts";
 import { Users } from "../lib/tracker/users.ts";
-import { median, randomPeerIdTail, xorshift } from "./_common.ts";
+import { benchArgs, median, randomPeerIdTail, xorshift } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const MEMBERS = 100;
@@ -72,14 +71,7 @@ function mapRecorder(): (userId: number, ih: Uint8Array, pid: Uint8Array, up: nu
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      requests: { type: "string", default: "100000" },
-      prefill: { type: "string", default: "100000" },
-    },
-  });
-  const requests = Number(values.requests);
+  const { requests, prefill } = benchArgs({ requests: 100_000, prefill: 100_000 });
   const random = xorshift(7);
   const rawHashes = Array.from({ length: TORRENTS }, () => {
     const h = new Uint8Array(20);
@@ -98,8 +90,8 @@ if (import.meta.main) {
   const priv = createTracker({ db: privateDb, ...common, isListed: true, isPrivate: true });
   const mix = { hashes, passkeys, random };
   try {
-    const prefill = makeUrls(Number(values.prefill), mix);
-    for (const t of [open, priv]) await timeHandler(t, prefill);
+    const prefillUrls = makeUrls(prefill, mix);
+    for (const t of [open, priv]) await timeHandler(t, prefillUrls);
     const times = { open: [] as number[], priv: [] as number[] };
     for (let round = 0; round < 3; round++) {
       const urls = makeUrls(requests, mix);

@@ -8,10 +8,9 @@
 // system: on a shared machine the wall clock also counts time spent descheduled) and as wall time.
 
 import { cpuUsage } from "node:process";
-import { parseArgs } from "node:util";
 import type { AnnounceRequest } from "../lib/tracker/announce.ts";
 import type { SwarmStore } from "../lib/tracker/swarm_store.ts";
-import { median, xorshift } from "./_common.ts";
+import { benchArgs, median, xorshift } from "./_common.ts";
 
 const ANNOUNCES = 200_000;
 
@@ -74,18 +73,10 @@ function round(target: Target): void {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      torrents: { type: "string", default: "1000" },
-      "peers-per-swarm": { type: "string", default: "2000" },
-      rounds: { type: "string", default: "5" },
-      baseline: { type: "string" },
-    },
-  });
-  const torrents = Number(values.torrents);
-  const perSwarm = Number(values["peers-per-swarm"]);
-  const rounds = Math.max(1, Math.min(100, Number(values.rounds)));
+  const args = benchArgs({ torrents: 1000, "peers-per-swarm": 2000, rounds: 5 }, { baseline: { type: "string" } });
+  const { torrents, values } = args;
+  const perSwarm = args["peers-per-swarm"];
+  const rounds = Math.max(1, Math.min(100, args.rounds));
   const here = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
   const targets = [await fill("this build", here, torrents, perSwarm)];
   if (values.baseline !== undefined) targets.push(await fill("baseline", values.baseline, torrents, perSwarm));

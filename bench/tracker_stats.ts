@@ -3,7 +3,7 @@
 // the rest. With --baseline DIR it also runs DIR's tracker (an older checkout), which walked and sorted per request.
 // Run: deno run -A bench/tracker_stats.ts [--torrents 100000] [--requests 200] [--baseline DIR]
 
-import { parseArgs } from "node:util";
+import { benchArgs } from "./_common.ts";
 
 async function measure(dir: string, torrents: number, requests: number) {
   const { TrackerDb } = await import(`${dir}/lib/persist/db.ts`);
@@ -41,16 +41,9 @@ async function measure(dir: string, torrents: number, requests: number) {
   return { firstMs, restMs, bytes };
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    torrents: { type: "string", default: "100000" },
-    requests: { type: "string", default: "200" },
-    baseline: { type: "string" },
-  },
+const { torrents, requests, values } = benchArgs({ torrents: 100_000, requests: 200 }, {
+  baseline: { type: "string" },
 });
-const torrents = Number(values.torrents);
-const requests = Number(values.requests);
 const runs: [string, string][] = [["this tree", new URL("..", import.meta.url).pathname.replace(/\/$/, "")]];
 if (values.baseline !== undefined) runs.push(["baseline", values.baseline.replace(/\/$/, "")]);
 for (const [name, dir] of runs) {

@@ -5,9 +5,8 @@
 // responder over the batched libc path, for same-I/O ratios.
 // Run: deno run -A bench/tracker_udp.ts [--duration 10] [--runs 3] [--sockets 16] [--inflight 8] [--udpload PATH.c]
 
-import { parseArgs } from "node:util";
 import { toHex } from "../lib/bytes.ts";
-import { median, spawnBtoolTracker, stopChildren, writeOpentrackerConfig } from "./_common.ts";
+import { benchArgs, median, spawnBtoolTracker, stopChildren, writeOpentrackerConfig } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
@@ -131,24 +130,11 @@ async function runLoad(
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      duration: { type: "string", default: "10" },
-      runs: { type: "string", default: "3" },
-      sockets: { type: "string", default: "16" },
-      inflight: { type: "string", default: "8" },
-      udpload: { type: "string", default: DEFAULT_UDPLOAD },
-      only: { type: "string" },
-    },
+  const { duration, runs, sockets, inflight, values } = benchArgs({ duration: 10, runs: 3, sockets: 16, inflight: 8 }, {
+    udpload: { type: "string", default: DEFAULT_UDPLOAD },
+    only: { type: "string" },
   });
-  const o = {
-    duration: Number(values.duration),
-    sockets: Number(values.sockets),
-    inflight: Number(values.inflight),
-    hashesFile: "",
-  };
-  const runs = Number(values.runs);
+  const o = { duration, sockets, inflight, hashesFile: "" };
   const dir = await Deno.makeTempDir({ prefix: "btool-bench-udp-" });
   // Run as root, opentracker drops to "nobody" before reading the whitelist: the temp dir must be readable.
   await Deno.chmod(dir, 0o755);
