@@ -13,10 +13,28 @@ export interface TestTracker {
   close(): Promise<void>;
 }
 
-/** createTracker on `options.db` (default: fresh, in memory), sweeps and snapshots off unless given, over HTTP. */
-export function startTestTracker(options: Partial<TrackerOptions> = {}, io?: HttpIo): TestTracker {
+/**
+ * createTracker on `options.db` (default: fresh, in memory), with sweeps, snapshots and private-mode polling off
+ * unless given, and no server; `close()` closes the tracker and its db.
+ */
+export function createTestTracker(
+  options: Partial<TrackerOptions> = {},
+): { tracker: Tracker; db: TrackerDb; close(): void } {
   const db = options.db ?? TrackerDb.open(":memory:");
-  const tracker = createTracker({ sweepIntervalMs: 0, snapshotIntervalS: 0, ...options, db });
+  const tracker = createTracker({ sweepIntervalMs: 0, snapshotIntervalS: 0, privatePollIntervalMs: 0, ...options, db });
+  return {
+    tracker,
+    db,
+    close() {
+      tracker.close();
+      db.close();
+    },
+  };
+}
+
+/** createTestTracker over HTTP (the handler and its `fast` path) on 127.0.0.1 port 0. */
+export function startTestTracker(options: Partial<TrackerOptions> = {}, io?: HttpIo): TestTracker {
+  const { tracker, db } = createTestTracker(options);
   const server = startHttpServer({
     hostname: "127.0.0.1",
     port: 0,

@@ -4,8 +4,7 @@
 // itself (a malformed head: 400 with no body), the libc server answers as hyper does.
 
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
+import { createTestTracker } from "../_helpers/tracker.ts";
 import { type HttpIo, startHttpServer } from "../../lib/tracker/http_server.ts";
 import { MAX_BULK_BODY_BYTES, MAX_HEAD_BYTES, MAX_SMALL_BODY_BYTES } from "../../lib/tracker/http_limits.ts";
 import { Client, type HttpResponse } from "./_http_raw_client.ts";
@@ -166,15 +165,8 @@ const CASES: Case[] = [
 ];
 
 async function runCase(io: HttpIo, c: Case): Promise<Outcome> {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({
-    db,
-    adminToken: TOKEN,
-    sweepIntervalMs: 0,
-    snapshotIntervalS: 0,
-    privatePollIntervalMs: 0,
-  });
-  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, io, handler: tracker.handler });
+  const t = createTestTracker({ adminToken: TOKEN });
+  const server = startHttpServer({ hostname: "127.0.0.1", port: 0, io, handler: t.tracker.handler });
   const client = new Client(await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
   try {
     // A refused request may be closed while we still write it: what was answered is what counts.
@@ -192,9 +184,8 @@ async function runCase(io: HttpIo, c: Case): Promise<Outcome> {
     };
   } finally {
     client.close();
-    tracker.close();
     await server.shutdown();
-    db.close();
+    t.close();
   }
 }
 

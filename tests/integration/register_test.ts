@@ -3,15 +3,13 @@
 // Issue #18: 400 ordinary 100-file torrents (~6 MB of metadata) go in size-capped batches; a refusal (413) is not
 // retried and names its files; a 5xx is retried and reported as a failure, not as "cannot reach"; a closed port is.
 
-import { startTestTracker } from "../_helpers/tracker.ts";
+import { createTestTracker, startTestTracker } from "../_helpers/tracker.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { runBtool } from "../_helpers/tools.ts";
 import { buildTorrent } from "../_helpers/torrent.ts";
-import { TrackerDb } from "../../lib/persist/db.ts";
 import { REGISTER_BATCH_BYTES, RegisterError, registerTorrents } from "../../lib/register.ts";
 import { encodeBencode } from "../../lib/bencode.ts";
-import { createTracker } from "../../lib/tracker/server.ts";
 
 const TOKEN = "register-test-token";
 const TORRENTS = 1_000;
@@ -176,23 +174,15 @@ function serveCounting(
 
 /** A tracker (Deno.serve, not the libc stack) behind serveCounting; `close` stops all of it. */
 function countingTracker() {
-  const db = TrackerDb.open(":memory:");
-  const tracker = createTracker({
-    db,
-    adminToken: TOKEN,
-    sweepIntervalMs: 0,
-    snapshotIntervalS: 0,
-    privatePollIntervalMs: 0,
-  });
-  const { server, posts, base } = serveCounting(tracker.handler);
+  const t = createTestTracker({ adminToken: TOKEN });
+  const { server, posts, base } = serveCounting(t.tracker.handler);
   return {
-    tracker,
+    tracker: t.tracker,
     posts,
     base,
     async close() {
-      tracker.close();
       await server.shutdown();
-      db.close();
+      t.close();
     },
   };
 }
