@@ -2,16 +2,12 @@
 // connections on in-memory sockets: interest follows what the peer has, blocks go to the piece flow, rejects and
 // chokes free our requests, two finished peers part.
 
-import { BanPolicy } from "../../../lib/peer/ban_policy.ts";
-import { BlockAssembler } from "../../../lib/peer/block_assembler.ts";
 import { Choker } from "../../../lib/peer/choker.ts";
 import { handlePeerMessage, type PeerContext, type PeerEntry } from "../../../lib/peer/peer_messages.ts";
 import { PiecePicker } from "../../../lib/peer/picker.ts";
-import { PieceFlow } from "../../../lib/peer/piece_flow.ts";
 import { createRequestState, RequestScheduler } from "../../../lib/peer/request_scheduler.ts";
 import { ReadCache, UploadServer } from "../../../lib/peer/upload_server.ts";
 import type { Metainfo } from "../../../lib/metainfo.ts";
-import { PieceWriter } from "../../../lib/storage/piece_writer.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { Bitfield } from "../../../lib/wire/bitfield.ts";
 import { MessageDecoder } from "../../../lib/wire/message_decoder.ts";
@@ -20,7 +16,7 @@ import { concat } from "../../../lib/bytes.ts";
 import { deepEqual, equal, ok } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
 import { type FakeConn, openFakePeer } from "./_fake_conn.ts";
-import { PIECE_BYTES, smallTorrent } from "./_torrent.ts";
+import { memoryPieceFlow, PIECE_BYTES, smallTorrent } from "./_torrent.ts";
 
 async function setup(have?: Bitfield) {
   const { meta, data } = await smallTorrent(4);
@@ -42,18 +38,9 @@ async function setup(have?: Bitfield) {
       track: (t) => tasks.push(t),
       onUploaded: () => {},
     }),
-    flow: new PieceFlow(meta, {
-      picker,
-      storage,
-      pieceWriter: new PieceWriter(storage),
-      assembler: new BlockAssembler(meta, null),
-      bans: new BanPolicy(),
+    flow: memoryPieceFlow(meta, picker, storage, {
       track: (t) => tasks.push(t),
-      fatal: () => {},
       pieceVerified: (i) => verified.push(i),
-      hashFailed: () => {},
-      strike: () => {},
-      refillAll: () => {},
     }),
     choker: new Choker({ now: () => 0, random: seededRandom(4) }),
     peers,

@@ -1,16 +1,12 @@
 // PieceFlow over a real picker, memory storage and in-process PieceWriter: a good piece is verified and written, a
 // bad one from a single peer strikes it, and the liar of a mixed bad piece is struck once the piece passes.
 
-import { BanPolicy } from "../../../lib/peer/ban_policy.ts";
-import { BlockAssembler } from "../../../lib/peer/block_assembler.ts";
 import { PiecePicker } from "../../../lib/peer/picker.ts";
-import { PieceFlow } from "../../../lib/peer/piece_flow.ts";
 import { BLOCK_BYTES } from "../../../lib/pieces.ts";
-import { PieceWriter } from "../../../lib/storage/piece_writer.ts";
 import { createMemoryStorage } from "../../../lib/storage/storage.ts";
 import { deepEqual, equal } from "../../_helpers/assert.ts";
 import { seededRandom } from "../../_helpers/random.ts";
-import { PIECE_BYTES, smallTorrent } from "./_torrent.ts";
+import { memoryPieceFlow, PIECE_BYTES, smallTorrent } from "./_torrent.ts";
 
 async function setup() {
   const { meta, data } = await smallTorrent(4);
@@ -18,18 +14,12 @@ async function setup() {
   const storage = createMemoryStorage(meta);
   const tasks: Promise<unknown>[] = [];
   const log: string[] = [];
-  const flow = new PieceFlow(meta, {
-    picker,
-    storage,
-    pieceWriter: new PieceWriter(storage),
-    assembler: new BlockAssembler(meta, null),
-    bans: new BanPolicy(),
+  const flow = memoryPieceFlow(meta, picker, storage, {
     track: (t) => tasks.push(t),
     fatal: (err) => log.push(`fatal ${err}`),
     pieceVerified: (i) => log.push(`verified ${i}`),
     hashFailed: (i, ids) => log.push(`failed ${i} ${ids.join(",")}`),
     strike: (id) => log.push(`strike ${id}`),
-    refillAll: () => {},
   });
   for (const id of ["p1", "p2"]) {
     picker.addPeer(id);
