@@ -62,6 +62,38 @@ export async function readJsonLine(stdout: ReadableStream<Uint8Array>): Promise<
   return JSON.parse(line);
 }
 
+/**
+ * A driver in `seed` mode on DIR (python3 at `python`): resolves with its listening port once it seeds, or fails when
+ * it is not seeding within `timeoutMs` (then killed). Stop it with stopDriver.
+ */
+export async function startSeedDriver(
+  python: string,
+  dir: string,
+  timeoutMs: number,
+): Promise<{ port: number; child: Deno.ChildProcess }> {
+  const child = new Deno.Command(python, {
+    args: ["-c", LIBTORRENT_SCRIPT, "seed", dir],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  let ready;
+  try {
+    ready = await readJsonLine(child.stdout);
+  } catch (err: unknown) {
+    await stopDriver(child);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (ready?.seeding !== true) {
+    await stopDriver(child);
+    throw new Error(`libtorrent is not seeding: ${JSON.stringify(ready)}`);
+  }
+  return { port: ready.port, child };
+}
+
 /** Stops a driver spawned with piped stdin and stdout: closes stdin (its `seed` mode exits), kills it, and waits. */
 export async function stopDriver(child: Deno.ChildProcess): Promise<void> {
   await child.stdin.close().catch(() => {});

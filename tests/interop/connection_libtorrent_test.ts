@@ -12,7 +12,7 @@ import { Bitfield } from "../../lib/wire/bitfield.ts";
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine, stopDriver } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, startSeedDriver, stopDriver } from "../_helpers/libtorrent.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -46,18 +46,11 @@ Deno.test({
     withTempDir(async (dir) => {
       const data = await makeTorrent(dir);
       const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
-      const child = new Deno.Command(tool.path, {
-        args: ["-c", SCRIPT, "seed", dir],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      const killer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS * 2);
+      const { port, child } = await startSeedDriver(tool.path, dir, TIMEOUT_MS);
+      const killer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
       let conn: PeerConnection | null = null;
       try {
-        const ready = await readJsonLine(child.stdout);
-        ok(ready.seeding, "libtorrent is seeding");
-        const socket = await Deno.connect({ hostname: "127.0.0.1", port: ready.port });
+        const socket = await Deno.connect({ hostname: "127.0.0.1", port });
         conn = await PeerConnection.open(socket, { infoHash: meta.infoHash, peerId: peerId(), geometry: meta });
         ok(conn.isFastExtension, "libtorrent negotiates BEP 6");
         await conn.send({ type: "interested" });

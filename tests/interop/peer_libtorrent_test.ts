@@ -9,7 +9,7 @@ import { parseMetainfo } from "../../lib/metainfo.ts";
 import { equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
-import { LIBTORRENT_SCRIPT as SCRIPT, readJsonLine, stopDriver } from "../_helpers/libtorrent.ts";
+import { LIBTORRENT_SCRIPT as SCRIPT, startSeedDriver, stopDriver } from "../_helpers/libtorrent.ts";
 import { interopTool, leechArgs, runBtool, runTool } from "../_helpers/tools.ts";
 
 const tool = interopTool("libtorrent");
@@ -43,27 +43,8 @@ async function assertFiles(root: string, files: Tree[]): Promise<void> {
   }
 }
 
-/** A libtorrent seed child: resolves with its port once it seeds. */
-async function startLibtorrentSeed(dir: string): Promise<{ port: number; child: Deno.ChildProcess }> {
-  const child = new Deno.Command(tool.path, {
-    args: ["-c", SCRIPT, "seed", dir],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
-  let ready;
-  try {
-    ready = await readJsonLine(child.stdout);
-  } finally {
-    clearTimeout(timer);
-  }
-  ok(ready.seeding, "libtorrent is seeding");
-  return { port: ready.port, child };
-}
-
 async function btoolDownloads(dir: string, files: Tree[]): Promise<void> {
-  const seed = await startLibtorrentSeed(dir);
+  const seed = await startSeedDriver(tool.path, dir, TIMEOUT_MS);
   try {
     const out = await runBtool(
       [...leechArgs(`${dir}/t.torrent`, `${dir}/btool_out`, seed.port), "--quiet"],
@@ -164,7 +145,7 @@ Deno.test({
       const files = [{ path: "r.bin", data: randomBytes(seededRandom(13), 4 * 1024 * 1024 + 999) }];
       await makeTorrent(dir, "r.bin", files);
       const meta = await parseMetainfo(await Deno.readFile(`${dir}/t.torrent`));
-      const seed = await startLibtorrentSeed(dir);
+      const seed = await startSeedDriver(tool.path, dir, TIMEOUT_MS);
       let first: Deno.ChildProcess | null = null;
       try {
         const args = [
