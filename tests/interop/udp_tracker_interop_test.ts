@@ -8,7 +8,7 @@
 // over UDP (BEP 15, no URL data) so that the libtorrent seeder, re-announcing, learns of it and connects to it.
 
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
-import { interopTool } from "../_helpers/tools.ts";
+import { freePort, interopTool } from "../_helpers/tools.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { equals, fromUtf8 } from "../../lib/bytes.ts";
@@ -22,7 +22,12 @@ const TIMEOUT_MS = 90_000;
 const DATA_BYTES = 3 * 65536 + 1234;
 const PASSKEY = "0123456789abcdef0123456789abcdef";
 
-const SCRIPT = `
+/**
+ * The start of both Python drivers (argv: DIR, tracker URL): libtorrent on 127.0.0.1 without DHT, LSD, UPnP or
+ * NAT-PMP, and `t`, a torrent of DIR/data.bin announcing to the tracker, hashed; `flags` are create_torrent's.
+ */
+function driverPreamble(flags: string): string {
+  return `
 import json, os, sys, time, libtorrent as lt
 d, tracker = sys.argv[1], sys.argv[2]
 settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
@@ -30,10 +35,13 @@ settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "ena
             "alert_mask": lt.alert.category_t.all_categories}
 fs = lt.file_storage()
 lt.add_files(fs, os.path.join(d, "data.bin"))
-t = lt.create_torrent(fs, 65536)
+t = lt.create_torrent(fs, 65536${flags})
 t.add_tracker(tracker)
 lt.set_piece_hashes(t, d)
-ti = lt.torrent_info(lt.bencode(t.generate()))
+`;
+}
+
+const SCRIPT = `${driverPreamble("")}ti = lt.torrent_info(lt.bencode(t.generate()))
 deadline = time.time() + 60
 result = {"replies": [], "errors": []}
 def pump(ses, who):
@@ -129,18 +137,9 @@ Deno.test({
     }),
 });
 
-const SEED_SCRIPT = `
-import json, os, sys, time, libtorrent as lt
-d, tracker = sys.argv[1], sys.argv[2]
-settings = {"enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-            "allow_multiple_connections_per_ip": True, "listen_interfaces": "127.0.0.1:0",
-            "alert_mask": lt.alert.category_t.all_categories}
-fs = lt.file_storage()
-lt.add_files(fs, os.path.join(d, "data.bin"))
-t = lt.create_torrent(fs, 65536, flags=lt.create_torrent.v1_only)
-t.add_tracker(tracker)
-lt.set_piece_hashes(t, d)
-open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
+const SEED_SCRIPT = `${
+  driverPreamble(", flags=lt.create_torrent.v1_only")
+}open(os.path.join(d, "t.torrent"), "wb").write(lt.bencode(t.generate()))
 ses = lt.session(settings)
 h = ses.add_torrent({"ti": lt.torrent_info(os.path.join(d, "t.torrent")), "save_path": d})
 print("ready", flush=True)
@@ -160,13 +159,6 @@ async function waitForFile(path: string, want: Uint8Array, timeoutMs: number): P
     await new Promise((r) => setTimeout(r, 500));
   }
   return false;
-}
-
-function freeTcpPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 Deno.test({
@@ -218,7 +210,7 @@ Deno.test({
             "-w",
             `${dir}/tr-out`,
             "-p",
-            String(freeTcpPort()),
+            String(freePort()),
             "-M",
             `${dir}/t.torrent`,
           ],
