@@ -123,12 +123,20 @@ export async function timedRun(cmd: string, args: string[]): Promise<TimedRun> {
   return { ms, userS: Number(m[1]), sysS: Number(m[2]), rssKiB: Number(m[3]) };
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** A port on 127.0.0.1 free for both TCP and UDP a moment ago (btool serves HTTP and UDP on one number). */
 export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (tcp.addr as Deno.NetAddr).port;
+    tcp.close();
+    try {
+      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // taken for UDP: try another
+    }
+  }
+  throw new Error("no port free for both TCP and UDP in 20 tries");
 }
 
 /**

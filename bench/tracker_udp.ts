@@ -6,7 +6,7 @@
 // Run: deno run -A bench/tracker_udp.ts [--duration 10] [--runs 3] [--sockets 16] [--inflight 8] [--udpload PATH.c]
 
 import { toHex } from "../lib/bytes.ts";
-import { benchArgs, median, spawnBtoolTracker, stopChildren, writeOpentrackerConfig } from "./_common.ts";
+import { benchArgs, freePort, median, spawnBtoolTracker, stopChildren, writeOpentrackerConfig } from "./_common.ts";
 
 const TORRENTS = 1_000;
 const READY_TIMEOUT_MS = 30_000;
@@ -68,21 +68,6 @@ const TARGETS: Target[] = [
       }).spawn(),
   },
 ];
-
-/** A port free on both TCP and UDP (btool serves HTTP and UDP on one number). */
-function freePort(): number {
-  for (;;) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    l.close();
-    try {
-      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // taken on UDP: try another
-    }
-  }
-}
 
 /** Send BEP 15 connects until one is answered (bounded). */
 async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {

@@ -3,7 +3,7 @@
 // file whitelisting the test hashes, and killed (by its PID) in finally. Every wait is time-bounded.
 
 import { deepEqual, equal, ok } from "../_helpers/assert.ts";
-import { interopTool } from "../_helpers/tools.ts";
+import { freePort, interopTool } from "../_helpers/tools.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { toHex, utf8 } from "../../lib/bytes.ts";
 import { announce, scrape } from "../../lib/tracker/client.ts";
@@ -16,22 +16,6 @@ const HTTP_HASH = Uint8Array.from({ length: 20 }, (_, i) => (i * 13 + 0x20) & 0x
 const UDP_HASH = Uint8Array.from({ length: 20 }, (_, i) => (i * 29 + 7) & 0xff);
 const STARTUP_ATTEMPTS = 100;
 const STARTUP_POLL_MS = 100;
-
-/** A port free for both TCP and UDP on 127.0.0.1 at the time of asking. */
-function freePort(): number {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (tcp.addr as Deno.NetAddr).port;
-    tcp.close();
-    try {
-      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // taken for UDP: try another
-    }
-  }
-  throw new Error("no free port");
-}
 
 function peer(peerIdText: string, port: number, left: number): AnnounceParams {
   return { infoHash: HTTP_HASH, peerId: utf8(peerIdText), port, uploaded: 0, downloaded: 0, left, numWant: 50 };
