@@ -15,7 +15,7 @@ import {
   type UdpAnnounceRequest,
   type UdpReply,
 } from "../../lib/tracker/udp_codec.ts";
-import { receiveDatagram } from "../_helpers/udp.ts";
+import { connectReply, playUdpTracker, receiveDatagram, type SeenPacket } from "../_helpers/udp.ts";
 
 const INFO_HASH = Uint8Array.from({ length: 20 }, (_, i) => (i * 37 + 0x20) & 0xff);
 const OTHER_HASH = new Uint8Array(20).fill(0x2b);
@@ -45,72 +45,35 @@ function startFakeUdpTracker(options: FakeUdpOptions): FakeUdpTracker {
   const received: FakeUdpTracker["received"] = [];
   const isIPv6 = options.hostname.includes(":");
   let toDrop = options.dropFirst ?? 0;
-  const loop = (async () => {
-    for (let i = 0; i < 1000; i++) {
-      let packet: Uint8Array;
-      let remote: Deno.NetAddr;
-      try {
-        const [data, addr] = await conn.receive();
-        packet = data;
-        remote = addr as Deno.NetAddr;
-      } catch {
-        return;
-      }
-      const d = decodeUdpRequest(packet, { connectionIds: issuer, address: remote.hostname, port: remote.port });
-      if (d.type === "drop") continue;
-      if (d.type === "error") {
-        received.push({ type: "bad-id" });
-        await conn.send(encodeUdpReply({ type: "error", transactionId: d.transactionId, message: d.message }), remote);
-        continue;
-      }
-      const r = d.request;
-      received.push(
-        r.type === "announce" ? { type: r.type, announce: { ...r, urlData: r.urlData.slice() } } : { type: r.type },
-      );
-      if (toDrop > 0) {
-        toDrop--;
-        continue;
-      }
-      if (options.isSilent) continue;
-      let reply: UdpReply;
-      if (r.type === "connect") {
-        reply = {
-          type: "connect",
-          transactionId: r.transactionId,
-          connectionId: issuer.issue(remote.hostname, remote.port),
-        };
-      } else if (r.type === "announce") {
-        if (options.errorMessage !== undefined) {
-          reply = { type: "error", transactionId: r.transactionId, message: options.errorMessage };
-        } else {
-          const peers = isIPv6
-            ? Uint8Array.of(
-              ...new Uint8Array(15),
-              1,
-              0x1a,
-              0xe2,
-              0x20,
-              0x01,
-              0x0d,
-              0xb8,
-              ...new Uint8Array(11),
-              7,
-              0,
-              80,
-            )
-            : Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe2, 10, 0, 0, 7, 0, 80);
-          reply = { type: "announce", transactionId: r.transactionId, interval: 900, leechers: 4, seeders: 2, peers };
-        }
-      } else {
-        reply = {
-          type: "scrape",
-          transactionId: r.transactionId,
-          files: r.infoHashes.map((_, j) => ({ seeders: j + 1, completed: 10 * (j + 1), leechers: 100 * (j + 1) })),
-        };
-      }
-      await conn.send(encodeUdpReply(reply), remote);
+  const seen = (what: SeenPacket) => {
+    if (what === "drop") return;
+    if (what === "bad-id") received.push({ type: "bad-id" });
+    else if (what.type === "announce") {
+      received.push({ type: what.type, announce: { ...what, urlData: what.urlData.slice() } });
+    } else received.push({ type: what.type });
+  };
+  const loop = playUdpTracker(conn, issuer, (r, remote) => {
+    if (toDrop > 0) {
+      toDrop--;
+      return null;
     }
-  })();
+    if (options.isSilent) return null;
+    if (r.type === "connect") return connectReply(r, issuer, remote);
+    if (r.type === "announce") {
+      if (options.errorMessage !== undefined) {
+        return { type: "error", transactionId: r.transactionId, message: options.errorMessage };
+      }
+      const peers = isIPv6
+        ? Uint8Array.of(...new Uint8Array(15), 1, 0x1a, 0xe2, 0x20, 0x01, 0x0d, 0xb8, ...new Uint8Array(11), 7, 0, 80)
+        : Uint8Array.of(127, 0, 0, 1, 0x1a, 0xe2, 10, 0, 0, 7, 0, 80);
+      return { type: "announce", transactionId: r.transactionId, interval: 900, leechers: 4, seeders: 2, peers };
+    }
+    return {
+      type: "scrape",
+      transactionId: r.transactionId,
+      files: r.infoHashes.map((_, j) => ({ seeders: j + 1, completed: 10 * (j + 1), leechers: 100 * (j + 1) })),
+    };
+  }, { seen });
   return {
     port,
     received,

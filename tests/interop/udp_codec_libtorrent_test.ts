@@ -8,13 +8,8 @@ import { deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { interopTool, runTool } from "../_helpers/tools.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { fromUtf8, toHex } from "../../lib/bytes.ts";
-import {
-  createConnectionIdIssuer,
-  decodeUdpRequest,
-  encodeUdpReply,
-  type UdpReply,
-} from "../../lib/tracker/udp_codec.ts";
-import { receiveDatagram } from "../_helpers/udp.ts";
+import { createConnectionIdIssuer } from "../../lib/tracker/udp_codec.ts";
+import { connectReply, playUdpTracker } from "../_helpers/udp.ts";
 
 const tool = interopTool("libtorrent");
 
@@ -61,55 +56,27 @@ Deno.test({
       const issuer = createConnectionIdIssuer({ secret: crypto.getRandomValues(new Uint8Array(32)), now: Date.now });
       const seen: string[] = [];
       const urlData: string[] = [];
-      const loop = (async () => {
-        for (let i = 0; i < MAX_PACKETS; i++) {
-          const got = await receiveDatagram(conn);
-          if (got === null) return;
-          const { data, addr } = got;
-          const d = decodeUdpRequest(data, { connectionIds: issuer, address: addr.hostname, port: addr.port });
-          if (d.type === "drop") {
-            seen.push("drop");
-            continue;
-          }
-          if (d.type === "error") {
-            seen.push("bad-id");
-            await conn.send(
-              encodeUdpReply({ type: "error", transactionId: d.transactionId, message: d.message }),
-              addr,
-            );
-            continue;
-          }
-          const r = d.request;
-          let reply: UdpReply;
-          if (r.type === "connect") {
-            reply = {
-              type: "connect",
+      const loop = playUdpTracker(conn, issuer, (r, addr) => {
+        if (r.type === "connect") return connectReply(r, issuer, addr);
+        if (r.type === "announce") {
+          urlData.push(fromUtf8(r.urlData));
+          return toHex(r.infoHash) === KNOWN_HASH
+            ? {
+              type: "announce",
               transactionId: r.transactionId,
-              connectionId: issuer.issue(addr.hostname, addr.port),
-            };
-          } else if (r.type === "announce") {
-            urlData.push(fromUtf8(r.urlData));
-            reply = toHex(r.infoHash) === KNOWN_HASH
-              ? {
-                type: "announce",
-                transactionId: r.transactionId,
-                interval: 1800,
-                leechers: 1,
-                seeders: 2,
-                peers: Uint8Array.of(127, 0, 0, 1, 0x1b, 0x59, 127, 0, 0, 1, 0x1b, 0x5a),
-              }
-              : { type: "error", transactionId: r.transactionId, message: "Unregistered torrent" };
-          } else {
-            reply = {
-              type: "scrape",
-              transactionId: r.transactionId,
-              files: r.infoHashes.map(() => ({ seeders: 2, completed: 7, leechers: 1 })),
-            };
-          }
-          seen.push(r.type);
-          await conn.send(encodeUdpReply(reply), addr);
+              interval: 1800,
+              leechers: 1,
+              seeders: 2,
+              peers: Uint8Array.of(127, 0, 0, 1, 0x1b, 0x59, 127, 0, 0, 1, 0x1b, 0x5a),
+            }
+            : { type: "error", transactionId: r.transactionId, message: "Unregistered torrent" };
         }
-      })();
+        return {
+          type: "scrape",
+          transactionId: r.transactionId,
+          files: r.infoHashes.map(() => ({ seeders: 2, completed: 7, leechers: 1 })),
+        };
+      }, { maxPackets: MAX_PACKETS, seen: (what) => seen.push(typeof what === "string" ? what : what.type) });
       try {
         const tracker = `udp://127.0.0.1:${port}/announce?passkey=00112233`;
         const out = await runTool(tool.path, ["-c", SCRIPT, KNOWN_HASH, UNKNOWN_HASH, tracker, dir], {
