@@ -1,6 +1,9 @@
 // Interop tool discovery. On a laptop a missing tool skips its test with a printed reason;
 // under CI (CI=true) nothing may silently skip, so the test runs and fails on the missing tool.
 
+/** A port on 127.0.0.1 free for both TCP and UDP a moment ago: the bench harness's, one copy for both. */
+export { freePort } from "../../bench/_common.ts";
+
 const IS_CI = (Deno.env.get("CI") ?? "").toLowerCase() === "true" || Deno.env.get("CI") === "1";
 
 function findOnPath(name: string): string | null {
@@ -109,25 +112,6 @@ export function runBtool(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const main = new URL("../../main.ts", import.meta.url).pathname;
   return runTool(Deno.execPath(), ["run", "--allow-all", main, ...args], options);
-}
-
-/**
- * A port on 127.0.0.1 free for both TCP and UDP a moment ago (for tools that cannot be told to pick one; trackers
- * serve HTTP and UDP on one number).
- */
-export function freePort(): number {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (tcp.addr as Deno.NetAddr).port;
-    tcp.close();
-    try {
-      Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // taken for UDP: try another
-    }
-  }
-  throw new Error("no port free for both TCP and UDP in 20 tries");
 }
 
 /** `btool peer` arguments: fetch `torrent` into `dir` from the one peer at 127.0.0.1:`peerPort`, then exit. */
