@@ -132,8 +132,8 @@ export function freePort(): number {
     try {
       Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
       return port;
-    } catch {
-      // taken for UDP: try another
+    } catch (err: unknown) {
+      if (!(err instanceof Deno.errors.AddrInUse)) throw err; // e.g. no --unstable-net: say so, not "no port free"
     }
   }
   throw new Error("no port free for both TCP and UDP in 20 tries");
