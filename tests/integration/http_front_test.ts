@@ -14,13 +14,9 @@ import {
   startHttpServer,
 } from "../../lib/tracker/http_server.ts";
 import { Client, get, waitFor } from "./_http_raw_client.ts";
+import { manualClock } from "../_helpers/clock.ts";
 
 const echo: HttpHandler = (req) => new Response(`${req.method} ${new URL(req.url).pathname}`);
-
-function manualClock(): { now: () => number; advance(ms: number): void } {
-  let at = Date.now();
-  return { now: () => at, advance: (ms) => void (at += ms) };
-}
 
 /** What a test opened; closed in its `finally` (clients first, then servers). */
 class Scope {

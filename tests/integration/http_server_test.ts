@@ -23,6 +23,7 @@ import {
 } from "../../lib/tracker/http_server.ts";
 import { targetText } from "../../lib/tracker/http1.ts";
 import { bytesOf, Client, delay, ENCODER, expectRefusal, get, waitFor } from "./_http_raw_client.ts";
+import { manualClock } from "../_helpers/clock.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -369,12 +370,6 @@ ioTest("Connection: close with a 2 MB response: all of it arrives, then EOF", BO
   equal(firstDifference(res.body, big), -1, "first differing byte");
   equal((await c.readToEof("EOF after the 2 MB response")).length, 0);
 });
-
-/** A clock the test moves by hand (servers read it; nothing waits on it). */
-function manualClock(): { now: () => number; advance(ms: number): void } {
-  let at = Date.now();
-  return { now: () => at, advance: (ms) => void (at += ms) };
-}
 
 // The libc listener defers accepting a connection until its request arrives (TCP_DEFER_ACCEPT, 1 s); a client that
 // says nothing is accepted after the deferral (the count shows it: a deferral that dropped it would never count it),

@@ -7,6 +7,7 @@ import {
   MAX_HALF_OPEN_INCOMING,
 } from "../../../lib/peer/handshake_gate.ts";
 import { deepEqual, equal } from "../../_helpers/assert.ts";
+import { manualClock } from "../../_helpers/clock.ts";
 
 class Sock {
   isClosed = false;
@@ -16,13 +17,8 @@ class Sock {
   }
 }
 
-function clock(): { now: () => number; advance: (ms: number) => void } {
-  let t = 1_000_000;
-  return { now: () => t, advance: (ms) => t += ms };
-}
-
 Deno.test("HandshakeGate closes half-open sockets at their deadline, not before", () => {
-  const c = clock();
+  const c = manualClock(1_000_000);
   const gate = new HandshakeGate<Sock>({ now: c.now });
   const a = new Sock("a");
   gate.admit(a);
@@ -42,7 +38,7 @@ Deno.test("HandshakeGate closes half-open sockets at their deadline, not before"
 });
 
 Deno.test("HandshakeGate evicts the oldest half-open socket when full, so a newcomer always gets in", () => {
-  const c = clock();
+  const c = manualClock(1_000_000);
   const gate = new HandshakeGate<Sock>({ now: c.now });
   const silent: Sock[] = [];
   for (let i = 0; i < 3 * MAX_HALF_OPEN_INCOMING; i++) {
@@ -67,7 +63,7 @@ Deno.test("HandshakeGate evicts the oldest half-open socket when full, so a newc
 });
 
 Deno.test("HandshakeGate honours its options and closeAll()", () => {
-  const c = clock();
+  const c = manualClock(1_000_000);
   const gate = new HandshakeGate<Sock>({ now: c.now, maxHalfOpen: 2, timeoutMs: 10 });
   const socks = [new Sock("a"), new Sock("b"), new Sock("c")];
   for (const s of socks) gate.admit(s);
