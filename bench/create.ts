@@ -1,14 +1,17 @@
 // bench/create: `btool create` (deno run -A main.ts create; the default SHA-1, and the opt-in `--sha1 libc`) against
 // `mktorrent -t <cores>` on the same files (1 GiB and 4 GiB by default), 256 KiB pieces, warm page cache; runs
 // interleaved, median of 5 each: wall ms, user and system CPU seconds, and the speed ratios (goal for the default:
-// >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Then the SHA-1 stage alone, OpenSSL through
+// >= 0.9 at 1 GiB, >= 1.0 at 4 GiB). Two floors run in the same rotation: `deno run` of an empty file, and
+// bench/_create_floor.ts, the least Deno program that hashes as btool does; their ceilings say what any Deno program
+// could reach against mktorrent here. Then the SHA-1 stage alone, OpenSSL through
 // FFI against node:crypto and WebCrypto over the same buffers (what decides create's hash job), and fixed costs.
 // Environment: BTOOL_BENCH_SIZES (MiB list, default "1024,4096"), BTOOL_BENCH_PIECE (bytes, default 262144),
-// BTOOL_BENCH_RUNS (default 5), BTOOL_BENCH_BASELINE (another checkout's main.ts, run interleaved as a third
+// BTOOL_BENCH_RUNS (default 5), BTOOL_BENCH_BASELINE (another checkout's main.ts, run interleaved as one more
 // contender). Each file lives in a temp dir that is removed after its size.
 
 import { createHash } from "node:crypto";
-import { rawValue } from "../lib/bencode.ts";
+import { type BencodeDict, decodeBencode, isBytes, rawValue } from "../lib/bencode.ts";
+import { equals } from "../lib/bytes.ts";
 import { InfoHash } from "../lib/infohash.ts";
 import { openLibcSha1, sha1 } from "../lib/sha1.ts";
 import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
@@ -20,11 +23,20 @@ const RUNS = Number(Deno.env.get("BTOOL_BENCH_RUNS") ?? 5);
 const BASELINE = Deno.env.get("BTOOL_BENCH_BASELINE") ?? null;
 const THREADS = navigator.hardwareConcurrency;
 const TRACKER = "http://127.0.0.1:6969/announce";
+const FLOOR_TS = new URL("./_create_floor.ts", import.meta.url).pathname;
 /** The SHA-1 stage's buffer (hashed in PIECE_BYTES pieces). */
 const STAGE_BYTES = 256 * MIB;
 const STAGE_IN_FLIGHT = [1, 8];
 
 if (!Deno.statSync("/usr/bin/time").isFile) throw new Error("bench/create needs /usr/bin/time (apt-get install time)");
+
+/** The `pieces` string of a .torrent's info dictionary. */
+function piecesOf(path: string): Uint8Array {
+  const info = decodeBencode(Deno.readFileSync(path)) as BencodeDict;
+  const pieces = (info.get("info") as BencodeDict).get("pieces");
+  if (!isBytes(pieces)) throw new Error(`${path} has no pieces`);
+  return pieces;
+}
 
 async function infoHashOf(path: string): Promise<string> {
   return (await InfoHash.fromInfoBytes(rawValue(Deno.readFileSync(path), ["info"], { isStrict: false }))).hex;
@@ -126,6 +138,19 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
         out: `${dir}/l.torrent`,
       },
     ];
+    // The floors: a `deno run` of nothing, and of the least program that hashes as btool does (bench/_create_floor.ts).
+    contenders.push({
+      name: "deno run, empty file",
+      run: () => timedRun(Deno.execPath(), ["run", "-A", `${dir}/empty.ts`]),
+      runs: [],
+      out: "",
+    }, {
+      name: "Deno floor (no btool)",
+      run: () => timedRun(Deno.execPath(), ["run", "-A", FLOOR_TS, data, String(PIECE_BYTES), `${dir}/floor.bin`]),
+      runs: [],
+      out: `${dir}/floor.bin`,
+    });
+    await Deno.writeTextFile(`${dir}/empty.ts`, "");
     if (BASELINE !== null) {
       contenders.push({
         name: "baseline btool",
@@ -139,8 +164,12 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       // Rotate who goes first so that a neighbour's load spike does not always hit the same tool.
       const order = contenders.map((_, k) => contenders[(k + i) % contenders.length]!);
       for (const c of order) c.runs.push(await c.run());
-      const hashes = new Set(await Promise.all(contenders.map((c) => infoHashOf(c.out))));
+      const torrents = contenders.filter((c) => c.out.endsWith(".torrent"));
+      const hashes = new Set(await Promise.all(torrents.map((c) => infoHashOf(c.out))));
       if (hashes.size !== 1) throw new Error("btool and mktorrent disagree on the info hash");
+      if (!equals(piecesOf(`${dir}/b.torrent`), Deno.readFileSync(`${dir}/floor.bin`))) {
+        throw new Error("the floor's piece hashes differ from btool's");
+      }
       console.log(
         `  run ${i + 1}: ` +
           contenders.map((c) => `${c.name} ${c.runs[i]!.ms.toFixed(0)} ms (${c.runs[i]!.userS}+${c.runs[i]!.sysS} s)`)
@@ -166,8 +195,16 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       `ratio at ${mib} MiB, --sha1 libc: mktorrent ms / libc ms ${(theirs / libc).toFixed(2)}, ` +
         `default ms / libc ms ${(ours / libc).toFixed(2)} (> 1 = libc faster)`,
     );
+    // What any `deno run` program could reach: even hashing as fast as mktorrent's whole run, it starts the runtime.
+    const empty = median(contenders[3]!.runs.map((r) => r.ms));
+    const floor = median(contenders[4]!.runs.map((r) => r.ms));
+    console.log(
+      `ceilings at ${mib} MiB (mktorrent ms / ...): Deno floor ${(theirs / floor).toFixed(2)} (btool ms / floor ms ` +
+        `${(ours / floor).toFixed(2)}); any deno run program, mktorrent ms + empty run ms, ` +
+        `${(theirs / (theirs + empty)).toFixed(2)}`,
+    );
     if (BASELINE !== null) {
-      const base = median(contenders[3]!.runs.map((r) => r.ms));
+      const base = median(contenders[5]!.runs.map((r) => r.ms));
       console.log(`ratio baseline ms / btool ms: ${(base / ours).toFixed(2)}`);
     }
   } finally {
