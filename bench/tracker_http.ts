@@ -1,6 +1,7 @@
 // Announce throughput of `btool tracker` (by default on Deno.serve, and with --http-io libc on its libc HTTP server)
-// against opentracker (Debian) and three bare handlers returning a fixed bencoded body (Deno.serve with no parameters;
-// Deno.serve reading the target and address; btool's libc server), in one run: wrk + bench/tracker_http.lua (1,000
+// against opentracker (Debian) and four bare handlers returning a fixed bencoded body (Deno.serve with no parameters;
+// Deno.serve reading the target and address; the same behind Deno.listen and Deno.serve's per-connection entry, the
+// floor of btool's connection front; btool's libc server), in one run: wrk + bench/tracker_http.lua (1,000
 // torrents, random peer ids, compact=1, numwant=50, 64 connections, 2 threads), one connection per announce
 // (Connection: close) and keep-alive, median of 3.
 // Run: deno run -A bench/tracker_http.ts [--duration 10] [--runs 3] [--connections 64] [--threads 2]
@@ -11,6 +12,7 @@
 
 import { parseArgs } from "node:util";
 import { startHttpServer } from "../lib/tracker/http_server.ts";
+import { serveOnConnection } from "../lib/tracker/http_front.ts";
 import { targetText } from "../lib/tracker/http1.ts";
 import { fromLatin1, percentEncode, toHex } from "../lib/bytes.ts";
 import {
@@ -36,6 +38,8 @@ const DEFAULT = "btool default";
 const LIBC = "btool libc";
 /** Bare Deno.serve with a handler that reads the request (what any tracker must). */
 const READS = "bare Deno.serve+req";
+/** Bare Deno.listen + Deno.serve's per-connection entry: what a front that sees connections costs by itself. */
+const FRONT = "bare front floor";
 const LUA = new URL("./tracker_http.lua", import.meta.url).pathname;
 
 interface Sample {
@@ -61,7 +65,7 @@ function bareBody(): Uint8Array {
  * the same fixed body through btool's libc HTTP server (lib/tracker/_http_ffi.ts) instead of Deno.serve: the floor
  * of any tracker on that I/O path.
  */
-function serveBare(port: number, kind: "deno" | "deno-reads" | "libc"): void {
+function serveBare(port: number, kind: "deno" | "deno-reads" | "deno-front" | "libc"): void {
   const body = bareBody();
   const headers = { "content-type": "text/plain" };
   if (kind === "deno") {
@@ -79,6 +83,25 @@ function serveBare(port: number, kind: "deno" | "deno-reads" | "libc"): void {
       sink += req.url.length + info.remoteAddr.hostname.length;
       return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
     });
+    return;
+  }
+  if (kind === "deno-front") {
+    // The floor of any front that sees connections (as btool's default must, to cap and time them out): Deno.listen
+    // accepts, and Deno.serve's own per-connection entry serves each, with no caps, no deadlines, no bookkeeping.
+    const serve = serveOnConnection();
+    if (serve === null) throw new Error("this Deno has no serveHttpOnConnection");
+    const listener = Deno.listen({ hostname: "127.0.0.1", port });
+    let sink = 0;
+    const handler = (req: Request, info: { remoteAddr: Deno.NetAddr }) => {
+      sink += req.url.length + info.remoteAddr.hostname.length;
+      return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
+    };
+    const signal = { addEventListener: () => {} };
+    const onError = () => new Response(null, { status: 500 });
+    const onListen = () => {};
+    (async () => {
+      for await (const conn of listener) serve(conn, signal, handler, onError, onListen);
+    })();
     return;
   }
   // The same fixed body through btool's own HTTP server: the request is parsed and its target read as text, as
@@ -163,6 +186,7 @@ const TARGETS: Target[] = [
   },
   bareTarget("bare Deno.serve", []),
   bareTarget(READS, ["--bare-reads"]),
+  bareTarget(FRONT, ["--bare-front"]),
   bareTarget("bare libc HTTP", ["--bare-libc"]),
 ];
 
@@ -174,11 +198,18 @@ async function main(): Promise<void> {
       "bare-server": { type: "string" },
       "bare-libc": { type: "boolean", default: false },
       "bare-reads": { type: "boolean", default: false },
+      "bare-front": { type: "boolean", default: false },
       "v8-flags": { type: "string", default: TRACKER_V8_FLAGS },
     },
   });
   if (values["bare-server"] !== undefined) {
-    const kind = values["bare-libc"] ? "libc" : values["bare-reads"] ? "deno-reads" : "deno";
+    const kind = values["bare-libc"]
+      ? "libc"
+      : values["bare-reads"]
+      ? "deno-reads"
+      : values["bare-front"]
+      ? "deno-front"
+      : "deno";
     return serveBare(Number(values["bare-server"]), kind);
   }
   const { runs, ...wrk } = wrkSettings(values);
@@ -260,6 +291,14 @@ async function main(): Promise<void> {
         `${ratio(rate(mode, READS), rate(mode, "bare Deno.serve"))}`,
     );
   }
+  // btool's default must see each connection (caps, deadlines): the floor of that, against bare Deno.serve, bounds
+  // what the default can reach with one connection per announce, and the default against it is btool's own share.
+  console.log(
+    `  close:     front floor / bare Deno.serve = ${ratio(rate("close", FRONT), rate("close", "bare Deno.serve"))}` +
+      ` (the most any front that sees connections reaches); btool default / front floor = ` +
+      `${ratio(rate("close", DEFAULT), rate("close", FRONT))}; keepalive: front floor / bare Deno.serve = ` +
+      `${ratio(rate("keepalive", FRONT), rate("keepalive", "bare Deno.serve"))}`,
+  );
   if (isOpentracker) {
     console.log(
       `  close:     btool --http-io libc / opentracker = ${ratio(rate("close", LIBC), rate("close", "opentracker"))}` +
