@@ -99,8 +99,10 @@ function serveBare(port: number, kind: "deno" | "deno-reads" | "deno-front" | "l
     const signal = { addEventListener: () => {} };
     const onError = () => new Response(null, { status: 500 });
     const onListen = () => {};
+    const ignore = () => {};
     (async () => {
-      for await (const conn of listener) serve(conn, signal, handler, onError, onListen);
+      // A reset connection rejects its `finished`: the one thing any front must handle.
+      for await (const conn of listener) serve(conn, signal, handler, onError, onListen).finished.catch(ignore);
     })();
     return;
   }
