@@ -36,7 +36,8 @@ Options:
   -o, --output FILE        where to write (default: <name>.torrent in the current folder)
   -f, --force              overwrite FILE if it exists
   -t, --threads N          hashing threads (default: the number of cores)
-      --sha1 deno|libc     deno (default): the runtime's SHA-1 (node:crypto) on every hashing thread;
+      --sha1 deno|libc     deno (default): the runtime's SHA-1 (WebCrypto for small inputs in pieces of
+                           up to 64 KiB, else node:crypto on every hashing thread);
                            libc: OpenSSL's SHA1() through FFI instead (docs/PERFORMANCE.md has both
                            speeds); same .torrent bytes. Needs Linux, libcrypto.so.3 and --allow-ffi;
                            fails with an error otherwise

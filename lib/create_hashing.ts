@@ -18,6 +18,12 @@ export const JOB_BYTES = 8 * 1024 * 1024;
  * than it saves below this (docs/PERFORMANCE.md, "create"). PREWARM_MIN_BYTES in cli/_create_prewarm.ts is the same.
  */
 export const INLINE_MAX_BYTES = 160 * 1024 * 1024;
+/**
+ * In-process hashing uses WebCrypto (the design card's SHA-1) for pieces up to this size and node:crypto above it:
+ * WebCrypto spares node:crypto's load and hashes on every core, but copies each piece, and from 128 KiB a copy costs
+ * more than that (docs/PERFORMANCE.md, "create").
+ */
+export const WEBCRYPTO_MAX_PIECE_BYTES = 64 * 1024;
 /** Upper bound on hashing Workers, whatever the core count says. */
 export const MAX_WORKERS = 16;
 
@@ -54,6 +60,12 @@ export function* planHashJobs(
   }
 }
 
+/** Which SHA-1 hashes `pieceLength` pieces in-process (the Worker path's hashers always hash synchronously). */
+export function inProcessHasher(pieceLength: number, choice: Sha1Choice): "webcrypto" | "node:crypto" | "libc" {
+  if (choice === "libc") return "libc";
+  return pieceLength <= WEBCRYPTO_MAX_PIECE_BYTES ? "webcrypto" : "node:crypto";
+}
+
 /** Progress of hashing, reported after each job. */
 export interface HashProgress {
   bytesHashed: number;
@@ -66,27 +78,31 @@ export interface HashOptions {
   threads?: number;
   /** Hash in-process up to this many bytes (default INLINE_MAX_BYTES), unless a prewarmed Worker is there. */
   inlineMaxBytes?: number;
-  /** "deno" (default): node:crypto; "libc": OpenSSL's SHA1() through FFI (lib/sha1.ts). Same bytes either way. */
+  /**
+   * "deno" (default): the runtime's (WebCrypto in-process for pieces up to WEBCRYPTO_MAX_PIECE_BYTES, else node:crypto);
+   * "libc": OpenSSL's SHA1() through FFI (lib/sha1.ts). Same bytes either way.
+   */
   sha1?: Sha1Choice;
   onProgress?: (p: HashProgress) => void;
   signal?: AbortSignal;
 }
 
+/** Hash every job on this thread: synchronously with `syncSha1`, or with WebCrypto's digests in flight when null. */
 async function hashInProcess(
   jobs: Generator<HashJob>,
   out: Uint8Array,
   totalBytes: number,
-  syncSha1: SyncSha1,
+  syncSha1: SyncSha1 | null,
   options: HashOptions,
 ): Promise<Uint8Array> {
   const reader = new JobReader(syncSha1);
   let bytesHashed = 0;
   try {
     for (const job of jobs) {
-      // The hash is synchronous: let an abort (and anything else queued) through between jobs.
-      if (job.id > 0) await yieldToEventLoop();
+      // A synchronous hash holds the thread: let an abort (and anything else queued) through between jobs.
+      if (job.id > 0 && syncSha1 !== null) await yieldToEventLoop();
       options.signal?.throwIfAborted();
-      out.set(reader.run(job), job.firstPiece * 20);
+      out.set(syncSha1 === null ? await reader.runAsync(job) : reader.run(job), job.firstPiece * 20);
       bytesHashed += job.byteLength;
       options.onProgress?.({ bytesHashed, totalBytes });
     }
@@ -235,7 +251,7 @@ export async function hashPieces(
   options: HashOptions = {},
 ): Promise<Uint8Array> {
   // Opened first: asked for and missing is an error before any work, never a silent fallback.
-  const syncSha1 = options.sha1 === "libc" ? openLibcSha1() : nodeSha1;
+  const libc = options.sha1 === "libc" ? openLibcSha1() : null;
   let totalBytes = 0;
   for (const f of files) totalBytes += f.length;
   const pieceCount = Math.ceil(totalBytes / pieceLength);
@@ -248,7 +264,8 @@ export async function hashPieces(
   // A prewarmed Worker (cli/_create_prewarm.ts) is already booting: worth using whatever the size.
   const isSmall = totalBytes <= (options.inlineMaxBytes ?? INLINE_MAX_BYTES) && !hasPrewarmedHashWorker();
   if (hashers < 2 || isSmall) {
-    return hashInProcess(jobs, out, totalBytes, syncSha1, options);
+    const hasher = inProcessHasher(pieceLength, options.sha1 ?? "deno");
+    return hashInProcess(jobs, out, totalBytes, hasher === "webcrypto" ? null : libc ?? nodeSha1, options);
   }
-  return await hashWithWorkers(jobs, out, totalBytes, hashers - 1, syncSha1, options);
+  return await hashWithWorkers(jobs, out, totalBytes, hashers - 1, libc ?? nodeSha1, options);
 }

@@ -1,9 +1,10 @@
 // SHA-1: the one file that says how btool computes SHA-1, and where each implementation is used (figures in
 // docs/PERFORMANCE.md, "create" and "peer"):
-// - WebCrypto (sha1() here), the default everywhere but create's piece hashes: info hashes, peer/verify piece
-//   checks; several digests in flight, since each runs off the JS thread.
-// - node:crypto (lib/_sha1_node.ts), for create's piece hashes only, on every hashing thread (the main thread and
-//   the hash Workers): there WebCrypto costs measurably more than 5% more CPU per byte (issue #18's exception).
+// - WebCrypto (sha1() here), the default: info hashes, peer/verify piece checks, and create's piece hashes of small
+//   inputs in pieces of up to 64 KiB; several digests in flight, since each runs off the JS thread.
+// - node:crypto (lib/_sha1_node.ts), for create's other piece hashes only, on every hashing thread (the main thread
+//   and the hash Workers): there WebCrypto costs measurably more than 5% more (issue #18's exception: it copies each
+//   piece, and from 128 KiB a copy is a fresh mapping; lib/create_hashing.ts draws the line).
 //   Imported only by create's hashers (tests/unit/sha1_test.ts checks); on the main thread it adds little, since
 //   node:util already started the runtime's Node layer.
 // - OpenSSL's SHA1() through FFI (openLibcSha1() here), opt-in only: `btool create --sha1 libc`; same bytes, same

@@ -1,13 +1,13 @@
 // JobReader (lib/_hash_job.ts): a job's pieces hashed alike by every SHA-1 it may be given, across file boundaries and
 // from an offset into a file, and a file that shrank or vanished reported as a StorageError with its code.
 
-import { type HashJob, JobReader } from "../../lib/_hash_job.ts";
+import { DIGEST_BYTES_IN_FLIGHT, DIGESTS_IN_FLIGHT, type HashJob, JobReader } from "../../lib/_hash_job.ts";
 import { nodeSha1 } from "../../lib/_sha1_node.ts";
 import { concat, toHex } from "../../lib/bytes.ts";
 import { planHashJobs } from "../../lib/create_hashing.ts";
 import { StorageError } from "../../lib/errors.ts";
-import type { SyncSha1 } from "../../lib/sha1.ts";
-import { assertThrowsCode, equal } from "../_helpers/assert.ts";
+import { sha1, type SyncSha1 } from "../../lib/sha1.ts";
+import { assert, assertRejectsCode, assertThrowsCode, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
 import { withTempDir } from "../_helpers/tmp.ts";
 import { libcSha1OrNull, oraclePieceHashes } from "../_helpers/torrent.ts";
@@ -17,7 +17,7 @@ const MiB = 1024 * KiB;
 
 const libc = libcSha1OrNull("_hash_job_test");
 
-Deno.test("JobReader hashes jobs alike with node:crypto and OpenSSL, pieces across files, small and large", async () => {
+Deno.test("JobReader hashes jobs alike with node:crypto, OpenSSL and WebCrypto (runAsync), pieces across files, small and large", async () => {
   await withTempDir(async (tmp) => {
     const random = seededRandom(4);
     const files = [];
@@ -41,7 +41,55 @@ Deno.test("JobReader hashes jobs alike with node:crypto and OpenSSL, pieces acro
         equal(toHex(out), toHex(oraclePieceHashes(all, pl)), `${name}, ${pl}`);
       }
     }
+    for (const pl of [16 * KiB, 256 * KiB, 2 * MiB, 16 * MiB]) {
+      const reader = new JobReader();
+      const out = new Uint8Array(Math.ceil(all.length / pl) * 20);
+      try {
+        for (const job of planHashJobs(files, pl, 1 * MiB)) out.set(await reader.runAsync(job), job.firstPiece * 20);
+      } finally {
+        reader.close();
+      }
+      equal(toHex(out), toHex(oraclePieceHashes(all, pl)), `WebCrypto (runAsync), ${pl}`);
+    }
   });
+});
+
+Deno.test("JobReader.runAsync() keeps at most DIGESTS_IN_FLIGHT digests and DIGEST_BYTES_IN_FLIGHT bytes at once", async () => {
+  await withTempDir(async (tmp) => {
+    const data = randomBytes(seededRandom(6), 6 * MiB + 3);
+    await Deno.writeFile(`${tmp}/f`, data);
+    const files = [{ fsPath: `${tmp}/f`, path: ["f"], length: data.length }];
+    for (const pl of [16 * KiB, 2 * MiB]) {
+      let now = 0, most = 0, mostBytes = 0, bytes = 0;
+      const slow = async (piece: Uint8Array): Promise<Uint8Array> => {
+        const copy = piece.slice(); // copied when called, as sha1() does
+        now++;
+        bytes += copy.length;
+        most = Math.max(most, now);
+        mostBytes = Math.max(mostBytes, bytes);
+        await new Promise((r) => setTimeout(r, 0));
+        now--;
+        bytes -= copy.length;
+        return await sha1(copy);
+      };
+      const reader = new JobReader();
+      const out = new Uint8Array(Math.ceil(data.length / pl) * 20);
+      try {
+        for (const job of planHashJobs(files, pl)) out.set(await reader.runAsync(job, slow), job.firstPiece * 20);
+      } finally {
+        reader.close();
+      }
+      equal(toHex(out), toHex(oraclePieceHashes(data, pl)), `pieces of ${pl}`);
+      const cap = Math.max(1, Math.min(DIGESTS_IN_FLIGHT, Math.floor(DIGEST_BYTES_IN_FLIGHT / pl)));
+      equal(most, cap, `digests at once, pieces of ${pl}`);
+      ok(mostBytes <= Math.max(pl, DIGEST_BYTES_IN_FLIGHT), `bytes at once, pieces of ${pl}: ${mostBytes}`);
+    }
+  });
+});
+
+Deno.test("JobReader.run() of a reader made without a synchronous SHA-1 says so", () => {
+  const job: HashJob = { id: 0, firstPiece: 0, pieceCount: 0, pieceLength: 16 * KiB, byteLength: 0, segments: [] };
+  assert.throws(() => new JobReader().run(job), { name: "TypeError", message: /synchronous SHA-1/ });
 });
 
 Deno.test("JobReader.run() hashes a job that starts inside a file and spans two, with pieces smaller than a read", async () => {
@@ -75,7 +123,7 @@ Deno.test("JobReader.run() hashes a job that starts inside a file and spans two,
   });
 });
 
-Deno.test("JobReader.run() reports a file that shrank as file_changed and a missing one as read_failed", async () => {
+Deno.test("JobReader.run() and runAsync() report a file that shrank as file_changed and a missing one as read_failed", async () => {
   await withTempDir(async (tmp) => {
     await Deno.writeFile(`${tmp}/short`, new Uint8Array(100));
     const job = (path: string): HashJob => ({
@@ -90,6 +138,8 @@ Deno.test("JobReader.run() reports a file that shrank as file_changed and a miss
     try {
       assertThrowsCode(() => reader.run(job(`${tmp}/short`)), StorageError, "file_changed");
       assertThrowsCode(() => reader.run(job(`${tmp}/gone`)), StorageError, "read_failed");
+      await assertRejectsCode(() => reader.runAsync(job(`${tmp}/short`)), StorageError, "file_changed");
+      await assertRejectsCode(() => reader.runAsync(job(`${tmp}/gone`)), StorageError, "read_failed");
       // The reader is still usable after an error.
       await Deno.writeFile(`${tmp}/whole`, new Uint8Array(200).fill(1));
       equal(toHex(reader.run(job(`${tmp}/whole`))), toHex(oraclePieceHashes(new Uint8Array(200).fill(1), 200)));

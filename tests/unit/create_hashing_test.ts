@@ -1,5 +1,5 @@
-// lib/create_hashing.ts: jobs of whole pieces, the piece hashes in-process and with Workers (prewarmed or not) for
-// both SHA-1 choices, and read errors from any hasher.
+// lib/create_hashing.ts: jobs of whole pieces, the piece hashes in-process (WebCrypto or node:crypto by piece length)
+// and with Workers (prewarmed or not) for both SHA-1 choices, and read errors from any hasher.
 
 import {
   discardPrewarmedHashWorker,
@@ -8,7 +8,7 @@ import {
   takePrewarmedHashWorker,
 } from "../../lib/_hash_pool.ts";
 import { concat, toHex } from "../../lib/bytes.ts";
-import { hashPieces, planHashJobs } from "../../lib/create_hashing.ts";
+import { hashPieces, inProcessHasher, planHashJobs, WEBCRYPTO_MAX_PIECE_BYTES } from "../../lib/create_hashing.ts";
 import { StorageError } from "../../lib/errors.ts";
 import { assertRejectsCode, deepEqual, equal, ok } from "../_helpers/assert.ts";
 import { randomBytes, seededRandom } from "../_helpers/random.ts";
@@ -53,13 +53,44 @@ Deno.test("hashPieces() hashes pieces across file boundaries, in-process and wit
       files.push({ fsPath: `${tmp}/f${i}`, path: [`f${i}`], length: data.length, data });
     }
     const all = concat(files.map((f) => f.data));
-    for (const pl of [16 * KiB, 256 * KiB, 4 * MiB]) {
+    for (const pl of [16 * KiB, 64 * KiB, 128 * KiB, 256 * KiB, 4 * MiB]) {
       const want = toHex(oraclePieceHashes(all, pl));
       const seen: number[] = [];
       const inline = await hashPieces(files, pl, { threads: 1, onProgress: (p) => seen.push(p.bytesHashed) });
       equal(toHex(inline), want);
       equal(seen.at(-1), all.length);
       equal(toHex(await hashPieces(files, pl, { threads: 3, inlineMaxBytes: 0 })), want);
+    }
+  });
+});
+
+Deno.test("inProcessHasher(): WebCrypto for pieces up to WEBCRYPTO_MAX_PIECE_BYTES, node:crypto above, libc when asked", () => {
+  equal(inProcessHasher(16 * KiB, "deno"), "webcrypto");
+  equal(inProcessHasher(WEBCRYPTO_MAX_PIECE_BYTES, "deno"), "webcrypto");
+  equal(inProcessHasher(WEBCRYPTO_MAX_PIECE_BYTES * 2, "deno"), "node:crypto");
+  equal(inProcessHasher(16 * KiB, "libc"), "libc");
+});
+
+Deno.test("hashPieces() in-process digests with WebCrypto exactly when inProcessHasher() says so", async () => {
+  await withTempDir(async (tmp) => {
+    const data = randomBytes(seededRandom(8), 3 * MiB + 9);
+    await Deno.writeFile(`${tmp}/f`, data);
+    const files = [{ fsPath: `${tmp}/f`, path: ["f"], length: data.length }];
+    const subtle = crypto.subtle;
+    const digest = subtle.digest;
+    let calls = 0;
+    subtle.digest = function (this: SubtleCrypto, ...args: Parameters<SubtleCrypto["digest"]>) {
+      calls++;
+      return digest.apply(this, args);
+    };
+    try {
+      for (const pl of [16 * KiB, WEBCRYPTO_MAX_PIECE_BYTES, 2 * WEBCRYPTO_MAX_PIECE_BYTES, 1 * MiB]) {
+        calls = 0;
+        equal(toHex(await hashPieces(files, pl, { threads: 1 })), toHex(oraclePieceHashes(data, pl)), `${pl}`);
+        equal(calls, inProcessHasher(pl, "deno") === "webcrypto" ? Math.ceil(data.length / pl) : 0, `digests, ${pl}`);
+      }
+    } finally {
+      subtle.digest = digest;
     }
   });
 });
