@@ -52,7 +52,7 @@ Options:
   --http-io deno|libc      deno (default): HTTP on Deno.serve; libc: HTTP on libc sockets and epoll, announces
                            answered straight from the request bytes (Linux x86_64/aarch64, IP address --host):
                            for very high announce rates (measured: 2.0x the announces per second of the
-                           default with one connection each, 1.4x in keep-alive; docs/PERFORMANCE.md)
+                           default with one connection each, 1.15-1.4x in keep-alive; docs/PERFORMANCE.md)
   --db PATH                state file (default ./${DEFAULT_DB_PATH}; :memory: keeps nothing)
   --interval S             announce interval in seconds, jittered ±5% (default ${DEFAULT_INTERVAL_S})
   --min-interval S         minimum announce interval (default ${DEFAULT_MIN_INTERVAL_S})
