@@ -238,7 +238,8 @@ async function hashWithWorkers(
 
 /**
  * SHA-1 of every piece of the concatenated `files` (20 bytes per piece), reading each file once, streaming, with
- * memory bounded by one 1 MiB read chunk per hasher, whatever the piece length. Uses `threads` hashers (the main
+ * memory bounded by one 1 MiB read chunk per hasher (and, in-process with WebCrypto, the copies of at most
+ * DIGESTS_IN_FLIGHT pieces), whatever the piece length. Uses `threads` hashers (the main
  * thread and `threads - 1` Workers) for more than `inlineMaxBytes`, or whenever a Worker was prewarmed
  * (lib/_hash_pool.ts; it is adopted first, so its boot is already paid).
  * @throws {StorageError} read_failed, file_changed
