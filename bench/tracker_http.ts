@@ -76,13 +76,14 @@ function serveBare(port: number, kind: "deno" | "deno-reads" | "deno-front" | "l
     );
     return;
   }
+  // The floor of a tracker on Deno.serve: it reads the target and the client's address, as the libc one below does.
+  let sink = 0;
+  const reads = (req: Request, info: { remoteAddr: Deno.NetAddr }) => {
+    sink += req.url.length + info.remoteAddr.hostname.length;
+    return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
+  };
   if (kind === "deno-reads") {
-    // The floor of a tracker on Deno.serve: it reads the target and the client's address, as the libc one below does.
-    let sink = 0;
-    Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, (req, info) => {
-      sink += req.url.length + info.remoteAddr.hostname.length;
-      return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
-    });
+    Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, reads);
     return;
   }
   if (kind === "deno-front") {
@@ -91,24 +92,18 @@ function serveBare(port: number, kind: "deno" | "deno-reads" | "deno-front" | "l
     const serve = serveOnConnection();
     if (serve === null) throw new Error("this Deno has no serveHttpOnConnection");
     const listener = Deno.listen({ hostname: "127.0.0.1", port });
-    let sink = 0;
-    const handler = (req: Request, info: { remoteAddr: Deno.NetAddr }) => {
-      sink += req.url.length + info.remoteAddr.hostname.length;
-      return new Response(sink >= 0 ? body as Uint8Array<ArrayBuffer> : null, { headers });
-    };
     const signal = { addEventListener: () => {} };
     const onError = () => new Response(null, { status: 500 });
     const onListen = () => {};
     const ignore = () => {};
     (async () => {
       // A reset connection rejects its `finished`: the one thing any front must handle.
-      for await (const conn of listener) serve(conn, signal, handler, onError, onListen).finished.catch(ignore);
+      for await (const conn of listener) serve(conn, signal, reads, onError, onListen).finished.catch(ignore);
     })();
     return;
   }
   // The same fixed body through btool's own HTTP server: the request is parsed and its target read as text, as
   // btool's fast path does before the tracker's work starts.
-  let sink = 0;
   startHttpServer({
     hostname: "127.0.0.1",
     port,
