@@ -3,6 +3,7 @@
 // (goal >= 1.0), and btool's peak RSS and CPU seconds. Both are timed as whole processes (start-up included).
 // BTOOL_BENCH_BYTES sets the size (default 1 GiB); the data lives in a temp dir removed at the end.
 
+import { readJsonLine, stopDriver } from "../tests/_helpers/libtorrent.ts";
 import { loadAverage, MAIN_TS, median, type TimedRun, timedRun } from "./_common.ts";
 
 const SIZE_BYTES = Number(Deno.env.get("BTOOL_BENCH_BYTES") ?? 1024 * 1024 * 1024);
@@ -76,15 +77,7 @@ async function main(): Promise<void> {
       stdout: "piped",
       stderr: "null",
     }).spawn();
-    const reader = seed.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let line = "";
-    while (!line.includes("\n")) {
-      const r = await reader.read();
-      if (r.done) break;
-      line += r.value;
-    }
-    reader.releaseLock();
-    const ready = JSON.parse(line);
+    const ready = await readJsonLine(seed.stdout);
     if (!ready.seeding) throw new Error("libtorrent seed did not start");
     const port = String(ready.port);
 
@@ -137,16 +130,7 @@ async function main(): Promise<void> {
     );
     console.log("Note: the machine is shared; figures are noisy.");
   } finally {
-    if (seed !== null) {
-      await seed.stdin.close().catch(() => {});
-      try {
-        seed.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await seed.stdout.cancel().catch(() => {});
-      await seed.status;
-    }
+    if (seed !== null) await stopDriver(seed);
     await Deno.remove(dir, { recursive: true });
   }
 }
