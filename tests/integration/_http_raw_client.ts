@@ -1,6 +1,6 @@
-// A raw HTTP/1.1 client over TCP for the HTTP server tests (tests/integration/http_server_test.ts and
-// http_contract_test.ts): sends any bytes (malformed ones too), reads whole responses or everything until EOF, each
-// wait bounded by WAIT_MS.
+// A raw HTTP/1.1 client over TCP for the HTTP server tests (tests/integration/http_server_test.ts,
+// http_contract_test.ts and http_front_test.ts): sends any bytes (malformed ones too), reads whole responses or
+// everything until EOF, each wait bounded by WAIT_MS; ConnScope closes what a test opened.
 
 import { equal, ok } from "../_helpers/assert.ts";
 
@@ -247,4 +247,27 @@ export async function expectRefusal(c: Client, status: number, what: string): Pr
   equal(res.headers.get("connection"), "close", `${what}: a refusal says it closes`);
   equal((await c.readToEof(`EOF after ${what}`)).length, 0, `${what}: nothing after the refusal`);
   return res;
+}
+
+/** What a test opened (clients, servers); closed in its `finally` by close(): clients first, then servers. */
+export class ConnScope {
+  readonly #clients: Client[] = [];
+  readonly #servers: { shutdown(): Promise<void> }[] = [];
+
+  async connect(port: number, hostname = "127.0.0.1"): Promise<Client> {
+    const c = new Client(await Deno.connect({ hostname, port }));
+    this.#clients.push(c);
+    return c;
+  }
+
+  /** Shut `server` down at close(); returns it. */
+  track<S extends { shutdown(): Promise<void> }>(server: S): S {
+    this.#servers.push(server);
+    return server;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#clients) c.close();
+    for (const s of this.#servers) await s.shutdown();
+  }
 }

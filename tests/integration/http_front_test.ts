@@ -13,16 +13,13 @@ import {
   type HttpServer,
   startHttpServer,
 } from "../../lib/tracker/http_server.ts";
-import { Client, get, waitFor } from "./_http_raw_client.ts";
+import { Client, ConnScope, get, waitFor } from "./_http_raw_client.ts";
 import { manualClock } from "../_helpers/clock.ts";
 
 const echo: HttpHandler = (req) => new Response(`${req.method} ${new URL(req.url).pathname}`);
 
-/** What a test opened; closed in its `finally` (clients first, then servers). */
-class Scope {
-  readonly clients: Client[] = [];
-  readonly servers: HttpServer[] = [];
-
+/** What a test opened, with its server on the default stack. */
+class Scope extends ConnScope {
   serve(o: { handler?: HttpHandler; hostname?: string; now?: () => number; limits?: HttpLimitsInput }): HttpServer {
     const server = startHttpServer({
       hostname: o.hostname ?? "127.0.0.1",
@@ -33,19 +30,7 @@ class Scope {
     });
     equal(server.io, "deno");
     ok(server.connections >= 0, "this Deno serves through the front (serveHttpOnConnection)");
-    this.servers.push(server);
-    return server;
-  }
-
-  async connect(port: number, hostname = "127.0.0.1"): Promise<Client> {
-    const c = new Client(await Deno.connect({ hostname, port }));
-    this.clients.push(c);
-    return c;
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.clients) c.close();
-    for (const s of this.servers) await s.shutdown();
+    return this.track(server);
   }
 }
 

@@ -22,7 +22,7 @@ import {
   startHttpServer,
 } from "../../lib/tracker/http_server.ts";
 import { targetText } from "../../lib/tracker/http1.ts";
-import { bytesOf, Client, delay, ENCODER, expectRefusal, get, waitFor } from "./_http_raw_client.ts";
+import { bytesOf, type Client, ConnScope, delay, ENCODER, expectRefusal, get, waitFor } from "./_http_raw_client.ts";
 import { manualClock } from "../_helpers/clock.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -69,17 +69,8 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? -1 : n;
 }
 
-/** What a test opened; closed in its `finally` (clients first, then servers). */
-class Scope {
-  readonly #clients: Client[] = [];
-  readonly #servers: { shutdown(): Promise<void> }[] = [];
-
-  async connect(port: number, hostname = "127.0.0.1"): Promise<Client> {
-    const c = new Client(await Deno.connect({ hostname, port }));
-    this.#clients.push(c);
-    return c;
-  }
-
+/** What a test opened, with its servers on either stack. */
+class Scope extends ConnScope {
   /** startHttpServer on 127.0.0.1:0 with LIMITS (merged with o.limits); checks which path serves it. */
   serve(io: Io, o: Partial<HttpServerOptions> & { handler: HttpHandler }): HttpServer {
     const server = startHttpServer({
@@ -89,7 +80,7 @@ class Scope {
       io,
       limits: { ...LIMITS, ...o.limits },
     });
-    this.#servers.push(server);
+    this.track(server);
     equal(server.io, io, "the I/O path that serves");
     return server;
   }
@@ -98,13 +89,7 @@ class Scope {
   ffi(o: Partial<LibcHttpOptions> & { handler: HttpHandler }): LibcHttpServer {
     const server = createLibcHttpServer({ hostname: "127.0.0.1", port: 0, ...o, limits: { ...LIMITS, ...o.limits } });
     ok(server !== null, "createLibcHttpServer does not apply here");
-    this.#servers.push(server);
-    return server;
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.#clients) c.close();
-    for (const s of this.#servers) await s.shutdown();
+    return this.track(server);
   }
 }
 
