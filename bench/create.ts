@@ -74,6 +74,14 @@ function findMktorrent(): string {
   throw new Error("bench/create: mktorrent is not installed (apt-get install mktorrent)");
 }
 
+/** One program timed in the rotation, and the file it writes (checked against the others'). */
+interface Contender {
+  name: string;
+  out: string;
+  run: () => Promise<TimedRun>;
+  runs: TimedRun[];
+}
+
 function summary(name: string, runs: TimedRun[], mib: number): string {
   const ms = median(runs.map((r) => r.ms));
   return `${name.padEnd(22)} ${(mib / (ms / 1000)).toFixed(0).padStart(6)} MiB/s  median ${ms.toFixed(0)} ms, ` +
@@ -103,62 +111,55 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       out,
       ...extra,
     ];
-    const contenders: { name: string; run: () => Promise<TimedRun>; runs: TimedRun[]; out: string }[] = [
-      {
-        name: "btool create",
-        run: () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/b.torrent`)),
-        runs: [],
-        out: `${dir}/b.torrent`,
-      },
-      {
-        name: `mktorrent -t ${THREADS}`,
-        run: async () => {
-          await Deno.remove(`${dir}/m.torrent`).catch(() => {});
-          const log2 = String(Math.log2(PIECE_BYTES));
-          return await timedRun(mktorrent, [
-            "-t",
-            String(THREADS),
-            "-l",
-            log2,
-            "-d",
-            "-a",
-            TRACKER,
-            "-o",
-            `${dir}/m.torrent`,
-            data,
-          ]);
-        },
-        runs: [],
-        out: `${dir}/m.torrent`,
-      },
-      {
-        name: "btool --sha1 libc",
-        run: () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/l.torrent`, ["--sha1", "libc"])),
-        runs: [],
-        out: `${dir}/l.torrent`,
-      },
-    ];
-    // The floors: a `deno run` of nothing, and of the least program that hashes as btool does (bench/_create_floor.ts).
-    contenders.push({
-      name: "deno run, empty file",
-      run: () => timedRun(Deno.execPath(), ["run", "-A", `${dir}/empty.ts`]),
+    const contender = (name: string, out: string, run: () => Promise<TimedRun>): Contender => ({
+      name,
+      out,
+      run,
       runs: [],
-      out: "",
-    }, {
-      name: "Deno floor (no btool)",
-      run: () => timedRun(Deno.execPath(), ["run", "-A", FLOOR_TS, data, String(PIECE_BYTES), `${dir}/floor.bin`]),
-      runs: [],
-      out: `${dir}/floor.bin`,
     });
+    const btool = contender(
+      "btool create",
+      `${dir}/b.torrent`,
+      () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/b.torrent`)),
+    );
+    const mk = contender(`mktorrent -t ${THREADS}`, `${dir}/m.torrent`, async () => {
+      await Deno.remove(`${dir}/m.torrent`).catch(() => {});
+      const log2 = String(Math.log2(PIECE_BYTES));
+      return await timedRun(mktorrent, [
+        "-t",
+        String(THREADS),
+        "-l",
+        log2,
+        "-d",
+        "-a",
+        TRACKER,
+        "-o",
+        `${dir}/m.torrent`,
+        data,
+      ]);
+    });
+    const libc = contender(
+      "btool --sha1 libc",
+      `${dir}/l.torrent`,
+      () => timedRun(Deno.execPath(), btoolArgs(MAIN_TS, `${dir}/l.torrent`, ["--sha1", "libc"])),
+    );
+    // The floors: a `deno run` of nothing, and of the least program that hashes as btool does (bench/_create_floor.ts).
     await Deno.writeTextFile(`${dir}/empty.ts`, "");
-    if (BASELINE !== null) {
-      contenders.push({
-        name: "baseline btool",
-        run: () => timedRun(Deno.execPath(), btoolArgs(BASELINE, `${dir}/base.torrent`)),
-        runs: [],
-        out: `${dir}/base.torrent`,
-      });
-    }
+    const empty = contender(
+      "deno run, empty file",
+      "",
+      () => timedRun(Deno.execPath(), ["run", "-A", `${dir}/empty.ts`]),
+    );
+    const floor = contender(
+      "Deno floor (no btool)",
+      `${dir}/floor.bin`,
+      () => timedRun(Deno.execPath(), ["run", "-A", FLOOR_TS, data, String(PIECE_BYTES), `${dir}/floor.bin`]),
+    );
+    const baseline = BASELINE === null
+      ? null
+      : contender("baseline btool", `${dir}/base.torrent`, () =>
+        timedRun(Deno.execPath(), btoolArgs(BASELINE, `${dir}/base.torrent`)));
+    const contenders = [btool, mk, libc, empty, floor, ...(baseline === null ? [] : [baseline])];
     console.log(`\n${mib} MiB file, ${PIECE_BYTES / 1024} KiB pieces, ${RUNS} runs each, interleaved`);
     for (let i = 0; i < RUNS; i++) {
       // Rotate who goes first so that a neighbour's load spike does not always hit the same tool.
@@ -167,7 +168,7 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       const torrents = contenders.filter((c) => c.out.endsWith(".torrent"));
       const hashes = new Set(await Promise.all(torrents.map((c) => infoHashOf(c.out))));
       if (hashes.size !== 1) throw new Error("btool and mktorrent disagree on the info hash");
-      if (!equals(piecesOf(`${dir}/b.torrent`), Deno.readFileSync(`${dir}/floor.bin`))) {
+      if (!equals(piecesOf(btool.out), Deno.readFileSync(floor.out))) {
         throw new Error("the floor's piece hashes differ from btool's");
       }
       console.log(
@@ -177,36 +178,30 @@ async function benchSize(mktorrent: string, mib: number): Promise<void> {
       );
     }
     for (const c of contenders) console.log(summary(c.name, c.runs, mib));
-    const [ours, theirs] = [median(contenders[0]!.runs.map((r) => r.ms)), median(contenders[1]!.runs.map((r) => r.ms))];
-    const best = (c: { runs: TimedRun[] }) => Math.min(...c.runs.map((r) => r.ms));
+    const ms = (c: Contender) => median(c.runs.map((r) => r.ms));
+    const best = (c: Contender) => Math.min(...c.runs.map((r) => r.ms));
+    const [ours, theirs] = [ms(btool), ms(mk)];
     console.log(
       `ratio at ${mib} MiB (mktorrent ms / btool ms, > 1 = btool faster): median ${(theirs / ours).toFixed(2)}, ` +
-        `best ${(best(contenders[1]!) / best(contenders[0]!)).toFixed(2)}; same info hash: yes`,
+        `best ${(best(mk) / best(btool)).toFixed(2)}; same info hash: yes`,
     );
     // CPU (user + sys) moves less than wall time when other work shares the cores.
-    const cpu = (c: { runs: TimedRun[] }) => median(c.runs.map((r) => r.userS + r.sysS));
+    const cpu = (c: Contender) => median(c.runs.map((r) => r.userS + r.sysS));
     console.log(
-      `CPU at ${mib} MiB (user + sys, medians): mktorrent ${cpu(contenders[1]!).toFixed(2)} s, btool ` +
-        `${cpu(contenders[0]!).toFixed(2)} s, --sha1 libc ${cpu(contenders[2]!).toFixed(2)} s; ` +
-        `ratio mktorrent/btool ${(cpu(contenders[1]!) / cpu(contenders[0]!)).toFixed(2)}`,
+      `CPU at ${mib} MiB (user + sys, medians): mktorrent ${cpu(mk).toFixed(2)} s, btool ${cpu(btool).toFixed(2)} s, ` +
+        `--sha1 libc ${cpu(libc).toFixed(2)} s; ratio mktorrent/btool ${(cpu(mk) / cpu(btool)).toFixed(2)}`,
     );
-    const libc = median(contenders[2]!.runs.map((r) => r.ms));
     console.log(
-      `ratio at ${mib} MiB, --sha1 libc: mktorrent ms / libc ms ${(theirs / libc).toFixed(2)}, ` +
-        `default ms / libc ms ${(ours / libc).toFixed(2)} (> 1 = libc faster)`,
+      `ratio at ${mib} MiB, --sha1 libc: mktorrent ms / libc ms ${(theirs / ms(libc)).toFixed(2)}, ` +
+        `default ms / libc ms ${(ours / ms(libc)).toFixed(2)} (> 1 = libc faster)`,
     );
     // What any `deno run` program could reach: even hashing as fast as mktorrent's whole run, it starts the runtime.
-    const empty = median(contenders[3]!.runs.map((r) => r.ms));
-    const floor = median(contenders[4]!.runs.map((r) => r.ms));
     console.log(
-      `ceilings at ${mib} MiB (mktorrent ms / ...): Deno floor ${(theirs / floor).toFixed(2)} (btool ms / floor ms ` +
-        `${(ours / floor).toFixed(2)}); any deno run program, mktorrent ms + empty run ms, ` +
-        `${(theirs / (theirs + empty)).toFixed(2)}`,
+      `ceilings at ${mib} MiB (mktorrent ms / ...): Deno floor ${(theirs / ms(floor)).toFixed(2)} (btool ms / floor ` +
+        `ms ${(ours / ms(floor)).toFixed(2)}); any deno run program, mktorrent ms + empty run ms, ` +
+        `${(theirs / (theirs + ms(empty))).toFixed(2)}`,
     );
-    if (BASELINE !== null) {
-      const base = median(contenders[5]!.runs.map((r) => r.ms));
-      console.log(`ratio baseline ms / btool ms: ${(base / ours).toFixed(2)}`);
-    }
+    if (baseline !== null) console.log(`ratio baseline ms / btool ms: ${(ms(baseline) / ours).toFixed(2)}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
